@@ -1,0 +1,1 @@
+"""ExampleGen for labelled numeric data: validation, counted drops, protocol splits."""

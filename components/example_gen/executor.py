@@ -1,0 +1,417 @@
+"""ExampleGen executor for labelled numeric data (CSV or tf.Example TFRecords).
+
+It runs inside TFX's ``FileBasedExampleGen`` (its driver, span handling and caching are
+TFX's own) and replaces only the Beam conversion, in order to:
+
+- validate every row (missing label, wrong field count, non-numeric or infinite values),
+  dropping bad rows and counting them per reason and per file;
+- split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
+  class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
+  held out);
+- write ``ingest_report.json`` beside the splits, then fail the execution with an error
+  naming the file, column or split when the data is unusable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from google.protobuf import json_format, struct_pb2
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.io import fileio
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+
+from components.example_gen import rows
+
+REPORT_FILE = "ingest_report.json"
+TRAIN, EVAL = "train", "eval"
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfr")
+
+
+class DataError(ValueError):
+    """The input data cannot be used; the message names the file, column or split."""
+
+
+def ingest_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """The ingest settings packed (as a Struct) in ExampleGen's ``custom_config``."""
+    raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    settings: dict[str, Any] = {}
+    if raw:
+        config = example_gen_pb2.CustomConfig()
+        proto_utils.json_to_proto(raw, config)
+        struct = struct_pb2.Struct()
+        if config.custom_config.Unpack(struct):
+            settings = json_format.MessageToDict(struct)
+    settings.setdefault("label_column", "label")
+    settings.setdefault("protocol", "seen_classes")
+    settings.setdefault("eval_fraction", 0.3)
+    settings.setdefault("max_bad_row_fraction", 0.01)
+    settings.setdefault("seed", 42)
+    return settings
+
+
+def pack_settings(settings: dict[str, Any]) -> example_gen_pb2.CustomConfig:
+    """Packs ingest settings into the ``CustomConfig`` proto ``FileBasedExampleGen`` takes."""
+    struct = struct_pb2.Struct()
+    struct.update({k: v for k, v in settings.items() if v is not None})
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(struct)
+    return config
+
+
+def is_tfrecord(path: str) -> bool:
+    """Whether ``path`` is read as tf.Example TFRecords (otherwise as CSV)."""
+    return path.lower().endswith(TFRECORD_SUFFIXES)
+
+
+def _read_csv_header(path: str) -> list[str]:
+    with fileio.open(path, "r") as f:
+        first = f.readline()
+    if isinstance(first, bytes):
+        first = first.decode("utf-8")
+    header = rows.split_csv_line(first.rstrip("\r\n"))
+    if not header:
+        raise DataError(f"{path} is empty: expected a CSV header line")
+    return header
+
+
+def _read_tfrecord_columns(path: str) -> list[str]:
+    compression = "GZIP" if path.endswith(".gz") else ""
+    for record in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
+        example = tf.train.Example.FromString(record.numpy())
+        return sorted(example.features.feature.keys())
+    raise DataError(f"{path} holds no records")
+
+
+def _example_values(example: tf.train.Example) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        items = list(getattr(feature, kind).value) if kind else []
+        if len(items) > 1:
+            values[name] = f"<{len(items)} values>"  # not a scalar: reported as non-numeric
+        elif not items:
+            values[name] = None
+        elif kind == "bytes_list":
+            values[name] = items[0].decode("utf-8", errors="replace")
+        else:
+            values[name] = items[0]
+    return values
+
+
+class _ValidateRow(beam.DoFn):
+    """(file, raw row) -> ("ok", label, serialized, missing cols) or ("bad", file, info)."""
+
+    def __init__(self, columns: list[str], feature_names: list[str], label_name: str, csv: bool):
+        self._columns = columns
+        self._features = feature_names
+        self._label = label_name
+        self._csv = csv
+
+    def process(self, element: tuple[str, Any]):
+        filename, raw = element
+        if self._csv:
+            fields = rows.split_csv_line(raw)
+            if not fields or fields == [""]:
+                return  # blank line
+            if len(fields) != len(self._columns):
+                yield ("bad", filename, {"reason": rows.WRONG_FIELD_COUNT})
+                return
+            values = dict(zip(self._columns, fields))
+        else:
+            values = _example_values(tf.train.Example.FromString(raw))
+        features, label, info = rows.validate_row(values, self._features, self._label)
+        if features is None:
+            yield ("bad", filename, info)
+            return
+        example = rows.to_example(features, self._label, label)
+        yield ("ok", label, example.SerializeToString(deterministic=True), info["missing"])
+
+
+class _ReportFn(beam.CombineFn):
+    """Counts rows read, written, dropped (by reason and file), missing values and classes."""
+
+    def create_accumulator(self) -> dict[str, Any]:
+        return {
+            "rows_read": 0,
+            "rows_written": 0,
+            "bad_rows": {},
+            "bad_rows_by_file": {},
+            "missing_values": {},
+            "non_numeric": {},
+            "classes": {},
+        }
+
+    def add_input(self, acc: dict[str, Any], record: tuple) -> dict[str, Any]:
+        acc["rows_read"] += 1
+        if record[0] == "ok":
+            _, label, _, missing = record
+            acc["rows_written"] += 1
+            acc["classes"][label] = acc["classes"].get(label, 0) + 1
+            for col in missing:
+                acc["missing_values"][col] = acc["missing_values"].get(col, 0) + 1
+            return acc
+        _, filename, info = record
+        reason = info["reason"]
+        acc["bad_rows"][reason] = acc["bad_rows"].get(reason, 0) + 1
+        acc["bad_rows_by_file"][filename] = acc["bad_rows_by_file"].get(filename, 0) + 1
+        if reason == rows.NON_NUMERIC:
+            entry = acc["non_numeric"].setdefault(
+                info["column"], {"count": 0, "example": info["value"], "file": filename}
+            )
+            entry["count"] += 1
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for acc in accumulators:
+            merged["rows_read"] += acc["rows_read"]
+            merged["rows_written"] += acc["rows_written"]
+            for key in ("bad_rows", "bad_rows_by_file", "missing_values", "classes"):
+                for k, v in acc[key].items():
+                    merged[key][k] = merged[key].get(k, 0) + v
+            for col, entry in acc["non_numeric"].items():
+                if col in merged["non_numeric"]:
+                    merged["non_numeric"][col]["count"] += entry["count"]
+                else:
+                    merged["non_numeric"][col] = dict(entry)
+        return merged
+
+    def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
+        return acc
+
+
+def _row_hash(seed: int, serialized: bytes) -> int:
+    digest = hashlib.sha256(str(seed).encode() + b"\0" + serialized).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def class_sort_key(label: str) -> tuple:
+    """Numeric labels sort by value ("2" < "10"), others lexicographically after them."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def default_eval_classes(labels: list[str]) -> list[str]:
+    """``unseen_classes`` default: the upper half of the sorted classes (digits: 5-9)."""
+    ordered = sorted(labels, key=class_sort_key)
+    return ordered[len(ordered) - len(ordered) // 2 :]
+
+
+def _eval_cutoff(element: tuple[str, list[int]], fraction: float) -> tuple[str, int]:
+    """Per class: the hash below which a row goes to eval, so that round(n * fraction) do."""
+    label, hashes = element
+    hashes = sorted(hashes)
+    n = len(hashes)
+    n_eval = min(max(round(n * fraction), 1), n - 1) if n >= 2 else 0
+    return label, hashes[n_eval]
+
+
+class Executor(BaseExampleGenExecutor):
+    """Validating, protocol-aware ExampleGen executor (CSV or tf.Example TFRecords)."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """Not used: ``GenerateExamplesByBeam`` is overridden to split by protocol."""
+        raise NotImplementedError
+
+    def GenerateExamplesByBeam(
+        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
+    ) -> dict[str, beam.pvalue.PCollection]:
+        """Reads, validates and splits the rows; writes the ingest report."""
+        settings = ingest_settings(exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        if len(input_config.splits) != 1:
+            raise DataError("expected one input split; the protocol makes train/eval")
+        pattern = os.path.join(
+            exec_properties[standard_component_specs.INPUT_BASE_KEY],
+            input_config.splits[0].pattern,
+        )
+        files = sorted(fileio.glob(pattern))
+        if not files:
+            raise DataError(f"no input files match {pattern}")
+        tfrecord = all(is_tfrecord(f) for f in files)
+        if not tfrecord and any(is_tfrecord(f) for f in files):
+            raise DataError(f"{pattern} mixes CSV and TFRecord files; use one format")
+
+        if tfrecord:
+            columns = _read_tfrecord_columns(files[0])
+            label_index = rows.resolve_label_column(columns, settings["label_column"], files[0])
+            names = columns
+        else:
+            columns = _read_csv_header(files[0])
+            for other in files[1:]:
+                if _read_csv_header(other) != columns:
+                    raise DataError(f"{other} has a different CSV header than {files[0]}")
+            label_index = rows.resolve_label_column(columns, settings["label_column"], files[0])
+            names = rows.sanitize_header(columns)
+        label_name = names[label_index]
+        feature_names = [n for i, n in enumerate(names) if i != label_index]
+        if not feature_names:
+            raise DataError(f"{files[0]} has no feature columns besides the label {label_name!r}")
+        logging.info("ingesting %d file(s): %d features, label %r", len(files), len(names) - 1,
+                     label_name)
+
+        if tfrecord:
+            raw = pipeline | "ReadTFRecords" >> beam.Create(files) | "ReadEach" >> beam.FlatMap(
+                _read_tfrecord_file
+            )
+        else:
+            raw = pipeline | "ReadCSV" >> beam.io.ReadFromTextWithFilename(
+                pattern, skip_header_lines=1
+            )
+        records = raw | "Validate" >> beam.ParDo(
+            _ValidateRow(names, feature_names, label_name, csv=not tfrecord)
+        )
+        report = records | "Report" >> beam.CombineGlobally(_ReportFn())
+        good = records | "KeepValid" >> beam.Filter(lambda r: r[0] == "ok")
+        seed = int(settings["seed"])
+        keyed = good | "Key" >> beam.Map(lambda r: (r[1], _row_hash(seed, r[2]), r[2]))
+
+        if settings["protocol"] == "unseen_classes":
+            chosen = settings.get("eval_classes")
+            if chosen:
+                eval_classes = pipeline | "EvalClasses" >> beam.Create([sorted(map(str, chosen))])
+            else:
+                eval_classes = report | "DefaultEvalClasses" >> beam.Map(
+                    lambda rep: default_eval_classes(list(rep["classes"]))
+                )
+            parts = keyed | "SplitByClass" >> beam.Partition(
+                lambda r, n, held_out: 1 if r[0] in held_out else 0,
+                2,
+                held_out=beam.pvalue.AsSingleton(eval_classes),
+            )
+        else:
+            fraction = float(settings["eval_fraction"])
+            cutoffs = (
+                keyed
+                | "LabelHash" >> beam.Map(lambda r: (r[0], r[1]))
+                | "GroupHashes" >> beam.GroupByKey()
+                | "Cutoff" >> beam.Map(_eval_cutoff, fraction)
+            )
+            parts = keyed | "Stratify" >> beam.Partition(
+                lambda r, n, cut: 1 if r[1] < cut[r[0]] else 0,
+                2,
+                cut=beam.pvalue.AsDict(cutoffs),
+            )
+            eval_classes = None
+
+        splits = {TRAIN: parts[0], EVAL: parts[1]}
+        per_split = {
+            name: (
+                pcoll
+                | f"Label[{name}]" >> beam.Map(lambda r: r[0])
+                | f"CountClasses[{name}]" >> beam.combiners.Count.PerElement()
+                | f"ToDict[{name}]" >> beam.combiners.ToDict()
+            )
+            for name, pcoll in splits.items()
+        }
+        held = (
+            beam.pvalue.AsSingleton(eval_classes) if eval_classes is not None else None
+        )
+
+        def finish(rep, train_counts, eval_counts, held_out=None):
+            rep = dict(rep)
+            rep["files"] = files
+            rep["label_column"] = label_name
+            rep["feature_columns"] = feature_names
+            rep["protocol"] = settings["protocol"]
+            rep["splits"] = {
+                TRAIN: {"rows": sum(train_counts.values()), "classes": train_counts},
+                EVAL: {"rows": sum(eval_counts.values()), "classes": eval_counts},
+            }
+            if held_out is not None:
+                rep["eval_classes"] = held_out
+            return json.dumps(rep, indent=2, sort_keys=True)
+
+        extra = {"held_out": held} if held is not None else {}
+        _ = (
+            report
+            | "Finish"
+            >> beam.Map(
+                finish,
+                beam.pvalue.AsSingleton(per_split[TRAIN]),
+                beam.pvalue.AsSingleton(per_split[EVAL]),
+                **extra,
+            )
+            | "WriteReport"
+            >> beam.io.WriteToText(self._report_prefix, shard_name_template="", num_shards=1)
+        )
+        return {
+            name: pcoll | f"Serialized[{name}]" >> beam.Map(lambda r: r[2])
+            for name, pcoll in splits.items()
+        }
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        """Runs the conversion, then checks the ingest report and fails on unusable data."""
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        report_path = os.path.join(examples.uri, REPORT_FILE)
+        self._report_prefix = report_path
+        super().Do(input_dict, output_dict, exec_properties)
+        with fileio.open(report_path, "r") as f:
+            report = json.loads(f.read())
+        check_report(report, ingest_settings(exec_properties))
+        logging.info(summarise_report(report))
+
+
+def _read_tfrecord_file(path: str):
+    compression = "GZIP" if path.endswith(".gz") else ""
+    for record in tf.data.TFRecordDataset(path, compression_type=compression):
+        yield path, record.numpy()
+
+
+def summarise_report(report: dict[str, Any]) -> str:
+    """One line: rows read, written, dropped (by reason), values imputed, split sizes."""
+    bad = sum(report["bad_rows"].values())
+    missing = sum(report["missing_values"].values())
+    splits = ", ".join(f"{k}={v['rows']}" for k, v in sorted(report["splits"].items()))
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(report["bad_rows"].items())) or "none"
+    return (
+        f"rows read {report['rows_read']}, kept {report['rows_written']}, dropped {bad} "
+        f"({reasons}); missing feature values to impute {missing}; splits {splits}"
+    )
+
+
+def check_report(report: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Raises ``DataError`` naming what is wrong when the ingested data is unusable."""
+    read = report["rows_read"]
+    limit = float(settings["max_bad_row_fraction"])
+    for column, entry in sorted(report["non_numeric"].items()):
+        if entry["count"] > limit * max(read, 1):
+            raise DataError(
+                f"feature column {column!r} is not numeric: {entry['count']} of {read} rows "
+                f"hold non-numeric values such as {entry['example']!r} (in {entry['file']}); "
+                f"drop the column or encode it as numbers"
+            )
+    bad = sum(report["bad_rows"].values())
+    if read == 0:
+        raise DataError(f"no data rows in {', '.join(report['files'])}")
+    if bad > limit * read:
+        worst = max(report["bad_rows_by_file"].items(), key=lambda kv: kv[1])
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report["bad_rows"].items()))
+        raise DataError(
+            f"{bad} of {read} rows ({bad / read:.1%}) are unusable, more than the allowed "
+            f"{limit:.1%}; {worst[1]} of them in {worst[0]} ({reasons})"
+        )
+    for name, split in sorted(report["splits"].items()):
+        if split["rows"] == 0:
+            raise DataError(f"split {name!r} is empty after the {report['protocol']} split")
+        if len(split["classes"]) < 2:
+            raise DataError(
+                f"split {name!r} has {len(split['classes'])} class(es) "
+                f"({', '.join(split['classes'])}); retrieval needs at least 2"
+            )

@@ -1,0 +1,65 @@
+"""PairGen: a custom TFX component between Transform and Trainer (see ``executor``)."""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.pair_gen import executor
+
+
+class PairGenSpec(ComponentSpec):
+    """Inputs: Transform's examples and graph. Outputs: examples and their schema."""
+
+    PARAMETERS = {
+        "mode": ExecutionParameter(type=str),
+        "triplets_per_anchor": ExecutionParameter(type=int, optional=True),
+        "seed": ExecutionParameter(type=int, optional=True),
+        "features_key": ExecutionParameter(type=str, optional=True),
+        "label_key": ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS = {
+        "transformed_examples": ChannelParameter(type=standard_artifacts.Examples),
+        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
+    }
+    OUTPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "schema": ChannelParameter(type=standard_artifacts.Schema),
+    }
+
+
+class PairGen(base_beam_component.BaseBeamComponent):
+    """Builds offline triplets, or passes labelled rows through, for the chosen loss."""
+
+    SPEC_CLASS = PairGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(
+        self,
+        transformed_examples: types.BaseChannel,
+        transform_graph: types.BaseChannel,
+        mode: str,
+        triplets_per_anchor: int = 1,
+        seed: int = 42,
+        features_key: str = "features",
+        label_key: str = "label",
+    ):
+        """``mode``: ``labelled`` (pass rows through) or ``triplets``."""
+        if mode not in executor.MODES:
+            raise ValueError(f"unknown PairGen mode {mode!r}; valid: {', '.join(executor.MODES)}")
+        if triplets_per_anchor < 1:
+            raise ValueError(f"triplets_per_anchor must be >= 1, got {triplets_per_anchor}")
+        spec = PairGenSpec(
+            transformed_examples=transformed_examples,
+            transform_graph=transform_graph,
+            mode=mode,
+            triplets_per_anchor=triplets_per_anchor,
+            seed=seed,
+            features_key=features_key,
+            label_key=label_key,
+            examples=types.Channel(type=standard_artifacts.Examples),
+            schema=types.Channel(type=standard_artifacts.Schema),
+        )
+        super().__init__(spec=spec)

@@ -1,0 +1,252 @@
+"""PairGen executor: builds what the chosen loss consumes from Transform's examples (Beam).
+
+Modes:
+
+- ``labelled``: rows pass through unchanged (classification and online-mining losses);
+- ``triplets``: ``triplets_per_anchor`` (anchor, positive, negative) triplets per row, the
+  positive uniform over the anchor's class (never itself), the negative uniform over every
+  row of the other classes. Rows of single-example classes are skipped as anchors (still
+  used as negatives) and counted.
+
+Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
+features, and ``pair_gen_stats.json`` beside the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tensorflow_metadata.proto.v0 import schema_pb2
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.pair_gen import sampling
+
+STATS_FILE = "pair_gen_stats.json"
+SCHEMA_FILE = "schema.pbtxt"
+MODES = ("labelled", "triplets")
+TRIPLET_KEYS = ("anchor", "positive", "negative")
+
+
+class PairGenError(ValueError):
+    """The examples cannot give what the mode needs; the message names the split."""
+
+
+def _parse(serialized: bytes, features_key: str, label_key: str) -> tuple[str, list[float]]:
+    example = tf.train.Example.FromString(serialized)
+    feats = example.features.feature
+    if label_key not in feats or features_key not in feats:
+        raise PairGenError(f"example lacks {label_key!r} or {features_key!r}: {sorted(feats)}")
+    label = feats[label_key].bytes_list.value[0].decode("utf-8")
+    return label, list(feats[features_key].float_list.value)
+
+
+def _triplet_example(anchor, positive, negative, anchor_label: str, negative_label: str) -> bytes:
+    def floats(v):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=v))
+
+    def text(s):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[s.encode()]))
+
+    feature = {
+        "anchor": floats(anchor),
+        "positive": floats(positive),
+        "negative": floats(negative),
+        "anchor_label": text(anchor_label),
+        "negative_label": text(negative_label),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString(deterministic=True)
+
+
+def _class_table(items: list[tuple[str, int, list[float]]]) -> dict[str, Any]:
+    """``{"classes": label -> (sorted keys, features in key order), "index": ClassIndex}``."""
+    by_class: dict[str, list[tuple[int, list[float]]]] = {}
+    for label, key, feats in items:
+        by_class.setdefault(label, []).append((key, feats))
+    table = {}
+    for label, members in by_class.items():
+        members.sort(key=lambda m: m[0])
+        table[label] = ([m[0] for m in members], np.asarray([m[1] for m in members], np.float32))
+    return {"classes": table, "index": sampling.ClassIndex({k: len(v[0]) for k, v in table.items()})}
+
+
+class _MakeTriplets(beam.DoFn):
+    def __init__(self, seed: int, per_anchor: int):
+        self._seed = seed
+        self._per_anchor = per_anchor
+        self._skipped = beam.metrics.Metrics.counter("pair_gen", "skipped_anchors")
+
+    def process(self, element, table):
+        label, key, feats = element
+        classes = table["classes"]
+        keys, matrix = classes[label]
+        if len(keys) < 2:
+            self._skipped.inc()
+            yield beam.pvalue.TaggedOutput("skipped", label)
+            return
+        own = sampling.index_of(keys, key)
+        rng = sampling.rng_for(self._seed, key)
+        for _ in range(self._per_anchor):
+            pos = sampling.draw_positive(rng, len(keys), own)
+            neg_label, neg = table["index"].draw_negative(rng, label)
+            yield (
+                label,
+                neg_label,
+                _triplet_example(feats, matrix[pos], classes[neg_label][1][neg], label, neg_label),
+            )
+
+
+def triplet_schema(dim: int) -> schema_pb2.Schema:
+    """Schema of triplet examples: three ``[dim]`` float vectors and two labels."""
+    schema = schema_pb2.Schema()
+    for name in TRIPLET_KEYS:
+        f = schema.feature.add(name=name, type=schema_pb2.FLOAT)
+        f.shape.dim.add(size=dim)
+        f.presence.min_fraction = 1.0
+    for name in ("anchor_label", "negative_label"):
+        f = schema.feature.add(name=name, type=schema_pb2.BYTES)
+        f.shape.dim.add(size=1)
+        f.presence.min_fraction = 1.0
+    return schema
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Builds pairs/triplets (or passes rows through) for every split."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        """Runs one Beam pipeline over all splits; writes data, schema and stats."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
+        transform_graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
+        out_examples = artifact_utils.get_single_instance(output_dict["examples"])
+        out_schema = artifact_utils.get_single_instance(output_dict["schema"])
+        mode = exec_properties["mode"]
+        if mode not in MODES:
+            raise PairGenError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        seed = int(exec_properties.get("seed", 42))
+        per_anchor = int(exec_properties.get("triplets_per_anchor", 1))
+        features_key = exec_properties.get("features_key", "features")
+        label_key = exec_properties.get("label_key", "label")
+
+        transformed_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
+        dim = _feature_dim(transformed_schema, features_key)
+        split_names = artifact_utils.decode_split_names(examples.split_names)
+        out_examples.split_names = artifact_utils.encode_split_names(split_names)
+        stats_path = os.path.join(out_examples.uri, STATS_FILE)
+
+        split_stats = []
+        with self._make_beam_pipeline() as p:
+            for split in split_names:
+                pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+                out_prefix = os.path.join(
+                    artifact_utils.get_split_uri([out_examples], split), "data_tfrecord"
+                )
+                rows = p | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+                if mode == "labelled":
+                    serialized = rows
+                    stats = (
+                        rows
+                        | f"Labels[{split}]" >> beam.Map(lambda r: _parse(r, features_key, label_key)[0])
+                        | f"Count[{split}]" >> beam.combiners.Count.PerElement()
+                        | f"Dict[{split}]" >> beam.combiners.ToDict()
+                        | f"Stats[{split}]" >> beam.Map(_labelled_stats, split)
+                    )
+                else:
+                    keyed = rows | f"Key[{split}]" >> beam.Map(
+                        lambda r: (*_parse_keyed(r, seed, features_key, label_key),)
+                    )
+                    table = keyed | f"Table[{split}]" >> beam.combiners.ToList() | (
+                        f"Index[{split}]" >> beam.Map(_class_table)
+                    )
+                    made = keyed | f"Triplets[{split}]" >> beam.ParDo(
+                        _MakeTriplets(seed, per_anchor), beam.pvalue.AsSingleton(table)
+                    ).with_outputs("skipped", main="triplets")
+                    serialized = made.triplets | f"Serialized[{split}]" >> beam.Map(lambda t: t[2])
+                    stats = (
+                        made.triplets
+                        | f"TripletLabels[{split}]" >> beam.Map(lambda t: t[0])
+                        | f"CountAnchors[{split}]" >> beam.combiners.Count.PerElement()
+                        | f"AnchorDict[{split}]" >> beam.combiners.ToDict()
+                        | f"TripletStats[{split}]"
+                        >> beam.Map(
+                            _triplet_stats,
+                            split,
+                            beam.pvalue.AsSingleton(table),
+                            beam.pvalue.AsList(made.skipped),
+                        )
+                    )
+                _ = serialized | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+                    out_prefix, file_name_suffix=".gz"
+                )
+                split_stats.append(stats)
+            _ = (
+                split_stats
+                | "AllSplits" >> beam.Flatten()
+                | "Collect" >> beam.combiners.ToList()
+                | "Json"
+                >> beam.Map(
+                    lambda s: json.dumps(
+                        {"mode": mode, "splits": {x["split"]: x for x in s}}, indent=2,
+                        sort_keys=True,
+                    )
+                )
+                | "WriteStats" >> beam.io.WriteToText(stats_path, shard_name_template="")
+            )
+
+        schema = transformed_schema if mode == "labelled" else triplet_schema(dim)
+        io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
+        with fileio.open(stats_path, "r") as f:
+            stats = json.loads(f.read())
+        for split, s in sorted(stats["splits"].items()):
+            logging.info("PairGen %s split %s: %s", mode, split, json.dumps(s))
+            if s["classes"] < 2:
+                raise PairGenError(
+                    f"split {split!r} has {s['classes']} class(es); pairs and triplets need "
+                    f"at least 2 (a negative must exist)"
+                )
+            if s["examples"] == 0:
+                raise PairGenError(f"split {split!r} produced no examples ({mode})")
+
+
+def _parse_keyed(serialized: bytes, seed: int, features_key: str, label_key: str):
+    label, feats = _parse(serialized, features_key, label_key)
+    return label, sampling.stable_key(seed, serialized), feats
+
+
+def _feature_dim(schema: schema_pb2.Schema, features_key: str) -> int:
+    for feature in schema.feature:
+        if feature.name == features_key:
+            return int(feature.shape.dim[0].size)
+    raise PairGenError(f"transformed schema has no {features_key!r} feature")
+
+
+def _labelled_stats(counts: dict[str, int], split: str) -> dict[str, Any]:
+    return {
+        "split": split,
+        "examples": sum(counts.values()),
+        "rows": sum(counts.values()),
+        "classes": len(counts),
+        "per_class": dict(sorted(counts.items())),
+    }
+
+
+def _triplet_stats(anchor_counts, split, table, skipped) -> dict[str, Any]:
+    return {
+        "split": split,
+        "examples": sum(anchor_counts.values()),
+        "rows": sum(len(v[0]) for v in table["classes"].values()),
+        "classes": len(table["classes"]),
+        "skipped_anchors": len(skipped),
+        "skipped_classes": sorted(set(skipped)),
+        "triplets_per_class": dict(sorted(anchor_counts.items())),
+    }

@@ -1,0 +1,215 @@
+"""RetrievalEvaluator executor: embed the eval split (Beam), score retrieval, bless or not.
+
+The candidate model, and the baseline (the latest blessed model) when one resolves, embed
+the same raw eval examples through their ``serve_examples`` signature in one Beam pipeline.
+The candidate is blessed when every threshold holds and, with a baseline, its comparison
+metric is not worse than the baseline's by more than the tolerance.
+
+Outputs follow TFX's Evaluator conventions so that ``LatestBlessedModelStrategy`` and Pusher
+work unchanged: the ``ModelBlessing`` has the int ``blessed`` property, ``current_model``,
+``current_model_id`` (and ``baseline_model``/``baseline_model_id``), and a ``BLESSED`` or
+``NOT_BLESSED`` file. The ``ModelEvaluation`` holds ``metrics.json`` (the candidate's metrics)
+and ``evaluation.json`` (the decision and every number behind it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import io_utils, path_utils
+
+from components.retrieval_evaluator import metrics as metrics_lib
+
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+BLESSED_FILE = "BLESSED"
+NOT_BLESSED_FILE = "NOT_BLESSED"
+EMBED_SIGNATURE = "serve_examples"
+
+
+class _Embed(beam.DoFn):
+    """Batches of serialized raw examples -> (label, embedding) rows, one model per worker."""
+
+    def __init__(self, model_dir: str, label_column: str):
+        self._model_dir = model_dir
+        self._label = label_column
+        self._fn = None
+
+    def setup(self):
+        self._fn = tf.saved_model.load(self._model_dir).signatures[EMBED_SIGNATURE]
+
+    def process(self, batch: list[bytes]):
+        out = self._fn(examples=tf.constant(batch))["embedding"].numpy()
+        for serialized, vector in zip(batch, out):
+            example = tf.train.Example.FromString(serialized)
+            label = example.features.feature[self._label].bytes_list.value[0].decode()
+            yield label, vector.astype(np.float32)
+
+
+def _to_npz_bytes(rows: list[tuple[str, np.ndarray]]) -> bytes:
+    import io
+
+    rows = sorted(rows, key=lambda r: (r[0], r[1].tobytes()))  # order-independent result
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        labels=np.asarray([r[0] for r in rows]),
+        embeddings=np.stack([r[1] for r in rows]) if rows else np.zeros((0, 0), np.float32),
+    )
+    return buf.getvalue()
+
+
+def embed_split(
+    pipeline: beam.Pipeline,
+    pattern: str,
+    models: dict[str, str],
+    label_column: str,
+    out_dir: str,
+    batch_size: int = 256,
+) -> None:
+    """Adds Beam steps that embed ``pattern``'s examples with each model into ``<name>.npz``."""
+    raw = pipeline | "ReadEval" >> beam.io.ReadFromTFRecord(pattern)
+    batches = raw | "Batch" >> beam.BatchElements(
+        min_batch_size=min(32, batch_size), max_batch_size=batch_size
+    )
+    for name, model_dir in models.items():
+        _ = (
+            batches
+            | f"Embed[{name}]" >> beam.ParDo(_Embed(model_dir, label_column))
+            | f"Collect[{name}]" >> beam.combiners.ToList()
+            | f"Npz[{name}]" >> beam.Map(_to_npz_bytes)
+            | f"Write[{name}]"
+            >> beam.io.WriteToText(
+                os.path.join(out_dir, name),
+                file_name_suffix=".npz",
+                shard_name_template="",
+                coder=beam.coders.BytesCoder(),
+                append_trailing_newlines=False,
+            )
+        )
+
+
+def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(embeddings, labels)`` written by ``embed_split``."""
+    with fileio.open(path, "rb") as f:
+        import io
+
+        data = np.load(io.BytesIO(f.read()))
+        return data["embeddings"], data["labels"]
+
+
+def decide(
+    candidate: dict[str, float],
+    baseline: dict[str, float] | None,
+    thresholds: dict[str, float],
+    comparison_metric: str,
+    tolerance: float,
+) -> tuple[bool, list[str]]:
+    """``(blessed, reasons)``: thresholds are lower bounds; baseline must not be beaten."""
+    reasons = []
+    for name, bound in sorted(thresholds.items()):
+        if candidate[name] < bound:
+            reasons.append(f"{name} {candidate[name]:.4f} is below the threshold {bound:.4f}")
+    if baseline is not None:
+        cand, base = candidate[comparison_metric], baseline[comparison_metric]
+        if cand < base - tolerance:
+            reasons.append(
+                f"{comparison_metric} {cand:.4f} is worse than the baseline's {base:.4f} "
+                f"(tolerance {tolerance:.4f})"
+            )
+    return not reasons, reasons
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Scores candidate (and baseline) retrieval on the eval split; writes the blessing."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        """Embeds, computes metrics, decides and writes evaluation and blessing."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        baselines = input_dict.get("baseline_model") or []
+        baseline = baselines[0] if baselines else None
+        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+
+        split = exec_properties.get("split") or "eval"
+        label_column = exec_properties["label_column"]
+        ks = json.loads(exec_properties.get("recall_at_k") or "[1, 5, 10]")
+        thresholds = json.loads(exec_properties.get("thresholds") or "{}")
+        comparison_metric = exec_properties.get("comparison_metric") or "map_at_r"
+        tolerance = float(exec_properties.get("comparison_tolerance") or 0.0)
+        known = metrics_lib.metric_names(ks)
+        for name in [*thresholds, comparison_metric]:
+            if name not in known:
+                raise ValueError(f"unknown metric {name!r}; valid: {', '.join(known)}")
+
+        models = {"candidate": path_utils.serving_model_path(model.uri)}
+        same_as_baseline = baseline is not None and baseline.id == model.id
+        if baseline is not None and not same_as_baseline:
+            models["baseline"] = path_utils.serving_model_path(baseline.uri)
+        pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+        emb_dir = os.path.join(evaluation.uri, "embeddings")
+        with self._make_beam_pipeline() as p:
+            embed_split(p, pattern, models, label_column, emb_dir)
+
+        results: dict[str, dict[str, float]] = {}
+        for name in models:
+            emb, labels = load_embeddings(os.path.join(emb_dir, f"{name}.npz"))
+            if len(labels) == 0:
+                raise ValueError(f"split {split!r} of {examples.uri} is empty")
+            results[name] = metrics_lib.retrieval_metrics(emb, labels, ks)
+        if same_as_baseline:
+            results["baseline"] = results["candidate"]
+        candidate = results["candidate"]
+        base_metrics = results.get("baseline")
+        blessed, reasons = decide(candidate, base_metrics, thresholds, comparison_metric, tolerance)
+
+        record = {
+            "blessed": blessed,
+            "reasons": reasons,
+            "split": split,
+            "candidate_model": {"id": model.id, "uri": model.uri, "metrics": candidate},
+            "baseline_model": (
+                {"id": baseline.id, "uri": baseline.uri, "metrics": base_metrics}
+                if baseline is not None
+                else None
+            ),
+            "thresholds": thresholds,
+            "comparison_metric": comparison_metric,
+            "comparison_tolerance": tolerance,
+        }
+        io_utils.write_string_file(
+            os.path.join(evaluation.uri, METRICS_FILE), json.dumps(candidate, indent=2)
+        )
+        io_utils.write_string_file(
+            os.path.join(evaluation.uri, EVALUATION_FILE), json.dumps(record, indent=2)
+        )
+        _write_blessing(blessing, blessed, model, baseline)
+        logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
+        if base_metrics is not None:
+            logging.info("retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics))
+        logging.info("blessed: %s %s", blessed, "; ".join(reasons))
+
+
+def _write_blessing(blessing, blessed: bool, model, baseline) -> None:
+    blessing.set_int_custom_property("blessed", 1 if blessed else 0)
+    blessing.set_string_custom_property("current_model", model.uri)
+    blessing.set_int_custom_property("current_model_id", model.id)
+    if baseline is not None:
+        blessing.set_string_custom_property("baseline_model", baseline.uri)
+        blessing.set_int_custom_property("baseline_model_id", baseline.id)
+    io_utils.write_string_file(
+        os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), ""
+    )
+
+
+

@@ -1,0 +1,228 @@
+"""Command line: ``metric-learning run`` runs the pipeline locally; ``losses`` lists the losses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+# google-api-core warns at import time about Python 3.10, once per generated module
+warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    from pipeline.config import PROTOCOLS, PipelineConfig
+    from trainer_module.losses import registry
+
+    defaults = PipelineConfig.__dataclass_fields__
+    parser = argparse.ArgumentParser(
+        prog="metric-learning",
+        description="Train embedding models that separate vectors with a TFX pipeline, "
+        "and prove it with retrieval metrics.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)",
+        description="Run ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> "
+        "Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher locally. "
+        "Without --data, scikit-learn's handwritten digits are used.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    run.add_argument("--data", default="", help="CSV or tf.Example TFRecord file, or a folder "
+                     "of them (default: the bundled digits, written into the pipeline root)")
+    run.add_argument("--label-column", default="label", help="name of the label column")
+    run.add_argument(
+        "--loss",
+        default=defaults["loss"].default,
+        metavar="NAME",
+        help=f"loss by registered name: {', '.join(registry.names())}",
+    )
+    run.add_argument("--loss-param", action="append", type=_key_value, default=[],
+                     metavar="KEY=VALUE", help="loss parameter, e.g. margin=0.5 (repeatable)")
+    run.add_argument("--epochs", type=int, default=defaults["epochs"].default)
+    run.add_argument("--batch-size", type=int, default=defaults["batch_size"].default,
+                     help="global batch size (split across replicas)")
+    run.add_argument("--train-steps", type=int, default=0,
+                     help="cap on training steps (0 = train all epochs)")
+    run.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
+    run.add_argument("--embedding-dim", type=int, default=defaults["embedding_dim"].default)
+    run.add_argument("--triplets-per-anchor", type=int,
+                     default=defaults["triplets_per_anchor"].default)
+    run.add_argument("--protocol", default="seen_classes", choices=PROTOCOLS,
+                     help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
+                     "evaluate on classes never trained on")
+    run.add_argument("--eval-classes", default="",
+                     help="unseen_classes: comma-separated held-out classes "
+                     "(default: the upper half of the sorted classes)")
+    run.add_argument("--max-bad-rows", type=float, default=0.01,
+                     help="fraction of unusable rows (dropped and counted) that stops the run")
+    run.add_argument("--threshold", action="append", type=_key_value, default=[],
+                     metavar="METRIC=VALUE",
+                     help="lower bound a model must reach to be blessed (repeatable; "
+                     "default map_at_r=0.5)")
+    run.add_argument("--tolerance", type=float, default=0.0,
+                     help="how much worse than the blessed baseline's map_at_r a model may be")
+    run.add_argument("--cpu-replicas", type=int, default=defaults["cpu_replicas"].default,
+                     help="logical CPU devices for MirroredStrategy when there is no GPU")
+    run.add_argument("--seed", type=int, default=defaults["seed"].default)
+    run.add_argument("--pipeline-root", default="runs/pipeline",
+                     help="folder for artifacts, ML Metadata (SQLite), data and logs")
+    run.add_argument("--serving-dir", default="",
+                     help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)")
+    run.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                     help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 "
+                     "(repeatable; default --runner=DirectRunner --direct_running_mode=in_memory)")
+    run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs on the terminal")
+
+    sub.add_parser("losses", help="list the registered losses and their parameters")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    """A validated ``PipelineConfig`` from parsed ``run`` arguments."""
+    from pipeline.config import DEFAULT_THRESHOLDS, PipelineConfig
+
+    eval_classes = [c.strip() for c in args.eval_classes.split(",") if c.strip()] or None
+    config = PipelineConfig(
+        pipeline_root=args.pipeline_root,
+        serving_dir=args.serving_dir,
+        data=args.data,
+        label_column=args.label_column,
+        protocol=args.protocol,
+        eval_classes=eval_classes,
+        max_bad_row_fraction=args.max_bad_rows,
+        loss=args.loss,
+        loss_params=dict(args.loss_param),
+        embedding_dim=args.embedding_dim,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        train_steps=args.train_steps,
+        triplets_per_anchor=args.triplets_per_anchor,
+        seed=args.seed,
+        cpu_replicas=args.cpu_replicas,
+        thresholds=dict(args.threshold) if args.threshold else dict(DEFAULT_THRESHOLDS),
+        comparison_tolerance=args.tolerance,
+        beam_args=list(args.beam_arg),
+        enable_cache=not args.no_cache,
+    )
+    config.validate()
+    return config
+
+
+def format_summary(summary: dict) -> str:
+    """The end-of-run summary: metrics, blessing, where the pushed model is."""
+    lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
+    metrics = summary.get("metrics")
+    baseline = summary.get("baseline_metrics")
+    if metrics:
+        lines.append("Retrieval metrics on the eval split (candidate" +
+                     (" vs baseline):" if baseline else "):"))
+        for key, value in metrics.items():
+            if isinstance(value, float):
+                extra = f"   baseline {baseline[key]:.4f}" if baseline else ""
+                lines.append(f"  {key:<16} {value:.4f}{extra}")
+    training = summary.get("training")
+    if training:
+        lines.append(
+            f"Trained with {training['loss']} on {training['num_replicas']} replica(s) "
+            f"({training['strategy']}), {training['total_steps']} steps."
+        )
+    blessed = summary.get("blessed")
+    if blessed is None:
+        lines.append("Blessed: unknown (the evaluator did not run)")
+    else:
+        why = "" if blessed else f" ({'; '.join(summary.get('reasons') or [])})"
+        lines.append(f"Blessed: {'yes' if blessed else 'no'}{why}")
+    pushed = summary.get("pushed_model")
+    lines.append(f"Pushed model: {pushed}" if pushed else "Pushed model: none (not pushed)")
+    if summary.get("evaluation_uri"):
+        lines.append(f"Evaluation: {summary['evaluation_uri']}")
+    if summary.get("log_file"):
+        lines.append(f"Full log: {summary['log_file']}")
+    return "\n".join(lines)
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        nxt = error.__cause__ or error.__context__
+        if nxt is None:
+            break
+        error = nxt
+    return error
+
+
+def _list_losses() -> int:
+    from trainer_module.losses import registry
+
+    for name in registry.names():
+        spec = registry.get_spec(name)
+        params = ", ".join(f"{k}={p.default!r}" for k, p in spec.params.items()) or "-"
+        print(f"{name:<34} {spec.family:<15} input: {spec.input_mode:<9} params: {params}")
+        print(f"{'':<34} {spec.summary}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``metric-learning`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "losses":
+        return _list_losses()
+    try:
+        config = config_from_args(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    from pipeline import local_runner
+
+    log_file = os.path.join(
+        config.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
+    )
+    print(f"Pipeline root: {config.pipeline_root}")
+    print(f"Loss: {config.loss}  protocol: {config.protocol}  epochs: {config.epochs}  "
+          f"batch: {config.batch_size}")
+    try:
+        summary = local_runner.run(
+            config, progress=print, log_file=log_file, quiet=not args.verbose
+        )
+    except Exception as e:  # the pipeline failed: show the cause, not the whole stack
+        cause = _root_cause(e)
+        import traceback
+
+        os.makedirs(os.path.dirname(log_file), exist_ok=True)
+        with open(log_file, "a") as f:
+            f.write(traceback.format_exc())
+        if args.verbose:
+            traceback.print_exc()
+        print(f"\nerror: the pipeline failed: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print(f"Full log: {log_file}", file=sys.stderr)
+        return 1
+    summary["log_file"] = log_file
+    print(format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

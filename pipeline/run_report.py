@@ -1,0 +1,101 @@
+"""What a run did, read back from ML Metadata: component states, metrics, blessing, push."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import PipelineConfig
+
+_STATES = metadata_store_pb2.Execution.State
+
+
+def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = config.metadata_path
+    connection.sqlite.connection_mode = 3  # READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(connection)
+
+
+def _outputs(store, execution_id: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    events = store.get_events_by_execution_ids([execution_id])
+    ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    by_id = {a.id: a for a in store.get_artifacts_by_id(ids)}
+    for e in events:
+        if e.type == metadata_store_pb2.Event.OUTPUT and e.path.steps:
+            out.setdefault(e.path.steps[0].key, []).append(by_id[e.artifact_id])
+    return out
+
+
+def run_executions(config: PipelineConfig, run_context_name: str | None = None) -> dict[str, Any]:
+    """``{node_id: execution}`` of one pipeline run (the newest when no name is given)."""
+    store = _store(config)
+    runs = list(store.get_contexts_by_type("pipeline_run"))
+    if run_context_name:
+        runs = [c for c in runs if c.name == run_context_name]
+    if not runs:
+        return {}
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    in_run = {e.id: e for e in store.get_executions_by_context(run.id)}
+    nodes = {}
+    prefix = f"{config.pipeline_name}."
+    for node in store.get_contexts_by_type("node"):
+        if not node.name.startswith(prefix):
+            continue
+        for e in store.get_executions_by_context(node.id):
+            if e.id in in_run:
+                nodes[node.name[len(prefix) :]] = e
+    return {"run": run.name, "executions": nodes, "store": store}
+
+
+def latest_run(config: PipelineConfig) -> dict[str, Any]:
+    """Summary of the newest run: states, metrics, blessing, pushed model."""
+    found = run_executions(config)
+    if not found:
+        return {"components": {}}
+    store = found["store"]
+    executions = found["executions"]
+    summary: dict[str, Any] = {
+        "run": found["run"],
+        "components": {
+            node: _STATES.Name(e.last_known_state) for node, e in sorted(executions.items())
+        },
+        "metrics": None,
+        "blessed": None,
+        "pushed_model": None,
+    }
+    evaluator = executions.get("RetrievalEvaluator")
+    if evaluator is not None:
+        outputs = _outputs(store, evaluator.id)
+        evaluation = outputs.get("evaluation", [None])[0]
+        blessing = outputs.get("blessing", [None])[0]
+        if evaluation is not None:
+            path = os.path.join(evaluation.uri, "evaluation.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    record = json.load(f)
+                summary["metrics"] = record["candidate_model"]["metrics"]
+                summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
+                summary["reasons"] = record["reasons"]
+                summary["evaluation_uri"] = evaluation.uri
+        if blessing is not None:
+            summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
+    pusher = executions.get("Pusher")
+    if pusher is not None and pusher.last_known_state in (_STATES.COMPLETE, _STATES.CACHED):
+        for pushed in _outputs(store, pusher.id).get("pushed_model", []):
+            props = pushed.custom_properties
+            if props.get("pushed") and props["pushed"].int_value == 1:
+                summary["pushed_model"] = props["pushed_destination"].string_value
+    trainer = executions.get("Trainer")
+    if trainer is not None:
+        for run_artifact in _outputs(store, trainer.id).get("model_run", []):
+            path = os.path.join(run_artifact.uri, "training_summary.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    summary["training"] = json.load(f)
+    return summary

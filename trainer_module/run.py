@@ -1,0 +1,282 @@
+"""The Trainer's ``run_fn``: input pipeline, MirroredStrategy training, and export.
+
+The exported SavedModel holds the Transform graph, so every signature takes raw features:
+
+- ``serving_default``: one float32 ``[N]`` tensor per raw feature (NaN = missing) ->
+  ``{"embedding": [N, D]}``, L2-normalised;
+- ``serve_examples``: serialized tf.Examples -> ``{"embedding"}`` (batch inference);
+- ``transform_features``: serialized tf.Examples -> Transform's outputs, as TFX examples do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from trainer_module import model as model_lib
+from trainer_module import preprocessing
+from trainer_module.losses import registry
+
+SUMMARY_FILE = "training_summary.json"
+PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
+LABEL_HASH_BUCKETS = 2**62
+
+
+def make_strategy() -> tf.distribute.MirroredStrategy:
+    """MirroredStrategy over every GPU, else over every logical CPU device."""
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def label_key(labels: tf.Tensor) -> tf.Tensor:
+    """An int64 id per label string, equal iff the strings are equal (up to a 2^-62 collision).
+
+    Online mining only compares labels, so classes never seen in training keep their identity.
+    """
+    return tf.strings.to_hash_bucket_fast(tf.reshape(labels, [-1]), LABEL_HASH_BUCKETS)
+
+
+def split_counts(file_patterns: list[str]) -> dict[str, Any]:
+    """PairGen's stats (written beside ``Split-*``) for the artifact the patterns point into."""
+    split_dir = os.path.dirname(file_patterns[0])  # <artifact>/Split-<name>/*
+    path = os.path.join(os.path.dirname(split_dir), PAIR_GEN_STATS_FILE)
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def _to_model_inputs(spec: registry.LossSpec):
+    if spec.input_mode == "triplets":
+
+        def triplets(batch):
+            inputs = {k: batch[k] for k in model_lib.TRIPLET_KEYS}
+            return inputs, tf.zeros_like(batch["anchor"][:, 0])
+
+        return triplets
+    if spec.needs_num_classes:
+        return lambda batch: (
+            batch[preprocessing.FEATURES_KEY],
+            tf.reshape(batch[preprocessing.LABEL_ID_KEY], [-1]),
+        )
+    return lambda batch: (
+        batch[preprocessing.FEATURES_KEY],
+        label_key(batch[preprocessing.LABEL_KEY]),
+    )
+
+
+def make_dataset(
+    file_pattern: list[str],
+    data_accessor: tfx.components.DataAccessor,
+    schema: Any,
+    spec: registry.LossSpec,
+    batch_size: int,
+    seed: int,
+) -> tf.data.Dataset:
+    """Shuffled, repeated, fixed-size batches ``(inputs, labels)`` for the loss ``spec``."""
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=batch_size,
+            shuffle=True,
+            shuffle_seed=seed,
+            num_epochs=None,
+            drop_final_batch=True,
+        ),
+        schema,
+    )
+    if spec.needs_num_classes:
+        # rows of classes the label vocabulary has never seen cannot be classified
+        dataset = dataset.unbatch().filter(
+            lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0)
+        ).batch(batch_size, drop_remainder=True)
+    return dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def _raw_serving_features(tft_output: tft.TFTransformOutput, label_column: str) -> list[str]:
+    spec = tft_output.raw_feature_spec()
+    spec.pop(label_column, None)
+    return sorted(spec)
+
+
+def export_serving_model(
+    encoder: tf.keras.Model,
+    tft_output: tft.TFTransformOutput,
+    label_column: str,
+    export_dir: str,
+) -> None:
+    """Saves ``encoder`` with the Transform graph and the three raw-feature signatures."""
+    encoder.tft_layer = tft_output.transform_features_layer()
+    raw_spec = tft_output.raw_feature_spec()
+    feature_spec = dict(raw_spec)
+    feature_spec.pop(label_column, None)
+    names = sorted(feature_spec)
+
+    def embed(raw_features):
+        transformed = encoder.tft_layer(raw_features)
+        return {model_lib.EMBEDDING_KEY: encoder(transformed[preprocessing.FEATURES_KEY])}
+
+    def reshape_for(name: str, column: tf.Tensor) -> tf.Tensor:
+        shape = feature_spec[name].shape
+        return tf.reshape(column, [-1, *shape]) if shape else tf.reshape(column, [-1])
+
+    @tf.function(
+        input_signature=[{n: tf.TensorSpec([None], tf.float32, name=n) for n in names}]
+    )
+    def serve_raw(features):
+        return embed({n: reshape_for(n, features[n]) for n in names})
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        return embed(tf.io.parse_example(serialized, feature_spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        return encoder.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+    encoder.save(
+        export_dir,
+        save_format="tf",
+        signatures={
+            "serving_default": serve_raw.get_concrete_function(),
+            "serve_examples": serve_examples.get_concrete_function(),
+            "transform_features": transform_features.get_concrete_function(),
+        },
+    )
+
+
+def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
+    return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains the embedding model with the configured loss and exports it.
+
+    ``fn_args.custom_config`` keys: ``loss``, ``loss_params``, ``label_column``, ``protocol``,
+    ``embedding_dim``, ``hidden_units``, ``learning_rate``, ``epochs``, ``batch_size``
+    (global), ``train_steps`` (0 = no cap), ``seed``.
+    """
+    started = time.time()
+    cfg = dict(fn_args.custom_config or {})
+    spec = registry.get_spec(cfg.get("loss", "triplet_semihard"))
+    params = registry.validate(spec.name, cfg.get("loss_params"))
+    seed = int(cfg.get("seed", 42))
+    tf.keras.utils.set_random_seed(seed)
+    tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    num_classes = tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB)
+    schema = _load_schema(fn_args.schema_path)
+
+    strategy = make_strategy()
+    replicas = strategy.num_replicas_in_sync
+    batch_size = int(cfg.get("batch_size", 128))
+    if batch_size % replicas:
+        raise ValueError(f"batch_size {batch_size} is not divisible by {replicas} replicas")
+    counts = split_counts(fn_args.train_files)["splits"]
+    n_train = counts["train"]["examples"]
+    if n_train < batch_size:
+        raise ValueError(
+            f"the train split has {n_train} examples, fewer than one batch of {batch_size}"
+        )
+    steps_per_epoch = n_train // batch_size
+    epochs = int(cfg.get("epochs", 10))
+    cap = int(cfg.get("train_steps", 0))
+    if cap:
+        steps_per_epoch = min(steps_per_epoch, cap)
+        epochs = min(epochs, math.ceil(cap / steps_per_epoch))
+
+    train_ds = make_dataset(
+        fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed
+    )
+    validation = {}
+    n_eval = counts.get("eval", {}).get("examples", 0)
+    eval_batch = min(batch_size, (n_eval // replicas) * replicas)
+    validate = eval_batch > 0 and not (
+        spec.needs_num_classes and cfg.get("protocol") == "unseen_classes"
+    )
+    if validate:
+        validation = {
+            "validation_data": make_dataset(
+                fn_args.eval_files, fn_args.data_accessor, schema, spec, eval_batch, seed
+            ),
+            "validation_steps": max(1, n_eval // eval_batch),
+        }
+
+    with strategy.scope():
+        encoder = model_lib.build_encoder(
+            _feature_dim(tft_output),
+            list(cfg.get("hidden_units", [256, 128])),
+            int(cfg.get("embedding_dim", 64)),
+            seed=seed,
+        )
+        trainer = model_lib.build_training_model(encoder, spec, num_classes, seed=seed)
+        loss = registry.build(spec.name, params, num_classes=num_classes)
+        trainer.compile(
+            optimizer=tf.keras.optimizers.Adam(float(cfg.get("learning_rate", 1e-3))),
+            loss=loss,
+        )
+    logging.info(
+        "training %s (%s) on %d examples: %d replicas (%s), global batch %d, %d epochs x %d steps",
+        spec.name, params, n_train, replicas, ", ".join(strategy.extended.worker_devices),
+        batch_size, epochs, steps_per_epoch,
+    )
+    history = trainer.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        verbose=0,
+        callbacks=[
+            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+            tf.keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: logging.info(
+                    "epoch %d/%d: %s", epoch + 1, epochs,
+                    ", ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items()),
+                )
+            ),
+        ],
+        **validation,
+    )
+    losses = [float(v) for v in history.history["loss"]]
+    if not all(math.isfinite(v) for v in losses):
+        raise FloatingPointError(f"training loss is not finite: {losses}")
+
+    export_serving_model(
+        encoder, tft_output, cfg.get("label_column", preprocessing.LABEL_KEY),
+        fn_args.serving_model_dir,
+    )
+    summary = {
+        "loss": spec.name,
+        "loss_params": params,
+        "strategy": type(strategy).__name__,
+        "num_replicas": replicas,
+        "devices": list(strategy.extended.worker_devices),
+        "global_batch_size": batch_size,
+        "per_replica_batch_size": batch_size // replicas,
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": epochs * steps_per_epoch,
+        "train_examples": n_train,
+        "num_classes": num_classes,
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "seconds": round(time.time() - started, 2),
+    }
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
+        json.dump(summary, f, indent=2)
+    logging.info("training summary: %s", json.dumps(summary))
+
+
+def _load_schema(path: str):
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())
