@@ -113,11 +113,15 @@ def run(
             py_logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )
         handlers.append(file_handler)
-    loggers = [absl_logger, py_logging.getLogger("apache_beam")]
+    loggers = [absl_logger] + [py_logging.getLogger(n) for n in ("apache_beam", "tensorflow")]
     saved = [(lg, lg.level, lg.propagate) for lg in loggers]
+    own_handlers = [(h, h.level) for lg in loggers for h in lg.handlers]
     for lg in loggers:
         lg.setLevel(py_logging.INFO)
         lg.propagate = not quiet
+        if quiet:  # e.g. TensorFlow's own stderr handler
+            for h in lg.handlers:
+                h.setLevel(max(h.level, py_logging.ERROR))
         for h in handlers:
             lg.addHandler(h)
     absl_logging.set_verbosity(absl_logging.INFO)
@@ -130,6 +134,8 @@ def run(
                 lg.removeHandler(h)
             lg.setLevel(level)
             lg.propagate = propagate
+        for h, level in own_handlers:
+            h.setLevel(level)
         for h in handlers:
             h.close()
     summary = run_report.latest_run(config)

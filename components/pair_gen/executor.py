@@ -90,7 +90,7 @@ class _MakeTriplets(beam.DoFn):
         label, key, feats = element
         classes = table["classes"]
         keys, matrix = classes[label]
-        if len(keys) < 2:
+        if len(keys) < 2 or table["index"].total == len(keys):  # no positive, or no negative
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput("skipped", label)
             return

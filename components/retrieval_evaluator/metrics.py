@@ -41,27 +41,35 @@ def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, 1e-12)
 
 
+def _rank_keys(sims: np.ndarray, offset_ids: np.ndarray) -> np.ndarray:
+    """Unique int64 keys ordering by similarity, then by lower gallery index (ties)."""
+    bits = (sims + np.float32(0.0)).astype(np.float32).view(np.int32)  # -0.0 -> +0.0
+    ordered = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
+    return (ordered << 32) + (np.int64(0xFFFFFFFF) - offset_ids)
+
+
 def nearest_neighbours(
     embeddings: np.ndarray, k: int, block: int = DEFAULT_BLOCK
 ) -> np.ndarray:
-    """Indices ``[N, k]`` of each row's k most similar other rows (self excluded)."""
+    """Indices ``[N, k]`` of each row's k most similar other rows (self excluded).
+
+    Ties in similarity go to the lower index, so the result does not depend on ``block``.
+    """
     x = normalise(embeddings)
     n = len(x)
     k = min(k, n - 1)
     out = np.empty((n, k), dtype=np.int64)
+    ids = np.arange(n, dtype=np.int64)
     for start in range(0, n, block):
         stop = min(start + block, n)
         sims = x[start:stop] @ x.T  # [b, N]
         rows = np.arange(stop - start)
         sims[rows, rows + start] = -np.inf
-        if k < n - 1:
-            part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(n), (stop - start, 1))
-            part = part[part != (rows + start)[:, None]].reshape(stop - start, n - 1)
-        part_sims = np.take_along_axis(sims, part, axis=1)
-        order = np.lexsort((part, -part_sims), axis=1)
-        out[start:stop] = np.take_along_axis(part, order, axis=1)
+        keys = _rank_keys(sims, ids[None, :])
+        top = np.argpartition(keys, n - k, axis=1)[:, n - k :]
+        top_keys = np.take_along_axis(keys, top, axis=1)
+        order = np.argsort(-top_keys, axis=1)
+        out[start:stop] = np.take_along_axis(top, order, axis=1)
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from tfx import v1 as tfx
+
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
@@ -31,4 +31,4 @@ def run_example_gen(input_base: str, pattern: str, out_dir: str, **settings) -> 
         return json.load(f)
 
 
-__all__ = ["run_example_gen", "tfx"]
+

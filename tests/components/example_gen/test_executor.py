@@ -1,0 +1,164 @@
+import csv
+import gzip
+import os
+
+import pytest
+import tensorflow as tf
+
+from components.example_gen import executor
+from tests.components.example_gen.helpers import run_example_gen
+from pipeline import data
+
+
+def _write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _read_split(out_dir, split):
+    folder = os.path.join(out_dir, f"Split-{split}")
+    examples = []
+    for name in sorted(os.listdir(folder)):
+        with gzip.open(os.path.join(folder, name), "rb") as f:
+            raw = f.read()
+        for record in tf.data.TFRecordDataset(os.path.join(folder, name), "GZIP"):
+            examples.append(tf.train.Example.FromString(record.numpy()))
+        assert raw
+    return examples
+
+
+def _rows(n_classes=4, per_class=20, dim=3):
+    return [[i * 0.1 + d for d in range(dim)] + [f"c{i % n_classes}"] for i in range(n_classes * per_class)]
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory):
+    return os.path.dirname(data.prepare_default_data(str(tmp_path_factory.mktemp("d"))))
+
+
+def test_seen_classes_split_is_exactly_stratified(digits_dir, tmp_path):
+    report = run_example_gen(digits_dir, "digits.csv", str(tmp_path / "out"))
+    assert report["rows_read"] == report["rows_written"] == 1797
+    for label, total in report["classes"].items():
+        held = report["splits"]["eval"]["classes"][label]
+        assert held == round(total * 0.3), label
+        assert report["splits"]["train"]["classes"][label] == total - held
+    assert len(_read_split(str(tmp_path / "out"), "eval")) == report["splits"]["eval"]["rows"]
+
+
+def test_unseen_classes_hold_out_the_upper_half(digits_dir, tmp_path):
+    report = run_example_gen(
+        digits_dir, "digits.csv", str(tmp_path / "out"), protocol="unseen_classes"
+    )
+    assert sorted(report["splits"]["train"]["classes"]) == ["0", "1", "2", "3", "4"]
+    assert sorted(report["splits"]["eval"]["classes"]) == ["5", "6", "7", "8", "9"]
+    labels = {e.features.feature["label"].bytes_list.value[0] for e in _read_split(str(tmp_path / "out"), "eval")}
+    assert labels == {b"5", b"6", b"7", b"8", b"9"}
+
+
+def test_split_is_deterministic_for_a_seed_and_changes_with_it(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows())
+    first = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o1"), seed=1)
+    again = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o2"), seed=1)
+    other = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o3"), seed=2)
+
+    def eval_rows(out):
+        return sorted(e.SerializeToString() for e in _read_split(str(tmp_path / out), "eval"))
+
+    assert first["splits"] == again["splits"]
+    assert eval_rows("o1") == eval_rows("o2") != eval_rows("o3")
+
+
+def test_missing_labels_are_dropped_and_counted_below_the_limit(tmp_path):
+    rows = _rows(per_class=50)
+    rows[3][-1] = ""  # 1 of 200 rows = 0.5% < 1%
+    rows[7][0] = ""  # a missing feature value: kept, imputed later, counted
+    rows[8][1] = "nan"
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], rows)
+    report = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))
+    assert report["bad_rows"] == {"missing_label": 1}
+    assert report["rows_written"] == 199
+    assert report["missing_values"] == {"a": 1, "b": 1}
+    values = [
+        e.features.feature["a"].float_list.value[0]
+        for split in ("train", "eval")
+        for e in _read_split(str(tmp_path / "out"), split)
+    ]
+    assert sum(v != v for v in values) == 1  # NaN marks the missing value
+
+
+def test_too_many_bad_rows_stop_the_run_naming_file_and_count(tmp_path):
+    rows = _rows(per_class=10)
+    for i in (1, 2, 3):
+        rows[i][-1] = ""
+    rows[5] = rows[5][:2]  # wrong field count
+    path = _write_csv(tmp_path / "bad.csv", ["a", "b", "c", "label"], rows)
+    with pytest.raises(executor.DataError) as err:
+        run_example_gen(str(tmp_path), "bad.csv", str(tmp_path / "out"))
+    message = str(err.value)
+    assert "4 of 40 rows" in message and str(path) in message
+    assert "missing_label: 3" in message and "wrong_field_count: 1" in message
+
+
+def test_allowed_fraction_is_configurable(tmp_path):
+    rows = _rows(per_class=10)
+    rows[1][-1] = ""
+    rows[2][-1] = ""
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], rows)
+    report = run_example_gen(
+        str(tmp_path), "d.csv", str(tmp_path / "out"), max_bad_row_fraction=0.1
+    )
+    assert report["bad_rows"] == {"missing_label": 2}
+
+
+def test_non_numeric_feature_column_is_named(tmp_path):
+    rows = [r[:2] + ["red" if i % 2 else "blue"] + r[3:] for i, r in enumerate(_rows())]
+    _write_csv(tmp_path / "d.csv", ["a", "b", "colour", "label"], rows)
+    with pytest.raises(executor.DataError, match="feature column 'colour' is not numeric"):
+        run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))
+
+
+def test_missing_label_column_is_named_with_the_columns(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows())
+    with pytest.raises(ValueError, match="label column 'species' does not exist.*a, b, c, label"):
+        run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"), label_column="species")
+
+
+def test_string_labels_and_messy_column_names_work(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["sepal length (cm)", "2nd", "x", "Species Name"], _rows())
+    report = run_example_gen(
+        str(tmp_path), "d.csv", str(tmp_path / "out"), label_column="Species Name"
+    )
+    assert report["label_column"] == "Species_Name"
+    assert report["feature_columns"] == ["sepal_length_cm", "f_2nd", "x"]
+    assert set(report["classes"]) == {"c0", "c1", "c2", "c3"}
+
+
+def test_single_class_eval_split_fails_naming_the_split(tmp_path):
+    rows = _rows(n_classes=3)
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], rows)
+    with pytest.raises(executor.DataError, match="split 'eval' has 1 class"):
+        run_example_gen(
+            str(tmp_path), "d.csv", str(tmp_path / "out"), protocol="unseen_classes"
+        )
+
+
+def test_tfrecord_input_is_validated_like_csv(tmp_path):
+    path = str(tmp_path / "d.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i, row in enumerate(_rows()):
+            feature = {
+                "a": tf.train.Feature(float_list=tf.train.FloatList(value=[row[0]])),
+                "b": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 4])),
+            }
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    report = run_example_gen(str(tmp_path), "d.tfrecord", str(tmp_path / "out"))
+    assert report["rows_written"] == 80
+    assert set(report["classes"]) == {"0", "1", "2", "3"}
+    assert report["feature_columns"] == ["a", "b"]

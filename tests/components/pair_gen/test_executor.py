@@ -1,0 +1,124 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.pair_gen import executor
+from tests.transform_helpers import analyze_and_transform, write_splits
+
+
+def _transformed(tmp_path, labels_by_split):
+    """Transform output for rows whose features encode their own index (to trace them)."""
+    rows, i = {}, 0
+    for split, labels in labels_by_split.items():
+        rows[split] = []
+        for lab in labels:
+            rows[split].append({"a": float(i), "b": float(i * i % 7), "label": lab})
+            i += 1
+    graph = str(tmp_path / "transform_graph")
+    all_rows = [r for split_rows in rows.values() for r in split_rows]
+    out = analyze_and_transform(all_rows, ["a", "b"], graph)
+    examples_dir = str(tmp_path / "transformed")
+    i = 0
+    by_split = {}
+    for split, split_rows in rows.items():
+        by_split[split] = out[i : i + len(split_rows)]
+        i += len(split_rows)
+    write_splits(examples_dir, by_split)
+    return examples_dir, graph
+
+
+def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", **props):
+    examples = standard_artifacts.Examples()
+    examples.uri = examples_dir
+    examples.split_names = artifact_utils.encode_split_names(
+        sorted(d[len("Split-") :] for d in os.listdir(examples_dir))
+    )
+    transform_graph = standard_artifacts.TransformGraph()
+    transform_graph.uri = graph
+    out_examples = standard_artifacts.Examples()
+    out_examples.uri = str(tmp_path / out_name / "examples")
+    out_schema = standard_artifacts.Schema()
+    out_schema.uri = str(tmp_path / out_name / "schema")
+    props = {"mode": "triplets", "triplets_per_anchor": 2, "seed": 7} | props
+    executor.Executor().Do(
+        {"transformed_examples": [examples], "transform_graph": [transform_graph]},
+        {"examples": [out_examples], "schema": [out_schema]},
+        props,
+    )
+    return out_examples.uri, out_schema.uri
+
+
+def _read(uri, split):
+    folder = os.path.join(uri, f"Split-{split}")
+    out = []
+    for name in sorted(os.listdir(folder)):
+        for rec in tf.data.TFRecordDataset(os.path.join(folder, name), "GZIP"):
+            out.append(tf.train.Example.FromString(rec.numpy()))
+    return out
+
+
+def _vec(example, key):
+    return tuple(np.round(example.features.feature[key].float_list.value, 5))
+
+
+def test_triplets_respect_labels_and_counts(tmp_path):
+    labels = {"train": ["a"] * 5 + ["b"] * 4 + ["c"] * 3, "eval": ["d"] * 3 + ["e"] * 3}
+    examples_dir, graph = _transformed(tmp_path, labels)
+    uri, schema_uri = run_pair_gen(tmp_path, examples_dir, graph)
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))
+    assert stats["splits"]["train"]["examples"] == 12 * 2
+    assert stats["splits"]["eval"]["examples"] == 6 * 2
+    assert os.path.exists(os.path.join(schema_uri, executor.SCHEMA_FILE))
+
+    # map each transformed vector back to its label (vectors are unique by construction)
+    source = {}
+    for split in ("train", "eval"):
+        for e in _read(examples_dir, split):
+            source[_vec(e, "features")] = e.features.feature["label"].bytes_list.value[0]
+    triplets = _read(uri, "train")
+    assert len(triplets) == 24
+    for t in triplets:
+        a, p, n = (_vec(t, k) for k in ("anchor", "positive", "negative"))
+        assert a != p, "an anchor is never its own positive"
+        assert source[a] == source[p] == t.features.feature["anchor_label"].bytes_list.value[0]
+        assert source[n] != source[a]
+        assert source[n] == t.features.feature["negative_label"].bytes_list.value[0]
+
+
+def test_same_seed_same_triplets_other_seed_differs(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 6, "eval": ["a", "b"] * 3})
+
+    def triplet_set(name, seed):
+        uri, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name=name, seed=seed)
+        return sorted(e.SerializeToString() for e in _read(uri, "train"))
+
+    assert triplet_set("r1", 7) == triplet_set("r2", 7) != triplet_set("r3", 8)
+
+
+def test_singleton_class_is_skipped_as_anchor_and_counted(tmp_path):
+    examples_dir, graph = _transformed(
+        tmp_path, {"train": ["a"] * 4 + ["b"] * 4 + ["lonely"], "eval": ["a", "a", "b", "b"]}
+    )
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph)
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    assert stats["skipped_anchors"] == 1 and stats["skipped_classes"] == ["lonely"]
+    assert stats["examples"] == 8 * 2
+
+
+def test_single_class_split_fails_naming_the_split(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 4, "eval": ["a"] * 4})
+    with pytest.raises(executor.PairGenError, match="split 'eval' has 1 class"):
+        run_pair_gen(tmp_path, examples_dir, graph)
+
+
+def test_labelled_mode_passes_rows_through(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 4, "eval": ["a", "b"]})
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, mode="labelled")
+    for split in ("train", "eval"):
+        assert sorted(e.SerializeToString() for e in _read(uri, split)) == sorted(
+            e.SerializeToString() for e in _read(examples_dir, split)
+        )
