@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --data, scikit-learn's handwritten digits are used.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    run.add_argument("--data", default="", help="CSV or tf.Example TFRecord file, or a folder "
-                     "of them (default: the bundled digits, written into the pipeline root)")
+    run.add_argument(
+        "--data",
+        default="",
+        help="CSV or tf.Example TFRecord file, or a folder "
+        "of them (default: the bundled digits, written into the pipeline root)",
+    )
     run.add_argument("--label-column", default="label", help="name of the label column")
     run.add_argument(
         "--loss",
@@ -54,43 +58,95 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"loss by registered name: {', '.join(registry.names())}",
     )
-    run.add_argument("--loss-param", action="append", type=_key_value, default=[],
-                     metavar="KEY=VALUE", help="loss parameter, e.g. margin=0.5 (repeatable)")
+    run.add_argument(
+        "--loss-param",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="loss parameter, e.g. margin=0.5 (repeatable)",
+    )
     run.add_argument("--epochs", type=int, default=defaults["epochs"].default)
-    run.add_argument("--batch-size", type=int, default=defaults["batch_size"].default,
-                     help="global batch size (split across replicas)")
-    run.add_argument("--train-steps", type=int, default=0,
-                     help="cap on training steps (0 = train all epochs)")
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"].default,
+        help="global batch size (split across replicas)",
+    )
+    run.add_argument(
+        "--train-steps", type=int, default=0, help="cap on training steps (0 = train all epochs)"
+    )
     run.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
     run.add_argument("--embedding-dim", type=int, default=defaults["embedding_dim"].default)
-    run.add_argument("--triplets-per-anchor", type=int,
-                     default=defaults["triplets_per_anchor"].default)
-    run.add_argument("--protocol", default="seen_classes", choices=PROTOCOLS,
-                     help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
-                     "evaluate on classes never trained on")
-    run.add_argument("--eval-classes", default="",
-                     help="unseen_classes: comma-separated held-out classes "
-                     "(default: the upper half of the sorted classes)")
-    run.add_argument("--max-bad-rows", type=float, default=0.01,
-                     help="fraction of unusable rows (dropped and counted) that stops the run")
-    run.add_argument("--threshold", action="append", type=_key_value, default=[],
-                     metavar="METRIC=VALUE",
-                     help="lower bound a model must reach to be blessed (repeatable; "
-                     "default map_at_r=0.5)")
-    run.add_argument("--tolerance", type=float, default=0.0,
-                     help="how much worse than the blessed baseline's map_at_r a model may be")
-    run.add_argument("--cpu-replicas", type=int, default=defaults["cpu_replicas"].default,
-                     help="logical CPU devices for MirroredStrategy when there is no GPU")
+    run.add_argument(
+        "--triplets-per-anchor", type=int, default=defaults["triplets_per_anchor"].default
+    )
+    run.add_argument(
+        "--protocol",
+        default="seen_classes",
+        choices=PROTOCOLS,
+        help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
+        "evaluate on classes never trained on",
+    )
+    run.add_argument(
+        "--eval-classes",
+        default="",
+        help="unseen_classes: comma-separated held-out classes "
+        "(default: the upper half of the sorted classes)",
+    )
+    run.add_argument(
+        "--max-bad-rows",
+        type=float,
+        default=0.01,
+        help="fraction of unusable rows (dropped and counted) that stops the run",
+    )
+    run.add_argument(
+        "--threshold",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="METRIC=VALUE",
+        help="lower bound a model must reach to be blessed (repeatable; default map_at_r=0.5)",
+    )
+    run.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="how much worse than the blessed baseline's map_at_r a model may be",
+    )
+    run.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=defaults["cpu_replicas"].default,
+        help="logical CPU devices for MirroredStrategy when there is no GPU",
+    )
     run.add_argument("--seed", type=int, default=defaults["seed"].default)
-    run.add_argument("--pipeline-root", default="runs/pipeline",
-                     help="folder for artifacts, ML Metadata (SQLite), data and logs")
-    run.add_argument("--serving-dir", default="",
-                     help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)")
-    run.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
-                     help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 "
-                     "(repeatable; default --runner=DirectRunner --direct_running_mode=in_memory)")
+    run.add_argument(
+        "--pipeline-root",
+        default="runs/pipeline",
+        help="folder for artifacts, ML Metadata (SQLite), data and logs",
+    )
+    run.add_argument(
+        "--serving-dir",
+        default="",
+        help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)",
+    )
+    run.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 "
+        "(repeatable; default --runner=DirectRunner --direct_running_mode=in_memory)",
+    )
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs on the terminal")
+    run.add_argument(
+        "--summary-json",
+        default="",
+        metavar="PATH",
+        help="also write the run summary (states, metrics, blessing) as JSON",
+    )
 
     sub.add_parser("losses", help="list the registered losses and their parameters")
     return parser
@@ -125,6 +181,10 @@ def config_from_args(args: argparse.Namespace):
         enable_cache=not args.no_cache,
     )
     config.validate()
+    if config.data:
+        from pipeline.data import check_label_column
+
+        check_label_column(config.data, config.label_column)
     return config
 
 
@@ -134,8 +194,10 @@ def format_summary(summary: dict) -> str:
     metrics = summary.get("metrics")
     baseline = summary.get("baseline_metrics")
     if metrics:
-        lines.append("Retrieval metrics on the eval split (candidate" +
-                     (" vs baseline):" if baseline else "):"))
+        lines.append(
+            "Retrieval metrics on the eval split (candidate"
+            + (" vs baseline):" if baseline else "):")
+        )
         for key, value in metrics.items():
             if isinstance(value, float):
                 extra = f"   baseline {baseline[key]:.4f}" if baseline else ""
@@ -197,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipeline import local_runner
 
-    log_file = os.path.join(
-        config.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
-    )
+    log_file = os.path.join(config.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     print(f"Pipeline root: {config.pipeline_root}")
-    print(f"Loss: {config.loss}  protocol: {config.protocol}  epochs: {config.epochs}  "
-          f"batch: {config.batch_size}")
+    print(
+        f"Loss: {config.loss}  protocol: {config.protocol}  epochs: {config.epochs}  "
+        f"batch: {config.batch_size}"
+    )
     try:
         summary = local_runner.run(
             config, progress=print, log_file=log_file, quiet=not args.verbose
@@ -221,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     summary["log_file"] = log_file
     print(format_summary(summary))
+    if args.summary_json:
+        with open(args.summary_json, "w") as f:
+            json.dump(summary, f, indent=2, default=str)
     return 0
 
 

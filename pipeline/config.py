@@ -113,9 +113,7 @@ class PipelineConfig:
             if name not in known:
                 raise ValueError(f"unknown metric {name!r}; valid: {', '.join(known)}")
         if self.comparison_tolerance < 0:
-            raise ValueError(
-                f"comparison_tolerance must be >= 0, got {self.comparison_tolerance}"
-            )
+            raise ValueError(f"comparison_tolerance must be >= 0, got {self.comparison_tolerance}")
         if self.data and not os.path.exists(self.data):
             raise FileNotFoundError(f"--data {self.data} does not exist")
 

@@ -70,7 +70,9 @@ class _ProgressHandler(py_logging.Handler):
         elif msg.startswith("Component %s is finished."):
             state = "cached" if self._cached else "skipped" if self._skipped else "done"
             took = time.time() - self._started
-            self._emit_line(f"[{self._index}/{self._total}] {record.args[0]} {state} ({took:.1f} s)")
+            self._emit_line(
+                f"[{self._index}/{self._total}] {record.args[0]} {state} ({took:.1f} s)"
+            )
 
 
 def run(

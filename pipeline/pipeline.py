@@ -122,9 +122,7 @@ def create_pipeline(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
             push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(
-                    base_directory=config.serving_dir
-                )
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
             ),
         )
 

@@ -8,4 +8,3 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning, module="google")
-

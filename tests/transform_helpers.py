@@ -31,8 +31,7 @@ def analyze_and_transform(rows, feature_names, transform_dir, label="label"):
     spec = raw_feature_spec(feature_names, label)
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     instances = [
-        {n: [float(r[n])] for n in feature_names} | {label: [str(r[label]).encode()]}
-        for r in rows
+        {n: [float(r[n])] for n in feature_names} | {label: [str(r[label]).encode()]} for r in rows
     ]
     fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"label_column": label})
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):

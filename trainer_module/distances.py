@@ -24,7 +24,10 @@ def safe_l2_normalize(x: tf.Tensor, axis: int = -1) -> tf.Tensor:
 
 
 class Distance:
-    """A distance ``d(x, y)``: ``pairwise(a, b)[i, j] = d(a_i, b_j)``, ``paired(a, b)[i] = d(a_i, b_i)``."""
+    """A distance ``d(x, y)``.
+
+    ``pairwise(a, b)[i, j] = d(a_i, b_j)`` and ``paired(a, b)[i] = d(a_i, b_i)``.
+    """
 
     name = "distance"
 

@@ -35,6 +35,7 @@ def semihard_negative_distances(
     Returns:
         ``(d_an, has_negative)``: ``d_an[a, p]`` is ``D[a, n*(a, p)]``; ``has_negative[a]`` says
         whether anchor ``a`` has any negative at all (where it does not, ``d_an`` is 0).
+
     """
     if fallback not in ("hardest", "easiest"):
         raise ValueError(f"unknown fallback {fallback!r}; valid: hardest, easiest")

@@ -85,9 +85,7 @@ def preprocessing_fn(
     # mean imputation, then z-scoring: a missing value becomes exactly 0
     features = tf.where(present, (x - means) / safe_stds, tf.zeros_like(x))
     label = _label_column(inputs[label_column])
-    label_id = tft.compute_and_apply_vocabulary(
-        label, default_value=-1, vocab_filename=LABEL_VOCAB
-    )
+    label_id = tft.compute_and_apply_vocabulary(label, default_value=-1, vocab_filename=LABEL_VOCAB)
     return {
         FEATURES_KEY: tf.ensure_shape(features, [None, len(names)]),
         LABEL_KEY: label,

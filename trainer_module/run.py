@@ -95,9 +95,11 @@ def make_dataset(
     )
     if spec.needs_num_classes:
         # rows of classes the label vocabulary has never seen cannot be classified
-        dataset = dataset.unbatch().filter(
-            lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0)
-        ).batch(batch_size, drop_remainder=True)
+        dataset = (
+            dataset.unbatch()
+            .filter(lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0))
+            .batch(batch_size, drop_remainder=True)
+        )
     return dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE
     )
@@ -130,9 +132,7 @@ def export_serving_model(
         shape = feature_spec[name].shape
         return tf.reshape(column, [-1, *shape]) if shape else tf.reshape(column, [-1])
 
-    @tf.function(
-        input_signature=[{n: tf.TensorSpec([None], tf.float32, name=n) for n in names}]
-    )
+    @tf.function(input_signature=[{n: tf.TensorSpec([None], tf.float32, name=n) for n in names}])
     def serve_raw(features):
         return embed({n: reshape_for(n, features[n]) for n in names})
 
@@ -226,8 +226,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         )
     logging.info(
         "training %s (%s) on %d examples: %d replicas (%s), global batch %d, %d epochs x %d steps",
-        spec.name, params, n_train, replicas, ", ".join(strategy.extended.worker_devices),
-        batch_size, epochs, steps_per_epoch,
+        spec.name,
+        params,
+        n_train,
+        replicas,
+        ", ".join(strategy.extended.worker_devices),
+        batch_size,
+        epochs,
+        steps_per_epoch,
     )
     history = trainer.fit(
         train_ds,
@@ -238,7 +244,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             tf.keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: logging.info(
-                    "epoch %d/%d: %s", epoch + 1, epochs,
+                    "epoch %d/%d: %s",
+                    epoch + 1,
+                    epochs,
                     ", ".join(f"{k}={v:.4f}" for k, v in (logs or {}).items()),
                 )
             ),
@@ -250,7 +258,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         raise FloatingPointError(f"training loss is not finite: {losses}")
 
     export_serving_model(
-        encoder, tft_output, cfg.get("label_column", preprocessing.LABEL_KEY),
+        encoder,
+        tft_output,
+        cfg.get("label_column", preprocessing.LABEL_KEY),
         fn_args.serving_model_dir,
     )
     summary = {

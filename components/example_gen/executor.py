@@ -125,7 +125,7 @@ class _ValidateRow(beam.DoFn):
             if len(fields) != len(self._columns):
                 yield ("bad", filename, {"reason": rows.WRONG_FIELD_COUNT})
                 return
-            values = dict(zip(self._columns, fields))
+            values = dict(zip(self._columns, fields, strict=True))
         else:
             values = _example_values(tf.train.Example.FromString(raw))
         features, label, info = rows.validate_row(values, self._features, self._label)
@@ -261,12 +261,15 @@ class Executor(BaseExampleGenExecutor):
         feature_names = [n for i, n in enumerate(names) if i != label_index]
         if not feature_names:
             raise DataError(f"{files[0]} has no feature columns besides the label {label_name!r}")
-        logging.info("ingesting %d file(s): %d features, label %r", len(files), len(names) - 1,
-                     label_name)
+        logging.info(
+            "ingesting %d file(s): %d features, label %r", len(files), len(names) - 1, label_name
+        )
 
         if tfrecord:
-            raw = pipeline | "ReadTFRecords" >> beam.Create(files) | "ReadEach" >> beam.FlatMap(
-                _read_tfrecord_file
+            raw = (
+                pipeline
+                | "ReadTFRecords" >> beam.Create(files)
+                | "ReadEach" >> beam.FlatMap(_read_tfrecord_file)
             )
         else:
             raw = pipeline | "ReadCSV" >> beam.io.ReadFromTextWithFilename(
@@ -318,9 +321,7 @@ class Executor(BaseExampleGenExecutor):
             )
             for name, pcoll in splits.items()
         }
-        held = (
-            beam.pvalue.AsSingleton(eval_classes) if eval_classes is not None else None
-        )
+        held = beam.pvalue.AsSingleton(eval_classes) if eval_classes is not None else None
 
         def finish(rep, train_counts, eval_counts, held_out=None):
             rep = dict(rep)

@@ -53,8 +53,7 @@ def resolve_label_column(columns: Sequence[str], label_column: str, source: str)
     if label_column in clean:
         return clean.index(label_column)
     raise ValueError(
-        f"label column {label_column!r} does not exist in {source}; "
-        f"columns: {', '.join(raw)}"
+        f"label column {label_column!r} does not exist in {source}; columns: {', '.join(raw)}"
     )
 
 

@@ -77,7 +77,10 @@ def _class_table(items: list[tuple[str, int, list[float]]]) -> dict[str, Any]:
     for label, members in by_class.items():
         members.sort(key=lambda m: m[0])
         table[label] = ([m[0] for m in members], np.asarray([m[1] for m in members], np.float32))
-    return {"classes": table, "index": sampling.ClassIndex({k: len(v[0]) for k, v in table.items()})}
+    return {
+        "classes": table,
+        "index": sampling.ClassIndex({k: len(v[0]) for k, v in table.items()}),
+    }
 
 
 class _MakeTriplets(beam.DoFn):
@@ -156,7 +159,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     serialized = rows
                     stats = (
                         rows
-                        | f"Labels[{split}]" >> beam.Map(lambda r: _parse(r, features_key, label_key)[0])
+                        | f"Labels[{split}]"
+                        >> beam.Map(lambda r: _parse(r, features_key, label_key)[0])
                         | f"Count[{split}]" >> beam.combiners.Count.PerElement()
                         | f"Dict[{split}]" >> beam.combiners.ToDict()
                         | f"Stats[{split}]" >> beam.Map(_labelled_stats, split)
@@ -165,8 +169,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     keyed = rows | f"Key[{split}]" >> beam.Map(
                         lambda r: (*_parse_keyed(r, seed, features_key, label_key),)
                     )
-                    table = keyed | f"Table[{split}]" >> beam.combiners.ToList() | (
-                        f"Index[{split}]" >> beam.Map(_class_table)
+                    table = (
+                        keyed
+                        | f"Table[{split}]" >> beam.combiners.ToList()
+                        | (f"Index[{split}]" >> beam.Map(_class_table))
                     )
                     made = keyed | f"Triplets[{split}]" >> beam.ParDo(
                         _MakeTriplets(seed, per_anchor), beam.pvalue.AsSingleton(table)
@@ -196,7 +202,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "Json"
                 >> beam.Map(
                     lambda s: json.dumps(
-                        {"mode": mode, "splits": {x["split"]: x for x in s}}, indent=2,
+                        {"mode": mode, "splits": {x["split"]: x for x in s}},
+                        indent=2,
                         sort_keys=True,
                     )
                 )

@@ -48,7 +48,7 @@ class _Embed(beam.DoFn):
 
     def process(self, batch: list[bytes]):
         out = self._fn(examples=tf.constant(batch))["embedding"].numpy()
-        for serialized, vector in zip(batch, out):
+        for serialized, vector in zip(batch, out, strict=True):
             example = tf.train.Example.FromString(serialized)
             label = example.features.feature[self._label].bytes_list.value[0].decode()
             yield label, vector.astype(np.float32)
@@ -196,7 +196,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         _write_blessing(blessing, blessed, model, baseline)
         logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
         if base_metrics is not None:
-            logging.info("retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics))
+            logging.info(
+                "retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics)
+            )
         logging.info("blessed: %s %s", blessed, "; ".join(reasons))
 
 
@@ -210,6 +212,3 @@ def _write_blessing(blessing, blessed: bool, model, baseline) -> None:
     io_utils.write_string_file(
         os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), ""
     )
-
-
-

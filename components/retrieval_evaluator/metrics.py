@@ -11,7 +11,8 @@ ECCV 2020):
 - ``precision_at_1`` = mean_q match_q(1)
 - ``recall_at_k`` = mean_q [any of the k nearest matches]
 - ``r_precision`` = mean_q (1/R_q) sum_{i<=R_q} match_q(i)
-- ``map_at_r`` = mean_q (1/R_q) sum_{i<=R_q} match_q(i) * P_q(i),  P_q(i) = (1/i) sum_{j<=i} match_q(j)
+- ``map_at_r`` = mean_q (1/R_q) sum_{i<=R_q} match_q(i) * P_q(i),
+  where ``P_q(i) = (1/i) sum_{j<=i} match_q(j)``
 
 Queries with ``R_q = 0`` (the only example of their class) can retrieve nothing right; they are
 left out of every mean and counted in ``queries_without_positive``.
@@ -48,9 +49,7 @@ def _rank_keys(sims: np.ndarray, offset_ids: np.ndarray) -> np.ndarray:
     return (ordered << 32) + (np.int64(0xFFFFFFFF) - offset_ids)
 
 
-def nearest_neighbours(
-    embeddings: np.ndarray, k: int, block: int = DEFAULT_BLOCK
-) -> np.ndarray:
+def nearest_neighbours(embeddings: np.ndarray, k: int, block: int = DEFAULT_BLOCK) -> np.ndarray:
     """Indices ``[N, k]`` of each row's k most similar other rows (self excluded).
 
     Ties in similarity go to the lower index, so the result does not depend on ``block``.

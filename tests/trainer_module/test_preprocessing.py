@@ -18,7 +18,9 @@ def test_missing_values_are_mean_imputed_and_features_z_scored(tmp_path):
     a_present = np.array([1.0, 3.0, 5.0])
     b_present = np.array([10.0, 30.0, 20.0])
     expected_a = (np.array([1.0, 3.0, a_present.mean(), 5.0]) - a_present.mean()) / a_present.std()
-    expected_b = (np.array([10.0, b_present.mean(), 30.0, 20.0]) - b_present.mean()) / b_present.std()
+    expected_b = (
+        np.array([10.0, b_present.mean(), 30.0, 20.0]) - b_present.mean()
+    ) / b_present.std()
     np.testing.assert_allclose(feats[:, 0], expected_a, atol=1e-5)
     np.testing.assert_allclose(feats[:, 1], expected_b, atol=1e-5)
     assert [int(r["missing_count"]) for r in out] == [0, 1, 1, 0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 
-
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
@@ -29,6 +28,3 @@ def run_example_gen(input_base: str, pattern: str, out_dir: str, **settings) -> 
     executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
     with open(os.path.join(out_dir, executor.REPORT_FILE)) as f:
         return json.load(f)
-
-
-

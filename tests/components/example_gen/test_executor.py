@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor
-from tests.components.example_gen.helpers import run_example_gen
 from pipeline import data
+from tests.components.example_gen.helpers import run_example_gen
 
 
 def _write_csv(path, header, rows):
@@ -31,7 +31,10 @@ def _read_split(out_dir, split):
 
 
 def _rows(n_classes=4, per_class=20, dim=3):
-    return [[i * 0.1 + d for d in range(dim)] + [f"c{i % n_classes}"] for i in range(n_classes * per_class)]
+    return [
+        [i * 0.1 + d for d in range(dim)] + [f"c{i % n_classes}"]
+        for i in range(n_classes * per_class)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,10 @@ def test_unseen_classes_hold_out_the_upper_half(digits_dir, tmp_path):
     )
     assert sorted(report["splits"]["train"]["classes"]) == ["0", "1", "2", "3", "4"]
     assert sorted(report["splits"]["eval"]["classes"]) == ["5", "6", "7", "8", "9"]
-    labels = {e.features.feature["label"].bytes_list.value[0] for e in _read_split(str(tmp_path / "out"), "eval")}
+    labels = {
+        e.features.feature["label"].bytes_list.value[0]
+        for e in _read_split(str(tmp_path / "out"), "eval")
+    }
     assert labels == {b"5", b"6", b"7", b"8", b"9"}
 
 
@@ -63,7 +69,7 @@ def test_split_is_deterministic_for_a_seed_and_changes_with_it(tmp_path):
     _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows())
     first = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o1"), seed=1)
     again = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o2"), seed=1)
-    other = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o3"), seed=2)
+    run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "o3"), seed=2)
 
     def eval_rows(out):
         return sorted(e.SerializeToString() for e in _read_split(str(tmp_path / out), "eval"))
@@ -141,9 +147,7 @@ def test_single_class_eval_split_fails_naming_the_split(tmp_path):
     rows = _rows(n_classes=3)
     _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], rows)
     with pytest.raises(executor.DataError, match="split 'eval' has 1 class"):
-        run_example_gen(
-            str(tmp_path), "d.csv", str(tmp_path / "out"), protocol="unseen_classes"
-        )
+        run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"), protocol="unseen_classes")
 
 
 def test_tfrecord_input_is_validated_like_csv(tmp_path):

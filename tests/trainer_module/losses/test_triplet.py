@@ -41,7 +41,7 @@ def semihard_reference(labels, emb, margin, name, fallback="hardest"):
 @pytest.mark.parametrize("fallback", ["hardest", "easiest"])
 def test_semihard_matches_explicit_loops(name, fallback):
     rng = np.random.default_rng(1)
-    for trial in range(3):
+    for _ in range(3):
         labels = rng.integers(0, 3, size=10)
         emb = rng.normal(size=(10, 4)).astype(np.float32)
         loss = TripletSemiHardLoss(margin=0.5, distance=name, fallback=fallback)

@@ -1,0 +1,93 @@
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import cli
+from trainer_module.losses import registry
+
+
+def test_unknown_loss_is_refused_before_the_pipeline_starts(capsys, tmp_path):
+    code = cli.main(["run", "--loss", "nope", "--pipeline-root", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "unknown loss 'nope'" in err and ", ".join(registry.names()) in err
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_missing_label_column_is_refused_naming_it(capsys, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,target\n1,2,x\n")
+    code = cli.main(["run", "--data", str(path), "--pipeline-root", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "label column 'label' does not exist" in err and "target" in err
+
+
+def test_bad_loss_parameter_is_refused(capsys, tmp_path):
+    code = cli.main(
+        [
+            "run",
+            "--loss",
+            "triplet",
+            "--loss-param",
+            "margin=-1",
+            "--pipeline-root",
+            str(tmp_path / "r"),
+        ]
+    )
+    assert code == 2 and "margin" in capsys.readouterr().err
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--data",
+        "--label-column",
+        "--loss",
+        "--epochs",
+        "--batch-size",
+        "--protocol",
+        "--pipeline-root",
+        "--beam-arg",
+        "--train-steps",
+        "--threshold",
+        "--cpu-replicas",
+        "--max-bad-rows",
+    ):
+        assert option in text, option
+    for name in registry.names():
+        assert name in text
+
+
+@pytest.mark.e2e
+def test_too_many_bad_rows_stop_the_run_with_file_and_count(tmp_path):
+    path = tmp_path / "bad.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["a", "b", "label"])
+        for i in range(100):
+            writer.writerow([i, i % 7, "" if i < 5 else i % 3])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "run",
+            "--data",
+            str(path),
+            "--pipeline-root",
+            str(tmp_path / "root"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, TF_USE_LEGACY_KERAS="1"),
+    )
+    assert proc.returncode == 1
+    assert "5 of 100 rows" in proc.stderr and str(path) in proc.stderr, proc.stderr
+    assert "missing_label: 5" in proc.stderr
+    assert not os.path.exists(tmp_path / "root" / "serving_model")

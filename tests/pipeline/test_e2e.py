@@ -1,0 +1,178 @@
+"""The whole pipeline with LocalDagRunner, through the CLI, in fresh processes.
+
+One module-scoped sequence of runs on a small digits subset:
+1. a first run (2 CPU replicas) that trains, blesses and pushes;
+2. the same command again, which must reuse cached executions;
+3. a deliberately worse config (one training step), which must not be blessed or pushed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from pipeline import data
+from pipeline.pipeline import COMPONENT_IDS
+
+pytestmark = pytest.mark.e2e
+
+UPSTREAM_OF_EVALUATOR = (
+    "FileBasedExampleGen",
+    "StatisticsGen",
+    "SchemaGen",
+    "ExampleValidator",
+    "Transform",
+    "PairGen",
+    "Trainer",
+)
+
+
+def cli(*args, cwd=None):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=900,
+    )
+
+
+def _serving_state(serving_dir):
+    state = {}
+    for root, _, files in os.walk(serving_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            state[os.path.relpath(path, serving_dir)] = os.path.getsize(path)
+    return state
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    csv_path = str(base / "digits_subset.csv")
+    data.write_if_changed(csv_path, data.digits_csv_text(limit=600))
+    root = str(base / "root")
+    common = [
+        "run",
+        "--data",
+        csv_path,
+        "--pipeline-root",
+        root,
+        "--epochs",
+        "8",
+        "--batch-size",
+        "64",
+        "--cpu-replicas",
+        "2",
+    ]
+    out = {"root": root, "csv": csv_path, "serving": os.path.join(root, "serving_model")}
+    for name, extra in (("first", []), ("second", []), ("worse", ["--train-steps", "1"])):
+        summary_path = str(base / f"{name}.json")
+        proc = cli(*common, *extra, "--summary-json", summary_path)
+        assert proc.returncode == 0, f"{name} run failed:\n{proc.stdout}\n{proc.stderr}"
+        with open(summary_path) as f:
+            out[name] = json.load(f)
+        out[f"{name}_stdout"] = proc.stdout
+        out[f"{name}_serving"] = _serving_state(out["serving"])
+    return out
+
+
+def test_first_run_executes_every_component(runs):
+    states = runs["first"]["components"]
+    assert set(states) == set(COMPONENT_IDS)
+    assert all(state == "COMPLETE" for state in states.values()), states
+
+
+def test_metrics_file_holds_every_metric(runs):
+    with open(os.path.join(runs["first"]["evaluation_uri"], "metrics.json")) as f:
+        metrics = json.load(f)
+    for key in (
+        "precision_at_1",
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        "r_precision",
+        "map_at_r",
+    ):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    # a trained model separates digits far better than chance (~0.1) on this small subset
+    assert metrics["map_at_r"] > 0.7
+    assert "map_at_r" in runs["first_stdout"] and "Pushed model:" in runs["first_stdout"]
+
+
+def test_trainer_ran_under_mirrored_strategy_with_two_replicas(runs):
+    training = runs["first"]["training"]
+    assert training["strategy"] == "MirroredStrategy"
+    assert training["num_replicas"] == 2
+    assert len(training["devices"]) == 2 and all("CPU" in d for d in training["devices"])
+    assert training["per_replica_batch_size"] == 32
+
+
+def test_first_run_is_blessed_and_pushed(runs):
+    assert runs["first"]["blessed"] is True
+    pushed = runs["first"]["pushed_model"]
+    assert pushed and os.path.exists(os.path.join(pushed, "saved_model.pb"))
+
+
+def test_second_run_reuses_cached_executions(runs):
+    states = runs["second"]["components"]
+    for node in UPSTREAM_OF_EVALUATOR:
+        assert states[node] == "CACHED", (node, states)
+
+
+def test_worse_config_is_not_blessed_and_push_is_skipped(runs):
+    worse = runs["worse"]
+    assert worse["training"]["total_steps"] == 1
+    assert worse["blessed"] is False
+    assert any("worse than the baseline" in r for r in worse["reasons"]), worse["reasons"]
+    assert worse["pushed_model"] is None
+    assert worse["components"].get("Pusher") != "COMPLETE"
+    assert runs["worse_serving"] == runs["second_serving"], "the pushed models changed"
+
+
+def test_pushed_model_serves_raw_rows_in_a_fresh_process(runs, tmp_path):
+    script = textwrap.dedent(
+        """
+        import csv, json, sys
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load(sys.argv[1])
+        with open(sys.argv[2]) as f:
+            rows = list(csv.DictReader(f))[:200]
+        labels = [r.pop("label") for r in rows]
+        serve = model.signatures["serving_default"]
+        columns = {k: tf.constant([float(r[k]) for r in rows]) for k in rows[0]}
+        emb = serve(**columns)["embedding"].numpy()
+        by_examples = model.signatures["serve_examples"]
+        ex = tf.train.Example()
+        for k, v in rows[0].items():
+            ex.features.feature[k].float_list.value.append(float(v))
+        one = by_examples(examples=tf.constant([ex.SerializeToString()]))["embedding"].numpy()
+        json.dump({"emb": emb.tolist(), "labels": labels, "one": one.tolist()}, sys.stdout)
+        """
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_USE_LEGACY_KERAS", None)  # plain TensorFlow, no Keras set-up
+    proc = subprocess.run(
+        [sys.executable, "-c", script, runs["first"]["pushed_model"], runs["csv"]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    emb = np.array(result["emb"])
+    labels = np.array(result["labels"])
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(result["one"][0], emb[0], atol=1e-5)
+    dist = np.linalg.norm(emb[:, None] - emb[None], axis=-1)
+    same = labels[:, None] == labels[None, :]
+    off_diag = ~np.eye(len(labels), dtype=bool)
+    assert dist[same & off_diag].mean() < 0.5 * dist[~same].mean()
