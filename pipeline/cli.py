@@ -12,7 +12,8 @@ import warnings
 # google-api-core warns at import time about Python 3.10, once per generated module
 warnings.filterwarnings("ignore", category=FutureWarning, module="google")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (CUDA plugins on a CPU machine) is noise unless asked for
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if "--verbose" in sys.argv else "3")
 
 
 def _key_value(text: str) -> tuple[str, object]:
@@ -191,6 +192,16 @@ def config_from_args(args: argparse.Namespace):
 def format_summary(summary: dict) -> str:
     """The end-of-run summary: metrics, blessing, where the pushed model is."""
     lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
+    ingest = summary.get("ingest")
+    if ingest:
+        dropped = sum(ingest["rows_dropped"].values())
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(ingest["rows_dropped"].items()))
+        splits = ", ".join(f"{k} {v}" for k, v in sorted(ingest["split_rows"].items()))
+        lines.append(
+            f"Data: {ingest['rows_read']} rows read, {dropped} dropped"
+            + (f" ({reasons})" if reasons else "")
+            + f", {ingest['missing_values_imputed']} missing values imputed; split: {splits}."
+        )
     metrics = summary.get("metrics")
     baseline = summary.get("baseline_metrics")
     if metrics:

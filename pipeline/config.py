@@ -43,7 +43,8 @@ class PipelineConfig:
     epochs: int = 20
     batch_size: int = 128
     train_steps: int = 0  # >0 caps the number of training steps (0 = run all epochs)
-    triplets_per_anchor: int = 4
+    triplets_per_anchor: int = 4  # examples PairGen draws per row (pairs, triplets, ...)
+    positive_fraction: float = 0.5  # share of similar pairs in "pairs" mode
     seed: int = 42
     cpu_replicas: int = 1  # logical CPU devices MirroredStrategy mirrors over when no GPU
     thresholds: dict[str, float] = dataclasses.field(
@@ -74,13 +75,13 @@ class PipelineConfig:
     @property
     def pair_mode(self) -> str:
         """The pair/triplet construction mode the chosen loss consumes."""
-        return loss_registry.get_spec(self.loss).input_mode
+        return loss_registry.get_spec(self.loss).pair_gen_mode
 
     def validate(self) -> None:
         """Refuses bad values with an error naming the field and the valid choices."""
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
-        loss_registry.validate(self.loss, self.loss_params)
+        self.loss_params = loss_registry.validate(self.loss, self.loss_params)
         positive_ints = ("embedding_dim", "epochs", "batch_size", "triplets_per_anchor")
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
@@ -100,6 +101,8 @@ class PipelineConfig:
             raise ValueError(
                 f"max_bad_row_fraction must be in [0, 1], got {self.max_bad_row_fraction}"
             )
+        if not 0.0 < self.positive_fraction < 1.0:
+            raise ValueError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if any(h < 1 for h in self.hidden_units):

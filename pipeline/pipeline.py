@@ -79,6 +79,8 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         mode=config.pair_mode,
         triplets_per_anchor=config.triplets_per_anchor,
+        num_negatives=int(config.loss_params.get("num_negatives", 1)),
+        positive_fraction=config.positive_fraction,
         seed=config.seed,
     )
     trainer = tfx.components.Trainer(

@@ -91,6 +91,20 @@ def latest_run(config: PipelineConfig) -> dict[str, Any]:
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
+    example_gen = executions.get("FileBasedExampleGen")
+    if example_gen is not None:
+        for examples in _outputs(store, example_gen.id).get("examples", []):
+            path = os.path.join(examples.uri, "ingest_report.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    report = json.load(f)
+                summary["ingest"] = {
+                    "rows_read": report["rows_read"],
+                    "rows_kept": report["rows_written"],
+                    "rows_dropped": report["bad_rows"],
+                    "missing_values_imputed": sum(report["missing_values"].values()),
+                    "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
+                }
     trainer = executions.get("Trainer")
     if trainer is not None:
         for run_artifact in _outputs(store, trainer.id).get("model_run", []):

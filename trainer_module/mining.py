@@ -58,3 +58,17 @@ def semihard_negative_distances(
     has_negative = num_neg > 0
     d_an = tf.where(has_negative[:, None], d_an, tf.zeros_like(d_an))
     return d_an, has_negative
+
+
+def masked_max(x: tf.Tensor, mask: tf.Tensor, axis: int = 1) -> tf.Tensor:
+    """Row-wise max of ``x`` over ``mask`` (0 where the mask is empty); gradient only to the max."""
+    low = tf.reduce_min(x, axis=axis, keepdims=True)
+    shifted = tf.where(mask, x - low, tf.zeros_like(x))
+    return tf.reduce_max(shifted, axis=axis) + tf.squeeze(low, axis) * tf.cast(
+        tf.reduce_any(mask, axis), x.dtype
+    )
+
+
+def masked_min(x: tf.Tensor, mask: tf.Tensor, axis: int = 1) -> tf.Tensor:
+    """Row-wise min of ``x`` over ``mask`` (0 where the mask is empty)."""
+    return -masked_max(-x, mask, axis)

@@ -1,18 +1,22 @@
-"""The embedding model and the training wrappers each loss family needs.
+"""The embedding model and the trainer that wraps it for every loss family.
 
 The encoder maps a transformed feature vector ``[F]`` to an L2-normalised embedding ``[D]``;
-it is the only part exported. Training wrappers add what a loss consumes: a class head for
-classification losses, a shared encoder over (anchor, positive, negative) for triplets.
+it is the only part exported. ``EmbeddingTrainer`` adds what a loss consumes (a class head
+for classification losses; a shared encoder over pairs, triplets or K negatives) and trains
+with a ``train_step`` that gives the same loss and gradients on N replicas as on one device.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from trainer_module.losses.base import Loss
 from trainer_module.losses.registry import LossSpec
 
 EMBEDDING_KEY = "embedding"
+PAIR_KEYS = ("left", "right")
 TRIPLET_KEYS = ("anchor", "positive", "negative")
+TRIPLET_K_KEYS = ("anchor", "positive", "negatives")
 
 
 def build_encoder(
@@ -30,20 +34,87 @@ def build_encoder(
     return tf.keras.Model(inputs, outputs, name="encoder")
 
 
+class EmbeddingTrainer(tf.keras.Model):
+    """Trains ``encoder`` with ``loss`` (a loss layer of the library, see ``losses.base``).
+
+    ``train_step`` computes the loss each replica returns (the global-batch loss for mining
+    losses, the local mean for per-example losses), scales it by ``1/replicas`` and lets the
+    optimizer sum the gradients over replicas: the same update as one device on the global
+    batch (per-example losses need equal replica batches, which fixed-size batches give).
+    """
+
+    def __init__(
+        self,
+        encoder: tf.keras.Model,
+        loss: Loss,
+        input_mode: str,
+        num_classes: int | None = None,
+        seed: int = 0,
+    ):
+        super().__init__(name="embedding_trainer")
+        self.encoder = encoder
+        self.loss_layer = loss
+        self.input_mode = input_mode
+        self.head = None
+        if input_mode == "classification":
+            self.head = tf.keras.layers.Dense(
+                num_classes,
+                kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed + 1000),
+                name="class_head",
+            )
+
+    def call(self, inputs, training=False):
+        enc = self.encoder
+        if self.input_mode == "labelled":
+            return enc(inputs, training=training)
+        if self.input_mode == "classification":
+            return self.head(enc(inputs, training=training))
+        if self.input_mode == "pairs":
+            return tf.stack([enc(inputs[k], training=training) for k in PAIR_KEYS], axis=1)
+        if self.input_mode == "triplets":
+            return tf.stack([enc(inputs[k], training=training) for k in TRIPLET_KEYS], axis=1)
+        negatives = inputs["negatives"]  # [B, K, F]
+        shape = tf.shape(negatives)
+        flat = enc(tf.reshape(negatives, [-1, negatives.shape[-1]]), training=training)
+        neg_emb = tf.reshape(flat, [shape[0], shape[1], flat.shape[-1]])
+        anchor = enc(inputs["anchor"], training=training)[:, None]
+        positive = enc(inputs["positive"], training=training)[:, None]
+        return tf.concat([anchor, positive, neg_emb], axis=1)
+
+    def _loss(self, data, training: bool):
+        x, y = data
+        y_pred = self(x, training=training)
+        return self.loss_layer(y, y_pred)
+
+    @staticmethod
+    def _replicas() -> int:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _report(self, scaled: tf.Tensor) -> tf.Tensor:
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return scaled
+        return ctx.all_reduce(tf.distribute.ReduceOp.SUM, scaled)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._loss(data, training=True)
+            scaled = loss / tf.cast(self._replicas(), loss.dtype)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
+        return {"loss": self._report(scaled)}
+
+    def test_step(self, data):
+        loss = self._loss(data, training=False)
+        return {"loss": self._report(loss / tf.cast(self._replicas(), loss.dtype))}
+
+
 def build_training_model(
-    encoder: tf.keras.Model, spec: LossSpec, num_classes: int | None, seed: int = 0
-) -> tf.keras.Model:
+    encoder: tf.keras.Model,
+    spec: LossSpec,
+    loss: Loss,
+    num_classes: int | None,
+    seed: int = 0,
+) -> EmbeddingTrainer:
     """The model ``fit`` trains for the loss ``spec``; it shares its weights with ``encoder``."""
-    input_dim = encoder.input_shape[-1]
-    if spec.input_mode == "triplets":
-        inputs = {k: tf.keras.Input(shape=(input_dim,), name=k) for k in TRIPLET_KEYS}
-        stacked = tf.stack([encoder(inputs[k]) for k in TRIPLET_KEYS], axis=1)
-        return tf.keras.Model(inputs, stacked, name="triplet_trainer")
-    if spec.needs_num_classes:
-        inputs = tf.keras.Input(shape=(input_dim,), name="features")
-        init = tf.keras.initializers.GlorotUniform(seed=seed + 1000)
-        logits = tf.keras.layers.Dense(num_classes, kernel_initializer=init, name="class_head")(
-            encoder(inputs)
-        )
-        return tf.keras.Model(inputs, logits, name="classifier_trainer")
-    return encoder
+    return EmbeddingTrainer(encoder, loss, spec.input_mode, num_classes, seed)

@@ -54,15 +54,28 @@ def split_counts(file_patterns: list[str]) -> dict[str, Any]:
         return json.load(f)
 
 
-def _to_model_inputs(spec: registry.LossSpec):
-    if spec.input_mode == "triplets":
+def uses_class_ids(spec: registry.LossSpec) -> bool:
+    """Whether the loss takes vocabulary ids (class heads, proxies) rather than label keys."""
+    return spec.needs_num_classes
 
-        def triplets(batch):
-            inputs = {k: batch[k] for k in model_lib.TRIPLET_KEYS}
+
+def _to_model_inputs(spec: registry.LossSpec):
+    mode = spec.input_mode
+    if mode in ("triplets", "triplets_k", "pairs"):
+        keys = {
+            "triplets": model_lib.TRIPLET_KEYS,
+            "triplets_k": model_lib.TRIPLET_K_KEYS,
+            "pairs": model_lib.PAIR_KEYS,
+        }[mode]
+
+        def offline(batch):
+            inputs = {k: batch[k] for k in keys}
+            if mode == "pairs":
+                return inputs, tf.reshape(batch["similar"], [-1])
             return inputs, tf.zeros_like(batch["anchor"][:, 0])
 
-        return triplets
-    if spec.needs_num_classes:
+        return offline
+    if uses_class_ids(spec):
         return lambda batch: (
             batch[preprocessing.FEATURES_KEY],
             tf.reshape(batch[preprocessing.LABEL_ID_KEY], [-1]),
@@ -93,8 +106,8 @@ def make_dataset(
         ),
         schema,
     )
-    if spec.needs_num_classes:
-        # rows of classes the label vocabulary has never seen cannot be classified
+    if uses_class_ids(spec):
+        # rows of classes the label vocabulary has never seen have no class id
         dataset = (
             dataset.unbatch()
             .filter(lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0))
@@ -201,7 +214,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     n_eval = counts.get("eval", {}).get("examples", 0)
     eval_batch = min(batch_size, (n_eval // replicas) * replicas)
     validate = eval_batch > 0 and not (
-        spec.needs_num_classes and cfg.get("protocol") == "unseen_classes"
+        uses_class_ids(spec) and cfg.get("protocol") == "unseen_classes"
     )
     if validate:
         validation = {
@@ -211,19 +224,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "validation_steps": max(1, n_eval // eval_batch),
         }
 
+    embedding_dim = int(cfg.get("embedding_dim", 64))
     with strategy.scope():
         encoder = model_lib.build_encoder(
             _feature_dim(tft_output),
             list(cfg.get("hidden_units", [256, 128])),
-            int(cfg.get("embedding_dim", 64)),
+            embedding_dim,
             seed=seed,
         )
-        trainer = model_lib.build_training_model(encoder, spec, num_classes, seed=seed)
-        loss = registry.build(spec.name, params, num_classes=num_classes)
-        trainer.compile(
-            optimizer=tf.keras.optimizers.Adam(float(cfg.get("learning_rate", 1e-3))),
-            loss=loss,
-        )
+        loss = registry.build(spec.name, params, num_classes, embedding_dim)
+        trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
+        trainer.compile(optimizer=tf.keras.optimizers.Adam(float(cfg.get("learning_rate", 1e-3))))
     logging.info(
         "training %s (%s) on %d examples: %d replicas (%s), global batch %d, %d epochs x %d steps",
         spec.name,

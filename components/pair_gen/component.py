@@ -16,6 +16,8 @@ class PairGenSpec(ComponentSpec):
     PARAMETERS = {
         "mode": ExecutionParameter(type=str),
         "triplets_per_anchor": ExecutionParameter(type=int, optional=True),
+        "num_negatives": ExecutionParameter(type=int, optional=True),
+        "positive_fraction": ExecutionParameter(type=float, optional=True),
         "seed": ExecutionParameter(type=int, optional=True),
         "features_key": ExecutionParameter(type=str, optional=True),
         "label_key": ExecutionParameter(type=str, optional=True),
@@ -43,10 +45,20 @@ class PairGen(base_beam_component.BaseBeamComponent):
         mode: str,
         triplets_per_anchor: int = 1,
         seed: int = 42,
+        num_negatives: int = 1,
+        positive_fraction: float = 0.5,
         features_key: str = "features",
         label_key: str = "label",
     ):
-        """``mode``: ``labelled`` (pass rows through) or ``triplets``."""
+        """``mode``: ``labelled`` (pass rows through), ``pairs``, ``triplets`` or ``triplets_k``.
+
+        ``triplets_per_anchor`` examples are drawn per row; ``num_negatives`` is K for
+        ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``.
+        """
+        if num_negatives < 1:
+            raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
+        if not 0.0 < positive_fraction < 1.0:
+            raise ValueError(f"positive_fraction must be in (0, 1), got {positive_fraction}")
         if mode not in executor.MODES:
             raise ValueError(f"unknown PairGen mode {mode!r}; valid: {', '.join(executor.MODES)}")
         if triplets_per_anchor < 1:
@@ -56,6 +68,8 @@ class PairGen(base_beam_component.BaseBeamComponent):
             transform_graph=transform_graph,
             mode=mode,
             triplets_per_anchor=triplets_per_anchor,
+            num_negatives=num_negatives,
+            positive_fraction=float(positive_fraction),
             seed=seed,
             features_key=features_key,
             label_key=label_key,

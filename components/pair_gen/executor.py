@@ -3,10 +3,14 @@
 Modes:
 
 - ``labelled``: rows pass through unchanged (classification and online-mining losses);
-- ``triplets``: ``triplets_per_anchor`` (anchor, positive, negative) triplets per row, the
-  positive uniform over the anchor's class (never itself), the negative uniform over every
-  row of the other classes. Rows of single-example classes are skipped as anchors (still
-  used as negatives) and counted.
+- ``triplets``: ``triplets_per_anchor`` (anchor, positive, negative) triplets per row;
+- ``triplets_k``: ``triplets_per_anchor`` (anchor, positive, K negatives) per row;
+- ``pairs``: ``triplets_per_anchor`` (left, right, similar) pairs per row, similar with
+  probability ``positive_fraction``.
+
+A positive is uniform over the anchor's class (never itself); a negative uniform over every
+row of the other classes. Rows of single-example classes are skipped as anchors (still used
+as negatives) and counted.
 
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
 features, and ``pair_gen_stats.json`` beside the data.
@@ -33,7 +37,7 @@ from components.pair_gen import sampling
 
 STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"
-MODES = ("labelled", "triplets")
+MODES = ("labelled", "pairs", "triplets", "triplets_k")
 TRIPLET_KEYS = ("anchor", "positive", "negative")
 
 
@@ -50,20 +54,15 @@ def _parse(serialized: bytes, features_key: str, label_key: str) -> tuple[str, l
     return label, list(feats[features_key].float_list.value)
 
 
-def _triplet_example(anchor, positive, negative, anchor_label: str, negative_label: str) -> bytes:
-    def floats(v):
-        return tf.train.Feature(float_list=tf.train.FloatList(value=v))
+def _floats(v) -> tf.train.Feature:
+    return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(v)))
 
-    def text(s):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[s.encode()]))
 
-    feature = {
-        "anchor": floats(anchor),
-        "positive": floats(positive),
-        "negative": floats(negative),
-        "anchor_label": text(anchor_label),
-        "negative_label": text(negative_label),
-    }
+def _text(v: str) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+
+
+def _serialize(feature: dict[str, tf.train.Feature]) -> bytes:
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     return example.SerializeToString(deterministic=True)
 
@@ -83,10 +82,15 @@ def _class_table(items: list[tuple[str, int, list[float]]]) -> dict[str, Any]:
     }
 
 
-class _MakeTriplets(beam.DoFn):
-    def __init__(self, seed: int, per_anchor: int):
+class _MakeTuples(beam.DoFn):
+    """One anchor row -> its pairs / triplets / K-negative tuples, drawn deterministically."""
+
+    def __init__(self, mode: str, seed: int, per_anchor: int, k: int, positive_fraction: float):
+        self._mode = mode
         self._seed = seed
         self._per_anchor = per_anchor
+        self._k = k
+        self._positive_fraction = positive_fraction
         self._skipped = beam.metrics.Metrics.counter("pair_gen", "skipped_anchors")
 
     def process(self, element, table):
@@ -99,27 +103,75 @@ class _MakeTriplets(beam.DoFn):
             return
         own = sampling.index_of(keys, key)
         rng = sampling.rng_for(self._seed, key)
-        for _ in range(self._per_anchor):
-            pos = sampling.draw_positive(rng, len(keys), own)
+
+        def negative():
             neg_label, neg = table["index"].draw_negative(rng, label)
-            yield (
-                label,
-                neg_label,
-                _triplet_example(feats, matrix[pos], classes[neg_label][1][neg], label, neg_label),
-            )
+            return neg_label, classes[neg_label][1][neg]
+
+        for _ in range(self._per_anchor):
+            positive = matrix[sampling.draw_positive(rng, len(keys), own)]
+            if self._mode == "triplets":
+                neg_label, neg = negative()
+                feature = {
+                    "anchor": _floats(feats),
+                    "positive": _floats(positive),
+                    "negative": _floats(neg),
+                    "anchor_label": _text(label),
+                    "negative_label": _text(neg_label),
+                }
+                yield label, neg_label, _serialize(feature)
+            elif self._mode == "triplets_k":
+                negs = [negative() for _ in range(self._k)]
+                feature = {
+                    "anchor": _floats(feats),
+                    "positive": _floats(positive),
+                    "negatives": _floats(np.stack([n[1] for n in negs])),
+                    "anchor_label": _text(label),
+                }
+                yield label, negs[0][0], _serialize(feature)
+            else:
+                similar = rng.random() < self._positive_fraction
+                other_label, other = (label, positive) if similar else negative()
+                feature = {
+                    "left": _floats(feats),
+                    "right": _floats(other),
+                    "similar": tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[int(similar)])
+                    ),
+                    "left_label": _text(label),
+                    "right_label": _text(other_label),
+                }
+                yield label, other_label, _serialize(feature)
 
 
-def triplet_schema(dim: int) -> schema_pb2.Schema:
-    """Schema of triplet examples: three ``[dim]`` float vectors and two labels."""
+def output_schema(mode: str, dim: int, k: int) -> schema_pb2.Schema:
+    """Schema of the examples a mode writes (``dim`` features per vector)."""
     schema = schema_pb2.Schema()
-    for name in TRIPLET_KEYS:
-        f = schema.feature.add(name=name, type=schema_pb2.FLOAT)
-        f.shape.dim.add(size=dim)
+
+    def add(name, kind, *shape):
+        f = schema.feature.add(name=name, type=kind)
+        for size in shape:
+            f.shape.dim.add(size=size)
         f.presence.min_fraction = 1.0
-    for name in ("anchor_label", "negative_label"):
-        f = schema.feature.add(name=name, type=schema_pb2.BYTES)
-        f.shape.dim.add(size=1)
-        f.presence.min_fraction = 1.0
+
+    if mode == "triplets":
+        for name in TRIPLET_KEYS:
+            add(name, schema_pb2.FLOAT, dim)
+        add("anchor_label", schema_pb2.BYTES, 1)
+        add("negative_label", schema_pb2.BYTES, 1)
+    elif mode == "triplets_k":
+        add("anchor", schema_pb2.FLOAT, dim)
+        add("positive", schema_pb2.FLOAT, dim)
+        add("negatives", schema_pb2.FLOAT, k, dim)
+        add("anchor_label", schema_pb2.BYTES, 1)
+    elif mode == "pairs":
+        add("left", schema_pb2.FLOAT, dim)
+        add("right", schema_pb2.FLOAT, dim)
+        add("similar", schema_pb2.INT, 1)
+        add("left_label", schema_pb2.BYTES, 1)
+        add("right_label", schema_pb2.BYTES, 1)
+    else:
+        raise PairGenError(f"mode {mode!r} has no generated schema")
     return schema
 
 
@@ -138,6 +190,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise PairGenError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         seed = int(exec_properties.get("seed", 42))
         per_anchor = int(exec_properties.get("triplets_per_anchor", 1))
+        k = int(exec_properties.get("num_negatives") or 1)
+        positive_fraction = float(exec_properties.get("positive_fraction") or 0.5)
         features_key = exec_properties.get("features_key", "features")
         label_key = exec_properties.get("label_key", "label")
 
@@ -174,13 +228,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         | f"Table[{split}]" >> beam.combiners.ToList()
                         | (f"Index[{split}]" >> beam.Map(_class_table))
                     )
-                    made = keyed | f"Triplets[{split}]" >> beam.ParDo(
-                        _MakeTriplets(seed, per_anchor), beam.pvalue.AsSingleton(table)
+                    made = keyed | f"Make[{split}]" >> beam.ParDo(
+                        _MakeTuples(mode, seed, per_anchor, k, positive_fraction),
+                        beam.pvalue.AsSingleton(table),
                     ).with_outputs("skipped", main="triplets")
                     serialized = made.triplets | f"Serialized[{split}]" >> beam.Map(lambda t: t[2])
+                    positives = (
+                        made.triplets
+                        | f"IsPositive[{split}]" >> beam.Map(lambda t: int(t[0] == t[1]))
+                        | f"Positives[{split}]" >> beam.CombineGlobally(sum)
+                    )
                     stats = (
                         made.triplets
-                        | f"TripletLabels[{split}]" >> beam.Map(lambda t: t[0])
+                        | f"AnchorLabels[{split}]" >> beam.Map(lambda t: t[0])
                         | f"CountAnchors[{split}]" >> beam.combiners.Count.PerElement()
                         | f"AnchorDict[{split}]" >> beam.combiners.ToDict()
                         | f"TripletStats[{split}]"
@@ -189,6 +249,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                             split,
                             beam.pvalue.AsSingleton(table),
                             beam.pvalue.AsList(made.skipped),
+                            beam.pvalue.AsSingleton(positives),
                         )
                     )
                 _ = serialized | f"Write[{split}]" >> beam.io.WriteToTFRecord(
@@ -210,7 +271,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "WriteStats" >> beam.io.WriteToText(stats_path, shard_name_template="")
             )
 
-        schema = transformed_schema if mode == "labelled" else triplet_schema(dim)
+        schema = transformed_schema if mode == "labelled" else output_schema(mode, dim, k)
         io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
         with fileio.open(stats_path, "r") as f:
             stats = json.loads(f.read())
@@ -247,13 +308,14 @@ def _labelled_stats(counts: dict[str, int], split: str) -> dict[str, Any]:
     }
 
 
-def _triplet_stats(anchor_counts, split, table, skipped) -> dict[str, Any]:
+def _triplet_stats(anchor_counts, split, table, skipped, positives) -> dict[str, Any]:
     return {
+        "same_label_pairs": positives,
         "split": split,
         "examples": sum(anchor_counts.values()),
         "rows": sum(len(v[0]) for v in table["classes"].values()),
         "classes": len(table["classes"]),
         "skipped_anchors": len(skipped),
         "skipped_classes": sorted(set(skipped)),
-        "triplets_per_class": dict(sorted(anchor_counts.items())),
+        "examples_per_anchor_class": dict(sorted(anchor_counts.items())),
     }

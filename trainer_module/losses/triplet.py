@@ -1,15 +1,27 @@
-"""Triplet losses: offline triplets and online semi-hard mining."""
+"""Triplet losses: offline triplets (one or K negatives) and online mining (semi-hard, hard, all).
+
+Online losses take class ids and embeddings and mine over the global batch (and the
+cross-batch memory when enabled). Offline losses take stacked embeddings
+``[B, 3, D]`` (anchor, positive, negative) or ``[B, 2 + K, D]``. Distances come from
+``trainer_module.distances``; nothing here re-implements one.
+"""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
 from trainer_module import mining
-from trainer_module.distances import Distance, get_distance
-from trainer_module.losses.base import MetricLoss, masked_mean
+from trainer_module.distances import Distance
+from trainer_module.losses.base import (
+    Loss,
+    MetricLoss,
+    masked_mean,
+    reference_masks,
+    resolve_distance,
+)
 
 
-class TripletLoss(tf.keras.losses.Loss):
+class TripletLoss(Loss):
     """Triplet margin loss on offline triplets (Schroff et al., "FaceNet", CVPR 2015).
 
     ``L = mean_i max(0, d(a_i, p_i) - d(a_i, n_i) + m)``
@@ -19,49 +31,172 @@ class TripletLoss(tf.keras.losses.Loss):
     - ``distance="cosine"`` gives ``max(0, m + cos(a, n) - cos(a, p))`` (cosine distance is
       ``1 - cos``, so ``d_ap - d_an = cos(a, n) - cos(a, p)``).
 
-    Input: ``y_pred`` of shape ``[B, 3, D]`` holding (anchor, positive, negative) embeddings;
-    ``y_true`` is ignored (the triplet structure is the label). Defaults: ``squared_l2``,
-    ``margin=0.2`` (FaceNet's alpha for unit-norm embeddings).
+    Input: ``y_pred`` ``[B, 3, D]`` (anchor, positive, negative); labels are ignored (the
+    triplet structure is the label). Defaults: ``squared_l2``, ``margin=0.2`` (FaceNet's
+    alpha for unit-norm embeddings).
     """
 
-    def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2"):
-        super().__init__(name="triplet", reduction=tf.keras.losses.Reduction.AUTO)
-        self.margin = float(margin)
-        self.distance = get_distance(distance) if isinstance(distance, str) else distance
+    input_mode = "triplets"
 
-    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2"):
+        super().__init__(name="triplet")
+        self.margin = float(margin)
+        self.distance = resolve_distance(distance)
+
+    def call(self, labels, y_pred):
         anchor, positive, negative = tf.unstack(y_pred, num=3, axis=1)
         d_ap = self.distance.paired(anchor, positive)
         d_an = self.distance.paired(anchor, negative)
         return tf.reduce_mean(tf.nn.relu(d_ap - d_an + self.margin))
 
 
+class TripletKNegativesLoss(Loss):
+    """Triplet loss with an explicit set of K negatives per anchor; the most violating counts.
+
+    ``L = mean_i max(0, d(a_i, p_i) - min_k d(a_i, n_ik) + m)``
+
+    (the hardest of the K negatives, as in the "multiple negatives" form of the triplet
+    loss; Hermans et al., "In Defense of the Triplet Loss", 2017, use the same max-violation
+    idea over a batch). Input: ``[B, 2 + K, D]`` = anchor, positive, K negatives; labels are
+    ignored. Defaults: ``squared_l2``, ``margin=0.2``.
+    """
+
+    input_mode = "triplets_k"
+
+    def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2"):
+        super().__init__(name="triplet_k_negatives")
+        self.margin = float(margin)
+        self.distance = resolve_distance(distance)
+
+    def call(self, labels, y_pred):
+        anchor, positive, negatives = y_pred[:, 0], y_pred[:, 1], y_pred[:, 2:]
+        k = tf.shape(negatives)[1]
+        d_ap = self.distance.paired(anchor, positive)
+        flat_anchor = tf.repeat(anchor, k, axis=0)
+        flat_neg = tf.reshape(negatives, [-1, tf.shape(negatives)[-1]])
+        d_an = tf.reshape(self.distance.paired(flat_anchor, flat_neg), [-1, k])
+        return tf.reduce_mean(tf.nn.relu(d_ap - tf.reduce_min(d_an, axis=1) + self.margin))
+
+
+class PairwiseRankingLoss(Loss):
+    """RankNet logistic ranking loss on offline triplets (Burges et al., ICML 2005).
+
+    ``L = mean_i log(1 + exp(-(s(a_i, p_i) - s(a_i, n_i)) / T))``, with the similarity
+    ``s = -d`` for the chosen distance (``cosine`` by default, so ``s`` is the cosine
+    similarity) and temperature ``T`` (default 1; RankNet's sigma is ``1/T``).
+    Input: ``[B, 3, D]``; labels ignored.
+    """
+
+    input_mode = "triplets"
+
+    def __init__(self, distance: str | Distance = "cosine", temperature: float = 1.0):
+        super().__init__(name="pairwise_ranking")
+        self.distance = resolve_distance(distance)
+        self.temperature = float(temperature)
+
+    def call(self, labels, y_pred):
+        anchor, positive, negative = tf.unstack(y_pred, num=3, axis=1)
+        margin = self.distance.paired(anchor, negative) - self.distance.paired(anchor, positive)
+        return tf.reduce_mean(tf.nn.softplus(-margin / self.temperature))
+
+
 class TripletSemiHardLoss(MetricLoss):
     """Triplet loss with online semi-hard negative mining (Schroff et al., FaceNet 2015).
 
-    For every anchor-positive pair ``(a, p)`` of the batch (same label, ``a != p``), the
-    negative is the closest ``n`` with ``d(a, n) > d(a, p)``; when none is that far, the
-    hardest (closest) negative of ``a`` is used (``fallback="easiest"`` takes the farthest,
-    as TensorFlow Addons' ``TripletSemiHardLoss`` did).
+    For every anchor-positive pair ``(a, p)`` (same label, ``a != p``), the negative is the
+    closest ``n`` with ``d(a, n) > d(a, p)``; when none is that far, the hardest (closest)
+    negative of ``a`` is used (``fallback="easiest"`` takes the farthest instead, as
+    TensorFlow Addons' ``TripletSemiHardLoss`` did).
 
     ``L = mean_{(a,p)} max(0, d(a, p) - d(a, n*(a, p)) + m)``
 
-    Labels: integer class ids; anchors with no positive or no negative contribute nothing,
-    and a batch without any valid triplet gives 0. Mining runs over the global batch under
-    ``MirroredStrategy``. Defaults: ``distance="l2"``, ``margin=1.0`` (TensorFlow Addons).
+    Labels: class ids; anchors without a positive or a negative contribute nothing; a batch
+    without any valid triplet gives 0 and a warning. Defaults: ``distance="l2"``,
+    ``margin=1.0`` (TensorFlow Addons). O(B^2) memory: one row-wise sort, one binary search.
     """
 
     def __init__(
-        self, margin: float = 1.0, distance: str | Distance = "l2", fallback: str = "hardest"
+        self,
+        margin: float = 1.0,
+        distance: str | Distance = "l2",
+        fallback: str = "hardest",
+        **kwargs,
     ):
-        super().__init__(name="triplet_semihard")
+        super().__init__(name="triplet_semihard", **kwargs)
         self.margin = float(margin)
-        self.distance = get_distance(distance) if isinstance(distance, str) else distance
+        self.distance = resolve_distance(distance)
         self.fallback = fallback
 
-    def compute(self, labels: tf.Tensor, embeddings: tf.Tensor) -> tf.Tensor:
-        dist = self.distance.pairwise(embeddings)
-        positive, negative = mining.label_masks(labels)
+    def compute(self, labels, embeddings, ref_labels, ref_embeddings):
+        dist = self.distance.pairwise(embeddings, ref_embeddings)
+        positive, negative = reference_masks(labels, ref_labels)
         d_an, has_negative = mining.semihard_negative_distances(dist, negative, self.fallback)
         valid = tf.logical_and(positive, has_negative[:, None])
-        return masked_mean(tf.nn.relu(dist - d_an + self.margin), valid)
+        return masked_mean(tf.nn.relu(dist - d_an + self.margin), valid, self.name)
+
+
+class TripletHardLoss(MetricLoss):
+    """Batch-hard triplet loss (Hermans et al., "In Defense of the Triplet Loss", 2017).
+
+    ``L = mean_a max(0, max_{p in P(a)} d(a, p) - min_{n in N(a)} d(a, n) + m)``
+
+    over anchors with at least one positive and one negative. ``soft=True`` replaces the
+    hinge with ``softplus`` (the paper's soft margin). Defaults: ``l2``, ``margin=1.0``.
+    """
+
+    def __init__(
+        self, margin: float = 1.0, distance: str | Distance = "l2", soft: bool = False, **kwargs
+    ):
+        super().__init__(name="triplet_hard", **kwargs)
+        self.margin = float(margin)
+        self.distance = resolve_distance(distance)
+        self.soft = bool(soft)
+
+    def compute(self, labels, embeddings, ref_labels, ref_embeddings):
+        dist = self.distance.pairwise(embeddings, ref_embeddings)
+        positive, negative = reference_masks(labels, ref_labels)
+        hardest_pos = mining.masked_max(dist, positive)
+        hardest_neg = mining.masked_min(dist, negative)
+        valid = tf.logical_and(tf.reduce_any(positive, 1), tf.reduce_any(negative, 1))
+        gap = hardest_pos - hardest_neg + self.margin
+        per_anchor = tf.nn.softplus(gap) if self.soft else tf.nn.relu(gap)
+        return masked_mean(per_anchor, valid, self.name)
+
+
+class TripletAllLoss(MetricLoss):
+    """Batch-all triplet loss (Hermans et al. 2017): every valid triplet of the batch.
+
+    ``L = sum_{(a,p,n)} max(0, d(a,p) - d(a,n) + m) / #{(a,p,n): d(a,p) - d(a,n) + m > 0}``
+
+    (the mean over the triplets that are not yet satisfied; 0 when all are). Computed one
+    anchor at a time, so memory stays O(B^2). Defaults: ``l2``, ``margin=1.0``.
+    """
+
+    def __init__(self, margin: float = 1.0, distance: str | Distance = "l2", **kwargs):
+        super().__init__(name="triplet_all", **kwargs)
+        self.margin = float(margin)
+        self.distance = resolve_distance(distance)
+
+    def compute(self, labels, embeddings, ref_labels, ref_embeddings):
+        dist = self.distance.pairwise(embeddings, ref_embeddings)
+        positive, negative = reference_masks(labels, ref_labels)
+
+        def per_anchor(args):
+            d, pos, neg = args
+            losses = d[:, None] - d[None, :] + self.margin  # [p, n]
+            valid = tf.logical_and(pos[:, None], neg[None, :])
+            hinge = tf.where(valid, tf.nn.relu(losses), tf.zeros_like(losses))
+            active = tf.reduce_sum(tf.cast(tf.logical_and(valid, losses > 0), tf.float32))
+            return tf.stack([tf.reduce_sum(hinge), active])
+
+        sums = tf.map_fn(per_anchor, (dist, positive, negative), fn_output_signature=tf.float32)
+        total, active = tf.reduce_sum(sums[:, 0]), tf.reduce_sum(sums[:, 1])
+        any_valid = tf.reduce_sum(
+            tf.cast(
+                tf.logical_and(tf.reduce_any(positive, 1), tf.reduce_any(negative, 1)), tf.int32
+            )
+        )
+        from trainer_module.losses.base import warn_if_empty
+
+        warn_if_empty(any_valid, self.name)
+        return tf.math.divide_no_nan(total, active)
