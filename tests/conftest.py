@@ -8,3 +8,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning, module="google")
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from trainer_module import preprocessing
 
@@ -40,6 +40,8 @@ def analyze_and_transform(rows, feature_names, transform_dir, label="label"):
             metadata,
         ) | tft_beam.AnalyzeAndTransformDataset(fn, output_record_batches=False)
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
+    # the raw schema, as TFX's Transform writes it beside the graph
+    metadata_io.write_metadata(metadata, os.path.join(transform_dir, "metadata"))
     return transformed
 
 
@@ -50,6 +52,9 @@ def to_example(row) -> bytes:
         ),
         "label": tf.train.Feature(bytes_list=tf.train.BytesList(value=[row["label"]])),
         "label_id": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(row["label_id"])])),
+        "missing_count": tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[int(row["missing_count"])])
+        ),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 

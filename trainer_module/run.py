@@ -203,9 +203,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     steps_per_epoch = n_train // batch_size
     epochs = int(cfg.get("epochs", 10))
     cap = int(cfg.get("train_steps", 0))
-    if cap:
-        steps_per_epoch = min(steps_per_epoch, cap)
-        epochs = min(epochs, math.ceil(cap / steps_per_epoch))
+    if cap and cap < epochs * steps_per_epoch:  # an exact cap: one "epoch" of cap steps
+        epochs, steps_per_epoch = 1, cap
 
     train_ds = make_dataset(
         fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed

@@ -91,3 +91,21 @@ def test_too_many_bad_rows_stop_the_run_with_file_and_count(tmp_path):
     assert "5 of 100 rows" in proc.stderr and str(path) in proc.stderr, proc.stderr
     assert "missing_label: 5" in proc.stderr
     assert not os.path.exists(tmp_path / "root" / "serving_model")
+
+
+def test_registry_cli_and_readme_list_the_same_losses(capsys):
+    import re
+
+    from tests.conftest import REPO_DIR
+
+    readme = open(f"{REPO_DIR}/README.md").read()
+    section = readme[readme.index("### Losses") : readme.index("### What a run writes")]
+    in_readme = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M)
+    assert sorted(in_readme) == registry.names()
+    assert cli.main(["losses"]) == 0
+    listed = [
+        line.split()[0]
+        for line in capsys.readouterr().out.splitlines()
+        if line and not line.startswith(" ")
+    ]
+    assert sorted(listed) == registry.names()

@@ -138,7 +138,10 @@ class MetricLoss(Loss):
 
 
 def reference_masks(labels: tf.Tensor, ref_labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """``(positive, negative)`` ``[B, R]`` masks; reference ``i`` is query ``i`` (not a positive)."""
+    """``(positive, negative)`` ``[B, R]`` masks.
+
+    Reference ``i`` is query ``i`` itself, so it is never a positive of ``i``.
+    """
     same = tf.equal(labels[:, None], ref_labels[None, :])
     b, r = tf.shape(labels)[0], tf.shape(ref_labels)[0]
     is_self = tf.eye(b, r, dtype=tf.bool)

@@ -130,7 +130,8 @@ class CircleLoss(MetricLoss):
     With ``a_p = max(0, 1 + m - S_ip)``, ``a_n = max(0, S_in + m)`` (held constant, as in the
     paper's implementation), ``D_p = 1 - m``, ``D_n = m``:
 
-    ``L_i = log(1 + sum_{n in N(i)} exp(gamma a_n (S_in - D_n)) * sum_{p in P(i)} exp(-gamma a_p (S_ip - D_p)))``
+    ``L_i = log(1 + sum_{n in N(i)} exp(gamma a_n (S_in - D_n))``
+    ``              * sum_{p in P(i)} exp(-gamma a_p (S_ip - D_p)))``
     ``    = softplus( lse_n(gamma a_n (S_in - D_n)) + lse_p(-gamma a_p (S_ip - D_p)) )``
 
     averaged over anchors with a positive and a negative. Defaults (pytorch-metric-learning):
@@ -157,8 +158,9 @@ class CircleLoss(MetricLoss):
 
 
 class LiftedStructureLoss(MetricLoss):
-    """Lifted structured loss (Oh Song et al., "Deep Metric Learning via Lifted Structured
-    Feature Embedding", CVPR 2016).
+    """Lifted structured loss (Oh Song et al., CVPR 2016).
+
+    From "Deep Metric Learning via Lifted Structured Feature Embedding".
 
     For each positive pair ``(i, j)``, with Euclidean distances ``D``:
 

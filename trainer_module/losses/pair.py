@@ -58,8 +58,9 @@ class PairLoss(Loss):
 
 
 class ContrastiveLoss(PairLoss):
-    """Contrastive loss (Hadsell, Chopra, LeCun, "Dimensionality Reduction by Learning an
-    Invariant Mapping", CVPR 2006).
+    """Contrastive loss (Hadsell, Chopra, LeCun, CVPR 2006).
+
+    From "Dimensionality Reduction by Learning an Invariant Mapping".
 
     ``L = factor * [ t * D^2 + (1 - t) * max(0, m - D)^2 ]``, ``D = d(left, right)``,
 
@@ -91,7 +92,7 @@ class ContrastiveLoss(PairLoss):
 
 
 class BinaryCrossentropyPairLoss(PairLoss):
-    """``BCE(t, sigmoid(w * cos + b))`` with learned ``w`` (init ``scale``) and ``b`` (init ``bias``)."""
+    """``BCE(t, sigmoid(w * cos + b))``, learned ``w`` (init ``scale``), ``b`` (init ``bias``)."""
 
     def __init__(self, scale: float = 10.0, bias: float = -5.0, similar_label: int = 1):
         super().__init__("binary_crossentropy", similar_label)
@@ -145,7 +146,10 @@ def mean_absolute_error(similar_label: int = 1) -> PairLoss:
 
 
 def huber(delta: float = 1.0, similar_label: int = 1) -> PairLoss:
-    """Huber of ``e = t - (1 + cos)/2``: ``e^2/2`` if ``|e| <= delta`` else ``delta(|e| - delta/2)``."""
+    """Huber of ``e = t - (1 + cos)/2``.
+
+    ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta / 2)``.
+    """
 
     def fn(t, c):
         e = tf.abs(t - _unit(c))
