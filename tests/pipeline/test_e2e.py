@@ -85,6 +85,7 @@ def runs(tmp_path_factory):
 
 def test_first_run_executes_every_component(runs):
     states = runs["first"]["components"]
+    assert runs["first"]["ingest"]["rows_read"] == runs["first"]["ingest"]["rows_kept"] == 600
     assert set(states) == set(COMPONENT_IDS)
     assert all(state == "COMPLETE" for state in states.values()), states
 

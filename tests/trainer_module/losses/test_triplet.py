@@ -2,39 +2,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.trainer_module.losses import reference as ref
 from trainer_module.losses import registry
 from trainer_module.losses.triplet import TripletLoss, TripletSemiHardLoss
 
 
 def _dist(name, x, y):
-    diff = x - y
-    if name == "squared_l2":
-        return float(diff @ diff)
-    if name == "l2":
-        return float(np.sqrt(diff @ diff))
-    return float(1 - x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+    return ref.dist(name, x, y)
 
 
 def semihard_reference(labels, emb, margin, name, fallback="hardest"):
-    """FaceNet semi-hard mining over explicit loops."""
-    n = len(labels)
-    terms = []
-    for a in range(n):
-        negs = [j for j in range(n) if labels[j] != labels[a]]
-        if not negs:
-            continue
-        for p in range(n):
-            if p == a or labels[p] != labels[a]:
-                continue
-            d_ap = _dist(name, emb[a], emb[p])
-            d_negs = [_dist(name, emb[a], emb[j]) for j in negs]
-            farther = [d for d in d_negs if d > d_ap]
-            if farther:
-                d_an = min(farther)
-            else:
-                d_an = min(d_negs) if fallback == "hardest" else max(d_negs)
-            terms.append(max(0.0, d_ap - d_an + margin))
-    return float(np.mean(terms)) if terms else 0.0
+    return ref.triplet_semihard(labels, emb, margin, name, fallback)
 
 
 @pytest.mark.parametrize("name", ["l2", "squared_l2", "cosine"])
