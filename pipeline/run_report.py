@@ -32,6 +32,25 @@ def _outputs(store, execution_id: int) -> dict[str, list[Any]]:
     return out
 
 
+def _read_json(uri: str, name: str) -> dict[str, Any] | None:
+    path = os.path.join(uri, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _output_json(store, execution, key: str, name: str) -> tuple[Any, dict[str, Any] | None]:
+    """``(artifact, parsed file)`` of an execution's first output ``key`` holding ``name``."""
+    if execution is None:
+        return None, None
+    for artifact in _outputs(store, execution.id).get(key, []):
+        data = _read_json(artifact.uri, name)
+        if data is not None:
+            return artifact, data
+    return None, None
+
+
 def run_executions(config: PipelineConfig, run_context_name: str | None = None) -> dict[str, Any]:
     """``{node_id: execution}`` of one pipeline run (the newest when no name is given)."""
     store = _store(config)
@@ -70,20 +89,14 @@ def latest_run(config: PipelineConfig) -> dict[str, Any]:
         "pushed_model": None,
     }
     evaluator = executions.get("RetrievalEvaluator")
+    evaluation, record = _output_json(store, evaluator, "evaluation", "evaluation.json")
+    if record is not None:
+        summary["metrics"] = record["candidate_model"]["metrics"]
+        summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
+        summary["reasons"] = record["reasons"]
+        summary["evaluation_uri"] = evaluation.uri
     if evaluator is not None:
-        outputs = _outputs(store, evaluator.id)
-        evaluation = outputs.get("evaluation", [None])[0]
-        blessing = outputs.get("blessing", [None])[0]
-        if evaluation is not None:
-            path = os.path.join(evaluation.uri, "evaluation.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    record = json.load(f)
-                summary["metrics"] = record["candidate_model"]["metrics"]
-                summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
-                summary["reasons"] = record["reasons"]
-                summary["evaluation_uri"] = evaluation.uri
-        if blessing is not None:
+        for blessing in _outputs(store, evaluator.id).get("blessing", []):
             summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
     pusher = executions.get("Pusher")
     if pusher is not None and pusher.last_known_state in (_STATES.COMPLETE, _STATES.CACHED):
@@ -91,25 +104,20 @@ def latest_run(config: PipelineConfig) -> dict[str, Any]:
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
-    example_gen = executions.get("FileBasedExampleGen")
-    if example_gen is not None:
-        for examples in _outputs(store, example_gen.id).get("examples", []):
-            path = os.path.join(examples.uri, "ingest_report.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    report = json.load(f)
-                summary["ingest"] = {
-                    "rows_read": report["rows_read"],
-                    "rows_kept": report["rows_written"],
-                    "rows_dropped": report["bad_rows"],
-                    "missing_values_imputed": sum(report["missing_values"].values()),
-                    "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
-                }
-    trainer = executions.get("Trainer")
-    if trainer is not None:
-        for run_artifact in _outputs(store, trainer.id).get("model_run", []):
-            path = os.path.join(run_artifact.uri, "training_summary.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    summary["training"] = json.load(f)
+    _, report = _output_json(
+        store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
+    )
+    if report is not None:
+        summary["ingest"] = {
+            "rows_read": report["rows_read"],
+            "rows_kept": report["rows_written"],
+            "rows_dropped": report["bad_rows"],
+            "missing_values_imputed": sum(report["missing_values"].values()),
+            "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
+        }
+    _, training = _output_json(
+        store, executions.get("Trainer"), "model_run", "training_summary.json"
+    )
+    if training is not None:
+        summary["training"] = training
     return summary

@@ -20,15 +20,7 @@ from pipeline.pipeline import COMPONENT_IDS
 
 pytestmark = pytest.mark.e2e
 
-UPSTREAM_OF_EVALUATOR = (
-    "FileBasedExampleGen",
-    "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
-    "Transform",
-    "PairGen",
-    "Trainer",
-)
+UPSTREAM_OF_EVALUATOR = COMPONENT_IDS[: COMPONENT_IDS.index("Trainer") + 1]
 
 
 def cli(*args, cwd=None):
