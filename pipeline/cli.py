@@ -229,6 +229,8 @@ def format_summary(summary: dict) -> str:
     lines.append(f"Pushed model: {pushed}" if pushed else "Pushed model: none (not pushed)")
     if summary.get("evaluation_uri"):
         lines.append(f"Evaluation: {summary['evaluation_uri']}")
+    if summary.get("report"):
+        lines.append(f"Report: {summary['report']}")
     if summary.get("log_file"):
         lines.append(f"Full log: {summary['log_file']}")
     return "\n".join(lines)

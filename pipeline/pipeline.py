@@ -114,6 +114,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         label_column=label,
+        seed=config.seed,
         recall_at_k=config.recall_at_k,
         thresholds=config.thresholds,
         comparison_metric=config.comparison_metric,

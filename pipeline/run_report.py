@@ -95,6 +95,7 @@ def latest_run(config: PipelineConfig) -> dict[str, Any]:
         summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
         summary["reasons"] = record["reasons"]
         summary["evaluation_uri"] = evaluation.uri
+        summary["report"] = record.get("report")
     if evaluator is not None:
         for blessing in _outputs(store, evaluator.id).get("blessing", []):
             summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)

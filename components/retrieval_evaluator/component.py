@@ -18,6 +18,9 @@ class RetrievalEvaluatorSpec(ComponentSpec):
     PARAMETERS = {
         "label_column": ExecutionParameter(type=str),
         "split": ExecutionParameter(type=str, optional=True),
+        "query_split": ExecutionParameter(type=str, optional=True),
+        "gallery_split": ExecutionParameter(type=str, optional=True),
+        "seed": ExecutionParameter(type=int, optional=True),
         "recall_at_k": ExecutionParameter(type=str, optional=True),
         "thresholds": ExecutionParameter(type=str, optional=True),
         "comparison_metric": ExecutionParameter(type=str, optional=True),
@@ -47,18 +50,30 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
         label_column: str,
         baseline_model: types.BaseChannel | None = None,
         split: str = "eval",
+        query_split: str = "",
+        gallery_split: str = "",
+        seed: int = 0,
         recall_at_k: list[int] | None = None,
         thresholds: dict[str, float] | None = None,
         comparison_metric: str = "map_at_r",
         comparison_tolerance: float = 0.0,
     ):
-        """Thresholds are lower bounds on metrics; the baseline comparison uses one metric."""
+        """Thresholds are lower bounds on metrics; the baseline comparison uses one metric.
+
+        Retrieval is leave-one-out on ``split``, or, with ``query_split`` and
+        ``gallery_split``, queries of one split against the gallery of the other.
+        """
+        if bool(query_split) != bool(gallery_split):
+            raise ValueError("set both query_split and gallery_split, or neither")
         spec = RetrievalEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
             label_column=label_column,
             split=split,
+            query_split=query_split,
+            gallery_split=gallery_split,
+            seed=seed,
             recall_at_k=json.dumps(sorted(set(recall_at_k or [1, 5, 10]))),
             thresholds=json.dumps(thresholds or {}, sort_keys=True),
             comparison_metric=comparison_metric,

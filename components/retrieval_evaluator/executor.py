@@ -27,12 +27,15 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
 from components.retrieval_evaluator import metrics as metrics_lib
+from components.retrieval_evaluator import report as report_lib
+from components.retrieval_evaluator import verification
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 BLESSED_FILE = "BLESSED"
 NOT_BLESSED_FILE = "NOT_BLESSED"
 EMBED_SIGNATURE = "serve_examples"
+LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 
 
 class _Embed(beam.DoFn):
@@ -67,34 +70,36 @@ def _to_npz_bytes(rows: list[tuple[str, np.ndarray]]) -> bytes:
     return buf.getvalue()
 
 
-def embed_split(
+def embed_splits(
     pipeline: beam.Pipeline,
-    pattern: str,
+    patterns: dict[str, str],
     models: dict[str, str],
     label_column: str,
     out_dir: str,
     batch_size: int = 256,
 ) -> None:
-    """Adds Beam steps that embed ``pattern``'s examples with each model into ``<name>.npz``."""
-    raw = pipeline | "ReadEval" >> beam.io.ReadFromTFRecord(pattern)
-    batches = raw | "Batch" >> beam.BatchElements(
-        min_batch_size=min(32, batch_size), max_batch_size=batch_size
-    )
-    for name, model_dir in models.items():
-        _ = (
-            batches
-            | f"Embed[{name}]" >> beam.ParDo(_Embed(model_dir, label_column))
-            | f"Collect[{name}]" >> beam.combiners.ToList()
-            | f"Npz[{name}]" >> beam.Map(_to_npz_bytes)
-            | f"Write[{name}]"
-            >> beam.io.WriteToText(
-                os.path.join(out_dir, name),
-                file_name_suffix=".npz",
-                shard_name_template="",
-                coder=beam.coders.BytesCoder(),
-                append_trailing_newlines=False,
-            )
+    """Adds Beam steps embedding each split with each model into ``<model>-<split>.npz``."""
+    for split, pattern in patterns.items():
+        raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+        batches = raw | f"Batch[{split}]" >> beam.BatchElements(
+            min_batch_size=min(32, batch_size), max_batch_size=batch_size
         )
+        for name, model_dir in models.items():
+            tag = f"{name}-{split}"
+            _ = (
+                batches
+                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column))
+                | f"Collect[{tag}]" >> beam.combiners.ToList()
+                | f"Npz[{tag}]" >> beam.Map(_to_npz_bytes)
+                | f"Write[{tag}]"
+                >> beam.io.WriteToText(
+                    os.path.join(out_dir, tag),
+                    file_name_suffix=".npz",
+                    shard_name_template="",
+                    coder=beam.coders.BytesCoder(),
+                    append_trailing_newlines=False,
+                )
+            )
 
 
 def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -106,6 +111,34 @@ def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
         return data["embeddings"], data["labels"]
 
 
+def score(
+    queries: tuple[np.ndarray, np.ndarray],
+    gallery: tuple[np.ndarray, np.ndarray] | None,
+    ks: list[int],
+    seed: int = 0,
+) -> dict:
+    """Every metric of one model; ``metrics`` holds the flat numbers.
+
+    Retrieval runs leave-one-out, or against ``gallery``; NMI and the verification metrics
+    use the query embeddings.
+    """
+    emb, labels = queries
+    retrieval = metrics_lib.retrieval_metrics(
+        emb,
+        labels,
+        ks,
+        gallery_embeddings=None if gallery is None else gallery[0],
+        gallery_labels=None if gallery is None else gallery[1],
+        details=True,
+    )
+    pairs = verification.pair_distances(emb, labels, seed=seed)
+    verify = verification.summarise_pairs(*pairs)
+    flat = {k: v for k, v in retrieval.items() if isinstance(v, (int, float))}
+    flat["nmi"] = verification.cluster_nmi(emb, labels, seed=seed)
+    flat.update(verify)
+    return {"metrics": flat, "retrieval": retrieval, "verification": verify, "pairs": pairs}
+
+
 def decide(
     candidate: dict[str, float],
     baseline: dict[str, float] | None,
@@ -113,14 +146,23 @@ def decide(
     comparison_metric: str,
     tolerance: float,
 ) -> tuple[bool, list[str]]:
-    """``(blessed, reasons)``: thresholds are lower bounds; baseline must not be beaten."""
+    """``(blessed, reasons)``: every threshold holds and the baseline is not beaten.
+
+    A threshold is a minimum for metrics where higher is better and a maximum for those
+    where lower is better (``LOWER_IS_BETTER``: the equal error rate and the overlap); the
+    comparison with the baseline follows the same direction.
+    """
     reasons = []
     for name, bound in sorted(thresholds.items()):
-        if candidate[name] < bound:
-            reasons.append(f"{name} {candidate[name]:.4f} is below the threshold {bound:.4f}")
+        value = candidate[name]
+        if name in LOWER_IS_BETTER and value > bound:
+            reasons.append(f"{name} {value:.4f} is above the threshold {bound:.4f}")
+        elif name not in LOWER_IS_BETTER and value < bound:
+            reasons.append(f"{name} {value:.4f} is below the threshold {bound:.4f}")
     if baseline is not None:
         cand, base = candidate[comparison_metric], baseline[comparison_metric]
-        if cand < base - tolerance:
+        sign = -1.0 if comparison_metric in LOWER_IS_BETTER else 1.0
+        if sign * (cand - base) < -tolerance:
             reasons.append(
                 f"{comparison_metric} {cand:.4f} is worse than the baseline's {base:.4f} "
                 f"(tolerance {tolerance:.4f})"
@@ -142,6 +184,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
 
         split = exec_properties.get("split") or "eval"
+        query_split = exec_properties.get("query_split") or ""
+        gallery_split = exec_properties.get("gallery_split") or ""
+        if bool(query_split) != bool(gallery_split):
+            raise ValueError("set both query_split and gallery_split, or neither")
         label_column = exec_properties["label_column"]
         ks = json.loads(exec_properties.get("recall_at_k") or "[1, 5, 10]")
         thresholds = json.loads(exec_properties.get("thresholds") or "{}")
@@ -156,28 +202,66 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         same_as_baseline = baseline is not None and baseline.id == model.id
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
-        pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+        splits = [query_split, gallery_split] if query_split else [split]
+        available = artifact_utils.decode_split_names(examples.split_names)
+        for name in splits:
+            if name not in available:
+                raise ValueError(f"split {name!r} is not in {examples.uri}: {available}")
+        patterns = {
+            name: os.path.join(artifact_utils.get_split_uri([examples], name), "*")
+            for name in splits
+        }
         emb_dir = os.path.join(evaluation.uri, "embeddings")
         with self._make_beam_pipeline() as p:
-            embed_split(p, pattern, models, label_column, emb_dir)
+            embed_splits(p, patterns, models, label_column, emb_dir)
 
-        results: dict[str, dict[str, float]] = {}
+        results = {}
         for name in models:
-            emb, labels = load_embeddings(os.path.join(emb_dir, f"{name}.npz"))
-            if len(labels) == 0:
-                raise ValueError(f"split {split!r} of {examples.uri} is empty")
-            results[name] = metrics_lib.retrieval_metrics(emb, labels, ks)
+            loaded = {s: load_embeddings(os.path.join(emb_dir, f"{name}-{s}.npz")) for s in splits}
+            for s, (_, labels) in loaded.items():
+                if len(labels) == 0:
+                    raise ValueError(f"split {s!r} of {examples.uri} is empty")
+            results[name] = score(
+                loaded[splits[0]],
+                loaded[splits[-1]] if query_split else None,
+                ks,
+                seed=int(exec_properties.get("seed") or 0),
+            )
         if same_as_baseline:
             results["baseline"] = results["candidate"]
-        candidate = results["candidate"]
-        base_metrics = results.get("baseline")
+        candidate = results["candidate"]["metrics"]
+        base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
         blessed, reasons = decide(candidate, base_metrics, thresholds, comparison_metric, tolerance)
+        lone = results["candidate"]["retrieval"]["classes_without_positive"]
+        if lone:
+            logging.warning(
+                "%d class(es) have one example in the gallery and add no R-Precision/MAP@R "
+                "term: %s",
+                len(lone),
+                ", ".join(lone[:20]),
+            )
+        report_path = report_lib.write_report(
+            os.path.join(evaluation.uri, "report"),
+            results,
+            *load_embeddings(os.path.join(emb_dir, f"candidate-{splits[0]}.npz")),
+            known,
+            {"blessed": blessed, "reasons": reasons},
+        )
 
         record = {
             "blessed": blessed,
             "reasons": reasons,
-            "split": split,
-            "candidate_model": {"id": model.id, "uri": model.uri, "metrics": candidate},
+            "split": split if not query_split else None,
+            "query_split": query_split or None,
+            "gallery_split": gallery_split or None,
+            "report": report_path,
+            "candidate_model": {
+                "id": model.id,
+                "uri": model.uri,
+                "metrics": candidate,
+                "per_class": results["candidate"]["retrieval"]["per_class"],
+                "classes_without_positive": lone,
+            },
             "baseline_model": (
                 {"id": baseline.id, "uri": baseline.uri, "metrics": base_metrics}
                 if baseline is not None

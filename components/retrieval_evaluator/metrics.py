@@ -1,12 +1,9 @@
-"""Retrieval metrics on embeddings, leave-one-out: every query is excluded from its own gallery.
+"""Retrieval metrics: leave-one-out on one split, or queries against a separate gallery.
 
-Neighbours are ranked by cosine similarity (dot product of L2-normalised vectors), ties broken
-by gallery index. Exact search runs in query blocks, each keeping only its running top-k, so
-memory is O(block x N + N x k), never O(N^2).
-
-For a query ``q`` with ``R_q`` other gallery items of its label, and ``match_q(i)`` = 1 when
-the ``i``-th neighbour shares the label (Musgrave et al., "A Metric Learning Reality Check",
-ECCV 2020):
+Neighbours are ranked by cosine similarity, ties to the lower gallery index (``search``). For
+a query ``q`` with ``R_q`` gallery items of its label (other than itself), and
+``match_q(i)`` = 1 when the ``i``-th neighbour shares the label (Musgrave et al., "A Metric
+Learning Reality Check", ECCV 2020):
 
 - ``precision_at_1`` = mean_q match_q(1)
 - ``recall_at_k`` = mean_q [any of the k nearest matches]
@@ -14,62 +11,33 @@ ECCV 2020):
 - ``map_at_r`` = mean_q (1/R_q) sum_{i<=R_q} match_q(i) * P_q(i),
   where ``P_q(i) = (1/i) sum_{j<=i} match_q(j)``
 
-Queries with ``R_q = 0`` (the only example of their class) can retrieve nothing right; they are
-left out of every mean and counted in ``queries_without_positive``.
+Queries with ``R_q = 0`` (alone in their class) can retrieve nothing right; they are left out
+of every mean and counted in ``queries_without_positive``. Metrics are accumulated one block
+of queries at a time, so memory stays O(block x gallery_block + block x max R).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_BLOCK = 1024
+from components.retrieval_evaluator import search
+
+DEFAULT_BLOCK = search.QUERY_BLOCK
+CURVE_MAX_K = 20
 
 
 def metric_names(recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10)) -> list[str]:
-    """Names of the metrics ``retrieval_metrics`` returns for these k."""
+    """Names of every metric the evaluator reports for these k (thresholds may use any)."""
+    from components.retrieval_evaluator import verification
+
     return [
         "precision_at_1",
         *[f"recall_at_{k}" for k in sorted(set(recall_at_k))],
         "r_precision",
         "map_at_r",
+        "nmi",
+        *verification.METRICS,
     ]
-
-
-def normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
-
-
-def _rank_keys(sims: np.ndarray, offset_ids: np.ndarray) -> np.ndarray:
-    """Unique int64 keys ordering by similarity, then by lower gallery index (ties)."""
-    bits = (sims + np.float32(0.0)).astype(np.float32).view(np.int32)  # -0.0 -> +0.0
-    ordered = np.where(bits < 0, bits ^ np.int32(0x7FFFFFFF), bits).astype(np.int64)
-    return (ordered << 32) + (np.int64(0xFFFFFFFF) - offset_ids)
-
-
-def nearest_neighbours(embeddings: np.ndarray, k: int, block: int = DEFAULT_BLOCK) -> np.ndarray:
-    """Indices ``[N, k]`` of each row's k most similar other rows (self excluded).
-
-    Ties in similarity go to the lower index, so the result does not depend on ``block``.
-    """
-    x = normalise(embeddings)
-    n = len(x)
-    k = min(k, n - 1)
-    out = np.empty((n, k), dtype=np.int64)
-    ids = np.arange(n, dtype=np.int64)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        sims = x[start:stop] @ x.T  # [b, N]
-        rows = np.arange(stop - start)
-        sims[rows, rows + start] = -np.inf
-        keys = _rank_keys(sims, ids[None, :])
-        top = np.argpartition(keys, n - k, axis=1)[:, n - k :]
-        top_keys = np.take_along_axis(keys, top, axis=1)
-        order = np.argsort(-top_keys, axis=1)
-        out[start:stop] = np.take_along_axis(top, order, axis=1)
-    return out
 
 
 def retrieval_metrics(
@@ -77,38 +45,96 @@ def retrieval_metrics(
     labels: np.ndarray | list,
     recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10),
     block: int = DEFAULT_BLOCK,
-) -> dict[str, float]:
-    """Precision@1, Recall@k, R-Precision and MAP@R, plus query counts (see module doc)."""
+    gallery_embeddings: np.ndarray | None = None,
+    gallery_labels: np.ndarray | list | None = None,
+    gallery_block: int = search.GALLERY_BLOCK,
+    details: bool = False,
+) -> dict:
+    """Precision@1, Recall@k, R-Precision and MAP@R (see the module doc).
+
+    Without a gallery, every query searches the other items of ``embeddings``. With
+    ``details``, the result also holds ``recall_curve`` (Recall@1..20) and ``per_class``
+    (queries, R-Precision and MAP@R per label).
+    """
     labels = np.asarray(labels)
-    n = len(labels)
-    if n != len(embeddings):
-        raise ValueError(f"{len(embeddings)} embeddings but {n} labels")
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(labels) != len(embeddings):
+        raise ValueError(f"{len(embeddings)} query embeddings but {len(labels)} labels")
+    leave_one_out = gallery_embeddings is None
+    g_labels = labels if leave_one_out else np.asarray(gallery_labels)
+    g_emb = embeddings if leave_one_out else gallery_embeddings
+    if len(g_labels) != len(g_emb):
+        raise ValueError(f"{len(g_emb)} gallery embeddings but {len(g_labels)} labels")
+    classes, g_inverse = np.unique(g_labels, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(
             f"retrieval needs at least 2 classes, got {len(classes)} ({list(classes)[:3]})"
         )
-    r = counts[inverse] - 1  # other items of the query's class
+    counts = np.bincount(g_inverse, minlength=len(classes))
+    pos = np.searchsorted(classes, labels)
+    known = (pos < len(classes)) & (classes[np.minimum(pos, len(classes) - 1)] == labels)
+    q_class = np.where(known, pos, -1)
+    r = np.where(known, counts[np.minimum(pos, len(classes) - 1)], 0) - (1 if leave_one_out else 0)
+    r = np.maximum(r, 0)
     ks = sorted(set(recall_at_k))
-    k_max = int(min(n - 1, max(max(ks), r.max())))
-    neighbours = nearest_neighbours(embeddings, k_max, block)
-    match = inverse[neighbours] == inverse[:, None]  # [N, k_max]
-    valid = r > 0
-    if not valid.any():
-        raise ValueError("no query has another example of its class in the gallery")
-    m = match[valid]
-    rv = r[valid]
+    n_gallery = len(g_labels) - (1 if leave_one_out else 0)
+    if n_gallery < 1:
+        raise ValueError("the gallery is empty")
+    k_max = int(min(n_gallery, max(max(ks), CURVE_MAX_K if details else 1, int(r.max()))))
+
+    # per-query values, summed once at the end: the result does not depend on block sizes
+    hit_at_1 = np.zeros(len(labels))
+    r_prec = np.zeros(len(labels))
+    avg_prec = np.zeros(len(labels))
+    first_hits = np.full(len(labels), k_max)
     ranks = np.arange(1, k_max + 1)
-    within_r = ranks[None, :] <= rv[:, None]
-    hits_within_r = (m & within_r).astype(np.float64)
-    precision_at_i = np.cumsum(m, axis=1) / ranks[None, :]
+    for start, idx, _ in search.search_blocks(
+        embeddings, g_emb, k_max, leave_one_out, block, gallery_block
+    ):
+        stop = start + len(idx)
+        rq = r[start:stop]
+        valid = rq > 0
+        if not valid.any():
+            continue
+        match = (g_inverse[np.maximum(idx, 0)] == q_class[start:stop, None]) & (idx >= 0)
+        rows = np.arange(start, stop)[valid]
+        m, rv = match[valid], rq[valid]
+        first_hits[rows] = np.where(m.any(axis=1), m.argmax(axis=1), k_max)
+        hit_at_1[rows] = m[:, 0]
+        hits = (m & (ranks[None, :] <= rv[:, None])).astype(np.float64)
+        r_prec[rows] = hits.sum(axis=1) / rv
+        avg_prec[rows] = (hits * np.cumsum(m, axis=1) / ranks[None, :]).sum(axis=1) / rv
+
+    valid = r > 0
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        raise ValueError("no query has another example of its class in the gallery")
+    recall_hits = np.array([(first_hits[valid] <= i).sum() for i in range(k_max)])
     result = {
-        "precision_at_1": float(m[:, 0].mean()),
-        **{f"recall_at_{k}": float(m[:, : min(k, k_max)].any(axis=1).mean()) for k in ks},
-        "r_precision": float((hits_within_r.sum(axis=1) / rv).mean()),
-        "map_at_r": float(((hits_within_r * precision_at_i).sum(axis=1) / rv).mean()),
-        "num_queries": int(valid.sum()),
-        "queries_without_positive": int((~valid).sum()),
-        "num_classes": int(len(classes)),
+        "precision_at_1": hit_at_1[valid].sum() / n_valid,
+        **{f"recall_at_{k}": recall_hits[min(k, k_max) - 1] / n_valid for k in ks},
+        "r_precision": r_prec[valid].sum() / n_valid,
+        "map_at_r": avg_prec[valid].sum() / n_valid,
+        "num_queries": n_valid,
+        "queries_without_positive": int(len(labels) - n_valid),
+        "num_classes": int(len(np.unique(labels))),
     }
+    result = {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in result.items()}
+    if details:
+        curve_k = min(CURVE_MAX_K, k_max)
+        result["recall_curve"] = [float(recall_hits[i] / n_valid) for i in range(curve_k)]
+        cls = q_class[valid]
+        n_per = np.bincount(cls, minlength=len(classes))
+        rp_per = np.bincount(cls, weights=r_prec[valid], minlength=len(classes))
+        ap_per = np.bincount(cls, weights=avg_prec[valid], minlength=len(classes))
+        result["per_class"] = {
+            str(classes[c]): {
+                "queries": int(n_per[c]),
+                "r_precision": float(rp_per[c] / n_per[c]),
+                "map_at_r": float(ap_per[c] / n_per[c]),
+            }
+            for c in range(len(classes))
+            if n_per[c] > 0
+        }
+        lone = [str(label) for label, rr in zip(labels, r, strict=True) if rr == 0]
+        result["classes_without_positive"] = sorted(set(lone))
     return result

@@ -1,19 +1,36 @@
+import itertools
+
 import numpy as np
 import pytest
 
 from components.retrieval_evaluator import metrics
 
+# unit vectors whose dot products are exact in float32, so ties are real ties in any
+# summation order: +-e_i and (+-1/2, +-1/2, +-1/2, +-1/2)
+CODEBOOK = np.array(
+    [s * e for e in np.eye(4) for s in (1, -1)]
+    + [list(v) for v in itertools.product((0.5, -0.5), repeat=4)],
+    dtype=np.float32,
+)
 
-def brute_force(emb, labels, ks):
-    """Reference over explicit loops: full ranking of the other items, ties by index."""
+
+def tied_vectors(rng, n):
+    return CODEBOOK[rng.integers(len(CODEBOOK), size=n)]
+
+
+def brute_force(emb, labels, ks, gallery=None, gallery_labels=None):
+    """Reference over explicit loops: full ranking of the gallery, ties by index."""
     x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    loo = gallery is None
+    g = x if loo else gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    g_labels = labels if loo else gallery_labels
     n = len(labels)
     p1, rp, mapr, recall = [], [], [], {k: [] for k in ks}
     for q in range(n):
-        others = [j for j in range(n) if j != q]
-        ranked = sorted(others, key=lambda j: (-float(x[q] @ x[j]), j))
-        match = [labels[j] == labels[q] for j in ranked]
-        r = sum(labels[j] == labels[q] for j in others)
+        others = [j for j in range(len(g_labels)) if not (loo and j == q)]
+        ranked = sorted(others, key=lambda j: (-float(np.float32(x[q]) @ np.float32(g[j])), j))
+        match = [g_labels[j] == labels[q] for j in ranked]
+        r = sum(g_labels[j] == labels[q] for j in others)
         if r == 0:
             continue
         p1.append(float(match[0]))
@@ -36,9 +53,8 @@ def brute_force(emb, labels, ks):
 def test_metrics_match_brute_force_with_ties_and_tiny_classes(seed):
     rng = np.random.default_rng(seed)
     n = 40
-    # integer coordinates make exact ties common; classes of size 1 and 2 are included
-    emb = rng.integers(-2, 3, size=(n, 3)).astype(np.float32)
-    emb[np.all(emb == 0, axis=1)] = 1.0
+    # a small codebook of exact unit vectors makes ties common; classes of size 1 and 2 too
+    emb = tied_vectors(rng, n)
     labels = np.concatenate([[100], [200, 200], rng.integers(0, 5, size=n - 3)])
     ks = [1, 3, 5, 10]
     got = metrics.retrieval_metrics(emb, labels, ks, block=7)
@@ -50,10 +66,47 @@ def test_metrics_match_brute_force_with_ties_and_tiny_classes(seed):
 
 def test_block_sizes_give_identical_results():
     rng = np.random.default_rng(3)
-    emb = rng.normal(size=(101, 8)).astype(np.float32)
+    emb = tied_vectors(rng, 101)  # many exact ties
     labels = rng.integers(0, 6, size=101)
-    results = [metrics.retrieval_metrics(emb, labels, block=b) for b in (1, 10, 64, 1000)]
+    results = [
+        metrics.retrieval_metrics(emb, labels, block=b, gallery_block=g, details=True)
+        for b, g in ((1, 7), (10, 1000), (64, 13), (1000, 50))
+    ]
     assert all(r == results[0] for r in results)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_separate_query_and_gallery_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    queries, gallery = tied_vectors(rng, 25), tied_vectors(rng, 40)
+    q_labels = np.concatenate([["unseen"], rng.integers(0, 4, size=24).astype(str)])
+    g_labels = rng.integers(0, 4, size=40).astype(str)
+    got = metrics.retrieval_metrics(
+        queries,
+        q_labels,
+        [1, 5],
+        block=4,
+        gallery_embeddings=gallery,
+        gallery_labels=g_labels,
+        gallery_block=9,
+    )
+    expected, lone = brute_force(queries, q_labels, [1, 5], gallery, g_labels)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-6), key
+    assert got["queries_without_positive"] == lone == 1
+
+
+def test_details_hold_curve_and_per_class_scores():
+    rng = np.random.default_rng(4)
+    emb = rng.normal(size=(60, 5)).astype(np.float32)
+    labels = np.concatenate([["solo"], rng.integers(0, 3, size=59).astype(str)])
+    got = metrics.retrieval_metrics(emb, labels, details=True)
+    assert got["classes_without_positive"] == ["solo"]
+    assert "solo" not in got["per_class"]
+    assert len(got["recall_curve"]) == 20 and got["recall_curve"][0] == got["recall_at_1"]
+    assert np.all(np.diff(got["recall_curve"]) >= 0)
+    weighted = sum(c["queries"] * c["map_at_r"] for c in got["per_class"].values())
+    assert weighted / got["num_queries"] == pytest.approx(got["map_at_r"], abs=1e-9)
 
 
 def test_perfectly_separated_classes_score_one():

@@ -1,0 +1,184 @@
+"""A self-contained HTML report (images embedded) plus PNGs, rendered offline with matplotlib.
+
+Contents: the metrics table (candidate vs baseline) with the decision, the Recall@k curve,
+histograms of same-class vs different-class distances, a 2-D projection of the embeddings
+coloured by label (t-SNE when the split is small, PCA otherwise), and MAP@R per class.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from components.retrieval_evaluator import verification  # noqa: E402
+
+REPORT_FILE = "report.html"
+TSNE_MAX_POINTS = 2000
+PROJECTION_MAX_POINTS = 5000
+
+
+def _save(fig, out_dir: str, name: str) -> str:
+    path = os.path.join(out_dir, name)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    data = buf.getvalue()
+    with open(path, "wb") as f:
+        f.write(data)
+    return base64.b64encode(data).decode()
+
+
+def _recall_curve(results: dict, out_dir: str) -> str:
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, res in results.items():
+        curve = res["retrieval"]["recall_curve"]
+        ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=name)
+    ax.set_xlabel("k")
+    ax.set_ylabel("Recall@k")
+    ax.set_title("Recall@k")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, out_dir, "recall_at_k.png")
+
+
+def _histograms(results: dict, out_dir: str) -> str:
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.5), squeeze=False)
+    bins = np.linspace(0, 2, 81)
+    for ax, (name, res) in zip(axes[0], results.items(), strict=True):
+        same, diff = res["pairs"]
+        ax.hist(diff, bins=bins, density=True, alpha=0.6, label="different class")
+        ax.hist(same, bins=bins, density=True, alpha=0.6, label="same class")
+        v = res["verification"]
+        ax.set_title(f"{name}: d'={v['separation']:.2f}, overlap={v['overlap']:.3f}")
+        ax.set_xlabel("cosine distance")
+        ax.legend()
+    return _save(fig, out_dir, "distance_histograms.png")
+
+
+def _projection(embeddings: np.ndarray, labels: np.ndarray, out_dir: str, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    if len(embeddings) > PROJECTION_MAX_POINTS:
+        keep = rng.choice(len(embeddings), PROJECTION_MAX_POINTS, replace=False)
+        embeddings, labels = embeddings[keep], labels[keep]
+    if len(embeddings) <= TSNE_MAX_POINTS and len(embeddings) > 5:
+        from sklearn.manifold import TSNE
+
+        points = TSNE(
+            n_components=2,
+            random_state=seed,
+            init="pca",
+            perplexity=min(30.0, (len(embeddings) - 1) / 3),
+        ).fit_transform(embeddings)
+        method = "t-SNE"
+    else:
+        from sklearn.decomposition import PCA
+
+        points = PCA(n_components=2, random_state=seed).fit_transform(embeddings)
+        method = "PCA"
+    fig, ax = plt.subplots(figsize=(6, 5))
+    classes = sorted(set(labels.tolist()))
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    for i, c in enumerate(classes):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=8, color=cmap(i % cmap.N), label=str(c))
+    if len(classes) <= 20:
+        ax.legend(markerscale=2, fontsize=7, ncol=2)
+    ax.set_title(f"candidate embeddings ({method}), coloured by label")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return _save(fig, out_dir, "projection.png")
+
+
+def _per_class(results: dict, out_dir: str) -> str:
+    names = list(results)
+    classes = sorted(results[names[0]]["retrieval"]["per_class"])
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(classes) * len(names)), 3.5))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        per = results[name]["retrieval"]["per_class"]
+        values = [per.get(c, {}).get("map_at_r", np.nan) for c in classes]
+        ax.bar(np.arange(len(classes)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2)
+    ax.set_xticklabels(classes, rotation=90 if len(classes) > 15 else 0)
+    ax.set_ylabel("MAP@R")
+    ax.set_ylim(0, 1)
+    ax.set_title("MAP@R per class")
+    ax.legend()
+    return _save(fig, out_dir, "map_at_r_per_class.png")
+
+
+def _table(results: dict, metric_names: list[str]) -> str:
+    names = list(results)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for metric in metric_names:
+        cells = "".join(
+            f"<td>{results[n]['metrics'].get(metric, float('nan')):.4f}</td>" for n in names
+        )
+        rows.append(f"<tr><th>{metric}</th>{cells}</tr>")
+    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def write_report(
+    out_dir: str,
+    results: dict,
+    candidate_embeddings: np.ndarray,
+    candidate_labels: np.ndarray,
+    metric_names: list[str],
+    decision: dict,
+    seed: int = 0,
+) -> str:
+    """Writes ``report.html`` and the PNGs into ``out_dir``; returns the HTML path.
+
+    ``results``: name ("candidate", "baseline") -> {"metrics", "retrieval" (with details),
+    "verification", "pairs" (same, different distances)}.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    images = {
+        "Recall@k": _recall_curve(results, out_dir),
+        "Distances of same-class and different-class pairs": _histograms(results, out_dir),
+        "Embeddings in 2-D": _projection(
+            verification.normalise(candidate_embeddings),
+            np.asarray(candidate_labels),
+            out_dir,
+            seed,
+        ),
+        "MAP@R per class": _per_class(results, out_dir),
+    }
+    verdict = "BLESSED" if decision["blessed"] else "NOT BLESSED"
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.get("reasons", []))
+    lone = results["candidate"]["retrieval"].get("classes_without_positive", [])
+    notes = (
+        f"<p>{len(lone)} class(es) have a single example in the gallery and add no "
+        f"R-Precision/MAP@R term: {html.escape(', '.join(lone[:20]))}</p>"
+        if lone
+        else ""
+    )
+    figures = "".join(
+        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+        f"src='data:image/png;base64,{data}'>"
+        for title, data in images.items()
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Retrieval evaluation</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+img{{max-width:100%}}</style></head><body>
+<h1>Retrieval evaluation: {verdict}</h1>
+<ul>{reasons or "<li>all thresholds met and not worse than the baseline</li>"}</ul>
+{_table(results, metric_names)}
+{notes}
+{figures}
+</body></html>"""
+    path = os.path.join(out_dir, REPORT_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
