@@ -1,0 +1,158 @@
+"""The RetrievalEvaluator executor on real (tiny) SavedModels and real Beam."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.retrieval_evaluator import executor
+
+FEATURES = ("x", "y")
+
+
+class _Model(tf.Module):
+    """serve_examples: parses x, y and embeds them as ``[x, y] @ W`` (unit norm)."""
+
+    def __init__(self, weights):
+        super().__init__()
+        self.w = tf.constant(weights, tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve_examples(self, examples):
+        spec = {f: tf.io.FixedLenFeature([1], tf.float32) for f in FEATURES}
+        parsed = tf.io.parse_example(examples, spec)
+        x = tf.concat([parsed[f] for f in FEATURES], axis=1)
+        return {"embedding": tf.math.l2_normalize(tf.matmul(x, self.w), axis=1)}
+
+
+def _save_model(path, weights, model_id):
+    model = standard_artifacts.Model()
+    model.uri = path
+    model.id = model_id
+    m = _Model(weights)
+    tf.saved_model.save(
+        m, os.path.join(path, "Format-Serving"), signatures={"serve_examples": m.serve_examples}
+    )
+    return model
+
+
+def _examples(tmp_path, splits):
+    """Rows around 4 centres; the label is the centre."""
+    rng = np.random.default_rng(0)
+    centres = {"a": (1, 0), "b": (0, 1), "c": (-1, 0), "d": (0, -1)}
+    art = standard_artifacts.Examples()
+    art.uri = str(tmp_path / "examples")
+    art.split_names = artifact_utils.encode_split_names(list(splits))
+    for split, n in splits.items():
+        folder = os.path.join(art.uri, f"Split-{split}")
+        os.makedirs(folder)
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        with tf.io.TFRecordWriter(os.path.join(folder, "data.gz"), options) as w:
+            for i in range(n):
+                label = "abcd"[i % 4]
+                cx, cy = centres[label]
+                ex = tf.train.Example()
+                ex.features.feature["x"].float_list.value.append(cx + rng.normal(0, 0.3))
+                ex.features.feature["y"].float_list.value.append(cy + rng.normal(0, 0.3))
+                ex.features.feature["label"].bytes_list.value.append(label.encode())
+                w.write(ex.SerializeToString())
+    return art
+
+
+def run(tmp_path, model, baseline=None, splits=None, **props):
+    examples = _examples(tmp_path, splits or {"eval": 80})
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = str(tmp_path / "evaluation")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    inputs = {"examples": [examples], "model": [model]}
+    if baseline is not None:
+        inputs["baseline_model"] = [baseline]
+    props = {"label_column": "label", "thresholds": json.dumps({"map_at_r": 0.5})} | props
+    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, props)
+    record = json.load(open(os.path.join(evaluation.uri, executor.EVALUATION_FILE)))
+    metrics = json.load(open(os.path.join(evaluation.uri, executor.METRICS_FILE)))
+    return record, metrics, blessing
+
+
+IDENTITY = [[1, 0], [0, 1]]
+COLLAPSED = [[1, 1], [1, 1]]  # every point on one line: classes overlap
+
+
+def test_good_model_is_blessed_with_tfx_conventions(tmp_path):
+    model = _save_model(str(tmp_path / "m1"), IDENTITY, 11)
+    record, metrics, blessing = run(tmp_path, model)
+    for key in (
+        "precision_at_1",
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+        "r_precision",
+        "map_at_r",
+        "nmi",
+        "roc_auc",
+        "eer",
+        "separation",
+        "overlap",
+    ):
+        assert key in metrics, key
+    assert metrics["map_at_r"] > 0.8 and record["blessed"] is True
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert blessing.get_int_custom_property("current_model_id") == 11
+    assert blessing.get_string_custom_property("current_model") == model.uri
+    assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+    assert os.path.exists(record["report"])
+    html = open(record["report"]).read()
+    assert "BLESSED" in html and "data:image/png;base64," in html
+    for png in (
+        "recall_at_k.png",
+        "distance_histograms.png",
+        "projection.png",
+        "map_at_r_per_class.png",
+    ):
+        assert os.path.getsize(os.path.join(os.path.dirname(record["report"]), png)) > 1000
+
+
+def test_worse_candidate_than_baseline_is_not_blessed(tmp_path):
+    candidate = _save_model(str(tmp_path / "cand"), COLLAPSED, 21)
+    baseline = _save_model(str(tmp_path / "base"), IDENTITY, 20)
+    record, metrics, blessing = run(tmp_path, candidate, baseline, thresholds="{}")
+    assert record["blessed"] is False
+    assert record["baseline_model"]["metrics"]["map_at_r"] > metrics["map_at_r"]
+    assert any("worse than the baseline" in r for r in record["reasons"])
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert blessing.get_int_custom_property("baseline_model_id") == 20
+    assert blessing.get_string_custom_property("baseline_model") == baseline.uri
+    assert os.path.exists(os.path.join(blessing.uri, "NOT_BLESSED"))
+
+
+def test_threshold_failure_is_reported(tmp_path):
+    model = _save_model(str(tmp_path / "m"), COLLAPSED, 5)
+    record, _, blessing = run(
+        tmp_path, model, thresholds=json.dumps({"map_at_r": 0.99, "eer": 0.01})
+    )
+    assert record["blessed"] is False
+    assert any("map_at_r" in r and "below" in r for r in record["reasons"])
+    assert any("eer" in r and "above" in r for r in record["reasons"])
+
+
+def test_query_and_gallery_splits(tmp_path):
+    model = _save_model(str(tmp_path / "m"), IDENTITY, 3)
+    record, metrics, _ = run(
+        tmp_path,
+        model,
+        splits={"query": 20, "gallery": 60},
+        query_split="query",
+        gallery_split="gallery",
+    )
+    assert record["query_split"] == "query" and record["gallery_split"] == "gallery"
+    assert metrics["num_queries"] == 20 and metrics["map_at_r"] > 0.8
+
+
+def test_unknown_metric_in_thresholds_is_refused(tmp_path):
+    model = _save_model(str(tmp_path / "m"), IDENTITY, 3)
+    with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
+        run(tmp_path, model, thresholds=json.dumps({"accuracy": 0.5}))
