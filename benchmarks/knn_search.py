@@ -48,7 +48,7 @@ def ours(q, g, k):
 
 
 def faiss_search(q, g, k):
-    """faiss IndexFlatIP, exact inner-product search."""
+    """Faiss IndexFlatIP, exact inner-product search."""
     import faiss
 
     index = faiss.IndexFlatIP(g.shape[1])
@@ -57,6 +57,7 @@ def faiss_search(q, g, k):
 
 
 def run_one(impl: str, args) -> None:
+    """Runs one implementation and prints its time and peak memory as JSON."""
     q, g = make_data(args.queries, args.gallery, args.dim)
     before = vm_hwm_mb()
     start = time.perf_counter()
