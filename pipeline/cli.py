@@ -80,7 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
     run.add_argument("--embedding-dim", type=int, default=defaults["embedding_dim"].default)
     run.add_argument(
-        "--triplets-per-anchor", type=int, default=defaults["triplets_per_anchor"].default
+        "--triplets-per-anchor",
+        type=int,
+        default=defaults["triplets_per_anchor"].default,
+        help="pairs/triplets PairGen draws per row",
+    )
+    run.add_argument(
+        "--batch-sampler",
+        default="random",
+        choices=("random", "pk"),
+        help="online-mining losses: shuffled batches, or class-balanced P x K batches "
+        "(P = --pk-classes, K = batch size / P)",
+    )
+    run.add_argument(
+        "--pk-classes",
+        type=int,
+        default=defaults["pk_classes"].default,
+        help="P, the classes per batch with --batch-sampler pk",
     )
     run.add_argument(
         "--protocol",
@@ -174,6 +190,8 @@ def config_from_args(args: argparse.Namespace):
         batch_size=args.batch_size,
         train_steps=args.train_steps,
         triplets_per_anchor=args.triplets_per_anchor,
+        batch_sampler=args.batch_sampler,
+        pk_classes=args.pk_classes,
         seed=args.seed,
         cpu_replicas=args.cpu_replicas,
         thresholds=dict(args.threshold) if args.threshold else dict(DEFAULT_THRESHOLDS),

@@ -45,6 +45,8 @@ class PipelineConfig:
     train_steps: int = 0  # >0 caps the number of training steps (0 = run all epochs)
     triplets_per_anchor: int = 4  # examples PairGen draws per row (pairs, triplets, ...)
     positive_fraction: float = 0.5  # share of similar pairs in "pairs" mode
+    batch_sampler: str = "random"  # online-mining losses: "random" batches or "pk" (P x K)
+    pk_classes: int = 8  # P classes per batch with batch_sampler="pk"; K = batch_size / P
     seed: int = 42
     cpu_replicas: int = 1  # logical CPU devices MirroredStrategy mirrors over when no GPU
     thresholds: dict[str, float] = dataclasses.field(
@@ -75,7 +77,10 @@ class PipelineConfig:
     @property
     def pair_mode(self) -> str:
         """The pair/triplet construction mode the chosen loss consumes."""
-        return loss_registry.get_spec(self.loss).pair_gen_mode
+        spec = loss_registry.get_spec(self.loss)
+        if self.batch_sampler == "pk":
+            return "pk_batches"
+        return spec.pair_gen_mode
 
     def validate(self) -> None:
         """Refuses bad values with an error naming the field and the valid choices."""
@@ -101,6 +106,19 @@ class PipelineConfig:
             raise ValueError(
                 f"max_bad_row_fraction must be in [0, 1], got {self.max_bad_row_fraction}"
             )
+        if self.batch_sampler not in ("random", "pk"):
+            raise ValueError(f"unknown batch_sampler {self.batch_sampler!r}; valid: random, pk")
+        if self.batch_sampler == "pk":
+            if loss_registry.get_spec(self.loss).input_mode != "labelled":
+                raise ValueError(
+                    f"batch_sampler 'pk' is for online-mining losses; {self.loss!r} consumes "
+                    f"{loss_registry.get_spec(self.loss).input_mode}"
+                )
+            if self.pk_classes < 2 or self.batch_size % self.pk_classes:
+                raise ValueError(
+                    f"batch_size {self.batch_size} must be pk_classes ({self.pk_classes}, >= 2) "
+                    f"times K (examples per class)"
+                )
         if not 0.0 < self.positive_fraction < 1.0:
             raise ValueError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
         if self.learning_rate <= 0:

@@ -81,6 +81,8 @@ def create_pipeline(
         triplets_per_anchor=config.triplets_per_anchor,
         num_negatives=int(config.loss_params.get("num_negatives", 1)),
         positive_fraction=config.positive_fraction,
+        pk_classes=config.pk_classes,
+        pk_examples=max(1, config.batch_size // config.pk_classes),
         seed=config.seed,
     )
     trainer = tfx.components.Trainer(
@@ -101,6 +103,7 @@ def create_pipeline(
             "epochs": config.epochs,
             "batch_size": config.batch_size,
             "train_steps": config.train_steps,
+            "batch_sampler": config.batch_sampler,
             "seed": config.seed,
         },
     )

@@ -93,13 +93,19 @@ def make_dataset(
     spec: registry.LossSpec,
     batch_size: int,
     seed: int,
+    in_order: bool = False,
 ) -> tf.data.Dataset:
-    """Shuffled, repeated, fixed-size batches ``(inputs, labels)`` for the loss ``spec``."""
+    """Repeated, fixed-size batches ``(inputs, labels)`` for the loss ``spec``.
+
+    Shuffled, unless ``in_order``: then the rows are read as written, so that each batch is
+    one of PairGen's P x K groups (``batch_size`` = P x K).
+    """
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
             batch_size=batch_size,
-            shuffle=True,
+            shuffle=not in_order,
+            sloppy_ordering=False,
             shuffle_seed=seed,
             num_epochs=None,
             drop_final_batch=True,
@@ -206,8 +212,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if cap and cap < epochs * steps_per_epoch:  # an exact cap: one "epoch" of cap steps
         epochs, steps_per_epoch = 1, cap
 
+    pk = cfg.get("batch_sampler") == "pk"
     train_ds = make_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed
+        fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed, in_order=pk
     )
     validation = {}
     n_eval = counts.get("eval", {}).get("examples", 0)

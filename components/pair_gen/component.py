@@ -18,6 +18,10 @@ class PairGenSpec(ComponentSpec):
         "triplets_per_anchor": ExecutionParameter(type=int, optional=True),
         "num_negatives": ExecutionParameter(type=int, optional=True),
         "positive_fraction": ExecutionParameter(type=float, optional=True),
+        "num_shards": ExecutionParameter(type=int, optional=True),
+        "pk_classes": ExecutionParameter(type=int, optional=True),
+        "pk_examples": ExecutionParameter(type=int, optional=True),
+        "pk_num_batches": ExecutionParameter(type=int, optional=True),
         "seed": ExecutionParameter(type=int, optional=True),
         "features_key": ExecutionParameter(type=str, optional=True),
         "label_key": ExecutionParameter(type=str, optional=True),
@@ -47,14 +51,23 @@ class PairGen(base_beam_component.BaseBeamComponent):
         seed: int = 42,
         num_negatives: int = 1,
         positive_fraction: float = 0.5,
+        num_shards: int = 4,
+        pk_classes: int = 8,
+        pk_examples: int = 4,
+        pk_num_batches: int = 0,
         features_key: str = "features",
         label_key: str = "label",
     ):
-        """``mode``: ``labelled`` (pass rows through), ``pairs``, ``triplets`` or ``triplets_k``.
+        """``mode``: ``none`` (pass rows through), ``pairs``, ``triplets``, ``triplets_k`` or
+        ``pk_batches``.
 
         ``triplets_per_anchor`` examples are drawn per row; ``num_negatives`` is K for
-        ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``.
+        ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``;
+        ``pk_classes`` x ``pk_examples`` rows form each ``pk_batches`` group, and
+        ``pk_num_batches`` groups are drawn (0: as many as the train split has rows for).
         """
+        if min(num_shards, pk_classes, pk_examples) < 1 or pk_num_batches < 0:
+            raise ValueError("num_shards, pk_classes and pk_examples must be >= 1")
         if num_negatives < 1:
             raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
         if not 0.0 < positive_fraction < 1.0:
@@ -70,6 +83,10 @@ class PairGen(base_beam_component.BaseBeamComponent):
             triplets_per_anchor=triplets_per_anchor,
             num_negatives=num_negatives,
             positive_fraction=float(positive_fraction),
+            num_shards=num_shards,
+            pk_classes=pk_classes,
+            pk_examples=pk_examples,
+            pk_num_batches=pk_num_batches,
             seed=seed,
             features_key=features_key,
             label_key=label_key,

@@ -2,7 +2,12 @@
 
 Modes:
 
-- ``labelled``: rows pass through unchanged (classification and online-mining losses);
+- ``none``: rows pass through unchanged (classification losses, or online mining on random
+  batches);
+- ``pk_batches``: class-balanced batches for online mining, written in order: each group of
+  ``P x K`` consecutive rows of the train split holds ``P`` classes drawn uniformly without
+  replacement (among classes with at least ``K`` rows) and ``K`` rows of each drawn uniformly
+  without replacement; other splits pass through unchanged;
 - ``triplets``: ``triplets_per_anchor`` (anchor, positive, negative) triplets per row;
 - ``triplets_k``: ``triplets_per_anchor`` (anchor, positive, K negatives) per row;
 - ``pairs``: ``triplets_per_anchor`` (left, right, similar) pairs per row, similar with
@@ -13,7 +18,9 @@ row of the other classes. Rows of single-example classes are skipped as anchors 
 as negatives) and counted.
 
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
-features, and ``pair_gen_stats.json`` beside the data.
+features, and ``pair_gen_stats.json`` beside the data. Files are byte-identical for a seed
+whatever the runner (``writer``): rows are sorted by a stable key within fixed shards (one
+shard, in batch order, for ``pk_batches``).
 """
 
 from __future__ import annotations
@@ -33,11 +40,11 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.pair_gen import sampling
+from components.pair_gen import sampling, writer
 
 STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"
-MODES = ("labelled", "pairs", "triplets", "triplets_k")
+MODES = ("none", "pairs", "triplets", "triplets_k", "pk_batches")
 TRIPLET_KEYS = ("anchor", "positive", "negative")
 
 
@@ -67,15 +74,19 @@ def _serialize(feature: dict[str, tf.train.Feature]) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def _class_table(items: list[tuple[str, int, list[float]]]) -> dict[str, Any]:
+def _class_table(items: list[tuple]) -> dict[str, Any]:
     """``{"classes": label -> (sorted keys, features in key order), "index": ClassIndex}``."""
-    by_class: dict[str, list[tuple[int, list[float]]]] = {}
-    for label, key, feats in items:
-        by_class.setdefault(label, []).append((key, feats))
+    by_class: dict[str, list[tuple]] = {}
+    for label, key, feats, serialized in items:
+        by_class.setdefault(label, []).append((key, feats, serialized))
     table = {}
     for label, members in by_class.items():
         members.sort(key=lambda m: m[0])
-        table[label] = ([m[0] for m in members], np.asarray([m[1] for m in members], np.float32))
+        table[label] = (
+            [m[0] for m in members],
+            np.asarray([m[1] for m in members], np.float32),
+            [m[2] for m in members],
+        )
     return {
         "classes": table,
         "index": sampling.ClassIndex({k: len(v[0]) for k, v in table.items()}),
@@ -94,9 +105,9 @@ class _MakeTuples(beam.DoFn):
         self._skipped = beam.metrics.Metrics.counter("pair_gen", "skipped_anchors")
 
     def process(self, element, table):
-        label, key, feats = element
+        label, key, feats, _ = element
         classes = table["classes"]
-        keys, matrix = classes[label]
+        keys, matrix, _ = classes[label]
         if len(keys) < 2 or table["index"].total == len(keys):  # no positive, or no negative
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput("skipped", label)
@@ -108,7 +119,8 @@ class _MakeTuples(beam.DoFn):
             neg_label, neg = table["index"].draw_negative(rng, label)
             return neg_label, classes[neg_label][1][neg]
 
-        for _ in range(self._per_anchor):
+        for i in range(self._per_anchor):
+            sort_key = (key, i)
             positive = matrix[sampling.draw_positive(rng, len(keys), own)]
             if self._mode == "triplets":
                 neg_label, neg = negative()
@@ -119,7 +131,7 @@ class _MakeTuples(beam.DoFn):
                     "anchor_label": _text(label),
                     "negative_label": _text(neg_label),
                 }
-                yield label, neg_label, _serialize(feature)
+                yield label, neg_label, _serialize(feature), sort_key
             elif self._mode == "triplets_k":
                 negs = [negative() for _ in range(self._k)]
                 feature = {
@@ -128,7 +140,7 @@ class _MakeTuples(beam.DoFn):
                     "negatives": _floats(np.stack([n[1] for n in negs])),
                     "anchor_label": _text(label),
                 }
-                yield label, negs[0][0], _serialize(feature)
+                yield label, negs[0][0], _serialize(feature), sort_key
             else:
                 similar = rng.random() < self._positive_fraction
                 other_label, other = (label, positive) if similar else negative()
@@ -141,7 +153,25 @@ class _MakeTuples(beam.DoFn):
                     "left_label": _text(label),
                     "right_label": _text(other_label),
                 }
-                yield label, other_label, _serialize(feature)
+                yield label, other_label, _serialize(feature), sort_key
+
+
+def make_pk_batch(batch: int, table: dict[str, Any], seed: int, p: int, k: int):
+    """The rows of P x K batch number ``batch``: ``((batch, position), serialized)``."""
+    classes = table["classes"]
+    eligible = sorted(c for c, v in classes.items() if len(v[0]) >= k)
+    if len(eligible) < p:
+        raise PairGenError(
+            f"pk_batches needs {p} classes with at least {k} rows each; "
+            f"only {len(eligible)} have that many"
+        )
+    rng = sampling.rng_for(seed, batch)
+    position = 0
+    for c in rng.choice(len(eligible), size=p, replace=False):
+        rows = classes[eligible[c]][2]
+        for r in rng.choice(len(rows), size=k, replace=False):
+            yield (batch, position), rows[r]
+            position += 1
 
 
 def output_schema(mode: str, dim: int, k: int) -> schema_pb2.Schema:
@@ -190,6 +220,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise PairGenError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         seed = int(exec_properties.get("seed", 42))
         per_anchor = int(exec_properties.get("triplets_per_anchor", 1))
+        num_shards = int(exec_properties.get("num_shards") or 4)
+        pk_p = int(exec_properties.get("pk_classes") or 8)
+        pk_k = int(exec_properties.get("pk_examples") or 4)
+        pk_batches = int(exec_properties.get("pk_num_batches") or 0)
         k = int(exec_properties.get("num_negatives") or 1)
         positive_fraction = float(exec_properties.get("positive_fraction") or 0.5)
         features_key = exec_properties.get("features_key", "features")
@@ -209,8 +243,47 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     artifact_utils.get_split_uri([out_examples], split), "data_tfrecord"
                 )
                 rows = p | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
-                if mode == "labelled":
-                    serialized = rows
+                keyed = rows | f"Key[{split}]" >> beam.Map(
+                    lambda r: (*_parse_keyed(r, seed, features_key, label_key), r)
+                )
+                table = (
+                    keyed
+                    | f"Table[{split}]" >> beam.combiners.ToList()
+                    | (f"Index[{split}]" >> beam.Map(_class_table))
+                )
+                if mode == "pk_batches" and split == "train":
+                    n_batches = beam.pvalue.AsSingleton(
+                        table
+                        | f"NumBatches[{split}]"
+                        >> beam.Map(
+                            lambda t: (
+                                pk_batches
+                                or sum(len(v[0]) for v in t["classes"].values()) // (pk_p * pk_k)
+                            )
+                        )
+                    )
+                    ordered = (
+                        p
+                        | f"Seed[{split}]" >> beam.Create([None])
+                        | f"Batches[{split}]" >> beam.FlatMap(lambda _, n: range(n), n_batches)
+                        | f"MakePK[{split}]"
+                        >> beam.FlatMap(
+                            make_pk_batch, beam.pvalue.AsSingleton(table), seed, pk_p, pk_k
+                        )
+                    )
+                    _ = ordered | f"Write[{split}]" >> writer.WriteSortedShards(
+                        out_prefix, 1, lambda key: 0
+                    )
+                    stats = (
+                        ordered
+                        | f"PKCount[{split}]" >> beam.combiners.Count.Globally()
+                        | f"PKStats[{split}]"
+                        >> beam.Map(_pk_stats, split, beam.pvalue.AsSingleton(table), pk_p, pk_k)
+                    )
+                    split_stats.append(stats)
+                    continue
+                if mode in ("none", "pk_batches"):
+                    serialized = keyed | f"Pass[{split}]" >> beam.Map(lambda r: (r[1], r[3]))
                     stats = (
                         rows
                         | f"Labels[{split}]"
@@ -220,19 +293,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         | f"Stats[{split}]" >> beam.Map(_labelled_stats, split)
                     )
                 else:
-                    keyed = rows | f"Key[{split}]" >> beam.Map(
-                        lambda r: (*_parse_keyed(r, seed, features_key, label_key),)
-                    )
-                    table = (
-                        keyed
-                        | f"Table[{split}]" >> beam.combiners.ToList()
-                        | (f"Index[{split}]" >> beam.Map(_class_table))
-                    )
                     made = keyed | f"Make[{split}]" >> beam.ParDo(
                         _MakeTuples(mode, seed, per_anchor, k, positive_fraction),
                         beam.pvalue.AsSingleton(table),
                     ).with_outputs("skipped", main="triplets")
-                    serialized = made.triplets | f"Serialized[{split}]" >> beam.Map(lambda t: t[2])
+                    serialized = made.triplets | f"Serialized[{split}]" >> beam.Map(
+                        lambda t: (t[3], t[2])
+                    )
                     positives = (
                         made.triplets
                         | f"IsPositive[{split}]" >> beam.Map(lambda t: int(t[0] == t[1]))
@@ -252,8 +319,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                             beam.pvalue.AsSingleton(positives),
                         )
                     )
-                _ = serialized | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                    out_prefix, file_name_suffix=".gz"
+                _ = serialized | f"Write[{split}]" >> writer.WriteSortedShards(
+                    out_prefix, num_shards, lambda key: hash_shard(key)
                 )
                 split_stats.append(stats)
             _ = (
@@ -271,7 +338,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "WriteStats" >> beam.io.WriteToText(stats_path, shard_name_template="")
             )
 
-        schema = transformed_schema if mode == "labelled" else output_schema(mode, dim, k)
+        passes_rows = mode in ("none", "pk_batches")
+        schema = transformed_schema if passes_rows else output_schema(mode, dim, k)
         io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
         with fileio.open(stats_path, "r") as f:
             stats = json.loads(f.read())
@@ -284,6 +352,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
             if s["examples"] == 0:
                 raise PairGenError(f"split {split!r} produced no examples ({mode})")
+
+
+def hash_shard(sort_key: Any) -> int:
+    """A stable shard number for a sort key (an int key, or a tuple starting with one)."""
+    first = sort_key[0] if isinstance(sort_key, tuple) else sort_key
+    return int(first) >> 7
+
+
+def _pk_stats(count: int, split: str, table, p: int, k: int) -> dict[str, Any]:
+    return {
+        "split": split,
+        "examples": int(count),
+        "rows": sum(len(v[0]) for v in table["classes"].values()),
+        "classes": len(table["classes"]),
+        "batches": int(count) // (p * k),
+        "pk_classes": p,
+        "pk_examples": k,
+    }
 
 
 def _parse_keyed(serialized: bytes, seed: int, features_key: str, label_key: str):

@@ -48,7 +48,7 @@ def prepared(tmp_path_factory):
     graph = standard_artifacts.TransformGraph()
     graph.uri = str(base / "transform_graph")
     outputs = {}
-    for mode in ("labelled", "pairs", "triplets", "triplets_k"):
+    for mode in ("none", "pairs", "triplets", "triplets_k", "pk_batches"):
         out = standard_artifacts.Examples()
         out.uri = str(base / mode / "examples")
         schema = standard_artifacts.Schema()
@@ -56,7 +56,14 @@ def prepared(tmp_path_factory):
         pair_gen.Executor().Do(
             {"transformed_examples": [examples], "transform_graph": [graph]},
             {"examples": [out], "schema": [schema]},
-            {"mode": mode, "triplets_per_anchor": 2, "num_negatives": 5, "seed": 1},
+            {
+                "mode": mode,
+                "triplets_per_anchor": 2,
+                "num_negatives": 5,
+                "seed": 1,
+                "pk_classes": 8,
+                "pk_examples": 8,
+            },
         )
         outputs[mode] = (out, schema)
     raw_eval = [r for r, e in zip(rows, is_eval, strict=True) if e]
@@ -115,3 +122,32 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
     result = metrics.retrieval_metrics(emb, labels)
     print(f"{name}: map_at_r={result['map_at_r']:.3f} after {summary['total_steps']} steps")
     assert result["map_at_r"] > 0.2  # far above chance (0.1) even after 30 steps
+
+
+def test_trainer_batches_line_up_with_pk_groups(prepared):
+    examples, schema_artifact = prepared["modes"]["pk_batches"]
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    schema = io_utils.parse_pbtxt_file(
+        os.path.join(schema_artifact.uri, pair_gen.SCHEMA_FILE), schema_pb2.Schema()
+    )
+    accessor = fn_args_utils.DataAccessor(
+        tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
+        record_batch_factory=None,
+        data_view_decode_fn=None,
+    )
+    dataset = run.make_dataset(
+        [os.path.join(examples.uri, "Split-train", "*")],
+        accessor,
+        schema,
+        registry.get_spec("triplet_semihard"),
+        64,
+        seed=0,
+        in_order=True,
+    )
+    stats = json.load(open(os.path.join(examples.uri, pair_gen.STATS_FILE)))["splits"]["train"]
+    assert stats["batches"] >= 3
+    for _, labels in dataset.take(stats["batches"] + 2):  # wraps around into the next epoch
+        _, counts = np.unique(labels.numpy(), return_counts=True)
+        assert len(counts) == 8 and set(counts.tolist()) == {8}

@@ -17,8 +17,8 @@ from trainer_module.distances import DISTANCES
 INPUT_MODES = ("classification", "labelled", "pairs", "triplets", "triplets_k")
 # The PairGen mode that feeds each input mode.
 PAIR_GEN_MODES = {
-    "classification": "labelled",
-    "labelled": "labelled",
+    "classification": "none",
+    "labelled": "none",
     "pairs": "pairs",
     "triplets": "triplets",
     "triplets_k": "triplets_k",

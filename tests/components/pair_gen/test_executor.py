@@ -89,14 +89,70 @@ def test_triplets_respect_labels_and_counts(tmp_path):
         assert source[n] == t.features.feature["negative_label"].bytes_list.value[0]
 
 
-def test_same_seed_same_triplets_other_seed_differs(tmp_path):
-    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 6, "eval": ["a", "b"] * 3})
+def _file_bytes(uri):
+    out = {}
+    for root, _, files in os.walk(uri):
+        for name in files:
+            if name.endswith(".gz"):
+                with open(os.path.join(root, name), "rb") as f:
+                    out[os.path.relpath(os.path.join(root, name), uri)] = f.read()
+    return out
 
-    def triplet_set(name, seed):
-        uri, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name=name, seed=seed)
-        return sorted(e.SerializeToString() for e in _read(uri, "train"))
 
-    assert triplet_set("r1", 7) == triplet_set("r2", 7) != triplet_set("r3", 8)
+@pytest.mark.parametrize("mode", ["triplets", "pairs", "triplets_k", "pk_batches", "none"])
+def test_same_seed_gives_identical_files_other_seed_differs(tmp_path, mode):
+    examples_dir, graph = _transformed(
+        tmp_path, {"train": ["a", "b", "c"] * 8, "eval": ["a", "b"] * 3}
+    )
+    props = {"mode": mode, "num_negatives": 2, "pk_classes": 2, "pk_examples": 3}
+
+    def files(name, seed):
+        uri, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name=name, seed=seed, **props)
+        return _file_bytes(uri)
+
+    first, again, other = files("r1", 7), files("r2", 7), files("r3", 8)
+    assert first and first == again
+    if mode != "none":  # pass-through content does not depend on the seed
+        assert first != other
+
+
+def test_pk_batches_hold_p_classes_with_k_rows_each(tmp_path):
+    labels = ["a"] * 6 + ["b"] * 5 + ["c"] * 7 + ["d"] * 2 + ["e"] * 4
+    examples_dir, graph = _transformed(tmp_path, {"train": labels, "eval": ["a", "b"] * 2})
+    uri, _ = run_pair_gen(
+        tmp_path,
+        examples_dir,
+        graph,
+        mode="pk_batches",
+        pk_classes=3,
+        pk_examples=4,
+        pk_num_batches=5,
+    )
+    rows = _read(uri, "train")
+    assert len(rows) == 5 * 12
+    for b in range(5):
+        batch = [
+            r.features.feature["label"].bytes_list.value[0] for r in rows[b * 12 : (b + 1) * 12]
+        ]
+        counts = {label: batch.count(label) for label in set(batch)}
+        assert len(counts) == 3 and set(counts.values()) == {4}, counts
+        assert b"d" not in counts  # fewer than K rows: never drawn
+        # the K rows of a class are distinct rows
+        feats = [
+            tuple(r.features.feature["features"].float_list.value)
+            for r in rows[b * 12 : (b + 1) * 12]
+        ]
+        assert len(set(feats)) == 12
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]
+    assert stats["train"]["batches"] == 5 and stats["eval"]["examples"] == 4
+
+
+def test_pk_batches_too_few_classes_is_a_clear_error(tmp_path):
+    examples_dir, graph = _transformed(
+        tmp_path, {"train": ["a"] * 4 + ["b"] * 2, "eval": ["a", "b"]}
+    )
+    with pytest.raises(Exception, match="needs 2 classes with at least 3 rows"):
+        run_pair_gen(tmp_path, examples_dir, graph, mode="pk_batches", pk_classes=2, pk_examples=3)
 
 
 def test_singleton_class_is_skipped_as_anchor_and_counted(tmp_path):
@@ -115,9 +171,9 @@ def test_single_class_split_fails_naming_the_split(tmp_path):
         run_pair_gen(tmp_path, examples_dir, graph)
 
 
-def test_labelled_mode_passes_rows_through(tmp_path):
+def test_none_mode_passes_rows_through(tmp_path):
     examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 4, "eval": ["a", "b"]})
-    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, mode="labelled")
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, mode="none")
     for split in ("train", "eval"):
         assert sorted(e.SerializeToString() for e in _read(uri, split)) == sorted(
             e.SerializeToString() for e in _read(examples_dir, split)
