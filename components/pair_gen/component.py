@@ -58,8 +58,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
         features_key: str = "features",
         label_key: str = "label",
     ):
-        """``mode``: ``none`` (pass rows through), ``pairs``, ``triplets``, ``triplets_k`` or
-        ``pk_batches``.
+        """Mode: ``none`` (pass through), ``pairs``, ``triplets``, ``triplets_k``, ``pk_batches``.
 
         ``triplets_per_anchor`` examples are drawn per row; ``num_negatives`` is K for
         ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``;
