@@ -22,6 +22,7 @@ class PairGenSpec(ComponentSpec):
         "pk_classes": ExecutionParameter(type=int, optional=True),
         "pk_examples": ExecutionParameter(type=int, optional=True),
         "pk_num_batches": ExecutionParameter(type=int, optional=True),
+        "pool_size": ExecutionParameter(type=int, optional=True),
         "seed": ExecutionParameter(type=int, optional=True),
         "features_key": ExecutionParameter(type=str, optional=True),
         "label_key": ExecutionParameter(type=str, optional=True),
@@ -55,6 +56,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
         pk_classes: int = 8,
         pk_examples: int = 4,
         pk_num_batches: int = 0,
+        pool_size: int = 256,
         features_key: str = "features",
         label_key: str = "label",
     ):
@@ -64,6 +66,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
         ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``;
         ``pk_classes`` x ``pk_examples`` rows form each ``pk_batches`` group, and
         ``pk_num_batches`` groups are drawn (0: as many as the train split has rows for).
+        Each class keeps a pool of ``pool_size`` rows to draw from (see ``executor``).
         """
         if min(num_shards, pk_classes, pk_examples) < 1 or pk_num_batches < 0:
             raise ValueError("num_shards, pk_classes and pk_examples must be >= 1")
@@ -86,6 +89,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
             pk_classes=pk_classes,
             pk_examples=pk_examples,
             pk_num_batches=pk_num_batches,
+            pool_size=pool_size,
             seed=seed,
             features_key=features_key,
             label_key=label_key,

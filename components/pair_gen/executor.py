@@ -13,9 +13,14 @@ Modes:
 - ``pairs``: ``triplets_per_anchor`` (left, right, similar) pairs per row, similar with
   probability ``positive_fraction``.
 
-A positive is uniform over the anchor's class (never itself); a negative uniform over every
-row of the other classes. Rows of single-example classes are skipped as anchors (still used
-as negatives) and counted.
+Keyed random sampling, with bounded state per class: each class keeps its size and a pool
+of ``pool_size`` rows (those with the smallest seeded hash keys, a uniform sample). A
+positive is uniform over the anchor's class pool, never the anchor itself; a negative's class
+is drawn in proportion to class sizes, then a row uniformly from its pool. With classes no
+larger than the pool (default 256) this is exactly uniform over the class and over all rows
+of the other classes; for larger classes each draw is still uniform over the class when
+averaged over seeds, but one run draws from its pool only. No worker holds a whole class.
+Rows of single-example classes are skipped as anchors (still used as negatives) and counted.
 
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
 features, and ``pair_gen_stats.json`` beside the data. Files are byte-identical for a seed
@@ -74,23 +79,21 @@ def _serialize(feature: dict[str, tf.train.Feature]) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def _class_table(items: list[tuple]) -> dict[str, Any]:
-    """``{"classes": label -> (sorted keys, features in key order), "index": ClassIndex}``."""
-    by_class: dict[str, list[tuple]] = {}
-    for label, key, feats, serialized in items:
-        by_class.setdefault(label, []).append((key, feats, serialized))
+def _class_table(_, pools: dict[str, list[tuple]], sizes: dict[str, int]) -> dict[str, Any]:
+    """``{"classes": label -> (pool keys, pool features, pool rows), "sizes", "index"}``.
+
+    A class's pool is its ``pool_size`` rows with the smallest stable keys: a uniform random
+    sample without replacement, fixed by the seed (the whole class when it is smaller).
+    """
     table = {}
-    for label, members in by_class.items():
-        members.sort(key=lambda m: m[0])
+    for label, members in pools.items():
+        members = sorted(members, key=lambda m: m[0])
         table[label] = (
             [m[0] for m in members],
             np.asarray([m[1] for m in members], np.float32),
             [m[2] for m in members],
         )
-    return {
-        "classes": table,
-        "index": sampling.ClassIndex({k: len(v[0]) for k, v in table.items()}),
-    }
+    return {"classes": table, "sizes": dict(sizes), "index": sampling.ClassIndex(dict(sizes))}
 
 
 class _MakeTuples(beam.DoFn):
@@ -108,20 +111,30 @@ class _MakeTuples(beam.DoFn):
         label, key, feats, _ = element
         classes = table["classes"]
         keys, matrix, _ = classes[label]
-        if len(keys) < 2 or table["index"].total == len(keys):  # no positive, or no negative
+        size = table["sizes"][label]
+        if size < 2 or table["index"].total == size:  # no positive, or no negative
             self._skipped.inc()
             yield beam.pvalue.TaggedOutput("skipped", label)
             return
-        own = sampling.index_of(keys, key)
+        try:
+            own = sampling.index_of(keys, key)
+        except KeyError:
+            own = None  # not in its class's pool: every pool member is another row
         rng = sampling.rng_for(self._seed, key)
 
         def negative():
-            neg_label, neg = table["index"].draw_negative(rng, label)
-            return neg_label, classes[neg_label][1][neg]
+            neg_label = table["index"].draw_negative_class(rng, label)
+            pool = classes[neg_label][1]
+            return neg_label, pool[int(rng.integers(len(pool)))]
+
+        def positive_index():
+            if own is None:
+                return int(rng.integers(len(keys)))
+            return sampling.draw_positive(rng, len(keys), own)
 
         for i in range(self._per_anchor):
             sort_key = (key, i)
-            positive = matrix[sampling.draw_positive(rng, len(keys), own)]
+            positive = matrix[positive_index()]
             if self._mode == "triplets":
                 neg_label, neg = negative()
                 feature = {
@@ -224,6 +237,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pk_p = int(exec_properties.get("pk_classes") or 8)
         pk_k = int(exec_properties.get("pk_examples") or 4)
         pk_batches = int(exec_properties.get("pk_num_batches") or 0)
+        pool_size = int(exec_properties.get("pool_size") or 256)
+        if pool_size < max(2, pk_k):
+            raise PairGenError(f"pool_size {pool_size} must be >= max(2, pk_examples {pk_k})")
         k = int(exec_properties.get("num_negatives") or 1)
         positive_fraction = float(exec_properties.get("positive_fraction") or 0.5)
         features_key = exec_properties.get("features_key", "features")
@@ -246,20 +262,30 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 keyed = rows | f"Key[{split}]" >> beam.Map(
                     lambda r: (*_parse_keyed(r, seed, features_key, label_key), r)
                 )
-                table = (
+                # bounded per-class state only: sizes, and a pool of pool_size rows per class
+                sizes = (
                     keyed
-                    | f"Table[{split}]" >> beam.combiners.ToList()
-                    | (f"Index[{split}]" >> beam.Map(_class_table))
+                    | f"One[{split}]" >> beam.Map(lambda r: (r[0], 1))
+                    | f"Sizes[{split}]" >> beam.CombinePerKey(sum)
+                )
+                pools = (
+                    keyed
+                    | f"Member[{split}]" >> beam.Map(lambda r: (r[0], (r[1], r[2], r[3])))
+                    | f"Pool[{split}]"
+                    >> beam.combiners.Top.SmallestPerKey(pool_size, key=lambda m: m[0])
+                )
+                table = (
+                    p
+                    | f"Once[{split}]" >> beam.Create([None])
+                    | f"Index[{split}]"
+                    >> beam.Map(_class_table, beam.pvalue.AsDict(pools), beam.pvalue.AsDict(sizes))
                 )
                 if mode == "pk_batches" and split == "train":
                     n_batches = beam.pvalue.AsSingleton(
                         table
                         | f"NumBatches[{split}]"
                         >> beam.Map(
-                            lambda t: (
-                                pk_batches
-                                or sum(len(v[0]) for v in t["classes"].values()) // (pk_p * pk_k)
-                            )
+                            lambda t: pk_batches or sum(t["sizes"].values()) // (pk_p * pk_k)
                         )
                     )
                     ordered = (
@@ -364,7 +390,7 @@ def _pk_stats(count: int, split: str, table, p: int, k: int) -> dict[str, Any]:
     return {
         "split": split,
         "examples": int(count),
-        "rows": sum(len(v[0]) for v in table["classes"].values()),
+        "rows": sum(table["sizes"].values()),
         "classes": len(table["classes"]),
         "batches": int(count) // (p * k),
         "pk_classes": p,
@@ -399,7 +425,7 @@ def _triplet_stats(anchor_counts, split, table, skipped, positives) -> dict[str,
         "same_label_pairs": positives,
         "split": split,
         "examples": sum(anchor_counts.values()),
-        "rows": sum(len(v[0]) for v in table["classes"].values()),
+        "rows": sum(table["sizes"].values()),
         "classes": len(table["classes"]),
         "skipped_anchors": len(skipped),
         "skipped_classes": sorted(set(skipped)),

@@ -34,6 +34,10 @@ class ClassIndex:
         self.offsets = np.cumsum([0, *self.sizes]).tolist()
         self.total = self.offsets[-1]
 
+    def draw_negative_class(self, rng: np.random.Generator, label: str) -> str:
+        """A class other than ``label``, drawn with probability proportional to its size."""
+        return self.draw_negative(rng, label)[0]
+
     def draw_negative(self, rng: np.random.Generator, label: str) -> tuple[str, int]:
         """``(class, index in class)`` uniform over every row whose class is not ``label``."""
         own = self.labels.index(label)

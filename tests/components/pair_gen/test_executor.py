@@ -178,3 +178,22 @@ def test_none_mode_passes_rows_through(tmp_path):
         assert sorted(e.SerializeToString() for e in _read(uri, split)) == sorted(
             e.SerializeToString() for e in _read(examples_dir, split)
         )
+
+
+def test_classes_larger_than_the_pool_still_give_valid_triplets(tmp_path):
+    labels = {"train": ["a"] * 9 + ["b"] * 7 + ["c"], "eval": ["a", "b"] * 2}
+    examples_dir, graph = _transformed(tmp_path, labels)
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, pool_size=3)
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    assert stats["rows"] == 17 and stats["skipped_classes"] == ["c"]
+    source = {}
+    for e in _read(examples_dir, "train"):
+        source[_vec(e, "features")] = e.features.feature["label"].bytes_list.value[0]
+    triplets = _read(uri, "train")
+    assert len(triplets) == 16 * 2
+    positives = set()
+    for t in triplets:
+        a, p, n = (_vec(t, k) for k in ("anchor", "positive", "negative"))
+        assert a != p and source[a] == source[p] != source[n]
+        positives.add(p)
+    assert len(positives) <= 3 + 3  # drawn from the two pools of 3 rows
