@@ -1,0 +1,173 @@
+"""Benchmark: PairGen (triplets) alone on Beam's DirectRunner vs a bare read/write pipeline.
+
+Synthetic clustered data (default 1,000 classes, 64 features) is written as Transform would
+write it. In the same run, and each in a fresh process (so peak memory is its own), we time:
+
+- the ceiling: a bare Beam pipeline that reads the rows, re-serialises them and writes them;
+- PairGen's executor in ``triplets`` mode (one triplet per anchor).
+
+It prints rows (triplets) per second, the ratio to the ceiling, and peak memory (VmHWM),
+for each size given (default 100,000 and 1,000,000 rows).
+
+    .venv/bin/python benchmarks/pair_gen_throughput.py [--rows 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+DIM = 64
+SHARDS = 8
+
+
+def vm_hwm_mb() -> float:
+    """Peak RSS of this process (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def write_data(root: str, rows: int, classes: int, seed: int = 0) -> None:
+    """Transformed examples (features, label, label_id, missing_count) and their schema."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, DIM)).astype(np.float32)
+    folder = os.path.join(root, "examples", "Split-train")
+    os.makedirs(folder)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    writers = [
+        tf.io.TFRecordWriter(os.path.join(folder, f"data-{i:05d}.gz"), options)
+        for i in range(SHARDS)
+    ]
+    chunk = 50_000
+    for start in range(0, rows, chunk):
+        n = min(chunk, rows - start)
+        labels = rng.integers(classes, size=n)
+        feats = centres[labels] + rng.normal(scale=0.5, size=(n, DIM)).astype(np.float32)
+        for i in range(n):
+            ex = tf.train.Example()
+            f = ex.features.feature
+            f["features"].float_list.value.extend(feats[i])
+            f["label"].bytes_list.value.append(str(labels[i]).encode())
+            f["label_id"].int64_list.value.append(int(labels[i]))
+            f["missing_count"].int64_list.value.append(0)
+            writers[(start + i) % SHARDS].write(ex.SerializeToString())
+    for w in writers:
+        w.close()
+    schema = schema_pb2.Schema()
+    for name, kind, shape in (
+        ("features", schema_pb2.FLOAT, [DIM]),
+        ("label", schema_pb2.BYTES, []),
+        ("label_id", schema_pb2.INT, []),
+        ("missing_count", schema_pb2.INT, []),
+    ):
+        feature = schema.feature.add(name=name, type=kind)
+        for size in shape:
+            feature.shape.dim.add(size=size)
+    io_utils.write_pbtxt_file(
+        os.path.join(root, "transform_graph", "transformed_metadata", "schema.pbtxt"), schema
+    )
+
+
+def run_ceiling(root: str, out: str) -> int:
+    """Read -> parse and re-serialise -> write, nothing else."""
+    import apache_beam as beam
+
+    pattern = os.path.join(root, "examples", "Split-train", "*")
+    with beam.Pipeline(argv=["--runner=DirectRunner"]) as p:
+        _ = (
+            p
+            | beam.io.ReadFromTFRecord(pattern)
+            | beam.Map(lambda r: tf.train.Example.FromString(r).SerializeToString())
+            | beam.io.WriteToTFRecord(os.path.join(out, "data"), file_name_suffix=".gz")
+        )
+    return sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(f"{out}/*"), "GZIP"))
+
+
+def run_pair_gen(root: str, out: str) -> int:
+    """PairGen's executor, triplets mode, one triplet per anchor."""
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components.pair_gen import executor
+
+    examples = standard_artifacts.Examples()
+    examples.uri = os.path.join(root, "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train"])
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = os.path.join(root, "transform_graph")
+    out_examples = standard_artifacts.Examples()
+    out_examples.uri = os.path.join(out, "examples")
+    out_schema = standard_artifacts.Schema()
+    out_schema.uri = os.path.join(out, "schema")
+    executor.Executor().Do(
+        {"transformed_examples": [examples], "transform_graph": [graph]},
+        {"examples": [out_examples], "schema": [out_schema]},
+        {"mode": "triplets", "triplets_per_anchor": 1, "seed": 1, "num_shards": 8},
+    )
+    with open(os.path.join(out_examples.uri, executor.STATS_FILE)) as f:
+        return json.load(f)["splits"]["train"]["examples"]
+
+
+def child(kind: str, root: str) -> None:
+    """Runs one pipeline and prints its count, time and peak memory as JSON."""
+    out = tempfile.mkdtemp()
+    start = time.perf_counter()
+    count = run_ceiling(root, out) if kind == "ceiling" else run_pair_gen(root, out)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"count": count, "seconds": seconds, "peak_mb": vm_hwm_mb()}))
+
+
+def main() -> None:
+    """Writes the data for each size and times both pipelines in fresh processes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    for rows in args.rows:
+        root = tempfile.mkdtemp()
+        write_data(root, rows, args.classes)
+        results = {}
+        for kind in ("ceiling", "pair_gen"):
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", kind, root],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+        c, g = results["ceiling"], results["pair_gen"]
+        c_rate, g_rate = c["count"] / c["seconds"], g["count"] / g["seconds"]
+        print(f"{rows:,} rows, {args.classes} classes, {DIM} features (DirectRunner, in-process)")
+        print(
+            f"  ceiling (read, re-serialise, write)  {c_rate:9,.0f} rows/s      "
+            f"peak RSS {c['peak_mb']:6.0f} MB"
+        )
+        print(
+            f"  PairGen triplets                     {g_rate:9,.0f} triplets/s  "
+            f"peak RSS {g['peak_mb']:6.0f} MB"
+        )
+        print(f"  ratio PairGen/ceiling {g_rate / c_rate:.2f}  (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()
