@@ -238,8 +238,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         pk_k = int(exec_properties.get("pk_examples") or 4)
         pk_batches = int(exec_properties.get("pk_num_batches") or 0)
         pool_size = int(exec_properties.get("pool_size") or 256)
-        if pool_size < max(2, pk_k):
-            raise PairGenError(f"pool_size {pool_size} must be >= max(2, pk_examples {pk_k})")
+        if pool_size < 2 or (mode == "pk_batches" and pool_size < pk_k):
+            raise PairGenError(f"pool_size {pool_size} must be >= 2 and >= pk_examples {pk_k}")
         k = int(exec_properties.get("num_negatives") or 1)
         positive_fraction = float(exec_properties.get("positive_fraction") or 0.5)
         features_key = exec_properties.get("features_key", "features")
