@@ -166,6 +166,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("losses", help="list the registered losses and their parameters")
+    comp = sub.add_parser(
+        "compile",
+        help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (writes a file, runs "
+        "nothing)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    comp.add_argument(
+        "--data-root", required=True, help="folder (e.g. gs://bucket/data) of CSV or TFRecord files"
+    )
+    comp.add_argument("--pipeline-root", required=True, help="e.g. gs://bucket/pipeline-root")
+    comp.add_argument("--serving-dir", default="", help="Pusher destination")
+    comp.add_argument(
+        "--output", default="pipeline.json", help=".json: PipelineJob; .yaml: PipelineSpec"
+    )
+    comp.add_argument(
+        "--image",
+        default="",
+        help="container image with this package (default: kubeflow.runner.DEFAULT_IMAGE)",
+    )
+    comp.add_argument("--label-column", default="label")
+    comp.add_argument("--loss", default=defaults["loss"].default, metavar="NAME")
+    comp.add_argument("--epochs", type=int, default=defaults["epochs"].default)
+    comp.add_argument("--batch-size", type=int, default=defaults["batch_size"].default)
+    comp.add_argument("--protocol", default="seen_classes", choices=PROTOCOLS)
+    comp.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
     return parser
 
 
@@ -276,12 +301,39 @@ def _list_losses() -> int:
     return 0
 
 
+def _compile(args: argparse.Namespace) -> int:
+    from pipeline.config import PipelineConfig
+
+    try:
+        config = PipelineConfig(
+            pipeline_root=args.pipeline_root,
+            serving_dir=args.serving_dir,
+            label_column=args.label_column,
+            loss=args.loss,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            protocol=args.protocol,
+            beam_args=list(args.beam_arg),
+        )
+        config.validate()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from kubeflow import runner
+
+    runner.compile_pipeline(config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE)
+    print(f"Compiled for Kubeflow Pipelines v2: {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``metric-learning`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "losses":
         return _list_losses()
+    if args.command == "compile":
+        return _compile(args)
     try:
         config = config_from_args(args)
     except (ValueError, FileNotFoundError) as e:

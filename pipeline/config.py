@@ -18,6 +18,16 @@ PROTOCOLS = ("seen_classes", "unseen_classes")
 DEFAULT_THRESHOLDS = {"map_at_r": 0.5}
 
 
+def is_remote(path: str) -> bool:
+    """Whether ``path`` is a URI (``gs://``, ``s3://``, ...) rather than a local path."""
+    return "://" in path
+
+
+def resolve_path(path: str) -> str:
+    """Local paths made absolute; URIs kept as they are."""
+    return path if is_remote(path) else os.path.abspath(path)
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     """Everything that defines one run of the metric-learning pipeline.
@@ -59,15 +69,15 @@ class PipelineConfig:
     enable_cache: bool = True
 
     def __post_init__(self) -> None:
-        self.pipeline_root = os.path.abspath(self.pipeline_root)
+        self.pipeline_root = resolve_path(self.pipeline_root)
         if not self.metadata_path:
             self.metadata_path = os.path.join(self.pipeline_root, "metadata.sqlite")
         if not self.serving_dir:
             self.serving_dir = os.path.join(self.pipeline_root, "serving_model")
-        self.metadata_path = os.path.abspath(self.metadata_path)
-        self.serving_dir = os.path.abspath(self.serving_dir)
+        self.metadata_path = resolve_path(self.metadata_path)
+        self.serving_dir = resolve_path(self.serving_dir)
         if self.data:
-            self.data = os.path.abspath(self.data)
+            self.data = resolve_path(self.data)
 
     @property
     def data_dir(self) -> str:
@@ -135,7 +145,7 @@ class PipelineConfig:
                 raise ValueError(f"unknown metric {name!r}; valid: {', '.join(known)}")
         if self.comparison_tolerance < 0:
             raise ValueError(f"comparison_tolerance must be >= 0, got {self.comparison_tolerance}")
-        if self.data and not os.path.exists(self.data):
+        if self.data and not is_remote(self.data) and not os.path.exists(self.data):
             raise FileNotFoundError(f"--data {self.data} does not exist")
 
     def to_json(self) -> str:

@@ -51,9 +51,10 @@ def prepare_default_data(data_dir: str, limit: int | None = None) -> str:
 
 
 def split_input(data: str) -> tuple[str, str]:
-    """``(input_base, pattern)`` for ExampleGen from a file or a folder path."""
-    if os.path.isdir(data):
-        return data, "*"
+    """``(input_base, pattern)`` for ExampleGen from a file or a folder path (or URI)."""
+    is_file = data.lower().endswith((".csv", ".csv.gz", ".tfrecord", ".tfrecords", ".gz", ".tfr"))
+    if os.path.isdir(data) or ("://" in data and not is_file):
+        return data.rstrip("/"), "*"
     return os.path.dirname(data), os.path.basename(data)
 
 

@@ -31,8 +31,23 @@ PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
 LABEL_HASH_BUCKETS = 2**62
 
 
-def make_strategy() -> tf.distribute.MirroredStrategy:
-    """MirroredStrategy over every GPU, else over every logical CPU device."""
+def workers_in(tf_config: str | None) -> int:
+    """Number of workers (chief included) that a ``TF_CONFIG`` JSON names."""
+    if not tf_config:
+        return 1
+    cluster = json.loads(tf_config).get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """The distribution strategy for this process.
+
+    MultiWorkerMirroredStrategy when ``TF_CONFIG`` names several workers (Kubeflow training
+    operator, Vertex custom job); otherwise MirroredStrategy over every GPU, else every
+    logical CPU device. The losses' global-batch gathering works the same in both.
+    """
+    if workers_in(os.environ.get("TF_CONFIG")) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=devices)

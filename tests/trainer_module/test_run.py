@@ -151,3 +151,17 @@ def test_trainer_batches_line_up_with_pk_groups(prepared):
     for _, labels in dataset.take(stats["batches"] + 2):  # wraps around into the next epoch
         _, counts = np.unique(labels.numpy(), return_counts=True)
         assert len(counts) == 8 and set(counts.tolist()) == {8}
+
+
+def test_strategy_choice_follows_tf_config(monkeypatch):
+    two = json.dumps(
+        {
+            "cluster": {"worker": ["localhost:1", "localhost:2"]},
+            "task": {"type": "worker", "index": 0},
+        }
+    )
+    assert run.workers_in(two) == 2
+    assert run.workers_in(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}})) == 2
+    assert run.workers_in(None) == 1
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert isinstance(run.make_strategy(), tf.distribute.MirroredStrategy)
