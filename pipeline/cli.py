@@ -191,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--batch-size", type=int, default=defaults["batch_size"].default)
     comp.add_argument("--protocol", default="seen_classes", choices=PROTOCOLS)
     comp.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
+    sched = sub.add_parser(
+        "schedule",
+        help="upload a compiled pipeline to a KFP host and create a recurring run",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    sched.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://HOST:8080")
+    sched.add_argument("--pipeline", required=True, help="PipelineSpec YAML from compile")
+    sched.add_argument(
+        "--cron", default="0 0 3 * * *", help="6-field cron expression (seconds first)"
+    )
+    sched.add_argument("--experiment", default="metric-learning")
+    sched.add_argument("--job-name", default="metric-learning-retraining")
+    sched.add_argument("--namespace", default=None)
+    sched.add_argument("--token", default=None, help="bearer token for the KFP API")
     return parser
 
 
@@ -334,6 +348,24 @@ def main(argv: list[str] | None = None) -> int:
         return _list_losses()
     if args.command == "compile":
         return _compile(args)
+    if args.command == "schedule":
+        from kubeflow import schedule
+
+        try:
+            run_id = schedule.schedule(
+                args.host,
+                args.pipeline,
+                args.cron,
+                args.experiment,
+                args.job_name,
+                args.namespace,
+                args.token,
+            )
+        except schedule.ScheduleError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"Recurring run {run_id} created on {args.host} ({args.cron}).")
+        return 0
     try:
         config = config_from_args(args)
     except (ValueError, FileNotFoundError) as e:
