@@ -40,12 +40,42 @@ def label_feature_name(config: PipelineConfig) -> str:
     return rows.sanitize_name(config.label_column)
 
 
+def trainer_config(config: PipelineConfig) -> dict:
+    """The Trainer's ``custom_config`` (what ``run_fn`` reads)."""
+    return {
+        "loss": config.loss,
+        "loss_params": config.loss_params,
+        "label_column": label_feature_name(config),
+        "protocol": config.protocol,
+        "embedding_dim": config.embedding_dim,
+        "hidden_units": list(config.hidden_units),
+        "learning_rate": config.learning_rate,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "train_steps": config.train_steps,
+        "batch_sampler": config.batch_sampler,
+        "seed": config.seed,
+    }
+
+
 def create_pipeline(
-    config: PipelineConfig, data_path: str, metadata_connection_config=None
+    config: PipelineConfig,
+    data_path: str,
+    metadata_connection_config=None,
+    runtime_parameters: dict | None = None,
 ) -> tfx.dsl.Pipeline:
-    """The pipeline for ``config`` reading ``data_path`` (a file or a folder of files)."""
+    """The pipeline for ``config`` reading ``data_path`` (a file or a folder of files).
+
+    ``runtime_parameters`` (for orchestrators that support them, e.g. KFP v2) may replace
+    ``data_root`` (ExampleGen's input folder), ``trainer_config`` (the Trainer's
+    ``custom_config`` as JSON: loss, epochs, ...) and ``thresholds`` (the evaluator's, JSON).
+    """
     config.validate()
-    input_base, pattern = split_input(data_path)
+    runtime = runtime_parameters or {}
+    if "data_root" in runtime:
+        input_base, pattern = runtime["data_root"], "*"
+    else:
+        input_base, pattern = split_input(data_path)
     label = label_feature_name(config)
 
     example_gen = labelled_example_gen(
@@ -92,20 +122,7 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         train_args=tfx.proto.TrainArgs(num_steps=max(config.train_steps, 1)),
         eval_args=tfx.proto.EvalArgs(num_steps=1),
-        custom_config={
-            "loss": config.loss,
-            "loss_params": config.loss_params,
-            "label_column": label,
-            "protocol": config.protocol,
-            "embedding_dim": config.embedding_dim,
-            "hidden_units": list(config.hidden_units),
-            "learning_rate": config.learning_rate,
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "train_steps": config.train_steps,
-            "batch_sampler": config.batch_sampler,
-            "seed": config.seed,
-        },
+        custom_config=runtime.get("trainer_config", trainer_config(config)),
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -119,7 +136,7 @@ def create_pipeline(
         label_column=label,
         seed=config.seed,
         recall_at_k=config.recall_at_k,
-        thresholds=config.thresholds,
+        thresholds=runtime.get("thresholds", config.thresholds),
         comparison_metric=config.comparison_metric,
         comparison_tolerance=config.comparison_tolerance,
     )

@@ -6,6 +6,7 @@ import json
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
@@ -75,7 +76,11 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
             gallery_split=gallery_split,
             seed=seed,
             recall_at_k=json.dumps(sorted(set(recall_at_k or [1, 5, 10]))),
-            thresholds=json.dumps(thresholds or {}, sort_keys=True),
+            thresholds=(
+                thresholds
+                if isinstance(thresholds, data_types.RuntimeParameter)
+                else json.dumps(thresholds or {}, sort_keys=True)
+            ),
             comparison_metric=comparison_metric,
             comparison_tolerance=float(comparison_tolerance),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

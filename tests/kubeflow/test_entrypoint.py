@@ -17,18 +17,34 @@ from tests.transform_helpers import analyze_and_transform, write_splits
 def _artifact(name, schema_title, uri, metadata=None):
     return {
         "artifacts": [
-            {"name": name, "type": {"schemaTitle": schema_title}, "uri": uri,
-             "metadata": metadata or {}}
+            {
+                "name": name,
+                "type": {"schemaTitle": schema_title},
+                "uri": uri,
+                "metadata": metadata or {},
+            }
         ]
     }
 
 
 def test_pair_gen_task_runs_through_the_kfp_v2_entrypoint(tmp_path):
     spec_path = tmp_path / "pipeline.json"
-    assert cli.main([
-        "compile", "--data-root", "gs://bucket/data", "--pipeline-root", "gs://bucket/root",
-        "--loss", "triplet", "--output", str(spec_path),
-    ]) == 0
+    assert (
+        cli.main(
+            [
+                "compile",
+                "--data-root",
+                "gs://bucket/data",
+                "--pipeline-root",
+                "gs://bucket/root",
+                "--loss",
+                "triplet",
+                "--output",
+                str(spec_path),
+            ]
+        )
+        == 0
+    )
     spec = json.load(open(spec_path))["pipelineSpec"]
     task = spec["root"]["dag"]["tasks"]["PairGen"]
     container = spec["deploymentSpec"]["executors"]["PairGen_executor"]["container"]
@@ -37,13 +53,17 @@ def test_pair_gen_task_runs_through_the_kfp_v2_entrypoint(tmp_path):
     out = analyze_and_transform(rows, ["a", "b"], str(tmp_path / "transform_graph"))
     write_splits(str(tmp_path / "transformed"), {"train": out[:21], "eval": out[21:]})
 
-    parameters = {k: v["runtimeValue"]["constantValue"] for k, v in task["inputs"]["parameters"].items()}
+    parameters = {
+        k: v["runtimeValue"]["constantValue"] for k, v in task["inputs"]["parameters"].items()
+    }
     executor_input = {
         "inputs": {
             "parameters": parameters,
             "artifacts": {
                 "transformed_examples": _artifact(
-                    "transformed", "tfx.Examples", str(tmp_path / "transformed"),
+                    "transformed",
+                    "tfx.Examples",
+                    str(tmp_path / "transformed"),
                     {"split_names": json.dumps(["train", "eval"])},
                 ),
                 "transform_graph": _artifact(
@@ -53,7 +73,9 @@ def test_pair_gen_task_runs_through_the_kfp_v2_entrypoint(tmp_path):
         },
         "outputs": {
             "artifacts": {
-                "examples": _artifact("examples", "tfx.Examples", str(tmp_path / "out" / "examples")),
+                "examples": _artifact(
+                    "examples", "tfx.Examples", str(tmp_path / "out" / "examples")
+                ),
                 "schema": _artifact("schema", "tfx.Schema", str(tmp_path / "out" / "schema")),
             },
             "outputFile": str(tmp_path / "task" / "executor_output.json"),
@@ -63,7 +85,10 @@ def test_pair_gen_task_runs_through_the_kfp_v2_entrypoint(tmp_path):
     command = [sys.executable if c == "python" else c for c in container["command"]]
     args = [json.dumps(executor_input) if a == "{{$}}" else a for a in container["args"]]
     proc = subprocess.run(
-        command + args, capture_output=True, text=True, timeout=600,
+        command + args,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env=dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3"),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

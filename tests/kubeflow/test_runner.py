@@ -76,6 +76,51 @@ def test_image_is_ours_and_pusher_is_under_the_blessing(compiled):
 
 
 def test_remote_paths_stay_remote(compiled):
-    example_gen = compiled.root.dag.tasks["FileBasedExampleGen"]
-    base = example_gen.inputs.parameters["input_base"].runtime_value.constant_value.string_value
-    assert base == "gs://bucket/data"
+    params = compiled.root.input_definitions.parameters
+    assert params["data_root"].default_value.string_value == "gs://bucket/data"
+    pusher = compiled.root.dag.tasks["Pusher"]
+    destination = pusher.inputs.parameters["push_destination"].runtime_value.constant_value
+    assert "gs://bucket/root/serving_model" in destination.string_value
+
+
+def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
+    from kubeflow import runner
+
+    config = PipelineConfig(pipeline_root="gs://bucket/root", loss="contrastive", epochs=7)
+    job = runner.compile_pipeline(config, "gs://bucket/data", str(tmp_path / "p.json"))
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(job["pipelineSpec"], spec)
+    params = spec.root.input_definitions.parameters
+    assert set(params) >= {"data_root", "trainer_config", "thresholds"}
+    tasks = spec.root.dag.tasks
+    assert (
+        tasks["FileBasedExampleGen"].inputs.parameters["input_base"].component_input_parameter
+        == "data_root"
+    )
+    assert (
+        tasks["Trainer"].inputs.parameters["custom_config"].component_input_parameter
+        == "trainer_config"
+    )
+    assert (
+        tasks["RetrievalEvaluator"].inputs.parameters["thresholds"].component_input_parameter
+        == "thresholds"
+    )
+    defaults = {k: v["stringValue"] for k, v in job["runtimeConfig"]["parameters"].items()}
+    trainer = json.loads(defaults["trainer_config"])
+    assert trainer["loss_params"] == {
+        "margin": 1.0,
+        "distance": "l2",
+        "factor": 0.5,
+        "similar_label": 1,
+    }
+    assert trainer["loss"] == "contrastive" and trainer["epochs"] == 7
+    assert defaults["data_root"] == "gs://bucket/data"
+    assert json.loads(defaults["thresholds"]) == {"map_at_r": 0.5}
+    # a YAML PipelineSpec carries the same parameters
+    yaml_job = runner.compile_pipeline(config, "gs://bucket/data", str(tmp_path / "p.yaml"))
+    import yaml
+
+    assert set(
+        yaml.safe_load(open(tmp_path / "p.yaml"))["root"]["inputDefinitions"]["parameters"]
+    ) == set(params)
+    assert yaml_job["pipelineSpec"] == job["pipelineSpec"]
