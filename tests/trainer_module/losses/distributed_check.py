@@ -8,12 +8,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-import tensorflow as tf  # noqa: E402
-
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from trainer_module import model as model_lib  # noqa: E402
 from trainer_module.losses import registry  # noqa: E402
@@ -66,10 +62,18 @@ def gradients(name, strategy, x, y, gather=True):
     return float(value), [g.numpy() for g in grads]
 
 
-def main():
+def batch():
+    """The fixed global batch every check uses."""
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(size=(B, F)), tf.float32)
     y = tf.constant(np.repeat(np.arange(C), B // C)[rng.permutation(B)], tf.int64)
+    return x, y
+
+
+def main():
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    x, y = batch()
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     names = [n for n in registry.names() if registry.get_spec(n).input_mode == "labelled"]
