@@ -156,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 "
         "(repeatable; default --runner=DirectRunner --direct_running_mode=in_memory)",
     )
+    run.add_argument(
+        "--component-beam-arg",
+        action="append",
+        default=[],
+        metavar="COMPONENT=ARG",
+        help="a Beam argument for one component only, e.g. Transform=--direct_num_workers=2",
+    )
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs on the terminal")
     run.add_argument(
@@ -208,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _component_beam_args(items: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for item in items:
+        component, sep, arg = item.partition("=")
+        if not sep or not arg:
+            raise ValueError(f"--component-beam-arg expects COMPONENT=ARG, got {item!r}")
+        out.setdefault(component, []).append(arg)
+    return out
+
+
 def config_from_args(args: argparse.Namespace):
     """A validated ``PipelineConfig`` from parsed ``run`` arguments."""
     from pipeline.config import DEFAULT_THRESHOLDS, PipelineConfig
@@ -236,6 +253,7 @@ def config_from_args(args: argparse.Namespace):
         thresholds=dict(args.threshold) if args.threshold else dict(DEFAULT_THRESHOLDS),
         comparison_tolerance=args.tolerance,
         beam_args=list(args.beam_arg),
+        component_beam_args=_component_beam_args(args.component_beam_arg),
         enable_cache=not args.no_cache,
     )
     config.validate()

@@ -66,6 +66,8 @@ class PipelineConfig:
     comparison_tolerance: float = 0.0  # candidate may be this much worse than the baseline
     recall_at_k: list[int] = dataclasses.field(default_factory=lambda: [1, 5, 10])
     beam_args: list[str] = dataclasses.field(default_factory=list)
+    # per-component Beam arguments, added after beam_args (e.g. more workers for Transform)
+    component_beam_args: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     enable_cache: bool = True
 
     def __post_init__(self) -> None:

@@ -40,6 +40,18 @@ def label_feature_name(config: PipelineConfig) -> str:
     return rows.sanitize_name(config.label_column)
 
 
+def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
+    """Adds ``config.component_beam_args[id]`` to the Beam arguments of component ``id``."""
+    beam_ids = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
+    for component_id, args in config.component_beam_args.items():
+        if component_id not in beam_ids:
+            raise ValueError(
+                f"no Beam component {component_id!r} for component_beam_args; "
+                f"valid: {', '.join(sorted(beam_ids))}"
+            )
+        beam_ids[component_id].with_beam_pipeline_args(list(args))
+
+
 def trainer_config(config: PipelineConfig) -> dict:
     """The Trainer's ``custom_config`` (what ``run_fn`` reads)."""
     return {
@@ -149,21 +161,23 @@ def create_pipeline(
             ),
         )
 
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        transform,
+        pair_gen,
+        trainer,
+        model_resolver,
+        evaluator,
+        pusher,
+    ]
+    apply_component_beam_args(components, config)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=os.path.join(config.pipeline_root, "artifacts"),
-        components=[
-            example_gen,
-            statistics_gen,
-            schema_gen,
-            example_validator,
-            transform,
-            pair_gen,
-            trainer,
-            model_resolver,
-            evaluator,
-            pusher,
-        ],
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args),

@@ -109,3 +109,27 @@ def test_registry_cli_and_readme_list_the_same_losses(capsys):
         if line and not line.startswith(" ")
     ]
     assert sorted(listed) == registry.names()
+
+
+def test_component_beam_args_override_one_component(tmp_path):
+    from pipeline.config import PipelineConfig
+    from pipeline.pipeline import create_pipeline
+
+    config = PipelineConfig(
+        pipeline_root=str(tmp_path),
+        beam_args=["--runner=DirectRunner"],
+        component_beam_args={"Transform": ["--direct_num_workers=2"]},
+    )
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,label\n1,x\n")
+    pipeline = create_pipeline(config, str(csv))
+    by_id = {c.id: c for c in pipeline.components}
+    # the pipeline's arguments first, the component's own after them (so they win)
+    assert by_id["Transform"].executor_spec.beam_pipeline_args == [
+        "--runner=DirectRunner",
+        "--direct_num_workers=2",
+    ]
+    assert by_id["PairGen"].executor_spec.beam_pipeline_args == ["--runner=DirectRunner"]
+    config.component_beam_args = {"Trainer": ["--x"]}
+    with pytest.raises(ValueError, match="no Beam component 'Trainer'.*Transform"):
+        create_pipeline(config, str(csv))
