@@ -67,7 +67,7 @@ def _parse(serialized: bytes, features_key: str, label_key: str) -> tuple[str, l
 
 
 def _floats(v) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(v)))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(v).tolist()))
 
 
 def _text(v: str) -> tf.train.Feature:
@@ -88,10 +88,12 @@ def _class_table(_, pools: dict[str, list[tuple]], sizes: dict[str, int]) -> dic
     table = {}
     for label, members in pools.items():
         members = sorted(members, key=lambda m: m[0])
+        rows = [m[2] for m in members]
+        # numpy arrays and one bytes blob: compact, and cheap for Beam to size as side input
         table[label] = (
-            [m[0] for m in members],
-            np.asarray([m[1] for m in members], np.float32),
-            [m[2] for m in members],
+            np.asarray([m[0] for m in members], np.int64),
+            np.frombuffer(b"".join(m[1] for m in members), np.float32).reshape(len(members), -1),
+            (b"".join(rows), np.cumsum([0] + [len(r) for r in rows])),
         )
     return {"classes": table, "sizes": dict(sizes), "index": sampling.ClassIndex(dict(sizes))}
 
@@ -181,9 +183,9 @@ def make_pk_batch(batch: int, table: dict[str, Any], seed: int, p: int, k: int):
     rng = sampling.rng_for(seed, batch)
     position = 0
     for c in rng.choice(len(eligible), size=p, replace=False):
-        rows = classes[eligible[c]][2]
-        for r in rng.choice(len(rows), size=k, replace=False):
-            yield (batch, position), rows[r]
+        blob, offsets = classes[eligible[c]][2]
+        for r in rng.choice(len(offsets) - 1, size=k, replace=False):
+            yield (batch, position), blob[offsets[r] : offsets[r + 1]]
             position += 1
 
 
@@ -270,7 +272,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
                 pools = (
                     keyed
-                    | f"Member[{split}]" >> beam.Map(lambda r: (r[0], (r[1], r[2], r[3])))
+                    | f"Member[{split}]"
+                    >> beam.Map(
+                        # features as bytes: 3 objects per row, cheap for Beam to size
+                        lambda r: (r[0], (r[1], np.asarray(r[2], np.float32).tobytes(), r[3]))
+                    )
                     | f"Pool[{split}]"
                     >> beam.combiners.Top.SmallestPerKey(pool_size, key=lambda m: m[0])
                 )

@@ -57,7 +57,11 @@ def draw_positive(rng: np.random.Generator, class_size: int, own_index: int) -> 
 
 def index_of(sorted_keys: Sequence[int], key: int) -> int:
     """Position of ``key`` in a sorted key list."""
-    i = bisect.bisect_left(sorted_keys, key)
+    i = (
+        int(np.searchsorted(sorted_keys, key))
+        if isinstance(sorted_keys, np.ndarray)
+        else (bisect.bisect_left(sorted_keys, key))
+    )
     if i == len(sorted_keys) or sorted_keys[i] != key:
         raise KeyError(key)
     return i
