@@ -118,7 +118,7 @@ def run_pair_gen(root: str, out: str) -> int:
     executor.Executor().Do(
         {"transformed_examples": [examples], "transform_graph": [graph]},
         {"examples": [out_examples], "schema": [out_schema]},
-        {"mode": "triplets", "triplets_per_anchor": 1, "seed": 1, "num_shards": 8},
+        {"mode": "triplets", "triplets_per_anchor": 1, "seed": 1},
     )
     with open(os.path.join(out_examples.uri, executor.STATS_FILE)) as f:
         return json.load(f)["splits"]["train"]["examples"]

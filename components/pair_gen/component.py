@@ -18,7 +18,6 @@ class PairGenSpec(ComponentSpec):
         "triplets_per_anchor": ExecutionParameter(type=int, optional=True),
         "num_negatives": ExecutionParameter(type=int, optional=True),
         "positive_fraction": ExecutionParameter(type=float, optional=True),
-        "num_shards": ExecutionParameter(type=int, optional=True),
         "pk_classes": ExecutionParameter(type=int, optional=True),
         "pk_examples": ExecutionParameter(type=int, optional=True),
         "pk_num_batches": ExecutionParameter(type=int, optional=True),
@@ -52,7 +51,6 @@ class PairGen(base_beam_component.BaseBeamComponent):
         seed: int = 42,
         num_negatives: int = 1,
         positive_fraction: float = 0.5,
-        num_shards: int = 4,
         pk_classes: int = 8,
         pk_examples: int = 4,
         pk_num_batches: int = 0,
@@ -68,8 +66,8 @@ class PairGen(base_beam_component.BaseBeamComponent):
         ``pk_num_batches`` groups are drawn (0: as many as the train split has rows for).
         Each class keeps a pool of ``pool_size`` rows to draw from (see ``executor``).
         """
-        if min(num_shards, pk_classes, pk_examples) < 1 or pk_num_batches < 0:
-            raise ValueError("num_shards, pk_classes and pk_examples must be >= 1")
+        if min(pk_classes, pk_examples) < 1 or pk_num_batches < 0:
+            raise ValueError("pk_classes and pk_examples must be >= 1, pk_num_batches >= 0")
         if num_negatives < 1:
             raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
         if not 0.0 < positive_fraction < 1.0:
@@ -85,7 +83,6 @@ class PairGen(base_beam_component.BaseBeamComponent):
             triplets_per_anchor=triplets_per_anchor,
             num_negatives=num_negatives,
             positive_fraction=float(positive_fraction),
-            num_shards=num_shards,
             pk_classes=pk_classes,
             pk_examples=pk_examples,
             pk_num_batches=pk_num_batches,

@@ -24,8 +24,9 @@ Rows of single-example classes are skipped as anchors (still used as negatives) 
 
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
 features, and ``pair_gen_stats.json`` beside the data. Files are byte-identical for a seed
-whatever the runner (``writer``): rows are sorted by a stable key within fixed shards (one
-shard, in batch order, for ``pk_batches``).
+whatever the runner: each input file is streamed, in its own order, into one output file
+(no shuffle, flat memory); ``pk_batches`` writes its groups, in batch order, to one file
+(``writer``).
 """
 
 from __future__ import annotations
@@ -171,6 +172,83 @@ class _MakeTuples(beam.DoFn):
                 yield label, other_label, _serialize(feature), sort_key
 
 
+class _ProcessFile(beam.DoFn):
+    """One input file -> one output file, streamed in input order (flat memory, no shuffle).
+
+    The output of input file ``i`` of ``n`` is ``<prefix>-0000i-of-0000n.gz``: the same input
+    files and seed give byte-identical output files on any runner and parallelism.
+    """
+
+    def __init__(self, mode: str, prefix: str, count: int, make: _MakeTuples, keys: tuple):
+        self._mode = mode
+        self._prefix = prefix
+        self._count = count
+        self._make = make
+        self._seed, self._features_key, self._label_key = keys
+
+    def process(self, element, table):
+        index, path = element
+        stats = {"per_class": {}, "skipped": {}, "same_label_pairs": 0}
+        out = writer.shard_path(self._prefix, index, self._count)
+        tf.io.gfile.makedirs(os.path.dirname(out))
+        temp = f"{out}.incomplete"
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        compression = "GZIP" if path.endswith(".gz") else ""
+        with tf.io.TFRecordWriter(temp, options) as out_file:
+            for record in tf.compat.v1.io.tf_record_iterator(
+                path, tf.io.TFRecordOptions(compression_type=compression)
+            ):
+                label, key, feats = _parse_keyed(
+                    record, self._seed, self._features_key, self._label_key
+                )
+                if self._mode == "none":
+                    out_file.write(record)
+                    stats["per_class"][label] = stats["per_class"].get(label, 0) + 1
+                    continue
+                for item in self._make.process((label, key, feats, record), table):
+                    if isinstance(item, beam.pvalue.TaggedOutput):
+                        stats["skipped"][label] = stats["skipped"].get(label, 0) + 1
+                        continue
+                    anchor_label, other_label, serialized, _ = item
+                    out_file.write(serialized)
+                    stats["per_class"][anchor_label] = stats["per_class"].get(anchor_label, 0) + 1
+                    stats["same_label_pairs"] += int(anchor_label == other_label)
+        tf.io.gfile.rename(temp, out, overwrite=True)
+        yield stats
+
+
+def merge_file_stats(parts) -> dict[str, Any]:
+    """Adds up the per-file statistics of ``_ProcessFile``."""
+    merged = {"per_class": {}, "skipped": {}, "same_label_pairs": 0}
+    for part in parts:
+        merged["same_label_pairs"] += part["same_label_pairs"]
+        for key in ("per_class", "skipped"):
+            for label, n in part[key].items():
+                merged[key][label] = merged[key].get(label, 0) + n
+    return merged
+
+
+def _file_stats(merged, split: str, mode: str, table) -> dict[str, Any]:
+    out = {
+        "split": split,
+        "examples": sum(merged["per_class"].values()),
+        "rows": sum(table["sizes"].values()),
+        "classes": len(table["sizes"]),
+    }
+    if mode == "none":
+        out["per_class"] = dict(sorted(merged["per_class"].items()))
+        return out
+    out.update(
+        {
+            "skipped_anchors": sum(merged["skipped"].values()),
+            "skipped_classes": sorted(merged["skipped"]),
+            "same_label_pairs": merged["same_label_pairs"],
+            "examples_per_anchor_class": dict(sorted(merged["per_class"].items())),
+        }
+    )
+    return out
+
+
 def make_pk_batch(batch: int, table: dict[str, Any], seed: int, p: int, k: int):
     """The rows of P x K batch number ``batch``: ``((batch, position), serialized)``."""
     classes = table["classes"]
@@ -235,7 +313,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             raise PairGenError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
         seed = int(exec_properties.get("seed", 42))
         per_anchor = int(exec_properties.get("triplets_per_anchor", 1))
-        num_shards = int(exec_properties.get("num_shards") or 4)
         pk_p = int(exec_properties.get("pk_classes") or 8)
         pk_k = int(exec_properties.get("pk_examples") or 4)
         pk_batches = int(exec_properties.get("pk_num_batches") or 0)
@@ -314,45 +391,38 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     )
                     split_stats.append(stats)
                     continue
-                if mode in ("none", "pk_batches"):
-                    serialized = keyed | f"Pass[{split}]" >> beam.Map(lambda r: (r[1], r[3]))
-                    stats = (
-                        rows
-                        | f"Labels[{split}]"
-                        >> beam.Map(lambda r: _parse(r, features_key, label_key)[0])
-                        | f"Count[{split}]" >> beam.combiners.Count.PerElement()
-                        | f"Dict[{split}]" >> beam.combiners.ToDict()
-                        | f"Stats[{split}]" >> beam.Map(_labelled_stats, split)
-                    )
-                else:
-                    made = keyed | f"Make[{split}]" >> beam.ParDo(
-                        _MakeTuples(mode, seed, per_anchor, k, positive_fraction),
+                files = sorted(fileio.glob(pattern))
+                if not files:
+                    raise PairGenError(f"split {split!r} has no files matching {pattern}")
+                make = _MakeTuples(
+                    "pairs" if mode == "none" else mode, seed, per_anchor, k, positive_fraction
+                )
+                per_file = (
+                    p
+                    | f"Files[{split}]" >> beam.Create(list(enumerate(files)))
+                    | f"Spread[{split}]" >> beam.Reshuffle()
+                    | f"Process[{split}]"
+                    >> beam.ParDo(
+                        _ProcessFile(
+                            "none" if mode == "pk_batches" else mode,
+                            out_prefix,
+                            len(files),
+                            make,
+                            (seed, features_key, label_key),
+                        ),
                         beam.pvalue.AsSingleton(table),
-                    ).with_outputs("skipped", main="triplets")
-                    serialized = made.triplets | f"Serialized[{split}]" >> beam.Map(
-                        lambda t: (t[3], t[2])
                     )
-                    positives = (
-                        made.triplets
-                        | f"IsPositive[{split}]" >> beam.Map(lambda t: int(t[0] == t[1]))
-                        | f"Positives[{split}]" >> beam.CombineGlobally(sum)
+                )
+                stats = (
+                    per_file
+                    | f"Merge[{split}]" >> beam.CombineGlobally(merge_file_stats)
+                    | f"Stats[{split}]"
+                    >> beam.Map(
+                        _file_stats,
+                        split,
+                        "none" if mode == "pk_batches" else mode,
+                        beam.pvalue.AsSingleton(table),
                     )
-                    stats = (
-                        made.triplets
-                        | f"AnchorLabels[{split}]" >> beam.Map(lambda t: t[0])
-                        | f"CountAnchors[{split}]" >> beam.combiners.Count.PerElement()
-                        | f"AnchorDict[{split}]" >> beam.combiners.ToDict()
-                        | f"TripletStats[{split}]"
-                        >> beam.Map(
-                            _triplet_stats,
-                            split,
-                            beam.pvalue.AsSingleton(table),
-                            beam.pvalue.AsList(made.skipped),
-                            beam.pvalue.AsSingleton(positives),
-                        )
-                    )
-                _ = serialized | f"Write[{split}]" >> writer.WriteSortedShards(
-                    out_prefix, num_shards, lambda key: hash_shard(key)
                 )
                 split_stats.append(stats)
             _ = (
@@ -386,12 +456,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 raise PairGenError(f"split {split!r} produced no examples ({mode})")
 
 
-def hash_shard(sort_key: Any) -> int:
-    """A stable shard number for a sort key (an int key, or a tuple starting with one)."""
-    first = sort_key[0] if isinstance(sort_key, tuple) else sort_key
-    return int(first) >> 7
-
-
 def _pk_stats(count: int, split: str, table, p: int, k: int) -> dict[str, Any]:
     return {
         "split": split,
@@ -414,26 +478,3 @@ def _feature_dim(schema: schema_pb2.Schema, features_key: str) -> int:
         if feature.name == features_key:
             return int(feature.shape.dim[0].size)
     raise PairGenError(f"transformed schema has no {features_key!r} feature")
-
-
-def _labelled_stats(counts: dict[str, int], split: str) -> dict[str, Any]:
-    return {
-        "split": split,
-        "examples": sum(counts.values()),
-        "rows": sum(counts.values()),
-        "classes": len(counts),
-        "per_class": dict(sorted(counts.items())),
-    }
-
-
-def _triplet_stats(anchor_counts, split, table, skipped, positives) -> dict[str, Any]:
-    return {
-        "same_label_pairs": positives,
-        "split": split,
-        "examples": sum(anchor_counts.values()),
-        "rows": sum(table["sizes"].values()),
-        "classes": len(table["classes"]),
-        "skipped_anchors": len(skipped),
-        "skipped_classes": sorted(set(skipped)),
-        "examples_per_anchor_class": dict(sorted(anchor_counts.items())),
-    }
