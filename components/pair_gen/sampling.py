@@ -20,9 +20,54 @@ def stable_key(seed: int, payload: bytes) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def rng_for(seed: int, key: int) -> np.random.Generator:
-    """The generator for one anchor."""
-    return np.random.Generator(np.random.PCG64([seed & 0xFFFFFFFF, key]))
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+class KeyedRandom:
+    """A tiny counter-based generator (SplitMix64) for one anchor or batch.
+
+    Seeded by ``(seed, key)`` alone, so draws never depend on worker state; cheap to create
+    (one per anchor). ``integers(n)`` maps a 64-bit draw to ``[0, n)`` by multiply-shift
+    (bias below n / 2^64).
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self, seed: int, key: int):
+        self._state = (int(key) ^ ((int(seed) * _GOLDEN) & _MASK)) & _MASK
+
+    def _next(self) -> int:
+        self._state = (self._state + _GOLDEN) & _MASK
+        z = self._state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def integers(self, n: int) -> int:
+        """Uniform in ``[0, n)``."""
+        return (self._next() * int(n)) >> 64
+
+    def random(self) -> float:
+        """Uniform in ``[0, 1)``."""
+        return self._next() / 18446744073709551616.0
+
+    def choice(self, n: int, size: int, replace: bool = False) -> list[int]:
+        """``size`` distinct values of ``[0, n)`` in random order (partial Fisher-Yates)."""
+        if replace:
+            return [self.integers(n) for _ in range(size)]
+        if size > n:
+            raise ValueError(f"cannot draw {size} distinct values from {n}")
+        pool = list(range(n))
+        for i in range(size):
+            j = i + self.integers(n - i)
+            pool[i], pool[j] = pool[j], pool[i]
+        return pool[:size]
+
+
+def rng_for(seed: int, key: int) -> KeyedRandom:
+    """The generator for one anchor (or one P x K batch)."""
+    return KeyedRandom(seed, key)
 
 
 class ClassIndex:
@@ -34,11 +79,11 @@ class ClassIndex:
         self.offsets = np.cumsum([0, *self.sizes]).tolist()
         self.total = self.offsets[-1]
 
-    def draw_negative_class(self, rng: np.random.Generator, label: str) -> str:
+    def draw_negative_class(self, rng: KeyedRandom, label: str) -> str:
         """A class other than ``label``, drawn with probability proportional to its size."""
         return self.draw_negative(rng, label)[0]
 
-    def draw_negative(self, rng: np.random.Generator, label: str) -> tuple[str, int]:
+    def draw_negative(self, rng: KeyedRandom, label: str) -> tuple[str, int]:
         """``(class, index in class)`` uniform over every row whose class is not ``label``."""
         own = self.labels.index(label)
         own_size = self.sizes[own]
@@ -49,7 +94,7 @@ class ClassIndex:
         return self.labels[cls], r - self.offsets[cls]
 
 
-def draw_positive(rng: np.random.Generator, class_size: int, own_index: int) -> int:
+def draw_positive(rng: KeyedRandom, class_size: int, own_index: int) -> int:
     """Index of a positive uniform over the anchor's class, never the anchor itself."""
     r = int(rng.integers(class_size - 1))
     return r + 1 if r >= own_index else r

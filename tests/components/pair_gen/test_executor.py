@@ -197,3 +197,14 @@ def test_classes_larger_than_the_pool_still_give_valid_triplets(tmp_path):
         assert a != p and source[a] == source[p] != source[n]
         positives.add(p)
     assert len(positives) <= 3 + 3  # drawn from the two pools of 3 rows
+
+
+def test_keyed_random_is_uniform_and_deterministic():
+    from components.pair_gen import sampling
+
+    draws = [sampling.rng_for(7, key).integers(5) for key in range(20000)]
+    counts = np.bincount(draws, minlength=5)
+    assert counts.min() > 3700 and counts.max() < 4300  # 4000 expected each
+    a, b = sampling.rng_for(1, 99), sampling.rng_for(1, 99)
+    assert [a.integers(1000) for _ in range(5)] == [b.integers(1000) for _ in range(5)]
+    assert sorted(sampling.rng_for(3, 4).choice(10, 10)) == list(range(10))
