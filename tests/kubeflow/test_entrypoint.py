@@ -36,7 +36,7 @@ def test_pair_gen_task_runs_through_the_kfp_v2_entrypoint(tmp_path):
                 "--data-root",
                 "gs://bucket/data",
                 "--pipeline-root",
-                "gs://bucket/root",
+                "gs://bucket/pipeline-root",
                 "--loss",
                 "triplet",
                 "--output",

@@ -22,7 +22,7 @@ def compiled(tmp_path_factory):
             "--data-root",
             "gs://bucket/data",
             "--pipeline-root",
-            "gs://bucket/root",
+            "gs://bucket/pipeline-root",
             "--output",
             str(out),
             "--image",
@@ -37,7 +37,7 @@ def compiled(tmp_path_factory):
 
 
 def _local_edges():
-    config = PipelineConfig(pipeline_root="gs://bucket/root")
+    config = PipelineConfig(pipeline_root="gs://bucket/pipeline-root")
     pipeline = create_pipeline(config, "gs://bucket/data")
     edges = set()
     for node in pipeline.components:
@@ -80,13 +80,13 @@ def test_remote_paths_stay_remote(compiled):
     assert params["data_root"].default_value.string_value == "gs://bucket/data"
     pusher = compiled.root.dag.tasks["Pusher"]
     destination = pusher.inputs.parameters["push_destination"].runtime_value.constant_value
-    assert "gs://bucket/root/serving_model" in destination.string_value
+    assert "gs://bucket/pipeline-root/serving_model" in destination.string_value
 
 
 def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
     from kubeflow import runner
 
-    config = PipelineConfig(pipeline_root="gs://bucket/root", loss="contrastive", epochs=7)
+    config = PipelineConfig(pipeline_root="gs://bucket/pipeline-root", loss="contrastive", epochs=7)
     job = runner.compile_pipeline(config, "gs://bucket/data", str(tmp_path / "p.json"))
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec)
