@@ -21,17 +21,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _memory import peak_rss_mb  # noqa: E402
 
 from components.retrieval_evaluator import search  # noqa: E402
-
-
-def vm_hwm_mb() -> float:
-    """Peak RSS of this process (VmHWM)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def make_data(n_queries: int, n_gallery: int, dim: int, seed: int = 0):
@@ -59,11 +51,11 @@ def faiss_search(q, g, k):
 def run_one(impl: str, args) -> None:
     """Runs one implementation and prints its time and peak memory as JSON."""
     q, g = make_data(args.queries, args.gallery, args.dim)
-    before = vm_hwm_mb()
+    before = peak_rss_mb()
     start = time.perf_counter()
     (ours if impl == "ours" else faiss_search)(q, g, args.k)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_mb": vm_hwm_mb(), "data_mb": before}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb(), "data_mb": before}))
 
 
 def measure(impl: str, args) -> dict:

@@ -27,18 +27,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _memory import peak_rss_mb  # noqa: E402
 
 DIM = 64
 SHARDS = 8
-
-
-def vm_hwm_mb() -> float:
-    """Peak RSS of this process (VmHWM)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def write_data(root: str, rows: int, classes: int, seed: int = 0) -> None:
@@ -130,7 +122,7 @@ def child(kind: str, root: str) -> None:
     start = time.perf_counter()
     count = run_ceiling(root, out) if kind == "ceiling" else run_pair_gen(root, out)
     seconds = time.perf_counter() - start
-    print(json.dumps({"count": count, "seconds": seconds, "peak_mb": vm_hwm_mb()}))
+    print(json.dumps({"count": count, "seconds": seconds, "peak_mb": peak_rss_mb()}))
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _memory import peak_rss_mb  # noqa: E402
 
 from trainer_module.losses.triplet import TripletSemiHardLoss  # noqa: E402
 
@@ -115,15 +115,6 @@ def data(batch: int, dim: int, classes: int, seed: int = 0):
     return tf.constant(labels), tf.constant(emb)
 
 
-def _vm_hwm_mb() -> float:
-    """Peak RSS of this process's address space (VmHWM; unlike ru_maxrss, not inherited)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def peak_memory_mb(impl: str, args) -> tuple[float, float]:
     """(peak RSS, RSS before the loss ran) of a fresh process that runs ``impl``."""
     proc = subprocess.run(
@@ -159,11 +150,11 @@ def main() -> None:
     labels, emb = data(args.batch, args.dim, args.classes)
 
     if args.only:
-        base = _vm_hwm_mb()
+        base = peak_rss_mb()
         step = make_step(args.only)
         for _ in range(3):
             step(labels, emb)
-        print(json.dumps({"peak_rss_mb": _vm_hwm_mb(), "before_mb": base}))
+        print(json.dumps({"peak_rss_mb": peak_rss_mb(), "before_mb": base}))
         return
 
     steps = {impl: make_step(impl) for impl in ("ours", "tfa")}

@@ -26,10 +26,46 @@ def _key_value(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser."""
+def _add_shared_options(parser: argparse.ArgumentParser) -> None:
+    """Options ``run`` and ``compile`` share: data label, loss, training length, protocol, Beam."""
     from pipeline.config import PROTOCOLS, PipelineConfig
     from trainer_module.losses import registry
+
+    defaults = PipelineConfig.__dataclass_fields__
+    parser.add_argument("--label-column", default="label", help="name of the label column")
+    parser.add_argument(
+        "--loss",
+        default=defaults["loss"].default,
+        metavar="NAME",
+        help=f"loss by registered name: {', '.join(registry.names())}",
+    )
+    parser.add_argument("--epochs", type=int, default=defaults["epochs"].default)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"].default,
+        help="global batch size (split across replicas)",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="seen_classes",
+        choices=PROTOCOLS,
+        help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
+        "evaluate on classes never trained on",
+    )
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable; "
+        "default --runner=DirectRunner --direct_running_mode=in_memory)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    from pipeline.config import PipelineConfig
 
     defaults = PipelineConfig.__dataclass_fields__
     parser = argparse.ArgumentParser(
@@ -46,18 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --data, scikit-learn's handwritten digits are used.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    _add_shared_options(run)
     run.add_argument(
         "--data",
         default="",
         help="CSV or tf.Example TFRecord file, or a folder "
         "of them (default: the bundled digits, written into the pipeline root)",
-    )
-    run.add_argument("--label-column", default="label", help="name of the label column")
-    run.add_argument(
-        "--loss",
-        default=defaults["loss"].default,
-        metavar="NAME",
-        help=f"loss by registered name: {', '.join(registry.names())}",
     )
     run.add_argument(
         "--loss-param",
@@ -66,13 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="loss parameter, e.g. margin=0.5 (repeatable)",
-    )
-    run.add_argument("--epochs", type=int, default=defaults["epochs"].default)
-    run.add_argument(
-        "--batch-size",
-        type=int,
-        default=defaults["batch_size"].default,
-        help="global batch size (split across replicas)",
     )
     run.add_argument(
         "--train-steps", type=int, default=0, help="cap on training steps (0 = train all epochs)"
@@ -97,13 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=defaults["pk_classes"].default,
         help="P, the classes per batch with --batch-sampler pk",
-    )
-    run.add_argument(
-        "--protocol",
-        default="seen_classes",
-        choices=PROTOCOLS,
-        help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
-        "evaluate on classes never trained on",
     )
     run.add_argument(
         "--eval-classes",
@@ -149,14 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)",
     )
     run.add_argument(
-        "--beam-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 "
-        "(repeatable; default --runner=DirectRunner --direct_running_mode=in_memory)",
-    )
-    run.add_argument(
         "--component-beam-arg",
         action="append",
         default=[],
@@ -192,12 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="container image with this package (default: kubeflow.runner.DEFAULT_IMAGE)",
     )
-    comp.add_argument("--label-column", default="label")
-    comp.add_argument("--loss", default=defaults["loss"].default, metavar="NAME")
-    comp.add_argument("--epochs", type=int, default=defaults["epochs"].default)
-    comp.add_argument("--batch-size", type=int, default=defaults["batch_size"].default)
-    comp.add_argument("--protocol", default="seen_classes", choices=PROTOCOLS)
-    comp.add_argument("--beam-arg", action="append", default=[], metavar="ARG")
+    _add_shared_options(comp)
     sched = sub.add_parser(
         "schedule",
         help="upload a compiled pipeline to a KFP host and create a recurring run",
