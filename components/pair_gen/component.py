@@ -21,7 +21,7 @@ class PairGenSpec(ComponentSpec):
         "pk_classes": ExecutionParameter(type=int, optional=True),
         "pk_examples": ExecutionParameter(type=int, optional=True),
         "pk_num_batches": ExecutionParameter(type=int, optional=True),
-        "pool_size": ExecutionParameter(type=int, optional=True),
+        "block_rows": ExecutionParameter(type=int, optional=True),
         "seed": ExecutionParameter(type=int, optional=True),
         "features_key": ExecutionParameter(type=str, optional=True),
         "label_key": ExecutionParameter(type=str, optional=True),
@@ -54,7 +54,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
         pk_classes: int = 8,
         pk_examples: int = 4,
         pk_num_batches: int = 0,
-        pool_size: int = 256,
+        block_rows: int = executor.DEFAULT_BLOCK_ROWS,
         features_key: str = "features",
         label_key: str = "label",
     ):
@@ -64,7 +64,8 @@ class PairGen(base_beam_component.BaseBeamComponent):
         ``triplets_k``; ``positive_fraction`` the share of similar pairs for ``pairs``;
         ``pk_classes`` x ``pk_examples`` rows form each ``pk_batches`` group, and
         ``pk_num_batches`` groups are drawn (0: as many as the train split has rows for).
-        Each class keeps a pool of ``pool_size`` rows to draw from (see ``executor``).
+        Rows are processed in blocks of at most ``block_rows``: the memory knob (see
+        ``executor``); it does not change what is drawn, only which stream draws it.
         """
         if min(pk_classes, pk_examples) < 1 or pk_num_batches < 0:
             raise ValueError("pk_classes and pk_examples must be >= 1, pk_num_batches >= 0")
@@ -74,6 +75,8 @@ class PairGen(base_beam_component.BaseBeamComponent):
             raise ValueError(f"positive_fraction must be in (0, 1), got {positive_fraction}")
         if mode not in executor.MODES:
             raise ValueError(f"unknown PairGen mode {mode!r}; valid: {', '.join(executor.MODES)}")
+        if block_rows < 1:
+            raise ValueError(f"block_rows must be >= 1, got {block_rows}")
         if triplets_per_anchor < 1:
             raise ValueError(f"triplets_per_anchor must be >= 1, got {triplets_per_anchor}")
         spec = PairGenSpec(
@@ -86,7 +89,7 @@ class PairGen(base_beam_component.BaseBeamComponent):
             pk_classes=pk_classes,
             pk_examples=pk_examples,
             pk_num_batches=pk_num_batches,
-            pool_size=pool_size,
+            block_rows=block_rows,
             seed=seed,
             features_key=features_key,
             label_key=label_key,

@@ -1,112 +1,180 @@
-"""Deterministic sampling of positives and negatives: pure functions of (seed, stable keys).
+r"""Exact, deterministic sampling of positives and negatives: pure functions of seed and keys.
 
-Randomness never comes from worker state or bundle order: every draw is made by a generator
-seeded from the run's seed and the anchor's stable key (a hash of its serialized row), so any
-runner, with any parallelism, draws the same triplets.
+Rows are numbered in *class order*: all rows of the first class (sorted labels), then the
+second, ...; within a class by block, then by position in the block. That global index ``G``
+is all a draw needs:
+
+- a positive of an anchor with class-order index ``g`` in class ``c`` (size ``s_c``, first
+  index ``o_c``) is ``o_c + j`` with ``j`` uniform over ``{0..s_c-1} \ {g - o_c}``;
+- a negative is uniform over the ``N - s_c`` rows of the other classes: ``r`` uniform over
+  ``[0, N - s_c)``, plus ``s_c`` when ``r >= o_c`` (skipping the anchor's class).
+
+Both are exactly uniform over the whole class / all other rows, however large a class is:
+no pool, no per-class list. ``ClassPlan.locate`` maps ``G`` back to (block, row) with the
+per-block class counts alone (at most blocks x classes integers, whatever the row count).
+
+Randomness is a SplitMix64 stream per (seed, split, unit): counter-based, so any runner,
+parallelism or bundle order draws the same values (``uniforms``).
 """
 
 from __future__ import annotations
 
-import bisect
 import hashlib
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-
-def stable_key(seed: int, payload: bytes) -> int:
-    """A 63-bit key from ``seed`` and ``payload`` (SHA-256, stable across processes)."""
-    digest = hashlib.sha256(str(seed).encode() + b"\0" + payload).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
 
-_MASK = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
+def stable_hash(*parts: object) -> int:
+    """A 64-bit key of ``parts`` (SHA-256 of their text; stable across processes)."""
+    text = "\0".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
 
 
-class KeyedRandom:
-    """A tiny counter-based generator (SplitMix64) for one anchor or batch.
+def _mix(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
 
-    Seeded by ``(seed, key)`` alone, so draws never depend on worker state; cheap to create
-    (one per anchor). ``integers(n)`` maps a 64-bit draw to ``[0, n)`` by multiply-shift
-    (bias below n / 2^64).
+
+def uniforms(key: int, count: int, start: int = 0) -> np.ndarray:
+    """Draws ``start .. start+count-1`` of the SplitMix64 stream ``key``, uniform in [0, 1).
+
+    Counter-based: draw ``i`` depends on ``key`` and ``i`` alone.
+    """
+    with np.errstate(over="ignore"):
+        counters = np.arange(start + 1, start + count + 1, dtype=np.uint64)
+        z = _mix(np.uint64(key) + counters * _GOLDEN)
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def below(u: np.ndarray, n: np.ndarray | int) -> np.ndarray:
+    """``floor(u * n)``: uniform integers in ``[0, n)`` from uniforms ``u`` (n >= 1)."""
+    n = np.asarray(n, np.int64)
+    return np.minimum((u * n).astype(np.int64), n - 1)
+
+
+@dataclass
+class ClassPlan:
+    """Classes and blocks of one split; maps class-order indices to (block, row) and back.
+
+    ``labels`` sorted; ``sizes[c]`` rows of class ``c`` starting at class-order index
+    ``offsets[c]``. Entry ``e`` (sorted by class, then block) says that class
+    ``entry_class[e]`` has rows in block ``entry_block[e]``, from index ``entry_start[e]``.
     """
 
-    __slots__ = ("_state",)
+    labels: list[str]
+    sizes: np.ndarray
+    offsets: np.ndarray
+    block_ids: list[str]
+    block_rows: np.ndarray
+    entry_class: np.ndarray
+    entry_block: np.ndarray
+    entry_start: np.ndarray
 
-    def __init__(self, seed: int, key: int):
-        self._state = (int(key) ^ ((int(seed) * _GOLDEN) & _MASK)) & _MASK
+    @classmethod
+    def from_block_counts(cls, blocks: list[tuple[str, int, dict[str, int]]]) -> ClassPlan:
+        """Builds the plan from each block's ``(block id, rows, {label: count})``."""
+        blocks = sorted(blocks, key=lambda b: b[0])
+        labels = sorted({label for _, _, counts in blocks for label in counts})
+        index = {label: i for i, label in enumerate(labels)}
+        pairs = sorted(
+            (index[label], b, n)
+            for b, (_, _, counts) in enumerate(blocks)
+            for label, n in counts.items()
+            if n > 0
+        )
+        entry_class = np.asarray([c for c, _, _ in pairs], np.int64)
+        entry_block = np.asarray([b for _, b, _ in pairs], np.int64)
+        counts = np.asarray([n for _, _, n in pairs], np.int64)
+        entry_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        sizes = np.bincount(entry_class, weights=counts, minlength=len(labels)).astype(np.int64)
+        return cls(
+            labels=labels,
+            sizes=sizes,
+            offsets=np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+            block_ids=[b[0] for b in blocks],
+            block_rows=np.asarray([b[1] for b in blocks], np.int64),
+            entry_class=entry_class,
+            entry_block=entry_block,
+            entry_start=entry_start,
+        )
 
-    def _next(self) -> int:
-        self._state = (self._state + _GOLDEN) & _MASK
-        z = self._state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
+    @property
+    def total(self) -> int:
+        """Rows in the split."""
+        return int(self.sizes.sum())
 
-    def integers(self, n: int) -> int:
-        """Uniform in ``[0, n)``."""
-        return (self._next() * int(n)) >> 64
+    def class_ids(self, labels: list[str]) -> np.ndarray:
+        """Class number of each label."""
+        index = {label: i for i, label in enumerate(self.labels)}
+        return np.fromiter((index[label] for label in labels), np.int64, len(labels))
 
-    def random(self) -> float:
-        """Uniform in ``[0, 1)``."""
-        return self._next() / 18446744073709551616.0
+    def global_index(self, block: int, class_ids: np.ndarray) -> np.ndarray:
+        """Class-order index of each row of ``block`` (rows given by their class numbers)."""
+        occurrence = occurrences(class_ids)
+        keys = self.entry_class * len(self.block_ids) + self.entry_block
+        e = np.searchsorted(keys, class_ids * len(self.block_ids) + block)
+        return self.entry_start[e] + occurrence
 
-    def choice(self, n: int, size: int, replace: bool = False) -> list[int]:
-        """``size`` distinct values of ``[0, n)`` in random order (partial Fisher-Yates)."""
-        if replace:
-            return [self.integers(n) for _ in range(size)]
-        if size > n:
-            raise ValueError(f"cannot draw {size} distinct values from {n}")
-        pool = list(range(n))
-        for i in range(size):
-            j = i + self.integers(n - i)
-            pool[i], pool[j] = pool[j], pool[i]
-        return pool[:size]
+    def locate(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(block, class, occurrence of that class in the block)`` of class-order indices."""
+        e = np.searchsorted(self.entry_start, g, side="right") - 1
+        return self.entry_block[e], self.entry_class[e], g - self.entry_start[e]
 
+    def class_of(self, g: np.ndarray) -> np.ndarray:
+        """Class number of class-order indices."""
+        return np.searchsorted(self.offsets, g, side="right") - 1
 
-def rng_for(seed: int, key: int) -> KeyedRandom:
-    """The generator for one anchor (or one P x K batch)."""
-    return KeyedRandom(seed, key)
+    def draw_positive(self, u: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """Uniform over the anchor's class minus the anchor (``own``: class-order indices).
 
+        Anchors of single-row classes must be removed first.
+        """
+        c = self.class_of(own)
+        j = below(u, self.sizes[c] - 1)
+        j = j + (j >= own - self.offsets[c])
+        return self.offsets[c] + j
 
-class ClassIndex:
-    """Class sizes in a fixed order, to draw a uniform negative over all other classes."""
-
-    def __init__(self, sizes: dict[str, int]):
-        self.labels = sorted(sizes)
-        self.sizes = [sizes[label] for label in self.labels]
-        self.offsets = np.cumsum([0, *self.sizes]).tolist()
-        self.total = self.offsets[-1]
-
-    def draw_negative_class(self, rng: KeyedRandom, label: str) -> str:
-        """A class other than ``label``, drawn with probability proportional to its size."""
-        return self.draw_negative(rng, label)[0]
-
-    def draw_negative(self, rng: KeyedRandom, label: str) -> tuple[str, int]:
-        """``(class, index in class)`` uniform over every row whose class is not ``label``."""
-        own = self.labels.index(label)
-        own_size = self.sizes[own]
-        r = int(rng.integers(self.total - own_size))
-        if r >= self.offsets[own]:
-            r += own_size  # skip over the anchor's own class
-        cls = bisect.bisect_right(self.offsets, r) - 1
-        return self.labels[cls], r - self.offsets[cls]
+    def draw_negative(self, u: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """Uniform over every row whose class is not the anchor's."""
+        c = self.class_of(own)
+        r = below(u, self.total - self.sizes[c])
+        return r + np.where(r >= self.offsets[c], self.sizes[c], 0)
 
 
-def draw_positive(rng: KeyedRandom, class_size: int, own_index: int) -> int:
-    """Index of a positive uniform over the anchor's class, never the anchor itself."""
-    r = int(rng.integers(class_size - 1))
-    return r + 1 if r >= own_index else r
+def occurrences(class_ids: np.ndarray) -> np.ndarray:
+    """For each row, how many earlier rows of the array have its class."""
+    order = np.argsort(class_ids, kind="stable")
+    sorted_ids = class_ids[order]
+    first = np.searchsorted(sorted_ids, sorted_ids, side="left")
+    out = np.empty(len(class_ids), np.int64)
+    out[order] = np.arange(len(class_ids)) - first
+    return out
 
 
-def index_of(sorted_keys: Sequence[int], key: int) -> int:
-    """Position of ``key`` in a sorted key list."""
-    i = (
-        int(np.searchsorted(sorted_keys, key))
-        if isinstance(sorted_keys, np.ndarray)
-        else (bisect.bisect_left(sorted_keys, key))
-    )
-    if i == len(sorted_keys) or sorted_keys[i] != key:
-        raise KeyError(key)
-    return i
+def rows_of(class_ids: np.ndarray, classes: np.ndarray, occurrence: np.ndarray) -> np.ndarray:
+    """Row numbers in a block (its rows' class numbers) of ``(class, occurrence)`` pairs."""
+    order = np.argsort(class_ids, kind="stable")
+    first = np.searchsorted(class_ids[order], classes, side="left")
+    return order[first + occurrence]
+
+
+def distinct(key: int, n: int, size: int) -> list[int]:
+    """``size`` distinct values of ``[0, n)`` in random order (sparse partial Fisher-Yates).
+
+    O(size) time and memory however large ``n`` is.
+    """
+    if size > n:
+        raise ValueError(f"cannot draw {size} distinct values from {n}")
+    swaps: dict[int, int] = {}
+    out = []
+    for i, u in enumerate(uniforms(key, size)):
+        j = i + int(below(u, n - i))
+        out.append(swaps.get(j, j))
+        swaps[j] = swaps.get(i, i)
+    return out

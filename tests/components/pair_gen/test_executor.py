@@ -180,31 +180,179 @@ def test_none_mode_passes_rows_through(tmp_path):
         )
 
 
-def test_classes_larger_than_the_pool_still_give_valid_triplets(tmp_path):
-    labels = {"train": ["a"] * 9 + ["b"] * 7 + ["c"], "eval": ["a", "b"] * 2}
+@pytest.mark.parametrize("block_rows", [1, 4, 1000])
+def test_positives_and_negatives_cover_whole_classes_uniformly(tmp_path, block_rows):
+    """Exact sampling: every other row of the class is a positive, equally often (chi-square)."""
+    labels = {"train": ["a"] * 9 + ["b"] * 6 + ["c"] * 5, "eval": ["a", "b"] * 2}
     examples_dir, graph = _transformed(tmp_path, labels)
-    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, pool_size=3)
+    per_anchor = 300
+    uri, _ = run_pair_gen(
+        tmp_path, examples_dir, graph, triplets_per_anchor=per_anchor, block_rows=block_rows
+    )
     stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
-    assert stats["rows"] == 17 and stats["skipped_classes"] == ["c"]
-    source = {}
-    for e in _read(examples_dir, "train"):
-        source[_vec(e, "features")] = e.features.feature["label"].bytes_list.value[0]
-    triplets = _read(uri, "train")
-    assert len(triplets) == 16 * 2
-    positives = set()
-    for t in triplets:
+    assert stats["blocks"] == -(-20 // block_rows)
+    source = {
+        _vec(e, "features"): e.features.feature["label"].bytes_list.value[0]
+        for e in _read(examples_dir, "train")
+    }
+    positives, negatives = {}, {}
+    for t in _read(uri, "train"):
         a, p, n = (_vec(t, k) for k in ("anchor", "positive", "negative"))
         assert a != p and source[a] == source[p] != source[n]
-        positives.add(p)
-    assert len(positives) <= 3 + 3  # drawn from the two pools of 3 rows
+        positives.setdefault(a, []).append(p)
+        negatives.setdefault(source[a], []).append(n)
+    assert len(positives) == 20
+    for anchor, drawn in positives.items():
+        others = [v for v, lab in source.items() if lab == source[anchor] and v != anchor]
+        counts = np.array([drawn.count(v) for v in others])
+        assert counts.sum() == per_anchor and counts.min() > 0  # the whole class, never itself
+        expected = per_anchor / len(others)
+        chi2 = ((counts - expected) ** 2 / expected).sum()
+        assert chi2 < 30, (counts, chi2)  # df <= 8: p < 0.001 beyond 26.1
+    for label, drawn in negatives.items():
+        others = [v for v, lab in source.items() if lab != label]
+        counts = np.array([drawn.count(v) for v in others])
+        assert counts.sum() == len(drawn) and counts.min() > 0
+        expected = len(drawn) / len(others)
+        assert ((counts - expected) ** 2 / expected).sum() < 45  # df <= 14
 
 
-def test_keyed_random_is_uniform_and_deterministic():
+def test_block_size_changes_streams_not_validity(tmp_path):
+    labels = {"train": ["a"] * 7 + ["b"] * 7 + ["c"], "eval": ["a", "b"] * 2}
+    examples_dir, graph = _transformed(tmp_path, labels)
+    big, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name="big")
+    small, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name="small", block_rows=2)
+    for uri in (big, small):
+        stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+        assert stats["rows"] == 15 and stats["skipped_classes"] == ["c"]
+        assert stats["examples"] == 14 * 2 and stats["positives"] == stats["negatives"] == 28
+    anchors = [sorted(_vec(t, "anchor") for t in _read(uri, "train")) for uri in (big, small)]
+    assert anchors[0] == anchors[1]  # every usable row is an anchor, twice, either way
+
+
+def test_pairs_positive_fraction_and_labels(tmp_path):
+    labels = {"train": ["a"] * 6 + ["b"] * 6 + ["c"] * 6, "eval": ["a", "b"] * 2}
+    examples_dir, graph = _transformed(tmp_path, labels)
+    uri, _ = run_pair_gen(
+        tmp_path,
+        examples_dir,
+        graph,
+        mode="pairs",
+        triplets_per_anchor=100,
+        positive_fraction=0.25,
+        block_rows=5,
+    )
+    pairs = _read(uri, "train")
+    similar = [p.features.feature["similar"].int64_list.value[0] for p in pairs]
+    assert len(pairs) == 1800 and 0.21 < np.mean(similar) < 0.29
+    for p, s in zip(pairs, similar, strict=True):
+        f = p.features.feature
+        same = f["left_label"].bytes_list.value[0] == f["right_label"].bytes_list.value[0]
+        assert same == bool(s) and _vec(p, "left") != _vec(p, "right")
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    assert stats["positives"] == sum(similar) and stats["negatives"] == 1800 - sum(similar)
+
+
+def test_triplets_k_hold_k_negatives_of_other_classes(tmp_path):
+    labels = {"train": ["a"] * 4 + ["b"] * 3 + ["c"] * 3, "eval": ["a", "b"] * 2}
+    examples_dir, graph = _transformed(tmp_path, labels)
+    uri, schema_uri = run_pair_gen(
+        tmp_path, examples_dir, graph, mode="triplets_k", num_negatives=3, block_rows=3
+    )
+    source = {
+        _vec(e, "features"): e.features.feature["label"].bytes_list.value[0]
+        for e in _read(examples_dir, "train")
+    }
+    dim = len(next(iter(source)))
+    rows = _read(uri, "train")
+    assert len(rows) == 20
+    for t in rows:
+        negatives = np.reshape(t.features.feature["negatives"].float_list.value, (3, dim))
+        label = t.features.feature["anchor_label"].bytes_list.value[0]
+        assert source[_vec(t, "anchor")] == source[_vec(t, "positive")] == label
+        assert all(source[tuple(np.round(n, 5))] != label for n in negatives)
+
+
+def test_bad_vector_length_names_the_file_and_row(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 3, "eval": ["a", "b"]})
+    folder = os.path.join(examples_dir, "Split-train")
+    name = sorted(os.listdir(folder))[0]
+    records = [r.numpy() for r in tf.data.TFRecordDataset(os.path.join(folder, name), "GZIP")]
+    broken = tf.train.Example.FromString(records[2])
+    broken.features.feature["features"].float_list.value.append(1.0)
+    records[2] = broken.SerializeToString()
+    with tf.io.TFRecordWriter(os.path.join(folder, name), "GZIP") as w:
+        for r in records:
+            w.write(r)
+    with pytest.raises(Exception, match=rf"{name}: row 2 has 3 'features' value\(s\), expected 2"):
+        run_pair_gen(tmp_path, examples_dir, graph)
+
+
+def test_spill_files_are_removed(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 3, "eval": ["a", "b"] * 2})
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, block_rows=2)
+    leftovers = [p for p in os.listdir(tmp_path / "out") if "blocks" in p]
+    assert not leftovers and sorted(os.listdir(uri)) == [
+        "Split-eval",
+        "Split-train",
+        executor.STATS_FILE,
+    ]
+
+
+def test_class_plan_maps_indices_to_rows_and_back():
     from components.pair_gen import sampling
 
-    draws = [sampling.rng_for(7, key).integers(5) for key in range(20000)]
-    counts = np.bincount(draws, minlength=5)
-    assert counts.min() > 3700 and counts.max() < 4300  # 4000 expected each
-    a, b = sampling.rng_for(1, 99), sampling.rng_for(1, 99)
-    assert [a.integers(1000) for _ in range(5)] == [b.integers(1000) for _ in range(5)]
-    assert sorted(sampling.rng_for(3, 4).choice(10, 10)) == list(range(10))
+    blocks = [("f0-b0", 4, {"x": 3, "y": 1}), ("f0-b1", 3, {"y": 2, "z": 1})]
+    plan = sampling.ClassPlan.from_block_counts(blocks)
+    assert plan.labels == ["x", "y", "z"] and plan.sizes.tolist() == [3, 3, 1]
+    block0 = plan.class_ids(["y", "x", "x", "x"])
+    block1 = plan.class_ids(["z", "y", "y"])
+    g0, g1 = plan.global_index(0, block0), plan.global_index(1, block1)
+    assert g0.tolist() == [3, 0, 1, 2] and g1.tolist() == [6, 4, 5]
+    for block, classes, g in ((0, block0, g0), (1, block1, g1)):
+        located_block, cls, occurrence = plan.locate(g)
+        assert (located_block == block).all() and (cls == classes).all()
+        rows = sampling.rows_of(classes, cls, occurrence)
+        assert rows.tolist() == list(range(len(classes)))
+
+
+def test_draws_are_uniform_exclusive_and_deterministic():
+    from components.pair_gen import sampling
+
+    u = sampling.uniforms(7, 50_000)
+    assert (u >= 0).all() and (u < 1).all()
+    assert np.array_equal(u[100:200], sampling.uniforms(7, 100, start=100))  # counter-based
+    assert not np.array_equal(u, sampling.uniforms(8, 50_000))
+    counts = np.bincount(sampling.below(u, 5), minlength=5)
+    assert counts.min() > 9_500 and counts.max() < 10_500  # 10,000 expected each
+    plan = sampling.ClassPlan.from_block_counts([("b", 10, {"a": 4, "b": 6})])
+    own = np.full(50_000, 5)  # row 1 of class "b" (indices 4..9)
+    positives = np.bincount(plan.draw_positive(u, own), minlength=10)
+    assert (
+        positives[:4].sum() == 0 and positives[5] == 0 and positives[[4, 6, 7, 8, 9]].min() > 9_500
+    )
+    negatives = np.bincount(plan.draw_negative(u, own), minlength=10)
+    assert negatives[4:].sum() == 0 and negatives[:4].min() > 12_000  # 12,500 expected each
+    picks = sampling.distinct(3, 10_000_000, 5)
+    assert len(set(picks)) == 5 and picks == sampling.distinct(3, 10_000_000, 5)
+    assert sorted(sampling.distinct(4, 10, 10)) == list(range(10))
+
+
+def test_example_bytes_equal_deterministic_protobuf():
+    from components.pair_gen import example_bytes
+
+    rng = np.random.default_rng(0)
+    rows = 50
+    floats = rng.normal(size=(rows, 3, 40)).astype(np.float32)  # 480 bytes: 2-byte varints
+    labels = [("x" * int(n)).encode() for n in rng.integers(1, 300, rows)]
+    ints = rng.integers(-5, 2**40, rows).tolist()
+    got = example_bytes.serialize(
+        {"z_vec": ("float", floats), "label": ("bytes", labels), "id": ("int64", ints)}, rows
+    )
+    for i in range(rows):
+        ex = tf.train.Example()
+        f = ex.features.feature
+        f["z_vec"].float_list.value.extend(floats[i].ravel())
+        f["label"].bytes_list.value.append(labels[i])
+        f["id"].int64_list.value.append(ints[i])
+        assert got[i] == ex.SerializeToString(deterministic=True)
