@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pairs/triplets PairGen draws per row",
     )
     run.add_argument(
+        "--pair-block-rows",
+        type=int,
+        default=defaults["pair_block_rows"].default,
+        help="PairGen's memory knob: rows per block it spills and holds at a time",
+    )
+    run.add_argument(
         "--batch-sampler",
         default="random",
         choices=("random", "pk"),
@@ -249,6 +255,7 @@ def config_from_args(args: argparse.Namespace):
         batch_size=args.batch_size,
         train_steps=args.train_steps,
         triplets_per_anchor=args.triplets_per_anchor,
+        pair_block_rows=args.pair_block_rows,
         batch_sampler=args.batch_sampler,
         pk_classes=args.pk_classes,
         seed=args.seed,

@@ -55,6 +55,7 @@ class PipelineConfig:
     train_steps: int = 0  # >0 caps the number of training steps (0 = run all epochs)
     triplets_per_anchor: int = 4  # examples PairGen draws per row (pairs, triplets, ...)
     positive_fraction: float = 0.5  # share of similar pairs in "pairs" mode
+    pair_block_rows: int = 20_000  # PairGen's memory knob: rows per spilled block
     batch_sampler: str = "random"  # online-mining losses: "random" batches or "pk" (P x K)
     pk_classes: int = 8  # P classes per batch with batch_sampler="pk"; K = batch_size / P
     seed: int = 42
@@ -99,7 +100,13 @@ class PipelineConfig:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
         self.loss_params = loss_registry.validate(self.loss, self.loss_params)
-        positive_ints = ("embedding_dim", "epochs", "batch_size", "triplets_per_anchor")
+        positive_ints = (
+            "embedding_dim",
+            "epochs",
+            "batch_size",
+            "triplets_per_anchor",
+            "pair_block_rows",
+        )
         for name in positive_ints:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -125,6 +125,7 @@ def create_pipeline(
         positive_fraction=config.positive_fraction,
         pk_classes=config.pk_classes,
         pk_examples=max(1, config.batch_size // config.pk_classes),
+        block_rows=config.pair_block_rows,
         seed=config.seed,
     )
     trainer = tfx.components.Trainer(

@@ -31,7 +31,7 @@ def _transformed(tmp_path, labels_by_split):
     return examples_dir, graph
 
 
-def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", **props):
+def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", beam_args=None, **props):
     examples = standard_artifacts.Examples()
     examples.uri = examples_dir
     examples.split_names = artifact_utils.encode_split_names(
@@ -44,7 +44,8 @@ def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", **props):
     out_schema = standard_artifacts.Schema()
     out_schema.uri = str(tmp_path / out_name / "schema")
     props = {"mode": "triplets", "triplets_per_anchor": 2, "seed": 7} | props
-    executor.Executor().Do(
+    context = executor.Executor.Context(beam_pipeline_args=beam_args or ["--runner=DirectRunner"])
+    executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [transform_graph]},
         {"examples": [out_examples], "schema": [out_schema]},
         props,
@@ -356,3 +357,17 @@ def test_example_bytes_equal_deterministic_protobuf():
         f["label"].bytes_list.value.append(labels[i])
         f["id"].int64_list.value.append(ints[i])
         assert got[i] == ex.SerializeToString(deterministic=True)
+
+
+def test_multi_processing_workers_write_the_same_bytes(tmp_path):
+    """Parallel DirectRunner workers (other bundle order and placement): identical files."""
+    examples_dir, graph = _transformed(
+        tmp_path, {"train": ["a", "b", "c"] * 10, "eval": ["a", "b"] * 3}
+    )
+    in_process, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name="one", block_rows=4)
+    beam_args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    parallel, _ = run_pair_gen(
+        tmp_path, examples_dir, graph, out_name="two", block_rows=4, beam_args=beam_args
+    )
+    first = _file_bytes(in_process)
+    assert len(first) == 9 + 1 and first == _file_bytes(parallel)
