@@ -253,9 +253,24 @@ def _pass_through(p, split, files, prefix, block_rows, label_key):
     )
 
 
+def _layout(plan: sampling.ClassPlan, mode: str, options: dict[str, Any], block_rows: int):
+    """How many units a split has, and the options ``Draw`` needs.
+
+    A unit is a block of anchors, or for ``pk_batches`` a range of batches of about
+    ``block_rows`` rows.
+    """
+    if mode != "pk_batches":
+        return {"units": len(plan.block_ids), "options": options}
+    group = options["pk_classes"] * options["pk_examples"]
+    batches = options["pk_num_batches"] or plan.total // group
+    per_unit = max(1, block_rows // group)
+    draw = options | {"batches": batches, "batches_per_unit": per_unit}
+    return {"units": -(-batches // per_unit), "options": draw}
+
+
 def _sample(p, split, files, prefix, block_rows, label_key, store, mode, seed, options, feats):
     """Spill -> plan -> draw -> resolve -> assemble for one split; returns its stats."""
-    blocks = (
+    plan_pc = (
         p
         | f"Files[{split}]" >> beam.Create(list(enumerate(files)))
         | f"Spread[{split}]" >> beam.Reshuffle()
@@ -263,76 +278,37 @@ def _sample(p, split, files, prefix, block_rows, label_key, store, mode, seed, o
         >> beam.ParDo(
             steps.Spill(store, block_rows, label_key, None if mode == "pk_batches" else feats)
         )
-    )
-    plan_pc = (
-        blocks
         | f"Blocks[{split}]" >> beam.combiners.ToList()
         | f"Plan[{split}]" >> beam.Map(sampling.ClassPlan.from_block_counts)
     )
     plan = beam.pvalue.AsSingleton(plan_pc)
-    if mode == "pk_batches":
-        p_, k_ = options["pk_classes"], options["pk_examples"]
-        per_unit = max(1, block_rows // (p_ * k_))
-
-        def pk_units(pl):
-            batches = options["pk_num_batches"] or pl.total // (p_ * k_)
-            return {"batches": batches, "units": -(-batches // per_unit)}
-
-        sizing = beam.pvalue.AsSingleton(plan_pc | f"Units[{split}]" >> beam.Map(pk_units))
-        units_pc = plan_pc | f"UnitIds[{split}]" >> beam.FlatMap(
-            lambda _, s: range(s["units"]), sizing
-        )
-        n_units = beam.pvalue.AsSingleton(
-            plan_pc | f"NUnits[{split}]" >> beam.Map(lambda _, s: s["units"], sizing)
-        )
-        draw_options = beam.pvalue.AsSingleton(
-            plan_pc
-            | f"PKOptions[{split}]"
-            >> beam.Map(
-                lambda _, s: options | {"batches": s["batches"], "batches_per_unit": per_unit},
-                sizing,
-            )
-        )
-    else:
-        units_pc = plan_pc | f"UnitIds[{split}]" >> beam.FlatMap(
-            lambda pl: range(len(pl.block_ids))
-        )
-        n_units = beam.pvalue.AsSingleton(
-            plan_pc | f"NUnits[{split}]" >> beam.Map(lambda pl: len(pl.block_ids))
-        )
-        draw_options = beam.pvalue.AsSingleton(
-            plan_pc | f"Options[{split}]" >> beam.Map(lambda _: options)
-        )
+    layout_pc = plan_pc | f"Layout[{split}]" >> beam.Map(_layout, mode, options, block_rows)
+    n_units = beam.pvalue.AsSingleton(
+        layout_pc | f"NUnits[{split}]" >> beam.Map(lambda x: x["units"])
+    )
+    draw_options = beam.pvalue.AsSingleton(
+        layout_pc | f"DrawOptions[{split}]" >> beam.Map(lambda x: x["options"])
+    )
+    units_pc = layout_pc | f"UnitIds[{split}]" >> beam.FlatMap(lambda x: range(x["units"]))
     drawn = (
         units_pc
         | f"SpreadUnits[{split}]" >> beam.Reshuffle()
         | f"Draw[{split}]" >> beam.ParDo(steps.Draw(store, mode, split, seed), plan, draw_options)
     )
-    resolved = (
+    resolved = beam.pvalue.AsList(
         plan_pc
         | f"BlockIds[{split}]" >> beam.FlatMap(lambda pl: range(len(pl.block_ids)))
         | f"SpreadBlocks[{split}]" >> beam.Reshuffle()
         | f"Resolve[{split}]"
         >> beam.ParDo(steps.Resolve(store), plan, n_units, beam.pvalue.AsList(drawn))
     )
-    if mode == "pk_batches":
-        _ = (
-            p
-            | f"One[{split}]" >> beam.Create([None])
-            | f"Write[{split}]"
-            >> beam.ParDo(
-                steps.AssembleInOrder(store, prefix), plan, n_units, beam.pvalue.AsList(resolved)
-            )
-        )
-    else:
-        _ = (
-            units_pc
-            | f"SpreadWrites[{split}]" >> beam.Reshuffle()
-            | f"Write[{split}]"
-            >> beam.ParDo(
-                steps.Assemble(store, mode, prefix), plan, n_units, beam.pvalue.AsList(resolved)
-            )
-        )
+    if mode == "pk_batches":  # one writer, batches in order
+        writes = p | f"One[{split}]" >> beam.Create([None])
+        assemble = steps.AssembleInOrder(store, prefix)
+    else:  # one file per unit, written in parallel
+        writes = units_pc | f"SpreadWrites[{split}]" >> beam.Reshuffle()
+        assemble = steps.Assemble(store, mode, prefix)
+    _ = writes | f"Write[{split}]" >> beam.ParDo(assemble, plan, n_units, resolved)
     return (
         drawn
         | f"Merge[{split}]" >> beam.CombineGlobally(merge_stats)

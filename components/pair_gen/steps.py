@@ -43,11 +43,18 @@ def read_batches(path: str, batch: int):
         yield records
 
 
-def decode(records: list[bytes], path: str, first_row: int, label_key: str, features_key=None):
+def decode(
+    records: list[bytes],
+    path: str,
+    first_row: int,
+    label_key: str,
+    features_key: str | None = None,
+    dim: int | None = None,
+):
     """Labels (and ``features_key`` vectors as a float32 matrix) of serialized examples.
 
     Raises ``PairGenError`` naming the file and row when a label or vector is missing or a
-    vector's length differs from the others'.
+    vector's length is not ``dim`` (default: the first row's length).
     """
     batch = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
 
@@ -72,7 +79,8 @@ def decode(records: list[bytes], path: str, first_row: int, label_key: str, feat
     if features_key is None:
         return text, None
     feats = column(features_key)
-    dim = int(feats.value_lengths()[0].as_py() or 0)
+    if dim is None:
+        dim = int(feats.value_lengths()[0].as_py() or 0)
     check(feats, features_key, dim)
     matrix = feats.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
     return text, matrix.reshape(len(records), dim)
@@ -90,13 +98,15 @@ class Spill(beam.DoFn):
         self._store = store
         self._block_rows = block_rows
         self._label_key = label_key
-        self._features_key = features_key
+        self._features_key = features_key  # None: rows are passed through, not decoded
 
     def process(self, element):
         file_index, path = element
         first = 0
         for b, records in enumerate(read_batches(path, self._block_rows)):
-            labels, feats = decode(records, path, first, self._label_key, self._features_key)
+            labels, feats = decode(
+                records, path, first, self._label_key, self._features_key, self._store.payload.dim
+            )
             block = f"{file_index:06d}-{b:06d}"
             self._store.write_block(block, records if feats is None else feats, labels)
             first += len(records)
