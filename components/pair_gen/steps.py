@@ -142,34 +142,32 @@ class Draw(beam.DoFn):
         self._mode = mode
         self._split = split
         self._seed = seed
-        self._o: dict[str, Any] = {}
 
     def process(self, unit: int, plan: sampling.ClassPlan, options: dict[str, Any]):
-        self._o = options
         if self._mode == "pk_batches":
-            tuples, flags, stats = self._pk(unit, plan)
+            tuples, flags, stats = self._pk(unit, plan, options)
         else:
-            tuples, flags, stats = self._anchors(unit, plan)
+            tuples, flags, stats = self._anchors(unit, plan, options)
         self._store_unit(unit, tuples, flags, plan)
         yield stats
 
-    def _anchors(self, unit: int, plan: sampling.ClassPlan):
+    def _anchors(self, unit: int, plan: sampling.ClassPlan, options: dict[str, Any]):
         block = plan.block_ids[unit]
         classes = plan.class_ids(self._store.labels(block))
         own = plan.global_index(unit, classes)
         size = plan.sizes[classes]
         usable = (size >= 2) & (size < plan.total)
         skipped = np.bincount(classes[~usable], minlength=len(plan.labels))
-        anchors = np.repeat(own[usable], self._o["per_anchor"])
-        k = self._o["num_negatives"]
+        anchors = np.repeat(own[usable], options["per_anchor"])
+        k = options["num_negatives"]
         draws = {"triplets": 2, "triplets_k": 1 + k, "pairs": 3}[self._mode]
         u = sampling.uniforms(
             _unit_key(self._seed, self._split, self._mode, block), len(anchors) * draws
         ).reshape(len(anchors), draws)
-        positive = plan.draw_positive(u[:, 0], anchors) if len(anchors) else anchors
+        positive = plan.draw_positive(u[:, 0], anchors)
         flags = np.zeros(len(anchors), np.int64)
         if self._mode == "pairs":
-            flags = (u[:, 2] < self._o["positive_fraction"]).astype(np.int64)
+            flags = (u[:, 2] < options["positive_fraction"]).astype(np.int64)
             negative = plan.draw_negative(u[:, 1], anchors)
             tuples = np.stack([anchors, np.where(flags == 1, positive, negative)], axis=1)
             positives, negatives = int(flags.sum()), int(len(flags) - flags.sum())
@@ -189,9 +187,9 @@ class Draw(beam.DoFn):
         }
         return tuples, flags, stats
 
-    def _pk(self, unit: int, plan: sampling.ClassPlan):
+    def _pk(self, unit: int, plan: sampling.ClassPlan, options: dict[str, Any]):
         p, k, per_unit, batches = (
-            self._o[name] for name in ("pk_classes", "pk_examples", "batches_per_unit", "batches")
+            options[name] for name in ("pk_classes", "pk_examples", "batches_per_unit", "batches")
         )
         eligible = np.flatnonzero(plan.sizes >= k)
         if len(eligible) < p:
