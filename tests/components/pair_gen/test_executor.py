@@ -371,3 +371,19 @@ def test_multi_processing_workers_write_the_same_bytes(tmp_path):
     )
     first = _file_bytes(in_process)
     assert len(first) == 9 + 1 and first == _file_bytes(parallel)
+
+
+def test_a_ten_million_row_class_is_sampled_over_all_its_blocks():
+    """The plan is counts only: a 10M-row class in 500 blocks, drawn from uniformly."""
+    from components.pair_gen import sampling
+
+    blocks = [(f"{b:06d}", 20_000, {"big": 19_990, "small": 10}) for b in range(500)]
+    plan = sampling.ClassPlan.from_block_counts(blocks)
+    assert plan.sizes.tolist() == [9_995_000, 5_000] and len(plan.entry_class) == 1000
+    anchors = np.full(200_000, 1234)  # one row of "big"
+    block, cls, occurrence = plan.locate(plan.draw_positive(sampling.uniforms(5, 200_000), anchors))
+    assert (cls == 0).all() and (occurrence < 19_990).all()
+    counts = np.bincount(block, minlength=500)
+    assert ((counts - 400) ** 2 / 400).sum() < 620  # chi-square, df 499: p < 0.001 beyond 600
+    negatives = plan.draw_negative(sampling.uniforms(6, 10_000), anchors[:10_000])
+    assert (plan.class_of(negatives) == 1).all() and len(np.unique(negatives)) > 3_000
