@@ -66,6 +66,15 @@ def _vec(example, key):
     return tuple(np.round(example.features.feature[key].float_list.value, 5))
 
 
+def _labels_by_vector(examples_dir, *splits):
+    """Each transformed vector's label (vectors are unique by construction)."""
+    return {
+        _vec(e, "features"): e.features.feature["label"].bytes_list.value[0]
+        for split in splits
+        for e in _read(examples_dir, split)
+    }
+
+
 def test_triplets_respect_labels_and_counts(tmp_path):
     labels = {"train": ["a"] * 5 + ["b"] * 4 + ["c"] * 3, "eval": ["d"] * 3 + ["e"] * 3}
     examples_dir, graph = _transformed(tmp_path, labels)
@@ -75,11 +84,7 @@ def test_triplets_respect_labels_and_counts(tmp_path):
     assert stats["splits"]["eval"]["examples"] == 6 * 2
     assert os.path.exists(os.path.join(schema_uri, executor.SCHEMA_FILE))
 
-    # map each transformed vector back to its label (vectors are unique by construction)
-    source = {}
-    for split in ("train", "eval"):
-        for e in _read(examples_dir, split):
-            source[_vec(e, "features")] = e.features.feature["label"].bytes_list.value[0]
+    source = _labels_by_vector(examples_dir, "train", "eval")
     triplets = _read(uri, "train")
     assert len(triplets) == 24
     for t in triplets:
@@ -192,10 +197,7 @@ def test_positives_and_negatives_cover_whole_classes_uniformly(tmp_path, block_r
     )
     stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
     assert stats["blocks"] == -(-20 // block_rows)
-    source = {
-        _vec(e, "features"): e.features.feature["label"].bytes_list.value[0]
-        for e in _read(examples_dir, "train")
-    }
+    source = _labels_by_vector(examples_dir, "train")
     positives, negatives = {}, {}
     for t in _read(uri, "train"):
         a, p, n = (_vec(t, k) for k in ("anchor", "positive", "negative"))
@@ -260,10 +262,7 @@ def test_triplets_k_hold_k_negatives_of_other_classes(tmp_path):
     uri, schema_uri = run_pair_gen(
         tmp_path, examples_dir, graph, mode="triplets_k", num_negatives=3, block_rows=3
     )
-    source = {
-        _vec(e, "features"): e.features.feature["label"].bytes_list.value[0]
-        for e in _read(examples_dir, "train")
-    }
+    source = _labels_by_vector(examples_dir, "train")
     dim = len(next(iter(source)))
     rows = _read(uri, "train")
     assert len(rows) == 20
@@ -300,65 +299,6 @@ def test_spill_files_are_removed(tmp_path):
     ]
 
 
-def test_class_plan_maps_indices_to_rows_and_back():
-    from components.pair_gen import sampling
-
-    blocks = [("f0-b0", 4, {"x": 3, "y": 1}), ("f0-b1", 3, {"y": 2, "z": 1})]
-    plan = sampling.ClassPlan.from_block_counts(blocks)
-    assert plan.labels == ["x", "y", "z"] and plan.sizes.tolist() == [3, 3, 1]
-    block0 = plan.class_ids(["y", "x", "x", "x"])
-    block1 = plan.class_ids(["z", "y", "y"])
-    g0, g1 = plan.global_index(0, block0), plan.global_index(1, block1)
-    assert g0.tolist() == [3, 0, 1, 2] and g1.tolist() == [6, 4, 5]
-    for block, classes, g in ((0, block0, g0), (1, block1, g1)):
-        located_block, cls, occurrence = plan.locate(g)
-        assert (located_block == block).all() and (cls == classes).all()
-        rows = sampling.rows_of(classes, cls, occurrence)
-        assert rows.tolist() == list(range(len(classes)))
-
-
-def test_draws_are_uniform_exclusive_and_deterministic():
-    from components.pair_gen import sampling
-
-    u = sampling.uniforms(7, 50_000)
-    assert (u >= 0).all() and (u < 1).all()
-    assert np.array_equal(u[100:200], sampling.uniforms(7, 100, start=100))  # counter-based
-    assert not np.array_equal(u, sampling.uniforms(8, 50_000))
-    counts = np.bincount(sampling.below(u, 5), minlength=5)
-    assert counts.min() > 9_500 and counts.max() < 10_500  # 10,000 expected each
-    plan = sampling.ClassPlan.from_block_counts([("b", 10, {"a": 4, "b": 6})])
-    own = np.full(50_000, 5)  # row 1 of class "b" (indices 4..9)
-    positives = np.bincount(plan.draw_positive(u, own), minlength=10)
-    assert (
-        positives[:4].sum() == 0 and positives[5] == 0 and positives[[4, 6, 7, 8, 9]].min() > 9_500
-    )
-    negatives = np.bincount(plan.draw_negative(u, own), minlength=10)
-    assert negatives[4:].sum() == 0 and negatives[:4].min() > 12_000  # 12,500 expected each
-    picks = sampling.distinct(3, 10_000_000, 5)
-    assert len(set(picks)) == 5 and picks == sampling.distinct(3, 10_000_000, 5)
-    assert sorted(sampling.distinct(4, 10, 10)) == list(range(10))
-
-
-def test_example_bytes_equal_deterministic_protobuf():
-    from components.pair_gen import example_bytes
-
-    rng = np.random.default_rng(0)
-    rows = 50
-    floats = rng.normal(size=(rows, 3, 40)).astype(np.float32)  # 480 bytes: 2-byte varints
-    labels = [("x" * int(n)).encode() for n in rng.integers(1, 300, rows)]
-    ints = rng.integers(-5, 2**40, rows).tolist()
-    got = example_bytes.serialize(
-        {"z_vec": ("float", floats), "label": ("bytes", labels), "id": ("int64", ints)}, rows
-    )
-    for i in range(rows):
-        ex = tf.train.Example()
-        f = ex.features.feature
-        f["z_vec"].float_list.value.extend(floats[i].ravel())
-        f["label"].bytes_list.value.append(labels[i])
-        f["id"].int64_list.value.append(ints[i])
-        assert got[i] == ex.SerializeToString(deterministic=True)
-
-
 def test_multi_processing_workers_write_the_same_bytes(tmp_path):
     """Parallel DirectRunner workers (other bundle order and placement): identical files."""
     examples_dir, graph = _transformed(
@@ -371,19 +311,3 @@ def test_multi_processing_workers_write_the_same_bytes(tmp_path):
     )
     first = _file_bytes(in_process)
     assert len(first) == 9 + 1 and first == _file_bytes(parallel)
-
-
-def test_a_ten_million_row_class_is_sampled_over_all_its_blocks():
-    """The plan is counts only: a 10M-row class in 500 blocks, drawn from uniformly."""
-    from components.pair_gen import sampling
-
-    blocks = [(f"{b:06d}", 20_000, {"big": 19_990, "small": 10}) for b in range(500)]
-    plan = sampling.ClassPlan.from_block_counts(blocks)
-    assert plan.sizes.tolist() == [9_995_000, 5_000] and len(plan.entry_class) == 1000
-    anchors = np.full(200_000, 1234)  # one row of "big"
-    block, cls, occurrence = plan.locate(plan.draw_positive(sampling.uniforms(5, 200_000), anchors))
-    assert (cls == 0).all() and (occurrence < 19_990).all()
-    counts = np.bincount(block, minlength=500)
-    assert ((counts - 400) ** 2 / 400).sum() < 620  # chi-square, df 499: p < 0.001 beyond 600
-    negatives = plan.draw_negative(sampling.uniforms(6, 10_000), anchors[:10_000])
-    assert (plan.class_of(negatives) == 1).all() and len(np.unique(negatives)) > 3_000
