@@ -139,6 +139,7 @@ def run_pair_gen(root: str, out: str) -> None:
     from tfx.types import artifact_utils, standard_artifacts
 
     from components.pair_gen import executor
+    from components.pair_gen.settings import PairSettings
 
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(root, "examples")
@@ -153,7 +154,11 @@ def run_pair_gen(root: str, out: str) -> None:
     executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [graph]},
         {"examples": [out_examples], "schema": [out_schema]},
-        {"mode": "triplets", "triplets_per_anchor": 1, "seed": 1},
+        {
+            executor.SETTINGS_KEY: PairSettings(
+                mode="triplets", triplets_per_anchor=1, seed=1
+            ).to_json()
+        },
     )
 
 

@@ -16,43 +16,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if "--verbose" in sys.argv else "3")
 
 
-def _key_value(text: str) -> tuple[str, object]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
-
-
-def _add_shared_options(parser: argparse.ArgumentParser) -> None:
-    """Options ``run`` and ``compile`` share: data label, loss, training length, protocol, Beam."""
-    from pipeline.config import PROTOCOLS, PipelineConfig
-    from trainer_module.losses import registry
-
-    defaults = PipelineConfig.__dataclass_fields__
-    parser.add_argument("--label-column", default="label", help="name of the label column")
-    parser.add_argument(
-        "--loss",
-        default=defaults["loss"].default,
-        metavar="NAME",
-        help=f"loss by registered name: {', '.join(registry.names())}",
-    )
-    parser.add_argument("--epochs", type=int, default=defaults["epochs"].default)
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=defaults["batch_size"].default,
-        help="global batch size (split across replicas)",
-    )
-    parser.add_argument(
-        "--protocol",
-        default="seen_classes",
-        choices=PROTOCOLS,
-        help="seen_classes: stratified 70/30 split of every class; unseen_classes: "
-        "evaluate on classes never trained on",
-    )
+def _add_beam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--beam-arg",
         action="append",
@@ -64,8 +28,9 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser."""
-    from pipeline.config import PipelineConfig
+    """The CLI's argument parser; the stages' options come from their settings."""
+    from pipeline.cli_options import add_stage_options
+    from pipeline.config import STAGES, PipelineConfig
 
     defaults = PipelineConfig.__dataclass_fields__
     parser = argparse.ArgumentParser(
@@ -82,76 +47,27 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --data, scikit-learn's handwritten digits are used.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_shared_options(run)
     run.add_argument(
         "--data",
         default="",
-        help="CSV or tf.Example TFRecord file, or a folder "
-        "of them (default: the bundled digits, written into the pipeline root)",
+        help="CSV or tf.Example TFRecord file, or a folder of them, local or a URI "
+        "(default: the bundled digits, written into the pipeline root)",
     )
     run.add_argument(
-        "--loss-param",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="loss parameter, e.g. margin=0.5 (repeatable)",
+        "--pipeline-root",
+        default=defaults["pipeline_root"].default,
+        help="folder or URI for artifacts (and, when local, ML Metadata, data and logs)",
     )
     run.add_argument(
-        "--train-steps", type=int, default=0, help="cap on training steps (0 = train all epochs)"
-    )
-    run.add_argument("--learning-rate", type=float, default=defaults["learning_rate"].default)
-    run.add_argument("--embedding-dim", type=int, default=defaults["embedding_dim"].default)
-    run.add_argument(
-        "--triplets-per-anchor",
-        type=int,
-        default=defaults["triplets_per_anchor"].default,
-        help="pairs/triplets PairGen draws per row",
-    )
-    run.add_argument(
-        "--pair-block-rows",
-        type=int,
-        default=defaults["pair_block_rows"].default,
-        help="PairGen's memory knob: rows per block it spills and holds at a time",
-    )
-    run.add_argument(
-        "--batch-sampler",
-        default="random",
-        choices=("random", "pk"),
-        help="online-mining losses: shuffled batches, or class-balanced P x K batches "
-        "(P = --pk-classes, K = batch size / P)",
-    )
-    run.add_argument(
-        "--pk-classes",
-        type=int,
-        default=defaults["pk_classes"].default,
-        help="P, the classes per batch with --batch-sampler pk",
-    )
-    run.add_argument(
-        "--eval-classes",
+        "--metadata-path",
         default="",
-        help="unseen_classes: comma-separated held-out classes "
-        "(default: the upper half of the sorted classes)",
+        help="ML Metadata's SQLite file (default: PIPELINE_ROOT/metadata.sqlite; required "
+        "when the pipeline root is a URI)",
     )
     run.add_argument(
-        "--max-bad-rows",
-        type=float,
-        default=0.01,
-        help="fraction of unusable rows (dropped and counted) that stops the run",
-    )
-    run.add_argument(
-        "--threshold",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="METRIC=VALUE",
-        help="lower bound a model must reach to be blessed (repeatable; default map_at_r=0.5)",
-    )
-    run.add_argument(
-        "--tolerance",
-        type=float,
-        default=0.0,
-        help="how much worse than the blessed baseline's map_at_r a model may be",
+        "--serving-dir",
+        default="",
+        help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)",
     )
     run.add_argument(
         "--cpu-replicas",
@@ -159,17 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults["cpu_replicas"].default,
         help="logical CPU devices for MirroredStrategy when there is no GPU",
     )
-    run.add_argument("--seed", type=int, default=defaults["seed"].default)
-    run.add_argument(
-        "--pipeline-root",
-        default="runs/pipeline",
-        help="folder for artifacts, ML Metadata (SQLite), data and logs",
-    )
-    run.add_argument(
-        "--serving-dir",
-        default="",
-        help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)",
-    )
+    _add_beam_options(run)
     run.add_argument(
         "--component-beam-arg",
         action="append",
@@ -185,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the run summary (states, metrics, blessing) as JSON",
     )
+    add_stage_options(run, STAGES)
 
     sub.add_parser("losses", help="list the registered losses and their parameters")
     comp = sub.add_parser(
@@ -199,14 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--pipeline-root", required=True, help="e.g. gs://bucket/pipeline-root")
     comp.add_argument("--serving-dir", default="", help="Pusher destination")
     comp.add_argument(
-        "--output", default="pipeline.json", help=".json: PipelineJob; .yaml: PipelineSpec"
+        "--output",
+        default="pipeline.json",
+        help=".json: a Vertex AI PipelineJob; .yaml: a PipelineSpec (schema 2.1) for KFP",
     )
     comp.add_argument(
         "--image",
         default="",
         help="container image with this package (default: kubeflow.runner.DEFAULT_IMAGE)",
     )
-    _add_shared_options(comp)
+    _add_beam_options(comp)
+    add_stage_options(comp, STAGES)
     sched = sub.add_parser(
         "schedule",
         help="upload a compiled pipeline to a KFP host and create a recurring run",
@@ -235,42 +145,26 @@ def _component_beam_args(items: list[str]) -> dict[str, list[str]]:
 
 
 def config_from_args(args: argparse.Namespace):
-    """A validated ``PipelineConfig`` from parsed ``run`` arguments."""
-    from pipeline.config import DEFAULT_THRESHOLDS, PipelineConfig
+    """A validated ``PipelineConfig`` from parsed ``run`` or ``compile`` arguments."""
+    from pipeline.cli_options import stage_settings_from_args
+    from pipeline.config import STAGES, PipelineConfig
 
-    eval_classes = [c.strip() for c in args.eval_classes.split(",") if c.strip()] or None
     config = PipelineConfig(
         pipeline_root=args.pipeline_root,
+        metadata_path=getattr(args, "metadata_path", ""),
         serving_dir=args.serving_dir,
-        data=args.data,
-        label_column=args.label_column,
-        protocol=args.protocol,
-        eval_classes=eval_classes,
-        max_bad_row_fraction=args.max_bad_rows,
-        loss=args.loss,
-        loss_params=dict(args.loss_param),
-        embedding_dim=args.embedding_dim,
-        learning_rate=args.learning_rate,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        train_steps=args.train_steps,
-        triplets_per_anchor=args.triplets_per_anchor,
-        pair_block_rows=args.pair_block_rows,
-        batch_sampler=args.batch_sampler,
-        pk_classes=args.pk_classes,
-        seed=args.seed,
-        cpu_replicas=args.cpu_replicas,
-        thresholds=dict(args.threshold) if args.threshold else dict(DEFAULT_THRESHOLDS),
-        comparison_tolerance=args.tolerance,
+        data=getattr(args, "data", ""),
+        cpu_replicas=getattr(args, "cpu_replicas", 1),
         beam_args=list(args.beam_arg),
-        component_beam_args=_component_beam_args(args.component_beam_arg),
-        enable_cache=not args.no_cache,
+        component_beam_args=_component_beam_args(getattr(args, "component_beam_arg", [])),
+        enable_cache=not getattr(args, "no_cache", False),
+        **stage_settings_from_args(args, STAGES),
     )
     config.validate()
     if config.data:
         from pipeline.data import check_label_column
 
-        check_label_column(config.data, config.label_column)
+        check_label_column(config.data, config.ingest.label_column)
     return config
 
 
@@ -344,20 +238,8 @@ def _list_losses() -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from pipeline.config import PipelineConfig
-
     try:
-        config = PipelineConfig(
-            pipeline_root=args.pipeline_root,
-            serving_dir=args.serving_dir,
-            label_column=args.label_column,
-            loss=args.loss,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            protocol=args.protocol,
-            beam_args=list(args.beam_arg),
-        )
-        config.validate()
+        config = config_from_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -394,19 +276,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"Recurring run {run_id} created on {args.host} ({args.cron}).")
         return 0
+    from pipeline import local_runner
+
     try:
         config = config_from_args(args)
+        log_file = os.path.join(
+            local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    from pipeline import local_runner
-
-    log_file = os.path.join(config.pipeline_root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
     print(f"Pipeline root: {config.pipeline_root}")
     print(
-        f"Loss: {config.loss}  protocol: {config.protocol}  epochs: {config.epochs}  "
-        f"batch: {config.batch_size}"
+        f"Loss: {config.training.loss}  protocol: {config.ingest.protocol}  "
+        f"epochs: {config.training.epochs}  batch: {config.training.batch_size}"
     )
     try:
         summary = local_runner.run(

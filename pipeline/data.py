@@ -1,10 +1,16 @@
-"""Input data: the bundled default (scikit-learn's digits) and checks on a user's CSV."""
+"""Input data: the bundled default (scikit-learn's digits) and checks on a user's CSV.
+
+Paths may be local or URIs (``gs://...``): every read and write goes through
+``tfx.dsl.io.fileio``.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
+
+from tfx.dsl.io import fileio
 
 from components.example_gen import rows
 
@@ -31,15 +37,16 @@ def write_if_changed(path: str, text: str) -> bool:
     Keeping the file untouched keeps its modification time, so ExampleGen's input fingerprint
     is unchanged and a re-run reuses cached executions.
     """
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
+    data = text.encode("utf-8")
+    if fileio.exists(path):
+        with fileio.open(path, "rb") as f:
+            if f.read() == data:
                 return False
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fileio.makedirs(os.path.dirname(path))
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with fileio.open(tmp, "wb") as f:
+        f.write(data)
+    fileio.rename(tmp, path, overwrite=True)
     return True
 
 
@@ -51,7 +58,11 @@ def prepare_default_data(data_dir: str, limit: int | None = None) -> str:
 
 
 def split_input(data: str) -> tuple[str, str]:
-    """``(input_base, pattern)`` for ExampleGen from a file or a folder path (or URI)."""
+    """``(input_base, pattern)`` for ExampleGen from a file or a folder path (or URI).
+
+    A URI is taken as a file when it has a data file's suffix, else as a folder (no request
+    to its storage: compiling for a bucket must not need credentials).
+    """
     is_file = data.lower().endswith((".csv", ".csv.gz", ".tfrecord", ".tfrecords", ".gz", ".tfr"))
     if os.path.isdir(data) or ("://" in data and not is_file):
         return data.rstrip("/"), "*"
@@ -61,16 +72,14 @@ def split_input(data: str) -> tuple[str, str]:
 def check_label_column(data: str, label_column: str) -> None:
     """Fails fast (before the pipeline starts) when a CSV lacks the label column."""
     base, pattern = split_input(data)
-    import glob
-
-    files = sorted(glob.glob(os.path.join(base, pattern)))
-    files = [f for f in files if os.path.isfile(f)]
+    files = sorted(f for f in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(f))
     if not files:
         raise FileNotFoundError(f"no input files match {os.path.join(base, pattern)}")
     for path in files:
         if path.lower().endswith(".csv"):
-            with open(path, encoding="utf-8", newline="") as f:
-                header = next(csv.reader(f), [])
+            with fileio.open(path, "rb") as f:
+                first = f.readline().decode("utf-8")
+            header = next(csv.reader([first]), [])
             if not header:
                 raise ValueError(f"{path} is empty: expected a CSV header line")
             rows.resolve_label_column(header, label_column, path)

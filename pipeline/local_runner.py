@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging as py_logging
 import os
 import time
@@ -34,6 +35,20 @@ def configure_cpu_devices(count: int) -> None:
             f"cannot create {count} logical CPU devices: TensorFlow is already initialised "
             f"({e}); configure devices before running anything else in this process"
         ) from e
+
+
+def local_state_dir(config: PipelineConfig) -> str:
+    """The local folder of the run's own state: ML Metadata's SQLite file and the logs.
+
+    It is the pipeline root when that is local; with a remote root (``gs://``, ...) the
+    metadata path must be given, and its folder is used.
+    """
+    if not config.metadata_path:
+        raise ValueError(
+            f"pipeline root {config.pipeline_root} is remote: name a local SQLite file for ML "
+            f"Metadata with --metadata-path"
+        )
+    return os.path.dirname(config.metadata_path)
 
 
 def beam_args(config: PipelineConfig) -> list[str]:
@@ -94,13 +109,13 @@ def run(
     from pipeline import run_report
     from pipeline.pipeline import create_pipeline
 
+    os.makedirs(local_state_dir(config), exist_ok=True)
     if config.data:
-        check_label_column(config.data, config.label_column)
+        check_label_column(config.data, config.ingest.label_column)
         data_path = config.data
     else:
         data_path = prepare_default_data(config.data_dir)
-    config.beam_args = beam_args(config)
-    os.makedirs(config.pipeline_root, exist_ok=True)
+    config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, data_path, metadata)
 

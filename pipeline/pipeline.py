@@ -11,7 +11,6 @@ import os
 
 from tfx import v1 as tfx
 
-from components.example_gen import rows
 from components.example_gen.component import labelled_example_gen
 from components.pair_gen.component import PairGen
 from components.retrieval_evaluator.component import RetrievalEvaluator
@@ -20,6 +19,8 @@ from pipeline.data import split_input
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "trainer_module.run.run_fn"
+# What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
+RUNTIME_PARAMETERS = ("data_root", "training", "evaluation")
 
 COMPONENT_IDS = (
     "FileBasedExampleGen",
@@ -35,11 +36,6 @@ COMPONENT_IDS = (
 )
 
 
-def label_feature_name(config: PipelineConfig) -> str:
-    """The label's feature name in the examples (the column name, sanitised)."""
-    return rows.sanitize_name(config.label_column)
-
-
 def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
     """Adds ``config.component_beam_args[id]`` to the Beam arguments of component ``id``."""
     beam_ids = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
@@ -52,24 +48,6 @@ def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
         beam_ids[component_id].with_beam_pipeline_args(list(args))
 
 
-def trainer_config(config: PipelineConfig) -> dict:
-    """The Trainer's ``custom_config`` (what ``run_fn`` reads)."""
-    return {
-        "loss": config.loss,
-        "loss_params": config.loss_params,
-        "label_column": label_feature_name(config),
-        "protocol": config.protocol,
-        "embedding_dim": config.embedding_dim,
-        "hidden_units": list(config.hidden_units),
-        "learning_rate": config.learning_rate,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "train_steps": config.train_steps,
-        "batch_sampler": config.batch_sampler,
-        "seed": config.seed,
-    }
-
-
 def create_pipeline(
     config: PipelineConfig,
     data_path: str,
@@ -79,29 +57,23 @@ def create_pipeline(
     """The pipeline for ``config`` reading ``data_path`` (a file or a folder of files).
 
     ``runtime_parameters`` (for orchestrators that support them, e.g. KFP v2) may replace
-    ``data_root`` (ExampleGen's input folder), ``trainer_config`` (the Trainer's
-    ``custom_config`` as JSON: loss, epochs, ...) and ``thresholds`` (the evaluator's, JSON).
+    ``data_root`` (ExampleGen's input folder), ``training`` (the training settings as JSON,
+    complete) and ``evaluation`` (the evaluation settings as JSON, complete). The training
+    parameter goes to PairGen as well as to the Trainer, so PairGen builds what the loss of
+    that run consumes.
     """
     config.validate()
     runtime = runtime_parameters or {}
+    unknown = sorted(set(runtime) - set(RUNTIME_PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown runtime parameter(s) {unknown}; valid: {RUNTIME_PARAMETERS}")
     if "data_root" in runtime:
         input_base, pattern = runtime["data_root"], "*"
     else:
         input_base, pattern = split_input(data_path)
-    label = label_feature_name(config)
+    label = config.ingest.label_feature
 
-    example_gen = labelled_example_gen(
-        input_base,
-        pattern,
-        {
-            "label_column": config.label_column,
-            "protocol": config.protocol,
-            "eval_fraction": config.eval_fraction,
-            "eval_classes": config.eval_classes,
-            "max_bad_row_fraction": config.max_bad_row_fraction,
-            "seed": config.seed,
-        },
-    )
+    example_gen = labelled_example_gen(input_base, pattern, config.ingest)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
@@ -119,23 +91,18 @@ def create_pipeline(
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        mode=config.pair_mode,
-        triplets_per_anchor=config.triplets_per_anchor,
-        num_negatives=int(config.loss_params.get("num_negatives", 1)),
-        positive_fraction=config.positive_fraction,
-        pk_classes=config.pk_classes,
-        pk_examples=max(1, config.batch_size // config.pk_classes),
-        block_rows=config.pair_block_rows,
-        seed=config.seed,
+        settings=config.pair_settings,
+        training=runtime.get("training"),
     )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=pair_gen.outputs["examples"],
         schema=pair_gen.outputs["schema"],
         transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(num_steps=max(config.train_steps, 1)),
+        # run_fn takes its length from the training settings (epochs, train_steps)
+        train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
         eval_args=tfx.proto.EvalArgs(num_steps=1),
-        custom_config=runtime.get("trainer_config", trainer_config(config)),
+        custom_config=runtime.get("training", config.training.resolved().to_dict()),
     )
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -147,11 +114,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
         label_column=label,
-        seed=config.seed,
-        recall_at_k=config.recall_at_k,
-        thresholds=runtime.get("thresholds", config.thresholds),
-        comparison_metric=config.comparison_metric,
-        comparison_tolerance=config.comparison_tolerance,
+        settings=runtime.get("evaluation", config.evaluation),
     )
     with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
         pusher = tfx.components.Pusher(

@@ -8,6 +8,7 @@ from typing import Any
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.io import fileio
 
 from pipeline.config import PipelineConfig
 
@@ -33,11 +34,11 @@ def _outputs(store, execution_id: int) -> dict[str, list[Any]]:
 
 
 def _read_json(uri: str, name: str) -> dict[str, Any] | None:
-    path = os.path.join(uri, name)
-    if not os.path.exists(path):
+    path = os.path.join(uri, name)  # artifact URIs may be remote: fileio, not open
+    if not fileio.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    with fileio.open(path, "rb") as f:
+        return json.loads(f.read())
 
 
 def _output_json(store, execution, key: str, name: str) -> tuple[Any, dict[str, Any] | None]:

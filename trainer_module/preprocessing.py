@@ -31,6 +31,22 @@ def feature_names(raw_keys: list[str] | Any, label_column: str) -> list[str]:
     return sorted(k for k in raw_keys if k != label_column)
 
 
+def raw_label_column(raw_feature_spec: dict[str, Any]) -> str:
+    """The raw label feature: the only string feature of the raw data.
+
+    The pipeline's ExampleGen writes every feature as a float and the label as bytes, so the
+    label needs no setting downstream of Transform (``run_fn`` leaves it out of the serving
+    signatures with this).
+    """
+    names = sorted(n for n, spec in raw_feature_spec.items() if spec.dtype == tf.string)
+    if len(names) != 1:
+        raise ValueError(
+            f"expected exactly one string feature (the label) in the raw data, got {names}; "
+            f"features must be numeric"
+        )
+    return names[0]
+
+
 def _dense_column(x: tf.Tensor | tf.SparseTensor) -> tf.Tensor:
     """A ``[B]`` float32 column from a raw feature (absent values become NaN)."""
     if isinstance(x, tf.SparseTensor):

@@ -25,6 +25,7 @@ from tfx_bsl.public import tfxio
 from trainer_module import model as model_lib
 from trainer_module import preprocessing
 from trainer_module.losses import registry
+from trainer_module.settings import TrainingSettings
 
 SUMMARY_FILE = "training_summary.json"
 PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
@@ -67,6 +68,41 @@ def split_counts(file_patterns: list[str]) -> dict[str, Any]:
     path = os.path.join(os.path.dirname(split_dir), PAIR_GEN_STATS_FILE)
     with tf.io.gfile.GFile(path) as f:
         return json.load(f)
+
+
+class PairGenMismatchError(ValueError):
+    """PairGen built data for another loss than the one the Trainer is asked to train."""
+
+
+def check_pair_gen(training: TrainingSettings, built: dict[str, Any]) -> None:
+    """Stops before training when PairGen's output is not what the loss consumes.
+
+    ``built`` is PairGen's statistics (its ``mode`` and shape). They disagree when the
+    training settings changed without PairGen following them (e.g. a stale cached PairGen).
+    """
+    spec = training.loss_spec
+    want = training.pair_gen_mode
+    got = built.get("mode")
+    if got != want:
+        raise PairGenMismatchError(
+            f"loss {training.loss!r} consumes {spec.input_mode} input, which PairGen builds in "
+            f"mode {want!r}, but PairGen built mode {got!r}; re-run PairGen with these "
+            f"training settings (on Kubeflow, PairGen follows the training runtime parameter)"
+        )
+    if want == "triplets_k" and built.get("num_negatives") != training.num_negatives:
+        raise PairGenMismatchError(
+            f"loss {training.loss!r} takes num_negatives={training.num_negatives}, but PairGen "
+            f"built {built.get('num_negatives')} negatives per anchor"
+        )
+    if want == "pk_batches" and (built.get("pk_classes"), built.get("pk_examples")) != (
+        training.pk_classes,
+        training.pk_examples,
+    ):
+        raise PairGenMismatchError(
+            f"batch_size {training.batch_size} with pk_classes {training.pk_classes} needs "
+            f"{training.pk_classes} x {training.pk_examples} groups, but PairGen built "
+            f"{built.get('pk_classes')} x {built.get('pk_examples')}"
+        )
 
 
 def uses_class_ids(spec: registry.LossSpec) -> bool:
@@ -139,23 +175,16 @@ def make_dataset(
     )
 
 
-def _raw_serving_features(tft_output: tft.TFTransformOutput, label_column: str) -> list[str]:
-    spec = tft_output.raw_feature_spec()
-    spec.pop(label_column, None)
-    return sorted(spec)
-
-
 def export_serving_model(
     encoder: tf.keras.Model,
     tft_output: tft.TFTransformOutput,
-    label_column: str,
     export_dir: str,
 ) -> None:
     """Saves ``encoder`` with the Transform graph and the three raw-feature signatures."""
     encoder.tft_layer = tft_output.transform_features_layer()
     raw_spec = tft_output.raw_feature_spec()
     feature_spec = dict(raw_spec)
-    feature_spec.pop(label_column, None)
+    feature_spec.pop(preprocessing.raw_label_column(raw_spec))
     names = sorted(feature_spec)
 
     def embed(raw_features):
@@ -193,18 +222,35 @@ def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
     return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
 
 
+def _eval_rows_usable(spec: registry.LossSpec, eval_stats: dict, vocabulary: list[str]) -> int:
+    """Eval rows a validation pass can use: all, or for class-id losses those of known classes.
+
+    Class heads and proxies only know the classes of the label vocabulary (the train split's),
+    so under ``unseen_classes`` there may be none.
+    """
+    if not uses_class_ids(spec):
+        return int(eval_stats.get("examples", 0))
+    per_class = eval_stats.get("per_class", {})
+    return int(sum(per_class.get(label, 0) for label in vocabulary))
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains the embedding model with the configured loss and exports it.
 
-    ``fn_args.custom_config`` keys: ``loss``, ``loss_params``, ``label_column``, ``protocol``,
-    ``embedding_dim``, ``hidden_units``, ``learning_rate``, ``epochs``, ``batch_size``
-    (global), ``train_steps`` (0 = no cap), ``seed``.
+    ``fn_args.custom_config`` holds every ``TrainingSettings`` field (on Kubeflow it is the
+    ``training`` runtime parameter); a missing, unknown or bad setting stops here, before any
+    data is read, and so does a PairGen output built for another loss. The training length is
+    the settings' ``epochs`` and ``train_steps``, not TFX's ``train_args``.
     """
     started = time.time()
-    cfg = dict(fn_args.custom_config or {})
-    spec = registry.get_spec(cfg.get("loss", "triplet_semihard"))
-    params = registry.validate(spec.name, cfg.get("loss_params"))
-    seed = int(cfg.get("seed", 42))
+    training = TrainingSettings.from_dict(
+        fn_args.custom_config, complete=True, source="the Trainer's custom_config"
+    )
+    spec = training.loss_spec
+    params = training.full_loss_params()
+    stats = split_counts(fn_args.train_files)
+    check_pair_gen(training, stats)
+    seed = training.seed
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     num_classes = tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB)
@@ -212,50 +258,50 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     strategy = make_strategy()
     replicas = strategy.num_replicas_in_sync
-    batch_size = int(cfg.get("batch_size", 128))
+    batch_size = training.batch_size
     if batch_size % replicas:
         raise ValueError(f"batch_size {batch_size} is not divisible by {replicas} replicas")
-    counts = split_counts(fn_args.train_files)["splits"]
+    counts = stats["splits"]
     n_train = counts["train"]["examples"]
     if n_train < batch_size:
         raise ValueError(
             f"the train split has {n_train} examples, fewer than one batch of {batch_size}"
         )
     steps_per_epoch = n_train // batch_size
-    epochs = int(cfg.get("epochs", 10))
-    cap = int(cfg.get("train_steps", 0))
+    epochs = training.epochs
+    cap = training.train_steps
     if cap and cap < epochs * steps_per_epoch:  # an exact cap: one "epoch" of cap steps
         epochs, steps_per_epoch = 1, cap
 
-    pk = cfg.get("batch_sampler") == "pk"
+    pk = training.batch_sampler == "pk"
     train_ds = make_dataset(
         fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed, in_order=pk
     )
     validation = {}
-    n_eval = counts.get("eval", {}).get("examples", 0)
+    vocabulary = [
+        v.decode() if isinstance(v, bytes) else str(v)
+        for v in tft_output.vocabulary_by_name(preprocessing.LABEL_VOCAB)
+    ]
+    n_eval = _eval_rows_usable(spec, counts.get("eval", {}), vocabulary)
     eval_batch = min(batch_size, (n_eval // replicas) * replicas)
-    validate = eval_batch > 0 and not (
-        uses_class_ids(spec) and cfg.get("protocol") == "unseen_classes"
-    )
-    if validate:
+    if eval_batch > 0:
         validation = {
             "validation_data": make_dataset(
                 fn_args.eval_files, fn_args.data_accessor, schema, spec, eval_batch, seed
             ),
             "validation_steps": max(1, n_eval // eval_batch),
         }
+    else:
+        logging.info("no validation pass: the eval split has no rows this loss can score")
 
-    embedding_dim = int(cfg.get("embedding_dim", 64))
+    embedding_dim = training.embedding_dim
     with strategy.scope():
         encoder = model_lib.build_encoder(
-            _feature_dim(tft_output),
-            list(cfg.get("hidden_units", [256, 128])),
-            embedding_dim,
-            seed=seed,
+            _feature_dim(tft_output), list(training.hidden_units), embedding_dim, seed=seed
         )
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
         trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
-        trainer.compile(optimizer=tf.keras.optimizers.Adam(float(cfg.get("learning_rate", 1e-3))))
+        trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
     logging.info(
         "training %s (%s) on %d examples: %d replicas (%s), global batch %d, %d epochs x %d steps",
         spec.name,
@@ -289,15 +335,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if not all(math.isfinite(v) for v in losses):
         raise FloatingPointError(f"training loss is not finite: {losses}")
 
-    export_serving_model(
-        encoder,
-        tft_output,
-        cfg.get("label_column", preprocessing.LABEL_KEY),
-        fn_args.serving_model_dir,
-    )
+    export_serving_model(encoder, tft_output, fn_args.serving_model_dir)
     summary = {
         "loss": spec.name,
         "loss_params": params,
+        "pair_gen_mode": stats["mode"],
         "strategy": type(strategy).__name__,
         "num_replicas": replicas,
         "devices": list(strategy.extended.worker_devices),

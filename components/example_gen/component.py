@@ -9,14 +9,15 @@ from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 
 from components.example_gen import executor
+from components.example_gen.settings import IngestSettings
 
 
-def labelled_example_gen(input_base: str, pattern: str, settings: dict[str, Any]) -> Any:
+def labelled_example_gen(input_base: str, pattern: str, settings: IngestSettings) -> Any:
     """``FileBasedExampleGen`` reading ``input_base/pattern`` (CSV or TFRecord) into train/eval.
 
-    ``settings``: ``label_column``, ``protocol`` (``seen_classes`` | ``unseen_classes``),
-    ``eval_fraction``, ``eval_classes``, ``max_bad_row_fraction``, ``seed``.
+    ``settings`` (validated here) travel packed in the component's ``custom_config``.
     """
+    settings.validate()
     input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="data", pattern=pattern)])
     output_config = tfx.proto.Output(
         split_config=tfx.proto.SplitConfig(

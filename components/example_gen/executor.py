@@ -30,6 +30,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.example_gen import rows
+from components.example_gen.settings import IngestSettings
 
 REPORT_FILE = "ingest_report.json"
 TRAIN, EVAL = "train", "eval"
@@ -40,28 +41,23 @@ class DataError(ValueError):
     """The input data cannot be used; the message names the file, column or split."""
 
 
-def ingest_settings(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """The ingest settings packed (as a Struct) in ExampleGen's ``custom_config``."""
+def ingest_settings(exec_properties: dict[str, Any]) -> IngestSettings:
+    """The ingest settings packed (as a Struct) in ExampleGen's ``custom_config``; all of them."""
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
-    settings: dict[str, Any] = {}
+    data: dict[str, Any] = {}
     if raw:
         config = example_gen_pb2.CustomConfig()
         proto_utils.json_to_proto(raw, config)
         struct = struct_pb2.Struct()
         if config.custom_config.Unpack(struct):
-            settings = json_format.MessageToDict(struct)
-    settings.setdefault("label_column", "label")
-    settings.setdefault("protocol", "seen_classes")
-    settings.setdefault("eval_fraction", 0.3)
-    settings.setdefault("max_bad_row_fraction", 0.01)
-    settings.setdefault("seed", 42)
-    return settings
+            data = json_format.MessageToDict(struct)
+    return IngestSettings.from_dict(data, complete=True, source="ExampleGen's custom_config")
 
 
-def pack_settings(settings: dict[str, Any]) -> example_gen_pb2.CustomConfig:
+def pack_settings(settings: IngestSettings) -> example_gen_pb2.CustomConfig:
     """Packs ingest settings into the ``CustomConfig`` proto ``FileBasedExampleGen`` takes."""
     struct = struct_pb2.Struct()
-    struct.update({k: v for k, v in settings.items() if v is not None})
+    struct.update(settings.to_dict())
     config = example_gen_pb2.CustomConfig()
     config.custom_config.Pack(struct)
     return config
@@ -248,14 +244,14 @@ class Executor(BaseExampleGenExecutor):
 
         if tfrecord:
             columns = _read_tfrecord_columns(files[0])
-            label_index = rows.resolve_label_column(columns, settings["label_column"], files[0])
+            label_index = rows.resolve_label_column(columns, settings.label_column, files[0])
             names = columns
         else:
             columns = _read_csv_header(files[0])
             for other in files[1:]:
                 if _read_csv_header(other) != columns:
                     raise DataError(f"{other} has a different CSV header than {files[0]}")
-            label_index = rows.resolve_label_column(columns, settings["label_column"], files[0])
+            label_index = rows.resolve_label_column(columns, settings.label_column, files[0])
             names = rows.sanitize_header(columns)
         label_name = names[label_index]
         feature_names = [n for i, n in enumerate(names) if i != label_index]
@@ -280,11 +276,11 @@ class Executor(BaseExampleGenExecutor):
         )
         report = records | "Report" >> beam.CombineGlobally(_ReportFn())
         good = records | "KeepValid" >> beam.Filter(lambda r: r[0] == "ok")
-        seed = int(settings["seed"])
+        seed = settings.seed
         keyed = good | "Key" >> beam.Map(lambda r: (r[1], _row_hash(seed, r[2]), r[2]))
 
-        if settings["protocol"] == "unseen_classes":
-            chosen = settings.get("eval_classes")
+        if settings.protocol == "unseen_classes":
+            chosen = settings.eval_classes
             if chosen:
                 eval_classes = pipeline | "EvalClasses" >> beam.Create([sorted(map(str, chosen))])
             else:
@@ -297,7 +293,7 @@ class Executor(BaseExampleGenExecutor):
                 held_out=beam.pvalue.AsSingleton(eval_classes),
             )
         else:
-            fraction = float(settings["eval_fraction"])
+            fraction = settings.eval_fraction
             cutoffs = (
                 keyed
                 | "LabelHash" >> beam.Map(lambda r: (r[0], r[1]))
@@ -328,7 +324,7 @@ class Executor(BaseExampleGenExecutor):
             rep["files"] = files
             rep["label_column"] = label_name
             rep["feature_columns"] = feature_names
-            rep["protocol"] = settings["protocol"]
+            rep["protocol"] = settings.protocol
             rep["splits"] = {
                 TRAIN: {"rows": sum(train_counts.values()), "classes": train_counts},
                 EVAL: {"rows": sum(eval_counts.values()), "classes": eval_counts},
@@ -387,10 +383,10 @@ def summarise_report(report: dict[str, Any]) -> str:
     )
 
 
-def check_report(report: dict[str, Any], settings: dict[str, Any]) -> None:
+def check_report(report: dict[str, Any], settings: IngestSettings) -> None:
     """Raises ``DataError`` naming what is wrong when the ingested data is unusable."""
     read = report["rows_read"]
-    limit = float(settings["max_bad_row_fraction"])
+    limit = settings.max_bad_row_fraction
     for column, entry in sorted(report["non_numeric"].items()):
         if entry["count"] > limit * max(read, 1):
             raise DataError(

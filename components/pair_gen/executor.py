@@ -21,8 +21,14 @@ not by rows. Randomness is a counter-based stream per (seed, split, block or bat
 same seed gives byte-identical files on any runner, parallelism or bundle order. Rows of
 single-example classes are skipped as anchors (still used as negatives) and counted.
 
+Execution properties: ``settings`` (``PairSettings`` as JSON) and, optionally, ``training``
+(``TrainingSettings`` as JSON): when given, the mode, K and P x K follow its loss
+(``PairSettings.following``), which is how a runtime parameter that changes the loss on
+Kubeflow gets the data it needs.
+
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
-features, and ``pair_gen_stats.json`` beside the data.
+features, and ``pair_gen_stats.json`` beside the data, which records the mode and shape built
+(``run_fn`` checks them against its loss before training).
 """
 
 from __future__ import annotations
@@ -42,15 +48,39 @@ from tfx.utils import io_utils
 
 from components.pair_gen import sampling, steps
 from components.pair_gen.blocks import Payload, Store
+from components.pair_gen.settings import MODES, PairSettings
 from components.pair_gen.steps import PairGenError
+from trainer_module.preprocessing import FEATURES_KEY, LABEL_KEY
+from trainer_module.settings import TrainingSettings
 
 STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"
-MODES = ("none", "pairs", "triplets", "triplets_k", "pk_batches")
+SETTINGS_KEY = "settings"
+TRAINING_KEY = "training"
 TRIPLET_KEYS = ("anchor", "positive", "negative")
-DEFAULT_BLOCK_ROWS = 20_000
 
-__all__ = ["Executor", "PairGenError", "output_schema", "MODES", "STATS_FILE", "SCHEMA_FILE"]
+__all__ = [
+    "Executor",
+    "PairGenError",
+    "output_schema",
+    "resolve_settings",
+    "MODES",
+    "STATS_FILE",
+    "SCHEMA_FILE",
+]
+
+
+def resolve_settings(exec_properties: dict[str, Any]) -> PairSettings:
+    """The settings to build with: ``settings``, following ``training`` when it is given."""
+    settings = PairSettings.from_json(
+        exec_properties.get(SETTINGS_KEY) or "", complete=True, source="PairGen's settings"
+    )
+    training = exec_properties.get(TRAINING_KEY)
+    if training:
+        settings = settings.following(
+            TrainingSettings.from_json(training, complete=True, source="PairGen's training")
+        )
+    return settings
 
 
 def merge_stats(parts) -> dict[str, Any]:
@@ -148,24 +178,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         transform_graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
         out_examples = artifact_utils.get_single_instance(output_dict["examples"])
         out_schema = artifact_utils.get_single_instance(output_dict["schema"])
-        mode = exec_properties["mode"]
-        if mode not in MODES:
-            raise PairGenError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
-        k = int(exec_properties.get("num_negatives") or 1)
+        settings = resolve_settings(exec_properties)
+        logging.info("PairGen settings: %s", settings.to_json())
+        mode, k = settings.mode, settings.num_negatives
+        seed, block_rows = settings.seed, settings.block_rows
         options = {
-            "per_anchor": int(exec_properties.get("triplets_per_anchor", 1)),
+            "per_anchor": settings.triplets_per_anchor,
             "num_negatives": k,
-            "positive_fraction": float(exec_properties.get("positive_fraction") or 0.5),
-            "pk_classes": int(exec_properties.get("pk_classes") or 8),
-            "pk_examples": int(exec_properties.get("pk_examples") or 4),
-            "pk_num_batches": int(exec_properties.get("pk_num_batches") or 0),
+            "positive_fraction": settings.positive_fraction,
+            "pk_classes": settings.pk_classes,
+            "pk_examples": settings.pk_examples,
+            "pk_num_batches": settings.pk_num_batches,
         }
-        seed = int(exec_properties.get("seed", 42))
-        block_rows = int(exec_properties.get("block_rows") or DEFAULT_BLOCK_ROWS)
-        if block_rows < 1:
-            raise PairGenError(f"block_rows must be >= 1, got {block_rows}")
-        features_key = exec_properties.get("features_key", "features")
-        label_key = exec_properties.get("label_key", "label")
+        features_key, label_key = FEATURES_KEY, LABEL_KEY
 
         transformed_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
         dim = _feature_dim(transformed_schema, features_key)
@@ -174,6 +199,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         stats_path = os.path.join(out_examples.uri, STATS_FILE)
         tmp = self._spill_dir(out_examples.uri)
 
+        built = {  # what run_fn checks against its loss
+            "mode": mode,
+            "num_negatives": k,
+            "pk_classes": settings.pk_classes,
+            "pk_examples": settings.pk_examples,
+        }
         split_stats = []
         try:
             with self._make_beam_pipeline() as p:
@@ -206,7 +237,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | "Json"
                     >> beam.Map(
                         lambda s: json.dumps(
-                            {"mode": mode, "splits": {x["split"]: x for x in s}},
+                            {**built, "splits": {x["split"]: x for x in s}},
                             indent=2,
                             sort_keys=True,
                         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.orchestration import data_types
@@ -11,21 +9,16 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.retrieval_evaluator import executor
+from components.retrieval_evaluator.settings import EvaluationSettings
 
 
 class RetrievalEvaluatorSpec(ComponentSpec):
     """Raw examples, the candidate model, an optional baseline -> evaluation and blessing."""
 
     PARAMETERS = {
-        "label_column": ExecutionParameter(type=str),
-        "split": ExecutionParameter(type=str, optional=True),
-        "query_split": ExecutionParameter(type=str, optional=True),
-        "gallery_split": ExecutionParameter(type=str, optional=True),
-        "seed": ExecutionParameter(type=int, optional=True),
-        "recall_at_k": ExecutionParameter(type=str, optional=True),
-        "thresholds": ExecutionParameter(type=str, optional=True),
-        "comparison_metric": ExecutionParameter(type=str, optional=True),
-        "comparison_tolerance": ExecutionParameter(type=float, optional=True),
+        executor.LABEL_COLUMN_KEY: ExecutionParameter(type=str),
+        # EvaluationSettings as JSON (every setting)
+        executor.SETTINGS_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         "examples": ChannelParameter(type=standard_artifacts.Examples),
@@ -49,40 +42,23 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
         examples: types.BaseChannel,
         model: types.BaseChannel,
         label_column: str,
+        settings: EvaluationSettings | data_types.RuntimeParameter,
         baseline_model: types.BaseChannel | None = None,
-        split: str = "eval",
-        query_split: str = "",
-        gallery_split: str = "",
-        seed: int = 0,
-        recall_at_k: list[int] | None = None,
-        thresholds: dict[str, float] | None = None,
-        comparison_metric: str = "map_at_r",
-        comparison_tolerance: float = 0.0,
     ):
-        """Thresholds are lower bounds on metrics; the baseline comparison uses one metric.
+        """Evaluates ``model`` (against ``baseline_model`` when one resolves).
 
-        Retrieval is leave-one-out on ``split``, or, with ``query_split`` and
-        ``gallery_split``, queries of one split against the gallery of the other.
+        ``settings``: what to measure and the blessing rule (or a runtime parameter holding
+        them as JSON, checked by the executor). ``label_column``: the raw label feature.
         """
-        if bool(query_split) != bool(gallery_split):
-            raise ValueError("set both query_split and gallery_split, or neither")
+        if isinstance(settings, EvaluationSettings):
+            settings.validate()
+            settings = settings.to_json()
         spec = RetrievalEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
             label_column=label_column,
-            split=split,
-            query_split=query_split,
-            gallery_split=gallery_split,
-            seed=seed,
-            recall_at_k=json.dumps(sorted(set(recall_at_k or [1, 5, 10]))),
-            thresholds=(
-                thresholds
-                if isinstance(thresholds, data_types.RuntimeParameter)
-                else json.dumps(thresholds or {}, sort_keys=True)
-            ),
-            comparison_metric=comparison_metric,
-            comparison_tolerance=float(comparison_tolerance),
+            settings=settings,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

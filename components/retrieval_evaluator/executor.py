@@ -5,11 +5,21 @@ the same raw eval examples through their ``serve_examples`` signature in one Bea
 The candidate is blessed when every threshold holds and, with a baseline, its comparison
 metric is not worse than the baseline's by more than the tolerance.
 
-Outputs follow TFX's Evaluator conventions so that ``LatestBlessedModelStrategy`` and Pusher
-work unchanged: the ``ModelBlessing`` has the int ``blessed`` property, ``current_model``,
-``current_model_id`` (and ``baseline_model``/``baseline_model_id``), and a ``BLESSED`` or
-``NOT_BLESSED`` file. The ``ModelEvaluation`` holds ``metrics.json`` (the candidate's metrics)
-and ``evaluation.json`` (the decision and every number behind it).
+Outputs follow TFX's Evaluator conventions (its own constants) so that
+``LatestBlessedModelStrategy`` and Pusher work unchanged: the ``ModelBlessing`` has the int
+``blessed`` property, ``current_model``, ``current_model_id`` (and ``baseline_model`` /
+``baseline_model_id``), and a ``BLESSED`` or ``NOT_BLESSED`` file. The ``ModelEvaluation``
+holds ``metrics.json`` (the candidate's metrics), ``evaluation.json`` (the decision and every
+number behind it) and ``report/``.
+
+The model ids on two orchestrators: locally they are ML Metadata's integer ids, which
+``LatestBlessedModelStrategy`` resolves. On Kubeflow Pipelines v2 / Vertex AI an artifact is
+known by its resource *name*, and the compiled resolver looks up the blessed model with
+``name="<the blessing's current_model_id>"``; TFX's container entrypoint
+(``kubeflow_v2_run_executor``) turns the integer ids it handed the executor back into those
+names, but only for executors that are a kind of TFX's Evaluator executor. This executor is
+one (it subclasses it and replaces ``Do`` entirely), so the conversion applies to its
+blessing too. Tested through the entrypoint in ``tests/kubeflow/test_kfp_simulation.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +31,8 @@ import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from tfx.dsl.components.base import base_beam_executor
+from tfx.components.evaluator import constants as tfx_evaluator
+from tfx.components.evaluator import executor as tfx_evaluator_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
@@ -29,11 +40,13 @@ from tfx.utils import io_utils, path_utils
 from components.retrieval_evaluator import metrics as metrics_lib
 from components.retrieval_evaluator import report as report_lib
 from components.retrieval_evaluator import verification
+from components.retrieval_evaluator.settings import EvaluationSettings
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
-BLESSED_FILE = "BLESSED"
-NOT_BLESSED_FILE = "NOT_BLESSED"
+REPORT_DIR = "report"
+LABEL_COLUMN_KEY = "label_column"
+SETTINGS_KEY = "settings"
 EMBED_SIGNATURE = "serve_examples"
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 
@@ -170,8 +183,12 @@ def decide(
     return not reasons, reasons
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
-    """Scores candidate (and baseline) retrieval on the eval split; writes the blessing."""
+class Executor(tfx_evaluator_executor.Executor):
+    """Scores candidate (and baseline) retrieval on the eval split; writes the blessing.
+
+    A subclass of TFX's Evaluator executor only so that the KFP v2 entrypoint converts the
+    blessing's model ids into artifact names (see the module docstring); nothing of TFMA runs.
+    """
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Embeds, computes metrics, decides and writes evaluation and blessing."""
@@ -183,20 +200,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
 
-        split = exec_properties.get("split") or "eval"
-        query_split = exec_properties.get("query_split") or ""
-        gallery_split = exec_properties.get("gallery_split") or ""
-        if bool(query_split) != bool(gallery_split):
-            raise ValueError("set both query_split and gallery_split, or neither")
-        label_column = exec_properties["label_column"]
-        ks = json.loads(exec_properties.get("recall_at_k") or "[1, 5, 10]")
-        thresholds = json.loads(exec_properties.get("thresholds") or "{}")
-        comparison_metric = exec_properties.get("comparison_metric") or "map_at_r"
-        tolerance = float(exec_properties.get("comparison_tolerance") or 0.0)
-        known = metrics_lib.metric_names(ks)
-        for name in [*thresholds, comparison_metric]:
-            if name not in known:
-                raise ValueError(f"unknown metric {name!r}; valid: {', '.join(known)}")
+        settings = EvaluationSettings.from_json(
+            exec_properties.get(SETTINGS_KEY) or "",
+            complete=True,
+            source="RetrievalEvaluator's settings",
+        )
+        label_column = exec_properties[LABEL_COLUMN_KEY]
+        split, query_split, gallery_split = (
+            settings.split,
+            settings.query_split,
+            settings.gallery_split,
+        )
+        thresholds, comparison_metric = settings.thresholds, settings.comparison_metric
+        tolerance = settings.comparison_tolerance
 
         models = {"candidate": path_utils.serving_model_path(model.uri)}
         same_as_baseline = baseline is not None and baseline.id == model.id
@@ -224,8 +240,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             results[name] = score(
                 loaded[splits[0]],
                 loaded[splits[-1]] if query_split else None,
-                ks,
-                seed=int(exec_properties.get("seed") or 0),
+                settings.recall_at_k,
+                seed=settings.seed,
             )
         if same_as_baseline:
             results["baseline"] = results["candidate"]
@@ -241,10 +257,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 ", ".join(lone[:20]),
             )
         report_path = report_lib.write_report(
-            os.path.join(evaluation.uri, "report"),
+            os.path.join(evaluation.uri, REPORT_DIR),
             results,
             *load_embeddings(os.path.join(emb_dir, f"candidate-{splits[0]}.npz")),
-            known,
+            settings.metric_names,
             {"blessed": blessed, "reasons": reasons},
         )
 
@@ -287,12 +303,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 def _write_blessing(blessing, blessed: bool, model, baseline) -> None:
-    blessing.set_int_custom_property("blessed", 1 if blessed else 0)
-    blessing.set_string_custom_property("current_model", model.uri)
-    blessing.set_int_custom_property("current_model_id", model.id)
-    if baseline is not None:
-        blessing.set_string_custom_property("baseline_model", baseline.uri)
-        blessing.set_int_custom_property("baseline_model_id", baseline.id)
-    io_utils.write_string_file(
-        os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), ""
+    """TFX Evaluator's blessing: properties (ids as ints; see the module docstring) and file."""
+    value = tfx_evaluator.BLESSED_VALUE if blessed else tfx_evaluator.NOT_BLESSED_VALUE
+    blessing.set_int_custom_property(tfx_evaluator.ARTIFACT_PROPERTY_BLESSED_KEY, value)
+    blessing.set_string_custom_property(
+        tfx_evaluator.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri
     )
+    blessing.set_int_custom_property(tfx_evaluator.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
+    if baseline is not None:
+        blessing.set_string_custom_property(
+            tfx_evaluator.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline.uri
+        )
+        blessing.set_int_custom_property(
+            tfx_evaluator.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline.id
+        )
+    name = tfx_evaluator.BLESSED_FILE_NAME if blessed else tfx_evaluator.NOT_BLESSED_FILE_NAME
+    io_utils.write_string_file(os.path.join(blessing.uri, name), "")

@@ -3,6 +3,9 @@
 Contents: the metrics table (candidate vs baseline) with the decision, the Recall@k curve,
 histograms of same-class vs different-class distances, a 2-D projection of the embeddings
 coloured by label (t-SNE when the split is small, PCA otherwise), and MAP@R per class.
+
+Every file is written through ``tfx.dsl.io.fileio``, so the report lands where the artifact
+is (a bucket on Kubeflow), never on the worker's local disk.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import io
 import os
 
 import matplotlib
+from tfx.dsl.io import fileio
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -31,7 +35,7 @@ def _save(fig, out_dir: str, name: str) -> str:
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     data = buf.getvalue()
-    with open(path, "wb") as f:
+    with fileio.open(path, "wb") as f:
         f.write(data)
     return base64.b64encode(data).decode()
 
@@ -141,7 +145,7 @@ def write_report(
     ``results``: name ("candidate", "baseline") -> {"metrics", "retrieval" (with details),
     "verification", "pairs" (same, different distances)}.
     """
-    os.makedirs(out_dir, exist_ok=True)
+    fileio.makedirs(out_dir)
     images = {
         "Recall@k": _recall_curve(results, out_dir),
         "Distances of same-class and different-class pairs": _histograms(results, out_dir),
@@ -179,6 +183,6 @@ img{{max-width:100%}}</style></head><body>
 {figures}
 </body></html>"""
     path = os.path.join(out_dir, REPORT_FILE)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(page)
+    with fileio.open(path, "wb") as f:
+        f.write(page.encode("utf-8"))
     return path

@@ -1,14 +1,18 @@
 """The pipeline compiled for KFP v2, checked with the pipeline-spec protos (not strings)."""
 
 import json
+import re
 
 import pytest
+import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.retrieval_evaluator.settings import EvaluationSettings
 from pipeline import cli
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
+from trainer_module.settings import TrainingSettings
 
 IMAGE = "registry.example/tfx-metric-learning:test"
 
@@ -71,56 +75,181 @@ def test_image_is_ours_and_pusher_is_under_the_blessing(compiled):
         container = executor.struct_value.fields.get("container")
         if container is not None:
             assert container.struct_value.fields["image"].string_value == IMAGE
-    condition = compiled.root.dag.tasks["Pusher"].trigger_policy.condition
-    assert "RetrievalEvaluator" in condition and "blessed" in condition and "1" in condition
+    pusher = compiled.root.dag.tasks["Pusher"]
+    condition = pusher.trigger_policy.condition
+    assert condition == (
+        "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)"
+    )
+    source = pusher.inputs.artifacts["model_blessing"].task_output_artifact
+    assert (source.producer_task, source.output_artifact_key) == ("RetrievalEvaluator", "blessing")
 
 
 def test_remote_paths_stay_remote(compiled):
     params = compiled.root.input_definitions.parameters
     assert params["data_root"].default_value.string_value == "gs://bucket/data"
     pusher = compiled.root.dag.tasks["Pusher"]
-    destination = pusher.inputs.parameters["push_destination"].runtime_value.constant_value
+    destination = pusher.inputs.parameters["push_destination"].runtime_value.constant
     assert "gs://bucket/pipeline-root/serving_model" in destination.string_value
 
 
 def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
     from kubeflow import runner
 
-    config = PipelineConfig(pipeline_root="gs://bucket/pipeline-root", loss="contrastive", epochs=7)
+    config = PipelineConfig(
+        pipeline_root="gs://bucket/pipeline-root",
+        training=TrainingSettings(loss="contrastive", epochs=7),
+    )
     job = runner.compile_pipeline(config, "gs://bucket/data", str(tmp_path / "p.json"))
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec)
+    assert spec.schema_version == "2.1.0"
     params = spec.root.input_definitions.parameters
-    assert set(params) >= {"data_root", "trainer_config", "thresholds"}
+    assert set(params) == set(RUNTIME_PARAMETERS)
     tasks = spec.root.dag.tasks
-    assert (
-        tasks["FileBasedExampleGen"].inputs.parameters["input_base"].component_input_parameter
-        == "data_root"
-    )
-    assert (
-        tasks["Trainer"].inputs.parameters["custom_config"].component_input_parameter
-        == "trainer_config"
-    )
-    assert (
-        tasks["RetrievalEvaluator"].inputs.parameters["thresholds"].component_input_parameter
-        == "thresholds"
-    )
-    defaults = {k: v["stringValue"] for k, v in job["runtimeConfig"]["parameters"].items()}
-    trainer = json.loads(defaults["trainer_config"])
-    assert trainer["loss_params"] == {
+
+    def fed_by(task, key):
+        return tasks[task].inputs.parameters[key].component_input_parameter
+
+    assert fed_by("FileBasedExampleGen", "input_base") == "data_root"
+    assert fed_by("Trainer", "custom_config") == "training"
+    assert fed_by("PairGen", "training") == "training"  # PairGen follows the loss of the run
+    assert fed_by("RetrievalEvaluator", "settings") == "evaluation"
+    defaults = job["runtimeConfig"]["parameterValues"]
+    training = TrainingSettings.from_json(defaults["training"], complete=True)
+    assert training.loss == "contrastive" and training.epochs == 7
+    # the default holds every loss parameter, so an edited copy is complete
+    assert training.loss_params == {
         "margin": 1.0,
         "distance": "l2",
         "factor": 0.5,
         "similar_label": 1,
     }
-    assert trainer["loss"] == "contrastive" and trainer["epochs"] == 7
+    evaluation = EvaluationSettings.from_json(defaults["evaluation"], complete=True)
+    assert evaluation.thresholds == {"map_at_r": 0.5}
     assert defaults["data_root"] == "gs://bucket/data"
-    assert json.loads(defaults["thresholds"]) == {"map_at_r": 0.5}
-    # a YAML PipelineSpec carries the same parameters
+    for name, value in defaults.items():  # the spec carries the same defaults
+        assert params[name].default_value.string_value == value and params[name].is_optional
     yaml_job = runner.compile_pipeline(config, "gs://bucket/data", str(tmp_path / "p.yaml"))
     import yaml
 
-    assert set(
-        yaml.safe_load(open(tmp_path / "p.yaml"))["root"]["inputDefinitions"]["parameters"]
-    ) == set(params)
+    assert yaml.safe_load(open(tmp_path / "p.yaml")) == yaml_job["pipelineSpec"]
     assert yaml_job["pipelineSpec"] == job["pipelineSpec"]
+
+
+def test_compile_takes_every_training_option(tmp_path):
+    out = tmp_path / "p.json"
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r"]
+    options = [
+        "--loss",
+        "triplet_k_negatives",
+        "--loss-param",
+        "num_negatives=3",
+        "--loss-param",
+        "margin=0.3",
+        "--learning-rate",
+        "0.01",
+        "--embedding-dim",
+        "16",
+        "--hidden-units",
+        "32,16",
+        "--train-steps",
+        "5",
+        "--triplets-per-anchor",
+        "2",
+        "--seed",
+        "7",
+        "--threshold",
+        "map_at_r=0.6",
+        "--tolerance",
+        "0.01",
+    ]
+    assert cli.main([*args, *options, "--output", str(out)]) == 0
+    job = json.load(open(out))
+    training = json.loads(job["runtimeConfig"]["parameterValues"]["training"])
+    assert training["loss"] == "triplet_k_negatives" and training["seed"] == 7
+    assert (
+        training["loss_params"]["num_negatives"] == 3 and training["loss_params"]["margin"] == 0.3
+    )
+    assert training["hidden_units"] == [32, 16] and training["learning_rate"] == 0.01
+    evaluation = json.loads(job["runtimeConfig"]["parameterValues"]["evaluation"])
+    assert evaluation["thresholds"] == {"map_at_r": 0.6} and evaluation["seed"] == 7
+    pair_gen = job["pipelineSpec"]["root"]["dag"]["tasks"]["PairGen"]["inputs"]["parameters"]
+    settings = json.loads(pair_gen["settings"]["runtimeValue"]["constant"])
+    assert settings["mode"] == "triplets_k" and settings["num_negatives"] == 3
+    assert settings["triplets_per_anchor"] == 2 and settings["seed"] == 7
+
+
+def test_every_trigger_condition_names_inputs_of_its_task(compiled):
+    from kubeflow import runner
+
+    checked = 0
+    for name, task in compiled.root.dag.tasks.items():
+        if task.trigger_policy.condition:
+            keys = set(re.findall(r"inputs\.artifacts\['([^']+)'\]", task.trigger_policy.condition))
+            assert keys and keys <= set(task.inputs.artifacts), (name, keys)
+            checked += 1
+    assert checked == 1  # Pusher
+    # what TFX 1.16 compiles by itself names an input Pusher does not have (the workaround's
+    # reason); when this fails, TFX fixed it and conditions_on_declared_inputs can go
+    raw = {
+        "root": {
+            "dag": {
+                "tasks": {
+                    "Pusher": {
+                        "inputs": {
+                            "artifacts": {
+                                "model_blessing": {
+                                    "taskOutputArtifact": {
+                                        "producerTask": "RetrievalEvaluator",
+                                        "outputArtifactKey": "blessing",
+                                    }
+                                }
+                            }
+                        },
+                        "triggerPolicy": {"condition": compiled_raw_condition()},
+                    }
+                }
+            }
+        }
+    }
+    assert "_RetrievalEvaluator.blessing" in compiled_raw_condition()
+    runner.conditions_on_declared_inputs(raw)
+    condition = raw["root"]["dag"]["tasks"]["Pusher"]["triggerPolicy"]["condition"]
+    assert condition == compiled.root.dag.tasks["Pusher"].trigger_policy.condition
+
+
+def compiled_raw_condition():
+    """Pusher's condition exactly as TFX's KubeflowV2DagRunner writes it."""
+    from tfx import v1 as tfx
+
+    config = PipelineConfig(pipeline_root="gs://bucket/pipeline-root")
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=IMAGE, use_pipeline_spec_2_1=True
+        ),
+        output_filename="unused.json",
+    )
+    job = runner.run(create_pipeline(config, "gs://bucket/data"), write_out=False)
+    return job["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"]["triggerPolicy"]["condition"]
+
+
+def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):
+    from kfp import compiler, components, dsl
+
+    spec_path = tmp_path / "pipeline.yaml"
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r"]
+    assert cli.main([*args, "--output", str(spec_path)]) == 0
+    component = components.load_component_from_file(str(spec_path))
+    assert set(component.component_spec.inputs) == set(RUNTIME_PARAMETERS)
+    assert all(i.optional for i in component.component_spec.inputs.values())
+
+    @dsl.pipeline(name="nightly-metric-learning")
+    def nightly(data_root: str = "gs://b/d"):
+        component(data_root=data_root)
+
+    out = tmp_path / "outer.yaml"
+    compiler.Compiler().compile(nightly, str(out))
+    outer = yaml.safe_load(open(out))
+    assert outer["root"]["dag"]["tasks"]  # the nested pipeline is a task of the outer one
+    (nested,) = [c for c in outer["components"].values() if "dag" in c]
+    assert "Trainer" in nested["dag"]["tasks"] and "PairGen" in nested["dag"]["tasks"]

@@ -17,10 +17,13 @@ from tfx.components.util import tfxio_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.pair_gen import executor as pair_gen
+from components.pair_gen.settings import PairSettings
 from components.retrieval_evaluator import metrics
 from tests.transform_helpers import analyze_and_transform, write_splits
 from trainer_module import run
 from trainer_module.losses import registry
+from trainer_module.settings import TrainingSettings
+from trainer_module.stage_settings import SettingsError
 
 FEATURES = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)]
 
@@ -57,12 +60,14 @@ def prepared(tmp_path_factory):
             {"transformed_examples": [examples], "transform_graph": [graph]},
             {"examples": [out], "schema": [schema]},
             {
-                "mode": mode,
-                "triplets_per_anchor": 2,
-                "num_negatives": 5,
-                "seed": 1,
-                "pk_classes": 8,
-                "pk_examples": 8,
+                pair_gen.SETTINGS_KEY: PairSettings(
+                    mode=mode,
+                    triplets_per_anchor=2,
+                    num_negatives=5,
+                    seed=1,
+                    pk_classes=8,
+                    pk_examples=8,
+                ).to_json()
             },
         )
         outputs[mode] = (out, schema)
@@ -80,11 +85,9 @@ def _serialized(rows):
     return out
 
 
-@pytest.mark.parametrize("name", registry.names())
-def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
-    spec = registry.get_spec(name)
-    examples, schema = prepared["modes"][spec.pair_gen_mode]
-    fn_args = fn_args_utils.FnArgs(
+def _fn_args(prepared, mode, tmp_path, custom_config):
+    examples, schema = prepared["modes"][mode]
+    return fn_args_utils.FnArgs(
         train_files=[os.path.join(examples.uri, "Split-train", "*")],
         eval_files=[os.path.join(examples.uri, "Split-eval", "*")],
         schema_path=os.path.join(schema.uri, pair_gen.SCHEMA_FILE),
@@ -97,18 +100,23 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
             record_batch_factory=None,
             data_view_decode_fn=None,
         ),
-        custom_config={
-            "loss": name,
-            "epochs": 2,
-            "batch_size": 64,
-            "train_steps": 30,
-            "seed": 0,
-            "label_column": "label",
-            "protocol": "seen_classes",
-            "embedding_dim": 32,
-            "hidden_units": [64],
-        },
+        custom_config=custom_config,
     )
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
+    spec = registry.get_spec(name)
+    training = TrainingSettings(
+        loss=name,
+        epochs=2,
+        batch_size=64,
+        train_steps=30,
+        seed=0,
+        embedding_dim=32,
+        hidden_units=[64],
+    )
+    fn_args = _fn_args(prepared, spec.pair_gen_mode, tmp_path, training.to_dict())
     run.run_fn(fn_args)
     summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
     assert all(np.isfinite(summary["history"]["loss"])), summary["history"]
@@ -122,6 +130,28 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
     result = metrics.retrieval_metrics(emb, labels)
     print(f"{name}: map_at_r={result['map_at_r']:.3f} after {summary['total_steps']} steps")
     assert result["map_at_r"] > 0.2  # far above chance (0.1) even after 30 steps
+
+
+def test_run_fn_stops_before_training_when_pair_gen_built_for_another_loss(prepared, tmp_path):
+    training = TrainingSettings(loss="triplet", epochs=1, batch_size=64)
+    fn_args = _fn_args(prepared, "none", tmp_path, training.to_dict())
+    with pytest.raises(
+        run.PairGenMismatchError,
+        match="loss 'triplet' consumes triplets input, which PairGen builds in mode "
+        "'triplets', but PairGen built mode 'none'",
+    ):
+        run.run_fn(fn_args)
+    k_negatives = TrainingSettings(loss="triplet_k_negatives", loss_params={"num_negatives": 2})
+    fn_args = _fn_args(prepared, "triplets_k", tmp_path, k_negatives.to_dict())
+    with pytest.raises(run.PairGenMismatchError, match="num_negatives=2, but PairGen built 5"):
+        run.run_fn(fn_args)
+    assert not (tmp_path / "serving").exists() and not (tmp_path / "run").exists()
+
+
+def test_run_fn_refuses_incomplete_training_settings(prepared, tmp_path):
+    fn_args = _fn_args(prepared, "none", tmp_path, {"loss": "triplet_semihard", "epochs": 1})
+    with pytest.raises(SettingsError, match="must hold every setting; missing: loss_params"):
+        run.run_fn(fn_args)
 
 
 def test_trainer_batches_line_up_with_pk_groups(prepared):

@@ -12,6 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trainer_module.distances import DISTANCES
+from trainer_module.stage_settings import any_number as _any_number
+from trainer_module.stage_settings import at_least as _count
+from trainer_module.stage_settings import boolean as _bool
+from trainer_module.stage_settings import fraction as _fraction
+from trainer_module.stage_settings import non_negative as _non_negative
+from trainer_module.stage_settings import one_of as _one_of
+from trainer_module.stage_settings import positive as _positive
 
 # What a loss consumes, and so what the pair/triplet construction step must produce.
 INPUT_MODES = ("classification", "labelled", "pairs", "triplets", "triplets_k")
@@ -32,45 +39,6 @@ class Param:
     default: Any
     check: Callable[[Any], str | None]
     doc: str
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _positive(v: Any) -> str | None:
-    return None if _number(v) and v > 0 else f"must be a number > 0, got {v!r}"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if _number(v) and v >= 0 else f"must be a number >= 0, got {v!r}"
-
-
-def _any_number(v: Any) -> str | None:
-    return None if _number(v) else f"must be a number, got {v!r}"
-
-
-def _fraction(v: Any) -> str | None:
-    return None if _number(v) and 0 <= v < 1 else f"must be in [0, 1), got {v!r}"
-
-
-def _count(minimum: int) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-        return None if ok else f"must be an integer >= {minimum}, got {v!r}"
-
-    return check
-
-
-def _one_of(*choices: Any) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(map(str, choices))}, got {v!r}"
-
-    return check
-
-
-def _bool(v: Any) -> str | None:
-    return None if isinstance(v, bool) else f"must be true or false, got {v!r}"
 
 
 def _distance(default: str) -> Param:

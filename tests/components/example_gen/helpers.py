@@ -9,12 +9,12 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.example_gen import component, executor
+from components.example_gen.settings import IngestSettings
 
 
 def run_example_gen(input_base: str, pattern: str, out_dir: str, **settings) -> dict:
     """Runs the executor; returns the ingest report."""
-    settings.setdefault("label_column", "label")
-    gen = component.labelled_example_gen(input_base, pattern, settings)
+    gen = component.labelled_example_gen(input_base, pattern, IngestSettings(**settings))
     props = dict(gen.exec_properties)
     for key in (
         standard_component_specs.INPUT_CONFIG_KEY,

@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.pair_gen import executor
+from components.pair_gen.settings import PairSettings
 from tests.transform_helpers import analyze_and_transform, write_splits
 
 
@@ -43,12 +44,12 @@ def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", beam_args=None, 
     out_examples.uri = str(tmp_path / out_name / "examples")
     out_schema = standard_artifacts.Schema()
     out_schema.uri = str(tmp_path / out_name / "schema")
-    props = {"mode": "triplets", "triplets_per_anchor": 2, "seed": 7} | props
+    settings = PairSettings(**({"mode": "triplets", "triplets_per_anchor": 2, "seed": 7} | props))
     context = executor.Executor.Context(beam_pipeline_args=beam_args or ["--runner=DirectRunner"])
     executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [transform_graph]},
         {"examples": [out_examples], "schema": [out_schema]},
-        props,
+        {executor.SETTINGS_KEY: settings.to_json()},
     )
     return out_examples.uri, out_schema.uri
 

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.retrieval_evaluator import executor
+from components.retrieval_evaluator.settings import EvaluationSettings
 
 FEATURES = ("x", "y")
 
@@ -71,8 +72,12 @@ def run(tmp_path, model, baseline=None, splits=None, **props):
     inputs = {"examples": [examples], "model": [model]}
     if baseline is not None:
         inputs["baseline_model"] = [baseline]
-    props = {"label_column": "label", "thresholds": json.dumps({"map_at_r": 0.5})} | props
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, props)
+    settings = EvaluationSettings(**({"thresholds": {"map_at_r": 0.5}} | props))
+    executor.Executor().Do(
+        inputs,
+        {"evaluation": [evaluation], "blessing": [blessing]},
+        {executor.LABEL_COLUMN_KEY: "label", executor.SETTINGS_KEY: settings.to_json()},
+    )
     record = json.load(open(os.path.join(evaluation.uri, executor.EVALUATION_FILE)))
     metrics = json.load(open(os.path.join(evaluation.uri, executor.METRICS_FILE)))
     return record, metrics, blessing
@@ -119,7 +124,7 @@ def test_good_model_is_blessed_with_tfx_conventions(tmp_path):
 def test_worse_candidate_than_baseline_is_not_blessed(tmp_path):
     candidate = _save_model(str(tmp_path / "cand"), COLLAPSED, 21)
     baseline = _save_model(str(tmp_path / "base"), IDENTITY, 20)
-    record, metrics, blessing = run(tmp_path, candidate, baseline, thresholds="{}")
+    record, metrics, blessing = run(tmp_path, candidate, baseline, thresholds={})
     assert record["blessed"] is False
     assert record["baseline_model"]["metrics"]["map_at_r"] > metrics["map_at_r"]
     assert any("worse than the baseline" in r for r in record["reasons"])
@@ -131,9 +136,7 @@ def test_worse_candidate_than_baseline_is_not_blessed(tmp_path):
 
 def test_threshold_failure_is_reported(tmp_path):
     model = _save_model(str(tmp_path / "m"), COLLAPSED, 5)
-    record, _, blessing = run(
-        tmp_path, model, thresholds=json.dumps({"map_at_r": 0.99, "eer": 0.01})
-    )
+    record, _, blessing = run(tmp_path, model, thresholds={"map_at_r": 0.99, "eer": 0.01})
     assert record["blessed"] is False
     assert any("map_at_r" in r and "below" in r for r in record["reasons"])
     assert any("eer" in r and "above" in r for r in record["reasons"])
@@ -155,4 +158,4 @@ def test_query_and_gallery_splits(tmp_path):
 def test_unknown_metric_in_thresholds_is_refused(tmp_path):
     model = _save_model(str(tmp_path / "m"), IDENTITY, 3)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
-        run(tmp_path, model, thresholds=json.dumps({"accuracy": 0.5}))
+        run(tmp_path, model, thresholds={"accuracy": 0.5})
