@@ -18,6 +18,7 @@ from trainer_module.stage_settings import (
     each,
     one_of,
     positive,
+    seed_setting,
     setting,
 )
 
@@ -57,7 +58,7 @@ class TrainingSettings(StageSettings):
         one_of(*BATCH_SAMPLERS),
     )
     pk_classes: int = setting(8, "P, the classes per batch with --batch-sampler pk", at_least(2))
-    seed: int = setting(42, "seed of every random choice (splits, pairs, weights, batches)")
+    seed: int = seed_setting()
 
     def _checks(self) -> list[str]:
         try:

@@ -143,6 +143,11 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def seed_setting() -> Any:
+    """The ``seed`` field every stage has; one ``--seed`` flag sets them all."""
+    return setting(42, "seed of every random choice (splits, pairs, weights, batches)")
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldInfo:
     """What the CLI and the parser need to know of one field."""

@@ -10,6 +10,7 @@ from trainer_module.stage_settings import (
     closed_fraction,
     one_of,
     open_fraction,
+    seed_setting,
     setting,
 )
 
@@ -43,7 +44,7 @@ class IngestSettings(StageSettings):
         closed_fraction,
         flag="--max-bad-rows",
     )
-    seed: int = setting(42, "seed of every random choice (splits, pairs, weights, batches)")
+    seed: int = seed_setting()
 
     @property
     def label_feature(self) -> str:

@@ -12,7 +12,14 @@ from __future__ import annotations
 import dataclasses
 
 from trainer_module.settings import TrainingSettings
-from trainer_module.stage_settings import StageSettings, at_least, one_of, open_fraction, setting
+from trainer_module.stage_settings import (
+    StageSettings,
+    at_least,
+    one_of,
+    open_fraction,
+    seed_setting,
+    setting,
+)
 
 MODES = ("none", "pairs", "triplets", "triplets_k", "pk_batches")
 
@@ -43,7 +50,7 @@ class PairSettings(StageSettings):
         at_least(1),
         flag="--pair-block-rows",
     )
-    seed: int = setting(42, "seed of every random choice (splits, pairs, weights, batches)")
+    seed: int = seed_setting()
 
     def following(self, training: TrainingSettings) -> PairSettings:
         """These settings with what ``training``'s loss consumes (mode, K, P x K)."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 from components.retrieval_evaluator import metrics as metrics_lib
-from trainer_module.stage_settings import StageSettings, at_least, each, non_negative, setting
+from trainer_module.stage_settings import (
+    StageSettings,
+    at_least,
+    each,
+    non_negative,
+    seed_setting,
+    setting,
+)
 
 # Metrics that are not confined to [0, 1] (every other one is a rate or a score in [0, 1]).
 UNBOUNDED_METRICS = frozenset({"separation"})
@@ -34,7 +41,7 @@ class EvaluationSettings(StageSettings):
         flag="--tolerance",
     )
     recall_at_k: list[int] = setting([1, 5, 10], "k values of Recall@k", each(at_least(1)))
-    seed: int = setting(42, "seed of every random choice (splits, pairs, weights, batches)")
+    seed: int = seed_setting()
     split: str = setting("eval", "split scored leave-one-out", cli=False)
     query_split: str = setting("", "queries of this split against gallery_split", cli=False)
     gallery_split: str = setting("", "the gallery for query_split", cli=False)
