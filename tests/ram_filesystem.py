@@ -168,9 +168,14 @@ tf.io.gfile.rename = _rename_folder_too(tf.io.gfile.rename)
 
 
 def walk(root: str) -> list[str]:
-    """Every file under ``root`` (a ``ram://`` URI), sorted."""
-    return sorted(
+    """Every file under ``root`` (a ``ram://`` URI), sorted.
+
+    TensorFlow's ``ram://`` lists by name prefix (``model`` also "contains" ``_run`` of a
+    sibling ``model_run``), so listed names that do not exist are dropped.
+    """
+    found = (
         f"{folder.rstrip('/')}/{name}"
         for folder, _, files in tf.io.gfile.walk(root)
         for name in files
     )
+    return sorted(p for p in found if tf.io.gfile.exists(p))

@@ -190,10 +190,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "pk_examples": settings.pk_examples,
             "pk_num_batches": settings.pk_num_batches,
         }
-        features_key, label_key = FEATURES_KEY, LABEL_KEY
 
         transformed_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
-        dim = _feature_dim(transformed_schema, features_key)
+        dim = _feature_dim(transformed_schema, FEATURES_KEY)
         split_names = artifact_utils.decode_split_names(examples.split_names)
         out_examples.split_names = artifact_utils.encode_split_names(split_names)
         stats_path = os.path.join(out_examples.uri, STATS_FILE)
@@ -219,7 +218,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     split_mode = mode
                     if mode == "none" or (mode == "pk_batches" and split != "train"):
                         split_mode = "none"
-                    args = (p, split, files, prefix, block_rows, label_key)
+                    args = (p, split, files, prefix, block_rows, LABEL_KEY)
                     if split_mode == "none":
                         split_stats.append(_pass_through(*args))
                         continue
@@ -228,7 +227,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         Payload(None if split_mode == "pk_batches" else dim),
                     )
                     split_stats.append(
-                        _sample(*args, store, split_mode, seed, options, features_key)
+                        _sample(*args, store, split_mode, seed, options, FEATURES_KEY)
                     )
                 _ = (
                     split_stats

@@ -16,7 +16,11 @@ from pipeline import data, local_runner
 from pipeline.config import PipelineConfig
 from trainer_module.settings import TrainingSettings
 
-ROOTS = {"data": "ram://data", "root": "ram://root", "serving": "ram://serving"}
+ROOTS = {
+    "data": "ram://bucket/data",
+    "root": "ram://bucket/pipeline",
+    "serving": "ram://bucket/serving",
+}
 
 
 def main(state_dir: str) -> None:

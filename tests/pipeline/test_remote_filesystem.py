@@ -61,8 +61,8 @@ def test_every_component_completes_and_the_model_is_pushed_to_ram(remote_run):
     summary = remote_run["summary"]
     assert set(summary["components"].values()) == {"COMPLETE"}, summary["components"]
     assert summary["blessed"] is True and summary["metrics"]["map_at_r"] > 0.7
-    assert summary["pushed_model"].startswith("ram://serving/")
-    assert summary["report"].startswith("ram://root/")
+    assert summary["pushed_model"].startswith("ram://bucket/serving/")
+    assert summary["report"].startswith("ram://bucket/pipeline/")
 
 
 def test_report_metrics_stats_and_model_land_on_ram(remote_run):
