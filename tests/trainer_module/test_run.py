@@ -195,3 +195,12 @@ def test_strategy_choice_follows_tf_config(monkeypatch):
     assert run.workers_in(None) == 1
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert isinstance(run.make_strategy(), tf.distribute.MirroredStrategy)
+
+
+def test_validation_uses_only_eval_rows_a_class_head_knows():
+    eval_stats = {"examples": 30, "per_class": {"5": 10, "6": 20}}
+    head = registry.get_spec("sparse_categorical_crossentropy")
+    assert run._eval_rows_usable(head, eval_stats, ["0", "1"]) == 0  # unseen classes
+    assert run._eval_rows_usable(head, eval_stats, ["5", "1"]) == 10
+    mining = registry.get_spec("triplet_semihard")
+    assert run._eval_rows_usable(mining, eval_stats, ["0"]) == 30
