@@ -48,7 +48,7 @@ from tfx.utils import io_utils
 
 from components.pair_gen import sampling, steps
 from components.pair_gen.blocks import Payload, Store
-from components.pair_gen.settings import MODES, PairSettings
+from components.pair_gen.settings import PairSettings
 from components.pair_gen.steps import PairGenError
 from trainer_module.preprocessing import FEATURES_KEY, LABEL_KEY
 from trainer_module.settings import TrainingSettings
@@ -64,7 +64,6 @@ __all__ = [
     "PairGenError",
     "output_schema",
     "resolve_settings",
-    "MODES",
     "STATS_FILE",
     "SCHEMA_FILE",
 ]
