@@ -27,6 +27,9 @@ def _add_beam_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+from trainer_module.stage_settings import SettingsError  # noqa: E402
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser; the stages' options come from their settings."""
     from pipeline.cli_options import add_stage_options
@@ -84,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Beam argument for one component only, e.g. Transform=--direct_num_workers=2",
     )
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument(
+        "--wait-for-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run of this pipeline is running, wait this long for it before refusing",
+    )
     run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs on the terminal")
     run.add_argument(
         "--summary-json",
@@ -161,10 +171,6 @@ def config_from_args(args: argparse.Namespace):
         **stage_settings_from_args(args, STAGES),
     )
     config.validate()
-    if config.data:
-        from pipeline.data import check_label_column
-
-        check_label_column(config.data, config.ingest.label_column)
     return config
 
 
@@ -210,6 +216,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"Evaluation: {summary['evaluation_uri']}")
     if summary.get("report"):
         lines.append(f"Report: {summary['report']}")
+    for error in summary.get("report_errors") or []:
+        lines.append(f"Report incomplete: {error}")
     if summary.get("log_file"):
         lines.append(f"Full log: {summary['log_file']}")
     return "\n".join(lines)
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"Recurring run {run_id} created on {args.host} ({args.cron}).")
         return 0
-    from pipeline import local_runner
+    from pipeline import local_runner, preflight, run_state
 
     try:
         config = config_from_args(args)
@@ -294,15 +302,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         summary = local_runner.run(
-            config, progress=print, log_file=log_file, quiet=not args.verbose
+            config,
+            progress=print,
+            log_file=log_file,
+            quiet=not args.verbose,
+            wait_for_lock=args.wait_for_lock,
         )
+    except (run_state.RunRefused, preflight.PreflightError, SettingsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except Exception as e:  # the pipeline failed: show the cause, not the whole stack
         cause = _root_cause(e)
         import traceback
 
-        os.makedirs(os.path.dirname(log_file), exist_ok=True)
-        with open(log_file, "a") as f:
-            f.write(traceback.format_exc())
+        try:
+            os.makedirs(os.path.dirname(log_file), exist_ok=True)
+            with open(log_file, "a") as f:
+                f.write(traceback.format_exc())
+        except OSError as log_error:  # the log is a courtesy; the error must still be shown
+            print(f"(could not write the log {log_file}: {log_error})", file=sys.stderr)
         if args.verbose:
             traceback.print_exc()
         print(f"\nerror: the pipeline failed: {type(cause).__name__}: {cause}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Input data: the bundled default (scikit-learn's digits) and checks on a user's CSV.
+"""Input data: the bundled default (scikit-learn's digits) and the files a user names.
 
 Paths may be local or URIs (``gs://...``): every read and write goes through
 ``tfx.dsl.io.fileio``.
@@ -12,7 +12,7 @@ import os
 
 from tfx.dsl.io import fileio
 
-from components.example_gen import rows
+from components.example_gen import files
 
 DIGITS_FILE = "digits.csv"
 
@@ -63,23 +63,16 @@ def split_input(data: str) -> tuple[str, str]:
     A URI is taken as a file when it has a data file's suffix, else as a folder (no request
     to its storage: compiling for a bucket must not need credentials).
     """
-    is_file = data.lower().endswith((".csv", ".csv.gz", ".tfrecord", ".tfrecords", ".gz", ".tfr"))
+    is_file = data.lower().endswith((*files.CSV_SUFFIXES, *files.TFRECORD_SUFFIXES, ".gz"))
     if os.path.isdir(data) or ("://" in data and not is_file):
         return data.rstrip("/"), "*"
     return os.path.dirname(data), os.path.basename(data)
 
 
-def check_label_column(data: str, label_column: str) -> None:
-    """Fails fast (before the pipeline starts) when a CSV lacks the label column."""
+def input_paths(data: str) -> list[str]:
+    """The data files ``data`` (a file or a folder, local or a URI) names, sorted."""
     base, pattern = split_input(data)
-    files = sorted(f for f in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(f))
-    if not files:
+    paths = sorted(p for p in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(p))
+    if not paths:
         raise FileNotFoundError(f"no input files match {os.path.join(base, pattern)}")
-    for path in files:
-        if path.lower().endswith(".csv"):
-            with fileio.open(path, "rb") as f:
-                first = f.readline().decode("utf-8")
-            header = next(csv.reader([first]), [])
-            if not header:
-                raise ValueError(f"{path} is empty: expected a CSV header line")
-            rows.resolve_label_column(header, label_column, path)
+    return paths

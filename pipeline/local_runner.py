@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging as py_logging
 import os
 import time
 from collections.abc import Callable
 
-from pipeline.config import PipelineConfig
-from pipeline.data import check_label_column, prepare_default_data
+from pipeline import preflight, run_state
+from pipeline.config import PipelineConfig, is_remote
+from pipeline.data import prepare_default_data
 
 DEFAULT_BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 
@@ -90,34 +92,100 @@ class _ProgressHandler(py_logging.Handler):
             )
 
 
+def new_run_id() -> str:
+    """A run id: the local time to the microsecond (what LocalDagRunner itself would use)."""
+    return datetime.datetime.now().isoformat()
+
+
+def prepare(config: PipelineConfig) -> None:
+    """Validates the config and checks that the run's local folders can be written.
+
+    ``run_state.RunRefused`` or ``SettingsError`` name the problem; nothing is run.
+    """
+    config.validate()
+    state_dir, root = local_state_dir(config), config.pipeline_root
+    run_state.check_writable(
+        state_dir, "pipeline root" if state_dir == root else "folder of --metadata-path"
+    )
+    if is_remote(root):
+        from tfx.dsl.io import fileio
+
+        try:
+            fileio.makedirs(root)
+        except Exception as e:  # any filesystem's error: the root cannot be used
+            raise run_state.RunRefused(f"cannot create the pipeline root {root}: {e}") from None
+    elif root != state_dir:
+        run_state.check_writable(root, "pipeline root")
+
+
 def run(
     config: PipelineConfig,
     progress: Callable[[str], None] = print,
     log_file: str | None = None,
     quiet: bool = False,
+    wait_for_lock: float = 0.0,
 ) -> dict:
-    """Runs the whole pipeline once; returns the run summary (see ``run_report``).
+    """Runs the whole pipeline once; returns the summary of this run (see ``run_report``).
 
-    ``progress`` gets one line per component; ``log_file`` the full TFX/Beam log; ``quiet``
-    keeps those logs off the terminal.
+    Before any component runs: the config and the local folders are checked (``prepare``),
+    the pipeline's run lock is taken (a second run waits ``wait_for_lock`` seconds, then
+    ``run_state.RunRefused``), executions that killed runs left RUNNING are marked FAILED,
+    and the data is checked (``preflight.check``, ``PreflightError``). The run's temp files
+    live in a folder deleted when it ends. ``progress`` gets one line per component;
+    ``log_file`` the full TFX/Beam log; ``quiet`` keeps those logs off the terminal.
     """
-    config.validate()
+    prepare(config)
+    state_dir = local_state_dir(config)
+    run_id = new_run_id()
+    lock = run_state.RunLock(state_dir, wait_seconds=wait_for_lock)
+    lock.acquire(run_id)
+    try:
+        from pipeline import run_report
+
+        abandoned = run_report.mark_abandoned(
+            config, f"left unfinished by a run that ended without finishing; found by {run_id}"
+        )
+        if abandoned:
+            progress(
+                f"Marked {len(abandoned)} execution(s) left RUNNING by a killed run as FAILED "
+                f"in ML Metadata (ids {', '.join(map(str, abandoned))})."
+            )
+        data_path = config.data or prepare_default_data(config.data_dir)
+        preflight.check(config, data_path)
+        with run_state.run_temp_dir(state_dir, run_id):
+            summary = _run_pipeline(config, data_path, run_id, progress, log_file, quiet)
+    finally:
+        lock.release()
+    return summary
+
+
+def _run_pipeline(
+    config: PipelineConfig,
+    data_path: str,
+    run_id: str,
+    progress: Callable[[str], None],
+    log_file: str | None,
+    quiet: bool,
+) -> dict:
     configure_cpu_devices(config.cpu_replicas)
     from absl import logging as absl_logging
     from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler
+    from tfx.dsl.compiler import constants as compiler_constants
+    from tfx.orchestration.portable import runtime_parameter_utils
 
     from pipeline import run_report
     from pipeline.pipeline import create_pipeline
 
-    os.makedirs(local_state_dir(config), exist_ok=True)
-    if config.data:
-        check_label_column(config.data, config.ingest.label_column)
-        data_path = config.data
-    else:
-        data_path = prepare_default_data(config.data_dir)
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, data_path, metadata)
+    # compiled here (the pipeline declares no pip dependencies for TFX to resolve) so that
+    # the run id is ours and the summary reads this run, not merely the newest one
+    pipeline_ir = compiler.Compiler().compile(pipeline)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        pipeline_ir, {compiler_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
 
     absl_logger = py_logging.getLogger("absl")
     handlers: list[py_logging.Handler] = [
@@ -144,7 +212,7 @@ def run(
     absl_logging.set_verbosity(absl_logging.INFO)
     started = time.time()
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        tfx.orchestration.LocalDagRunner().run_with_ir(pipeline_ir)
     finally:
         for lg, level, propagate in saved:
             for h in handlers:
@@ -155,7 +223,7 @@ def run(
             h.setLevel(level)
         for h in handlers:
             h.close()
-    summary = run_report.latest_run(config)
+    summary = run_report.latest_run(config, run_id)
     summary["seconds"] = round(time.time() - started, 1)
     summary["data"] = data_path
     return summary

@@ -73,9 +73,32 @@ def run_executions(config: PipelineConfig, run_context_name: str | None = None) 
     return {"run": run.name, "executions": nodes, "store": store}
 
 
-def latest_run(config: PipelineConfig) -> dict[str, Any]:
-    """Summary of the newest run: states, metrics, blessing, pushed model."""
-    found = run_executions(config)
+ABANDONED_PROPERTY = "abandoned"
+_UNFINISHED = (_STATES.NEW, _STATES.RUNNING)
+
+
+def mark_abandoned(config: PipelineConfig, reason: str) -> list[int]:
+    """Marks executions left NEW or RUNNING by killed runs as FAILED; returns their ids.
+
+    Call only while holding the pipeline's run lock (``run_state.RunLock``): then no live run
+    owns them. Each gets the custom property ``abandoned`` = ``reason``, so monitoring that
+    reads ML Metadata sees a failure, not a run that never ends.
+    """
+    if not os.path.exists(config.metadata_path):
+        return []
+    store = _store(config)
+    stale = [e for e in store.get_executions() if e.last_known_state in _UNFINISHED]
+    for execution in stale:
+        execution.last_known_state = _STATES.FAILED
+        execution.custom_properties[ABANDONED_PROPERTY].string_value = reason
+    if stale:
+        store.put_executions(stale)
+    return [e.id for e in stale]
+
+
+def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str, Any]:
+    """Summary of the run ``run_name`` (default: the newest): states, metrics, blessing, push."""
+    found = run_executions(config, run_name)
     if not found:
         return {"components": {}}
     store = found["store"]
@@ -97,6 +120,7 @@ def latest_run(config: PipelineConfig) -> dict[str, Any]:
         summary["reasons"] = record["reasons"]
         summary["evaluation_uri"] = evaluation.uri
         summary["report"] = record.get("report")
+        summary["report_errors"] = record.get("report_errors") or []
     if evaluator is not None:
         for blessing in _outputs(store, evaluator.id).get("blessing", []):
             summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)

@@ -5,7 +5,11 @@ The output of every row is:
 
 - ``features``: float32 ``[F]``, each raw feature (in sorted name order) z-scored with the
   mean and standard deviation of its present values over the analysed split; a missing value
-  is imputed with the mean, so it becomes 0 (a constant feature becomes 0 too);
+  is imputed with the mean, so it becomes 0 (a constant feature becomes 0 too). A value that
+  is not finite (NaN, +inf, -inf; ExampleGen drops training rows with inf, so only served
+  rows have them) counts as missing, and a z-score is clipped to ``[-Z_CLIP, Z_CLIP]``: a
+  huge finite input (``1e38``) cannot overflow the encoder, so every served row gets a unit
+  embedding;
 - ``label``: the raw label string, passed through (retrieval compares labels by equality, so
   classes never seen in training keep their identity);
 - ``label_id``: int64 index in the label vocabulary of the analysed split (-1 if unseen), for
@@ -24,6 +28,8 @@ LABEL_KEY = "label"
 LABEL_ID_KEY = "label_id"
 LABEL_VOCAB = "label"
 MISSING_COUNT_KEY = "missing_count"
+# Bound of a z-scored feature: values this many standard deviations out are equally far.
+Z_CLIP = 1e4
 
 
 def feature_names(raw_keys: list[str] | Any, label_column: str) -> list[str]:
@@ -75,7 +81,7 @@ def preprocessing_fn(
     """Imputes and scales the features into one vector; keeps and indexes the label.
 
     ``custom_config["label_column"]`` names the raw label feature (default ``"label"``).
-    Missing values (NaN or absent) are replaced by the feature's mean over the analysed
+    Missing values (NaN, inf or absent) are replaced by the feature's mean over the analysed
     split; the number of values imputed per row is output as ``missing_count``. All
     analyzers run in one phase (one pass over the data).
     """
@@ -88,7 +94,7 @@ def preprocessing_fn(
     if not names:
         raise ValueError("the data has no feature columns besides the label")
     x = tf.stack([_dense_column(inputs[n]) for n in names], axis=1)  # [B, F]
-    present = tf.logical_not(tf.math.is_nan(x))
+    present = tf.math.is_finite(x)
     # statistics of the present values only, in one analyzer phase
     observed = tf.SparseTensor(
         indices=tf.where(present),
@@ -99,7 +105,8 @@ def preprocessing_fn(
     stds = tf.sqrt(_finite_or(tft.var(observed, reduce_instance_dims=False), 0.0))
     safe_stds = tf.where(stds > 0, stds, tf.ones_like(stds))
     # mean imputation, then z-scoring: a missing value becomes exactly 0
-    features = tf.where(present, (x - means) / safe_stds, tf.zeros_like(x))
+    scaled = tf.clip_by_value((x - means) / safe_stds, -Z_CLIP, Z_CLIP)
+    features = tf.where(present, scaled, tf.zeros_like(x))
     label = _label_column(inputs[label_column])
     label_id = tft.compute_and_apply_vocabulary(label, default_value=-1, vocab_filename=LABEL_VOCAB)
     return {

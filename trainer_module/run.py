@@ -1,10 +1,13 @@
 """The Trainer's ``run_fn``: input pipeline, MirroredStrategy training, and export.
 
-The exported SavedModel holds the Transform graph, so every signature takes raw features:
+The exported SavedModel holds the Transform graph, so every signature takes raw features.
+Missing and non-finite inputs (NaN, +-inf, an absent feature) are imputed with the training
+mean, and huge ones are clipped (``preprocessing``): every row gets a unit embedding.
 
 - ``serving_default``: one float32 ``[N]`` tensor per raw feature (NaN = missing) ->
   ``{"embedding": [N, D]}``, L2-normalised;
-- ``serve_examples``: serialized tf.Examples -> ``{"embedding"}`` (batch inference);
+- ``serve_examples``: serialized tf.Examples -> ``{"embedding"}`` (batch inference); a
+  feature absent from an example is missing, as NaN is for ``serving_default``;
 - ``transform_features``: serialized tf.Examples -> Transform's outputs, as TFX examples do.
 """
 
@@ -16,6 +19,7 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -175,6 +179,21 @@ def make_dataset(
     )
 
 
+def missing_as_nan(raw_spec: dict[str, Any]) -> dict[str, Any]:
+    """The raw feature spec with NaN as the default of every fixed-length float feature.
+
+    An example without the feature then parses as missing (NaN) instead of failing, which is
+    what ``serving_default`` means by NaN.
+    """
+    out = dict(raw_spec)
+    for name, spec in raw_spec.items():
+        if isinstance(spec, tf.io.FixedLenFeature) and spec.dtype == tf.float32:
+            size = int(np.prod(spec.shape)) if spec.shape else 0
+            default = [math.nan] * size if spec.shape else math.nan
+            out[name] = tf.io.FixedLenFeature(spec.shape, spec.dtype, default_value=default)
+    return out
+
+
 def export_serving_model(
     encoder: tf.keras.Model,
     tft_output: tft.TFTransformOutput,
@@ -182,7 +201,7 @@ def export_serving_model(
 ) -> None:
     """Saves ``encoder`` with the Transform graph and the three raw-feature signatures."""
     encoder.tft_layer = tft_output.transform_features_layer()
-    raw_spec = tft_output.raw_feature_spec()
+    raw_spec = missing_as_nan(tft_output.raw_feature_spec())
     feature_spec = dict(raw_spec)
     feature_spec.pop(preprocessing.raw_label_column(raw_spec))
     names = sorted(feature_spec)
@@ -216,6 +235,68 @@ def export_serving_model(
             "transform_features": transform_features.get_concrete_function(),
         },
     )
+
+
+class NonFiniteModelError(FloatingPointError):
+    """Training produced weights or embeddings that are not finite; nothing is exported."""
+
+
+def non_finite_variables(model: tf.keras.Model) -> list[str]:
+    """Names of ``model``'s variables holding NaN or inf."""
+    return [
+        v.name for v in model.variables if not bool(tf.reduce_all(tf.math.is_finite(v)).numpy())
+    ]
+
+
+class StopOnNonFiniteWeights(tf.keras.callbacks.Callback):
+    """Stops training at the end of the first epoch whose weights hold NaN or inf.
+
+    Keras' ``TerminateOnNaN`` watches the logged loss only; a mining loss can stay finite
+    while the weights are NaN (NaN distances mask every pair out), so the weights are
+    checked themselves. ``bad`` names the epoch and the variables.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.bad: str = ""
+
+    def on_epoch_end(self, epoch, logs=None):
+        names = non_finite_variables(self.model)
+        if names:
+            self.bad = f"after epoch {epoch + 1}, {len(names)} variable(s) ({names[0]}, ...)"
+            self.model.stop_training = True
+
+
+def _first_features(inputs) -> tf.Tensor:
+    """A ``[B, F]`` feature batch from a batch's model inputs (any input mode)."""
+    if not isinstance(inputs, dict):
+        return inputs
+    for key in (*model_lib.TRIPLET_KEYS[:1], *model_lib.PAIR_KEYS[:1]):
+        if key in inputs:
+            return inputs[key]
+    raise KeyError(f"no feature batch among the inputs {sorted(inputs)}")
+
+
+def check_finite_model(encoder: tf.keras.Model, features: tf.Tensor, what: str) -> None:
+    """Refuses an encoder with non-finite weights, or non-finite or non-unit embeddings.
+
+    ``features``: a batch of transformed training features. ``what`` names the training in
+    the error (loss, learning rate).
+    """
+    names = non_finite_variables(encoder)
+    if names:
+        raise NonFiniteModelError(
+            f"{what}: the trained weights are not finite ({len(names)} variable(s), e.g. "
+            f"{names[0]}); nothing was exported: lower --learning-rate"
+        )
+    emb = encoder(features, training=False).numpy()
+    norms = np.linalg.norm(emb, axis=1)
+    if not np.isfinite(emb).all() or not np.allclose(norms, 1.0, atol=1e-3):
+        raise NonFiniteModelError(
+            f"{what}: the trained encoder gives {int((~np.isfinite(emb).all(axis=1)).sum())} "
+            f"non-finite and {int((np.abs(norms - 1) > 1e-3).sum())} non-unit embeddings of "
+            f"{len(emb)} training rows; nothing was exported"
+        )
 
 
 def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
@@ -313,12 +394,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         epochs,
         steps_per_epoch,
     )
+    weights_guard = StopOnNonFiniteWeights()
     history = trainer.fit(
         train_ds,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
         verbose=0,
         callbacks=[
+            tf.keras.callbacks.TerminateOnNaN(),
+            weights_guard,
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             tf.keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: logging.info(
@@ -331,9 +415,20 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         ],
         **validation,
     )
+    what = f"training {spec.name} at learning rate {training.learning_rate}"
     losses = [float(v) for v in history.history["loss"]]
     if not all(math.isfinite(v) for v in losses):
-        raise FloatingPointError(f"training loss is not finite: {losses}")
+        raise NonFiniteModelError(
+            f"{what}: the loss is not finite ({losses}); nothing was exported: lower "
+            f"--learning-rate"
+        )
+    if weights_guard.bad:
+        raise NonFiniteModelError(
+            f"{what}: weights became non-finite {weights_guard.bad}; nothing was exported: "
+            f"lower --learning-rate"
+        )
+    sample = next(iter(train_ds.take(1)))[0]
+    check_finite_model(encoder, _first_features(sample), what)
 
     export_serving_model(encoder, tft_output, fn_args.serving_model_dir)
     summary = {

@@ -104,6 +104,50 @@ class TrainingSettings(StageSettings):
         """K, the rows per class in a P x K batch."""
         return max(1, self.batch_size // self.pk_classes)
 
+    @property
+    def mines_batches(self) -> bool:
+        """Whether the loss finds its pairs inside each batch (online mining on label keys)."""
+        spec = self.loss_spec
+        return spec.input_mode == "labelled" and not spec.needs_num_classes
+
+    def data_problems(self, train_examples: int, class_sizes: list[int]) -> list[str]:
+        """What makes these settings unusable on a train split of ``class_sizes`` rows per class.
+
+        ``train_examples``: the rows PairGen writes for it (what is batched). The Trainer
+        needs one full batch; an online-mining loss needs, on average, at least one
+        same-class pair per shuffled batch: ``b (b - 1) / 2 * sum_c p_c^2 >= 1`` for batch
+        size ``b`` and class shares ``p_c``; P x K batches need K >= 2 rows per class.
+        """
+        found = []
+        b = self.batch_size
+        if train_examples < b:
+            found.append(
+                f"batch_size {b} is more than the {train_examples} examples the train split "
+                f"gives {self.loss!r}; the Trainer needs one full batch: use --batch-size "
+                f"{max(train_examples, 1)} or less"
+            )
+        if self.mines_batches and self.batch_sampler == "random" and class_sizes:
+            total = sum(class_sizes)
+            share = sum((s / total) ** 2 for s in class_sizes)
+            pairs = b * (b - 1) / 2 * share
+            if pairs < 1:
+                need = 2
+                while need * (need - 1) / 2 * share < 1:
+                    need += 1
+                found.append(
+                    f"batch_size {b} gives {self.loss!r}, which mines pairs inside each batch, "
+                    f"{pairs:.2f} same-class pairs per batch on average over "
+                    f"{len(class_sizes)} classes; use --batch-size {need} or more, or "
+                    f"--batch-sampler pk"
+                )
+        if self.batch_sampler == "pk" and self.pk_examples < 2:
+            found.append(
+                f"batch_size {b} with pk_classes {self.pk_classes} gives K = "
+                f"{self.pk_examples} row per class; P x K batches need K >= 2: use "
+                f"--batch-size {2 * self.pk_classes} or more"
+            )
+        return found
+
     def resolved(self) -> TrainingSettings:
         """A copy whose ``loss_params`` hold every parameter of the loss (defaults filled in)."""
         return dataclasses.replace(self, loss_params=self.full_loss_params())

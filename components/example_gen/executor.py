@@ -20,7 +20,6 @@ import os
 from typing import Any
 
 import apache_beam as beam
-import tensorflow as tf
 from absl import logging
 from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
@@ -29,16 +28,13 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import rows
+from components.example_gen import files, rows, split_plan
+from components.example_gen.files import DataError
+from components.example_gen.layout import InputLayout, read_layout
 from components.example_gen.settings import IngestSettings
+from components.example_gen.split_plan import EVAL, TRAIN
 
 REPORT_FILE = "ingest_report.json"
-TRAIN, EVAL = "train", "eval"
-TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfr")
-
-
-class DataError(ValueError):
-    """The input data cannot be used; the message names the file, column or split."""
 
 
 def ingest_settings(exec_properties: dict[str, Any]) -> IngestSettings:
@@ -63,33 +59,13 @@ def pack_settings(settings: IngestSettings) -> example_gen_pb2.CustomConfig:
     return config
 
 
-def is_tfrecord(path: str) -> bool:
-    """Whether ``path`` is read as tf.Example TFRecords (otherwise as CSV)."""
-    return path.lower().endswith(TFRECORD_SUFFIXES)
-
-
-def _read_csv_header(path: str) -> list[str]:
-    with fileio.open(path, "r") as f:
-        first = f.readline()
-    if isinstance(first, bytes):
-        first = first.decode("utf-8")
-    header = rows.split_csv_line(first.rstrip("\r\n"))
-    if not header:
-        raise DataError(f"{path} is empty: expected a CSV header line")
-    return header
-
-
-def _read_tfrecord_columns(path: str) -> list[str]:
-    compression = "GZIP" if path.endswith(".gz") else ""
-    for record in tf.data.TFRecordDataset(path, compression_type=compression).take(1):
-        example = tf.train.Example.FromString(record.numpy())
-        return sorted(example.features.feature.keys())
-    raise DataError(f"{path} holds no records")
-
-
-def _example_values(example: tf.train.Example) -> dict[str, Any]:
+def _example_values(example, renamed: dict[str, str]) -> dict[str, Any]:
+    """``{feature name: value}`` of a tf.Example (features of other names are left out)."""
     values: dict[str, Any] = {}
-    for name, feature in example.features.feature.items():
+    for raw_name, feature in example.features.feature.items():
+        name = renamed.get(raw_name)
+        if name is None:
+            continue
         kind = feature.WhichOneof("kind")
         items = list(getattr(feature, kind).value) if kind else []
         if len(items) > 1:
@@ -104,31 +80,35 @@ def _example_values(example: tf.train.Example) -> dict[str, Any]:
 
 
 class _ValidateRow(beam.DoFn):
-    """(file, raw row) -> ("ok", label, serialized, missing cols) or ("bad", file, info)."""
+    """(file, raw row) -> ("ok", label, serialized, missing cols) or ("bad", file, info).
 
-    def __init__(self, columns: list[str], feature_names: list[str], label_name: str, csv: bool):
-        self._columns = columns
-        self._features = feature_names
-        self._label = label_name
-        self._csv = csv
+    A CSV row arrives as the bytes of one line and is decoded with the setting's encoding
+    (bytes it cannot decode stop the run naming the file); a TFRecord row as a record.
+    """
+
+    def __init__(self, layout: InputLayout, encoding: str):
+        self._layout = layout
+        self._encoding = encoding
 
     def process(self, element: tuple[str, Any]):
         filename, raw = element
-        if self._csv:
-            fields = rows.split_csv_line(raw)
+        layout = self._layout
+        if layout.tfrecord:
+            values = _example_values(files.parse_example(raw, filename), layout.renamed)
+        else:
+            line = files.decode_line(raw, self._encoding, filename)
+            fields = files.split_fields(line.rstrip("\r\n"), layout.header.delimiter)
             if not fields or fields == [""]:
                 return  # blank line
-            if len(fields) != len(self._columns):
+            if len(fields) != len(layout.names):
                 yield ("bad", filename, {"reason": rows.WRONG_FIELD_COUNT})
                 return
-            values = dict(zip(self._columns, fields, strict=True))
-        else:
-            values = _example_values(tf.train.Example.FromString(raw))
-        features, label, info = rows.validate_row(values, self._features, self._label)
+            values = dict(zip(layout.names, fields, strict=True))
+        features, label, info = rows.validate_row(values, layout.feature_names, layout.label_name)
         if features is None:
             yield ("bad", filename, info)
             return
-        example = rows.to_example(features, self._label, label)
+        example = rows.to_example(features, layout.label_name, label)
         yield ("ok", label, example.SerializeToString(deterministic=True), info["missing"])
 
 
@@ -190,27 +170,11 @@ def _row_hash(seed: int, serialized: bytes) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def class_sort_key(label: str) -> tuple:
-    """Numeric labels sort by value ("2" < "10"), others lexicographically after them."""
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)
-
-
-def default_eval_classes(labels: list[str]) -> list[str]:
-    """``unseen_classes`` default: the upper half of the sorted classes (digits: 5-9)."""
-    ordered = sorted(labels, key=class_sort_key)
-    return ordered[len(ordered) - len(ordered) // 2 :]
-
-
 def _eval_cutoff(element: tuple[str, list[int]], fraction: float) -> tuple[str, int]:
     """Per class: the hash below which a row goes to eval, so that round(n * fraction) do."""
     label, hashes = element
     hashes = sorted(hashes)
-    n = len(hashes)
-    n_eval = min(max(round(n * fraction), 1), n - 1) if n >= 2 else 0
-    return label, hashes[n_eval]
+    return label, hashes[split_plan.eval_count(len(hashes), fraction)]
 
 
 class Executor(BaseExampleGenExecutor):
@@ -235,45 +199,29 @@ class Executor(BaseExampleGenExecutor):
             exec_properties[standard_component_specs.INPUT_BASE_KEY],
             input_config.splits[0].pattern,
         )
-        files = sorted(fileio.glob(pattern))
-        if not files:
+        paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
+        if not paths:
             raise DataError(f"no input files match {pattern}")
-        tfrecord = all(is_tfrecord(f) for f in files)
-        if not tfrecord and any(is_tfrecord(f) for f in files):
-            raise DataError(f"{pattern} mixes CSV and TFRecord files; use one format")
-
-        if tfrecord:
-            columns = _read_tfrecord_columns(files[0])
-            label_index = rows.resolve_label_column(columns, settings.label_column, files[0])
-            names = columns
-        else:
-            columns = _read_csv_header(files[0])
-            for other in files[1:]:
-                if _read_csv_header(other) != columns:
-                    raise DataError(f"{other} has a different CSV header than {files[0]}")
-            label_index = rows.resolve_label_column(columns, settings.label_column, files[0])
-            names = rows.sanitize_header(columns)
-        label_name = names[label_index]
-        feature_names = [n for i, n in enumerate(names) if i != label_index]
-        if not feature_names:
-            raise DataError(f"{files[0]} has no feature columns besides the label {label_name!r}")
+        layout = read_layout(paths, settings)
+        label_name, feature_names = layout.label_name, layout.feature_names
         logging.info(
-            "ingesting %d file(s): %d features, label %r", len(files), len(names) - 1, label_name
+            "ingesting %d file(s): %d features, label %r",
+            len(paths),
+            len(feature_names),
+            label_name,
         )
 
-        if tfrecord:
+        if layout.tfrecord:
             raw = (
                 pipeline
-                | "ReadTFRecords" >> beam.Create(files)
+                | "ReadTFRecords" >> beam.Create(paths)
                 | "ReadEach" >> beam.FlatMap(_read_tfrecord_file)
             )
         else:
             raw = pipeline | "ReadCSV" >> beam.io.ReadFromTextWithFilename(
-                pattern, skip_header_lines=1
+                pattern, skip_header_lines=layout.header.lines, coder=beam.coders.BytesCoder()
             )
-        records = raw | "Validate" >> beam.ParDo(
-            _ValidateRow(names, feature_names, label_name, csv=not tfrecord)
-        )
+        records = raw | "Validate" >> beam.ParDo(_ValidateRow(layout, settings.encoding))
         report = records | "Report" >> beam.CombineGlobally(_ReportFn())
         good = records | "KeepValid" >> beam.Filter(lambda r: r[0] == "ok")
         seed = settings.seed
@@ -285,7 +233,7 @@ class Executor(BaseExampleGenExecutor):
                 eval_classes = pipeline | "EvalClasses" >> beam.Create([sorted(map(str, chosen))])
             else:
                 eval_classes = report | "DefaultEvalClasses" >> beam.Map(
-                    lambda rep: default_eval_classes(list(rep["classes"]))
+                    lambda rep: split_plan.default_eval_classes(list(rep["classes"]))
                 )
             parts = keyed | "SplitByClass" >> beam.Partition(
                 lambda r, n, held_out: 1 if r[0] in held_out else 0,
@@ -321,7 +269,10 @@ class Executor(BaseExampleGenExecutor):
 
         def finish(rep, train_counts, eval_counts, held_out=None):
             rep = dict(rep)
-            rep["files"] = files
+            rep["files"] = paths
+            if layout.header is not None:
+                rep["delimiter"] = layout.header.delimiter
+                rep["encoding"] = settings.encoding
             rep["label_column"] = label_name
             rep["feature_columns"] = feature_names
             rep["protocol"] = settings.protocol
@@ -366,9 +317,8 @@ class Executor(BaseExampleGenExecutor):
 
 
 def _read_tfrecord_file(path: str):
-    compression = "GZIP" if path.endswith(".gz") else ""
-    for record in tf.data.TFRecordDataset(path, compression_type=compression):
-        yield path, record.numpy()
+    for record in files.iter_tfrecords(path):
+        yield path, record
 
 
 def summarise_report(report: dict[str, Any]) -> str:
@@ -404,11 +354,11 @@ def check_report(report: dict[str, Any], settings: IngestSettings) -> None:
             f"{bad} of {read} rows ({bad / read:.1%}) are unusable, more than the allowed "
             f"{limit:.1%}; {worst[1]} of them in {worst[0]} ({reasons})"
         )
-    for name, split in sorted(report["splits"].items()):
-        if split["rows"] == 0:
-            raise DataError(f"split {name!r} is empty after the {report['protocol']} split")
-        if len(split["classes"]) < 2:
-            raise DataError(
-                f"split {name!r} has {len(split['classes'])} class(es) "
-                f"({', '.join(split['classes'])}); retrieval needs at least 2"
-            )
+    train, evaluation = (report["splits"][name]["classes"] for name in (TRAIN, EVAL))
+    if settings.protocol == "unseen_classes":
+        unknown = split_plan.unknown_eval_classes(report["classes"], settings.eval_classes)
+        if unknown:
+            raise DataError(unknown)
+    found = split_plan.split_problems(train, evaluation, settings.protocol, settings.eval_fraction)
+    if found:
+        raise DataError("; ".join(found))

@@ -7,14 +7,14 @@ cannot be used are classified by reason and counted, never silently dropped.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
+
+from components.example_gen.files import DataError
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 
@@ -32,15 +32,23 @@ def sanitize_name(name: str) -> str:
 
 
 def sanitize_header(header: Sequence[str]) -> list[str]:
-    """Sanitised, unique column names (duplicates get a numeric suffix)."""
+    """The sanitised column names (``sanitize_name``), one per column, CSV and TFRecord alike.
+
+    Two columns whose names sanitise to the same feature name (``a b`` and ``a_b``, or a
+    repeated name) are refused naming both: renaming one silently would make the served
+    model's inputs differ from the user's columns.
+    """
     out: list[str] = []
+    origin: dict[str, str] = {}
     for name in header:
-        base = sanitize_name(name)
-        candidate, i = base, 1
-        while candidate in out:
-            i += 1
-            candidate = f"{base}_{i}"
-        out.append(candidate)
+        clean = sanitize_name(name)
+        if clean in origin:
+            raise DataError(
+                f"columns {origin[clean]!r} and {name!r} both become the feature name "
+                f"{clean!r} (names keep letters, digits and _); rename one of them"
+            )
+        origin[clean] = name
+        out.append(clean)
     return out
 
 
@@ -52,14 +60,9 @@ def resolve_label_column(columns: Sequence[str], label_column: str, source: str)
     clean = sanitize_header(raw)
     if label_column in clean:
         return clean.index(label_column)
-    raise ValueError(
+    raise DataError(
         f"label column {label_column!r} does not exist in {source}; columns: {', '.join(raw)}"
     )
-
-
-def split_csv_line(line: str) -> list[str]:
-    """Fields of one CSV line (RFC 4180 quoting)."""
-    return next(csv.reader(io.StringIO(line)), [])
 
 
 def parse_value(text: Any) -> tuple[float | None, str | None]:

@@ -1,10 +1,12 @@
-"""The ingest stage's settings: the label column, the evaluation protocol, bad-row tolerance."""
+"""The ingest stage's settings: how files are read, the label, the protocol, bad-row tolerance."""
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+from typing import Any
 
-from components.example_gen import rows
+from components.example_gen import files, rows
 from trainer_module.stage_settings import (
     StageSettings,
     closed_fraction,
@@ -17,6 +19,23 @@ from trainer_module.stage_settings import (
 PROTOCOLS = ("seen_classes", "unseen_classes")
 
 
+def text_encoding(value: Any) -> str | None:
+    """A text encoding Python knows (``utf-8``, ``latin-1``, ``cp1252`` ...)."""
+    try:
+        codecs.lookup(str(value))
+    except LookupError:
+        return f"must be a text encoding Python knows (e.g. utf-8, latin-1), got {value!r}"
+    return None
+
+
+def csv_delimiter(value: Any) -> str | None:
+    """Empty (detect), ``tab``, or one character that is not a quote or a line break."""
+    char = files.delimiter_char(str(value))
+    if char == "" or (len(char) == 1 and char not in '"\r\n'):
+        return None
+    return f"must be one character (or 'tab'; empty to detect it), got {value!r}"
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestSettings(StageSettings):
     """Settings of the validating ExampleGen (packed into its ``custom_config``)."""
@@ -24,6 +43,13 @@ class IngestSettings(StageSettings):
     STAGE = "ingest"
 
     label_column: str = setting("label", "name of the label column")
+    encoding: str = setting("utf-8", "text encoding of CSV files (e.g. latin-1)", text_encoding)
+    delimiter: str = setting(
+        "",
+        "CSV field delimiter: one character or 'tab' (default: detected from the header among "
+        "comma, semicolon, tab and pipe)",
+        csv_delimiter,
+    )
     protocol: str = setting(
         "seen_classes",
         "seen_classes: stratified split of every class; unseen_classes: evaluate on classes "

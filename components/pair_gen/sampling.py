@@ -178,3 +178,28 @@ def distinct(key: int, n: int, size: int) -> list[int]:
         out.append(swaps.get(j, j))
         swaps[j] = swaps.get(i, i)
     return out
+
+
+def examples_built(
+    mode: str,
+    class_sizes: list[int],
+    per_anchor: int,
+    pk_classes: int,
+    pk_examples: int,
+    pk_num_batches: int,
+) -> int:
+    """Rows PairGen writes for a split with these class sizes: what the Trainer batches.
+
+    ``none``: every row. ``pairs``/``triplets``/``triplets_k``: ``per_anchor`` per row of a
+    class with a positive (2 rows or more) and a negative (not the only class).
+    ``pk_batches``: ``pk_num_batches`` (or total // (P x K)) groups of P x K rows, or none
+    when fewer than P classes have K rows.
+    """
+    total = sum(class_sizes)
+    if mode == "none":
+        return total
+    if mode == "pk_batches":
+        group = pk_classes * pk_examples
+        eligible = sum(1 for s in class_sizes if s >= pk_examples)
+        return (pk_num_batches or total // group) * group if eligible >= pk_classes else 0
+    return per_anchor * sum(s for s in class_sizes if 2 <= s < total)

@@ -25,6 +25,7 @@ blessing too. Tested through the entrypoint in ``tests/kubeflow/test_kfp_simulat
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import apache_beam as beam
@@ -152,6 +153,10 @@ def score(
     return {"metrics": flat, "retrieval": retrieval, "verification": verify, "pairs": pairs}
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def decide(
     candidate: dict[str, float],
     baseline: dict[str, float] | None,
@@ -164,7 +169,24 @@ def decide(
     A threshold is a minimum for metrics where higher is better and a maximum for those
     where lower is better (``LOWER_IS_BETTER``: the equal error rate and the overlap); the
     comparison with the baseline follows the same direction.
+
+    A candidate with any metric that is not a finite number (NaN, inf: a broken model) is
+    never blessed, and neither is one missing a metric the decision reads; a comparison
+    with NaN would otherwise be false and let it through. Thresholds and the tolerance must
+    be finite (``EvaluationSettings`` refuses others before the run; checked again here). A
+    baseline whose comparison metric is not finite cannot be compared with: the candidate
+    is then judged by the thresholds alone, and the reason says so.
     """
+    for name, value in [*thresholds.items(), ("comparison_tolerance", tolerance)]:
+        if not _finite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    broken = sorted(k for k, v in candidate.items() if not _finite(v))
+    read = sorted({*thresholds, comparison_metric} - set(candidate))
+    if broken or read:
+        return False, [
+            *(f"candidate metric {k} is {candidate[k]!r}, not a finite number" for k in broken),
+            *(f"candidate metric {k} is missing" for k in read),
+        ]
     reasons = []
     for name, bound in sorted(thresholds.items()):
         value = candidate[name]
@@ -172,7 +194,13 @@ def decide(
             reasons.append(f"{name} {value:.4f} is above the threshold {bound:.4f}")
         elif name not in LOWER_IS_BETTER and value < bound:
             reasons.append(f"{name} {value:.4f} is below the threshold {bound:.4f}")
-    if baseline is not None:
+    if baseline is not None and not _finite(baseline.get(comparison_metric)):
+        logging.warning(
+            "the baseline's %s is %r: compared by the thresholds alone",
+            comparison_metric,
+            baseline.get(comparison_metric),
+        )
+    elif baseline is not None:
         cand, base = candidate[comparison_metric], baseline[comparison_metric]
         sign = -1.0 if comparison_metric in LOWER_IS_BETTER else 1.0
         if sign * (cand - base) < -tolerance:
@@ -256,13 +284,19 @@ class Executor(tfx_evaluator_executor.Executor):
                 len(lone),
                 ", ".join(lone[:20]),
             )
-        report_path = report_lib.write_report(
-            os.path.join(evaluation.uri, REPORT_DIR),
-            results,
-            *load_embeddings(os.path.join(emb_dir, f"candidate-{splits[0]}.npz")),
-            settings.metric_names,
-            {"blessed": blessed, "reasons": reasons},
-        )
+        report_path, report_errors = None, []
+        try:
+            report_path, report_errors = report_lib.write_report(
+                os.path.join(evaluation.uri, REPORT_DIR),
+                results,
+                *load_embeddings(os.path.join(emb_dir, f"candidate-{splits[0]}.npz")),
+                settings.metric_names,
+                {"blessed": blessed, "reasons": reasons},
+            )
+        except Exception as e:  # the report must never cost the evaluation and the blessing
+            report_errors = [f"the report could not be written: {type(e).__name__}: {e}"]
+        for error in report_errors:
+            logging.warning("report: %s", error)
 
         record = {
             "blessed": blessed,
@@ -271,6 +305,7 @@ class Executor(tfx_evaluator_executor.Executor):
             "query_split": query_split or None,
             "gallery_split": gallery_split or None,
             "report": report_path,
+            "report_errors": report_errors,
             "candidate_model": {
                 "id": model.id,
                 "uri": model.uri,

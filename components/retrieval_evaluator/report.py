@@ -6,6 +6,11 @@ coloured by label (t-SNE when the split is small, PCA otherwise), and MAP@R per 
 
 Every file is written through ``tfx.dsl.io.fileio``, so the report lands where the artifact
 is (a bucket on Kubeflow), never on the worker's local disk.
+
+Labels are the user's text: matplotlib draws them as text, never as mathtext (``$5_$10``, a
+price band, would otherwise be parsed as a formula and fail), and the HTML escapes them. A
+figure that cannot be drawn is left out and named in the report and in the returned errors:
+the report never costs a finished evaluation.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from components.retrieval_evaluator import verification  # noqa: E402
 
 REPORT_FILE = "report.html"
 TSNE_MAX_POINTS = 2000
+# matplotlib settings for every figure: labels and titles are plain text
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 PROJECTION_MAX_POINTS = 5000
 
 
@@ -139,24 +146,34 @@ def write_report(
     metric_names: list[str],
     decision: dict,
     seed: int = 0,
-) -> str:
-    """Writes ``report.html`` and the PNGs into ``out_dir``; returns the HTML path.
+) -> tuple[str, list[str]]:
+    """Writes ``report.html`` and the PNGs into ``out_dir``; returns ``(html path, errors)``.
+
+    ``errors`` names each figure that could not be drawn (the rest of the report is written).
 
     ``results``: name ("candidate", "baseline") -> {"metrics", "retrieval" (with details),
     "verification", "pairs" (same, different distances)}.
     """
     fileio.makedirs(out_dir)
-    images = {
-        "Recall@k": _recall_curve(results, out_dir),
-        "Distances of same-class and different-class pairs": _histograms(results, out_dir),
-        "Embeddings in 2-D": _projection(
+    figures_to_draw = {
+        "Recall@k": lambda: _recall_curve(results, out_dir),
+        "Distances of same-class and different-class pairs": lambda: _histograms(results, out_dir),
+        "Embeddings in 2-D": lambda: _projection(
             verification.normalise(candidate_embeddings),
             np.asarray(candidate_labels),
             out_dir,
             seed,
         ),
-        "MAP@R per class": _per_class(results, out_dir),
+        "MAP@R per class": lambda: _per_class(results, out_dir),
     }
+    images, errors = {}, []
+    for title, draw in figures_to_draw.items():
+        try:
+            with matplotlib.rc_context(PLAIN_TEXT):
+                images[title] = draw()
+        except Exception as e:  # a figure is a courtesy; the evaluation stands without it
+            plt.close("all")
+            errors.append(f"figure {title!r} could not be drawn: {type(e).__name__}: {e}")
     verdict = "BLESSED" if decision["blessed"] else "NOT BLESSED"
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in decision.get("reasons", []))
     lone = results["candidate"]["retrieval"].get("classes_without_positive", [])
@@ -166,7 +183,8 @@ def write_report(
         if lone
         else ""
     )
-    figures = "".join(
+    failed = "".join(f"<p>{html.escape(e)}</p>" for e in errors)
+    figures = failed + "".join(
         f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
         f"src='data:image/png;base64,{data}'>"
         for title, data in images.items()
@@ -185,4 +203,4 @@ img{{max-width:100%}}</style></head><body>
     path = os.path.join(out_dir, REPORT_FILE)
     with fileio.open(path, "wb") as f:
         f.write(page.encode("utf-8"))
-    return path
+    return path, errors

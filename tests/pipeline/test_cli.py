@@ -81,6 +81,8 @@ def test_too_many_bad_rows_stop_the_run_with_file_and_count(tmp_path):
             str(path),
             "--pipeline-root",
             str(tmp_path / "root"),
+            "--batch-size",
+            "32",  # fits the split, so the run starts and ExampleGen counts the bad rows
         ],
         capture_output=True,
         text=True,

@@ -4,6 +4,8 @@ One module-scoped sequence of runs on a small digits subset:
 1. a first run (2 CPU replicas) that trains, blesses and pushes;
 2. the same command again, which must reuse cached executions;
 3. a deliberately worse config (one training step), which must not be blessed or pushed.
+
+Each run gets its own empty system temp folder (``TMPDIR``), measured after the run.
 """
 
 import json
@@ -23,8 +25,10 @@ pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = COMPONENT_IDS[: COMPONENT_IDS.index("Trainer") + 1]
 
 
-def cli(*args, cwd=None):
+def cli(*args, cwd=None, tmpdir=None):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    if tmpdir:
+        env.update(TMPDIR=tmpdir, TEMP=tmpdir, TMP=tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
         capture_output=True,
@@ -32,6 +36,15 @@ def cli(*args, cwd=None):
         env=env,
         cwd=cwd,
         timeout=900,
+    )
+
+
+def _folder_bytes(folder):
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, files in os.walk(folder)
+        for name in files
+        if not os.path.islink(os.path.join(root, name))
     )
 
 
@@ -66,8 +79,11 @@ def runs(tmp_path_factory):
     out = {"root": root, "csv": csv_path, "serving": os.path.join(root, "serving_model")}
     for name, extra in (("first", []), ("second", []), ("worse", ["--train-steps", "1"])):
         summary_path = str(base / f"{name}.json")
-        proc = cli(*common, *extra, "--summary-json", summary_path)
+        tmpdir = base / f"system-tmp-{name}"
+        tmpdir.mkdir()
+        proc = cli(*common, *extra, "--summary-json", summary_path, tmpdir=str(tmpdir))
         assert proc.returncode == 0, f"{name} run failed:\n{proc.stdout}\n{proc.stderr}"
+        out[f"{name}_tmp_bytes"] = _folder_bytes(tmpdir)
         with open(summary_path) as f:
             out[name] = json.load(f)
         out[f"{name}_stdout"] = proc.stdout
@@ -127,6 +143,26 @@ def test_worse_config_is_not_blessed_and_push_is_skipped(runs):
     assert worse["pushed_model"] is None
     assert worse["components"].get("Pusher") != "COMPLETE"
     assert runs["worse_serving"] == runs["second_serving"], "the pushed models changed"
+
+
+def test_runs_leave_the_system_temp_folder_clean(runs):
+    # TFX's ephemeral package builds alone were ~48 MB per Beam component and run
+    for name in ("first", "second", "worse"):
+        assert runs[f"{name}_tmp_bytes"] < 2_000_000, (name, runs[f"{name}_tmp_bytes"])
+    state_tmp = os.path.join(runs["root"], "tmp")
+    assert not os.path.exists(state_tmp) or os.listdir(state_tmp) == []
+
+
+def test_each_summary_reads_its_own_run(runs):
+    from pipeline import run_report
+    from pipeline.config import PipelineConfig
+
+    names = [runs[n]["run"] for n in ("first", "second", "worse")]
+    assert len(set(names)) == 3, names
+    config = PipelineConfig(pipeline_root=runs["root"])
+    first_again = run_report.latest_run(config, runs["first"]["run"])
+    assert first_again["blessed"] is True and first_again["run"] == names[0]
+    assert run_report.latest_run(config)["run"] == names[2]
 
 
 def test_pushed_model_serves_raw_rows_in_a_fresh_process(runs, tmp_path):

@@ -204,3 +204,67 @@ def test_validation_uses_only_eval_rows_a_class_head_knows():
     assert run._eval_rows_usable(head, eval_stats, ["5", "1"]) == 10
     mining = registry.get_spec("triplet_semihard")
     assert run._eval_rows_usable(mining, eval_stats, ["0"]) == 30
+
+
+def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_path):
+    # a learning rate this large sends the weights to inf/NaN within the first steps; the
+    # mining loss masks NaN distances, so the logged loss alone would not show it
+    training = TrainingSettings(
+        loss="triplet_semihard",
+        learning_rate=1e30,
+        epochs=2,
+        batch_size=64,
+        train_steps=10,
+        embedding_dim=8,
+        hidden_units=[16],
+    )
+    fn_args = _fn_args(prepared, "none", tmp_path, training.to_dict())
+    with pytest.raises(
+        run.NonFiniteModelError, match="learning rate 1e\\+30.*nothing was exported"
+    ):
+        run.run_fn(fn_args)
+    assert not (tmp_path / "serving").exists()
+
+
+def test_finite_model_check_refuses_nan_weights_and_embeddings():
+    encoder = tf.keras.Sequential([tf.keras.layers.Dense(4, input_shape=(3,))])
+    features = tf.ones([5, 3])
+    encoder.layers[0].kernel.assign(tf.fill([3, 4], float("nan")))
+    with pytest.raises(run.NonFiniteModelError, match="weights are not finite"):
+        run.check_finite_model(encoder, features, "test")
+    encoder.layers[0].kernel.assign(tf.ones([3, 4]))  # finite, but not unit-length output
+    with pytest.raises(run.NonFiniteModelError, match="5 non-unit embeddings of 5"):
+        run.check_finite_model(encoder, features, "test")
+
+
+def test_served_model_treats_absent_and_non_finite_inputs_as_missing(prepared, tmp_path):
+    training = TrainingSettings(
+        loss="triplet_semihard", epochs=1, batch_size=64, train_steps=5, hidden_units=[32]
+    )
+    run.run_fn(_fn_args(prepared, "none", tmp_path, training.to_dict()))
+    model = tf.saved_model.load(str(tmp_path / "serving"))
+    row = dict(prepared["raw_eval"][0])
+
+    def by_examples(values):
+        ex = tf.train.Example()
+        for name, value in values.items():
+            if name in FEATURES:
+                ex.features.feature[name].float_list.value.append(value)
+        out = model.signatures["serve_examples"](examples=tf.constant([ex.SerializeToString()]))
+        return out["embedding"].numpy()[0]
+
+    def by_tensors(values):
+        inputs = {n: tf.constant([values.get(n, float("nan"))], tf.float32) for n in FEATURES}
+        return model.signatures["serving_default"](**inputs)["embedding"].numpy()[0]
+
+    missing = by_tensors({**row, "pixel_0_2": float("nan")})
+    absent = {k: v for k, v in row.items() if k != "pixel_0_2"}
+    np.testing.assert_allclose(by_examples(absent), missing, atol=1e-6)
+    np.testing.assert_allclose(by_tensors(absent), missing, atol=1e-6)
+    for value in (float("inf"), float("-inf")):
+        np.testing.assert_allclose(by_tensors({**row, "pixel_0_2": value}), missing, atol=1e-6)
+        np.testing.assert_allclose(by_examples({**row, "pixel_0_2": value}), missing, atol=1e-6)
+    for value in (1e38, -1e38, 3.4e38):
+        emb = by_tensors({**row, "pixel_0_3": value})
+        assert np.all(np.isfinite(emb)), (value, emb)
+        assert abs(np.linalg.norm(emb) - 1.0) < 1e-4, (value, emb)

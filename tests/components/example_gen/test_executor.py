@@ -30,9 +30,10 @@ def _read_split(out_dir, split):
     return examples
 
 
-def _rows(n_classes=4, per_class=20, dim=3):
+def _rows(n_classes=4, per_class=20, dim=3, labels_as=None):
+    names = labels_as or [f"c{i}" for i in range(n_classes)]
     return [
-        [i * 0.1 + d for d in range(dim)] + [f"c{i % n_classes}"]
+        [i * 0.1 + d for d in range(dim)] + [names[i % n_classes]]
         for i in range(n_classes * per_class)
     ]
 
@@ -166,3 +167,48 @@ def test_tfrecord_input_is_validated_like_csv(tmp_path):
     assert report["rows_written"] == 80
     assert set(report["classes"]) == {"0", "1", "2", "3"}
     assert report["feature_columns"] == ["a", "b"]
+
+
+def test_gzip_latin1_semicolon_csv_is_read_with_its_settings(tmp_path):
+    rows = _rows(labels_as=["café", "thé", "eau", "lait"])
+    with gzip.open(tmp_path / "d.csv.gz", "wt", encoding="latin-1", newline="") as f:
+        writer = csv.writer(f, delimiter=";")
+        writer.writerow(["a", "b", "c", "label"])
+        writer.writerows(rows)
+    report = run_example_gen(str(tmp_path), "d.csv.gz", str(tmp_path / "out"), encoding="latin-1")
+    assert report["rows_written"] == 80 and report["delimiter"] == ";"
+    assert set(report["classes"]) == {"café", "thé", "eau", "lait"}
+
+
+def test_quoted_newline_in_the_header_is_one_header(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["width\n(cm)", "b", "c", "label"], _rows())
+    report = run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))
+    assert report["rows_read"] == report["rows_written"] == 80
+    assert report["feature_columns"] == ["width_cm", "b", "c"]
+
+
+def test_tfrecord_feature_names_are_sanitised_like_csv_columns(tmp_path):
+    path = str(tmp_path / "d.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i, row in enumerate(_rows()):
+            feature = {
+                name: tf.train.Feature(float_list=tf.train.FloatList(value=[row[j]]))
+                for j, name in enumerate(["c d", "a/b", "new\nline"])
+            }
+            feature["label"] = tf.train.Feature(
+                bytes_list=tf.train.BytesList(value=[b"x%d" % (i % 4)])
+            )
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    report = run_example_gen(str(tmp_path), "d.tfrecord", str(tmp_path / "out"))
+    assert report["rows_written"] == 80
+    assert sorted(report["feature_columns"]) == ["a_b", "c_d", "new_line"]
+    names = set(_read_split(str(tmp_path / "out"), "train")[0].features.feature)
+    assert names == {"a_b", "c_d", "new_line", "label"}
+
+
+def test_columns_that_sanitise_to_one_name_are_refused(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["a b", "a_b", "c", "label"], _rows())
+    with pytest.raises(executor.DataError, match="columns 'a b' and 'a_b' both become"):
+        run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))

@@ -312,3 +312,17 @@ def test_multi_processing_workers_write_the_same_bytes(tmp_path):
     )
     first = _file_bytes(in_process)
     assert len(first) == 9 + 1 and first == _file_bytes(parallel)
+
+
+@pytest.mark.parametrize("mode", ["none", "pairs", "triplets", "triplets_k", "pk_batches"])
+def test_examples_built_predicts_what_pair_gen_writes(tmp_path, mode):
+    from components.pair_gen import sampling
+
+    train = ["a"] * 6 + ["b"] * 5 + ["c"] * 7 + ["d"] * 2 + ["lonely"]
+    examples_dir, graph = _transformed(tmp_path, {"train": train, "eval": ["a", "b"] * 2})
+    settings = {"mode": mode, "triplets_per_anchor": 3, "num_negatives": 2}
+    settings |= {"pk_classes": 2, "pk_examples": 3}
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, **settings)
+    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    sizes = [6, 5, 7, 2, 1]
+    assert stats["examples"] == sampling.examples_built(mode, sizes, 3, 2, 3, 0) > 0

@@ -159,3 +159,50 @@ def test_unknown_metric_in_thresholds_is_refused(tmp_path):
     model = _save_model(str(tmp_path / "m"), IDENTITY, 3)
     with pytest.raises(ValueError, match="unknown metric 'accuracy'"):
         run(tmp_path, model, thresholds={"accuracy": 0.5})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_candidate_metric_is_never_blessed(bad):
+    good = {"map_at_r": 0.9, "eer": 0.1, "precision_at_1": 0.9}
+    for name in good:
+        candidate = dict(good, **{name: bad})
+        blessed, reasons = executor.decide(candidate, None, {"map_at_r": 0.5}, "map_at_r", 0.0)
+        assert blessed is False and f"candidate metric {name} is {bad!r}" in reasons[0]
+    blessed, reasons = executor.decide({"eer": 0.1}, None, {"map_at_r": 0.5}, "map_at_r", 0.0)
+    assert blessed is False and reasons == ["candidate metric map_at_r is missing"]
+    with pytest.raises(ValueError, match="comparison_tolerance must be a finite number"):
+        executor.decide(good, good, {}, "map_at_r", float("nan"))
+    with pytest.raises(ValueError, match="map_at_r must be a finite number"):
+        executor.decide(good, None, {"map_at_r": float("nan")}, "map_at_r", 0.0)
+
+
+def test_baseline_with_a_non_finite_metric_leaves_the_thresholds_to_decide():
+    good = {"map_at_r": 0.9}
+    blessed, _ = executor.decide(good, {"map_at_r": float("nan")}, {"map_at_r": 0.5}, "map_at_r", 0)
+    assert blessed is True
+    blessed, _ = executor.decide(
+        good, {"map_at_r": float("nan")}, {"map_at_r": 0.95}, "map_at_r", 0
+    )
+    assert blessed is False
+
+
+def test_a_figure_that_fails_costs_neither_metrics_nor_blessing(tmp_path, monkeypatch):
+    from components.retrieval_evaluator import report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(report, "_projection", broken)
+    model = _save_model(str(tmp_path / "m"), IDENTITY, 7)
+    record, metrics, blessing = run(tmp_path, model)
+    assert record["blessed"] is True and metrics["map_at_r"] > 0.8
+    assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+    assert record["report_errors"] == [
+        "figure 'Embeddings in 2-D' could not be drawn: RuntimeError: no display"
+    ]
+    assert "could not be drawn" in open(record["report"]).read()
+    monkeypatch.setattr(report, "write_report", broken)  # the whole report fails
+    record, _, blessing = run(tmp_path / "again", model)
+    assert record["blessed"] is True and record["report"] is None
+    assert record["report_errors"] == ["the report could not be written: RuntimeError: no display"]
+    assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))

@@ -1,0 +1,104 @@
+"""The layout of the input files: their format, columns, feature names and label; the labels.
+
+Used by the ExampleGen executor before it reads the rows, and by the CLI before a run starts
+(``pipeline/preflight.py``), so both refuse the same files with the same message:
+
+- every file has one format (CSV or TFRecord) and, for CSV, the same header;
+- the feature names are the columns sanitised by one rule for both formats
+  (``rows.sanitize_header``), and two columns that would share a name are refused;
+- the label column exists (a hint names another delimiter when the header reads as one
+  column).
+
+``count_labels`` reads the label of every row (a streaming pass over the files, CSV records
+parsed by Python's ``csv`` module, so quoted newlines are kept): what the split plan needs.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from components.example_gen import files, rows
+from components.example_gen.files import DataError
+from components.example_gen.settings import IngestSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class InputLayout:
+    """What the input files hold: format, raw and sanitised columns, the label's position."""
+
+    paths: list[str]
+    tfrecord: bool
+    columns: list[str]  # as in the files
+    names: list[str]  # sanitised feature names, one per column
+    label_index: int
+    header: files.CsvHeader | None  # CSV only
+
+    @property
+    def label_name(self) -> str:
+        """The label's feature name."""
+        return self.names[self.label_index]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Every feature name but the label's, in column order."""
+        return [n for i, n in enumerate(self.names) if i != self.label_index]
+
+    @property
+    def renamed(self) -> dict[str, str]:
+        """Raw column -> feature name, for every column."""
+        return dict(zip(self.columns, self.names, strict=True))
+
+
+def read_layout(paths: list[str], settings: IngestSettings) -> InputLayout:
+    """The layout of ``paths`` (sorted, non-empty), or a ``DataError`` naming the file."""
+    if not paths:
+        raise DataError("no input files")
+    tfrecord = all(files.is_tfrecord(p) for p in paths)
+    if not tfrecord and any(files.is_tfrecord(p) for p in paths):
+        raise DataError(f"the input mixes CSV and TFRecord files ({paths[0]}, ...); use one format")
+    header = None
+    if tfrecord:
+        columns = files.tfrecord_columns(paths[0])
+    else:
+        header = files.read_header(paths[0], settings.encoding, settings.delimiter)
+        columns = header.columns
+        for other in paths[1:]:
+            theirs = files.read_header(other, settings.encoding, settings.delimiter)
+            if theirs.columns != columns:
+                raise DataError(f"{other} has a different CSV header than {paths[0]}")
+    names = rows.sanitize_header(columns)
+    try:
+        label_index = rows.resolve_label_column(columns, settings.label_column, paths[0])
+    except DataError as e:
+        raise DataError(f"{e}{files.label_hint(header) if header else ''}") from None
+    layout = InputLayout(paths, tfrecord, columns, names, label_index, header)
+    if not layout.feature_names:
+        raise DataError(
+            f"{paths[0]} has no feature columns besides the label {layout.label_name!r}"
+        )
+    return layout
+
+
+def count_labels(layout: InputLayout, settings: IngestSettings) -> dict[str, int]:
+    """Rows per label over every file (rows without a label are left out)."""
+    counts: collections.Counter[str] = collections.Counter()
+    label_column = layout.columns[layout.label_index]
+    for path in layout.paths:
+        if layout.tfrecord:
+            for record in files.iter_tfrecords(path):
+                example = files.parse_example(record, path)
+                feature = example.features.feature.get(label_column)
+                kind = feature.WhichOneof("kind") if feature is not None else None
+                values = list(getattr(feature, kind).value) if kind else []
+                label = rows.normalise_label(values[0] if len(values) == 1 else None)
+                if label is not None:
+                    counts[label] += 1
+        else:
+            width = len(layout.columns)
+            for fields in files.iter_csv_rows(path, settings.encoding, layout.header):
+                if len(fields) == width:
+                    label = rows.normalise_label(fields[layout.label_index])
+                    if label is not None:
+                        counts[label] += 1
+    return dict(counts)

@@ -1,0 +1,92 @@
+"""Checks before a local run starts: everything the settings and the data's labels decide.
+
+A run that cannot succeed is refused in seconds, before any component runs, with every
+problem named (the value, the rule, a remedy), rather than minutes later at the Trainer or the
+evaluator. From the files (``components/example_gen/layout.py``): one format, the header, the
+feature names (no two columns may share one), the label column, the rows per class. From
+those and the settings: the train/eval split the protocol makes (``split_plan``), the
+examples PairGen builds for the loss (``sampling.examples_built``), and whether the batches
+fit them (``TrainingSettings.data_problems``).
+
+The counts are of rows with a label; rows ExampleGen later drops for bad values only lower
+them, and ExampleGen checks its actual split again (so a compiled pipeline, whose data is
+read on the cluster, stops at its first component instead).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.example_gen import split_plan
+from components.example_gen.files import DataError
+from components.example_gen.layout import count_labels, read_layout
+from components.pair_gen import sampling
+from pipeline.config import PipelineConfig
+from pipeline.data import input_paths
+
+
+class PreflightError(ValueError):
+    """The run cannot succeed with these settings on this data; the message says why."""
+
+
+def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[str]:
+    """Every problem of the split, PairGen's output and the batches (empty when fine)."""
+    ingest = config.ingest
+    found = split_plan.plan_problems(
+        class_counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
+    )
+    if found:
+        return found
+    train, _ = split_plan.plan_splits(
+        class_counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
+    )
+    sizes = list(train.values())
+    pairs = config.pair_settings
+    if pairs.mode == "pk_batches":
+        eligible = sum(1 for s in sizes if s >= pairs.pk_examples)
+        if eligible < pairs.pk_classes:
+            return [
+                f"P x K batches need {pairs.pk_classes} classes with at least "
+                f"{pairs.pk_examples} train rows each; {eligible} of the train split's "
+                f"{len(sizes)} classes have that many: lower --pk-classes or --batch-size"
+            ]
+    built = sampling.examples_built(
+        pairs.mode,
+        sizes,
+        pairs.triplets_per_anchor,
+        pairs.pk_classes,
+        pairs.pk_examples,
+        pairs.pk_num_batches,
+    )
+    return config.training.data_problems(built, sizes)
+
+
+def check(config: PipelineConfig, data_path: str) -> dict[str, Any]:
+    """Reads the data's layout and labels; ``PreflightError`` listing every problem.
+
+    Returns what was found (files, label, classes, rows, the planned split sizes).
+    """
+    try:
+        layout = read_layout(input_paths(data_path), config.ingest)
+        counts = count_labels(layout, config.ingest)
+    except (DataError, FileNotFoundError) as e:
+        raise PreflightError(str(e)) from None
+    found = data_problems(config, counts)
+    if found:
+        plural = "s" if len(found) > 1 else ""
+        raise PreflightError(
+            f"the run cannot succeed on {data_path} ({sum(counts.values())} rows, "
+            f"{len(counts)} classes); problem{plural}:\n  - " + "\n  - ".join(found)
+        )
+    ingest = config.ingest
+    train, evaluation = split_plan.plan_splits(
+        counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
+    )
+    return {
+        "files": layout.paths,
+        "label": layout.label_name,
+        "features": len(layout.feature_names),
+        "rows": sum(counts.values()),
+        "classes": len(counts),
+        "planned_split_rows": {"train": sum(train.values()), "eval": sum(evaluation.values())},
+    }

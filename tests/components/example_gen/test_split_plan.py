@@ -1,0 +1,32 @@
+from components.example_gen import split_plan
+
+
+def test_seen_classes_plan_puts_at_least_one_row_on_each_side():
+    assert [split_plan.eval_count(n, 0.3) for n in (1, 2, 3, 4, 5, 10)] == [0, 1, 1, 1, 2, 3]
+    assert split_plan.min_rows_for_eval_pairs(0.3) == 5
+    assert split_plan.min_rows_for_eval_pairs(0.5) == 3
+    train, evaluation = split_plan.plan_splits({"a": 10, "b": 1}, "seen_classes", 0.3)
+    assert train == {"a": 7, "b": 1} and evaluation == {"a": 3}
+
+
+def test_unseen_classes_plan_holds_out_whole_classes():
+    counts = {str(i): 5 for i in range(10)}
+    train, evaluation = split_plan.plan_splits(counts, "unseen_classes", 0.3)
+    assert sorted(evaluation) == ["5", "6", "7", "8", "9"] and len(train) == 5
+    train, evaluation = split_plan.plan_splits(counts, "unseen_classes", 0.3, ["0", "1"])
+    assert sorted(evaluation) == ["0", "1"]
+
+
+def test_plan_problems_name_the_reason():
+    def one(counts, protocol="seen_classes", fraction=0.3, chosen=None):
+        found = split_plan.plan_problems(counts, protocol, fraction, chosen)
+        assert len(found) == 1, found
+        return found[0]
+
+    assert "no class with 2 or more rows" in one({f"c{i}": 3 for i in range(200)})
+    assert "at least 5 rows each" in one({f"c{i}": 3 for i in range(200)})
+    assert "every class has fewer than 2 rows" in one({f"c{i}": 1 for i in range(9)})
+    assert "do not occur" in one({"a": 5, "b": 5}, "unseen_classes", chosen=["z"])
+    assert "split 'train' has 0 class" in one({"a": 5, "b": 5}, "unseen_classes", chosen=["a", "b"])
+    assert "split 'eval' has 1 class" in one({"a": 5, "b": 5, "c": 5}, "unseen_classes")
+    assert split_plan.plan_problems({"a": 10, "b": 10}, "seen_classes", 0.3) == []

@@ -1,0 +1,52 @@
+import pytest
+
+from components.example_gen.settings import IngestSettings
+from pipeline import preflight
+from pipeline.config import PipelineConfig
+from tests.pipeline.hostile_cases import labelled_rows, write_csv
+from trainer_module.settings import TrainingSettings
+
+
+def _config(**training):
+    return PipelineConfig(training=TrainingSettings(**training))
+
+
+def test_fitting_settings_pass_and_report_the_planned_split(tmp_path):
+    path = write_csv(str(tmp_path / "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
+    found = preflight.check(_config(batch_size=64), path)
+    assert found["rows"] == 240 and found["classes"] == 4
+    assert found["planned_split_rows"] == {"train": 168, "eval": 72}
+
+
+def test_offline_modes_count_pair_gen_examples_not_rows():
+    counts = {f"c{i}": 10 for i in range(4)}  # 28 train rows
+    # triplets: 4 per train row = 112 examples, so a batch of 100 fits, 120 does not
+    assert preflight.data_problems(_config(loss="triplet", batch_size=100), counts) == []
+    found = preflight.data_problems(_config(loss="triplet", batch_size=120), counts)
+    assert found and "more than the 112 examples" in found[0]
+    # classification losses take any batch, mining losses need same-class pairs in it
+    assert (
+        preflight.data_problems(
+            _config(loss="sparse_categorical_crossentropy", batch_size=2), counts
+        )
+        == []
+    )
+    assert "same-class pairs" in preflight.data_problems(_config(batch_size=2), counts)[0]
+
+
+def test_many_classes_need_larger_mining_batches():
+    counts = {f"c{i}": 20 for i in range(200)}
+    found = preflight.data_problems(_config(batch_size=16), counts)
+    assert "use --batch-size 21 or more, or --batch-sampler pk" in found[0]
+    assert preflight.data_problems(_config(batch_size=32), counts) == []
+    pk = _config(batch_size=16, batch_sampler="pk", pk_classes=8)
+    assert preflight.data_problems(pk, counts) == []
+    one_per_class = _config(batch_size=8, batch_sampler="pk", pk_classes=8)
+    assert "K >= 2" in preflight.data_problems(one_per_class, counts)[0]
+
+
+def test_unreadable_data_is_a_preflight_error(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(preflight.PreflightError, match="label column 'label' does not exist"):
+        preflight.check(PipelineConfig(ingest=IngestSettings()), str(path))
