@@ -3,11 +3,13 @@
 It runs inside TFX's ``FileBasedExampleGen`` (its driver, span handling and caching are
 TFX's own) and replaces only the Beam conversion, in order to:
 
+- read CSV (plain or gzip, the setting's encoding and delimiter, a header that may span
+  lines) or TFRecords, naming the columns by one rule (``files``, ``layout``);
 - validate every row (missing label, wrong field count, non-numeric or infinite values),
   dropping bad rows and counting them per reason and per file;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
   class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
-  held out);
+  held out), as ``split_plan`` computes it from the class sizes;
 - write ``ingest_report.json`` beside the splits, then fail the execution with an error
   naming the file, column or split when the data is unusable.
 """
