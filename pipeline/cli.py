@@ -15,6 +15,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ start-up chatter (CUDA plugins on a CPU machine) is noise unless asked for
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if "--verbose" in sys.argv else "3")
 
+from trainer_module.stage_settings import SettingsError  # noqa: E402  (no TensorFlow import)
+
 
 def _add_beam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -25,9 +27,6 @@ def _add_beam_options(parser: argparse.ArgumentParser) -> None:
         help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable; "
         "default --runner=DirectRunner --direct_running_mode=in_memory)",
     )
-
-
-from trainer_module.stage_settings import SettingsError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -143,7 +143,7 @@ def run(
         from pipeline import run_report
 
         abandoned = run_report.mark_abandoned(
-            config, f"left unfinished by a run that ended without finishing; found by {run_id}"
+            config, f"its run ended without finishing it; marked by run {run_id}"
         )
         if abandoned:
             progress(
