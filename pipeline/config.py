@@ -20,6 +20,9 @@ from components.retrieval_evaluator.settings import EvaluationSettings
 from trainer_module.settings import TrainingSettings
 from trainer_module.stage_settings import SettingsError
 
+# The folder under the pipeline root where the Trainer keeps its resumable state.
+TRAINER_STATE = "trainer_state"
+
 # The stages' settings classes by their field name in the config (the CLI's flag groups).
 STAGES = {
     "ingest": IngestSettings,
@@ -74,6 +77,10 @@ class PipelineConfig:
         self.serving_dir = resolve_path(self.serving_dir)
         if self.data:
             self.data = resolve_path(self.data)
+        if not self.training.checkpoint_dir:
+            self.training = dataclasses.replace(
+                self.training, checkpoint_dir=f"{self.pipeline_root.rstrip('/')}/{TRAINER_STATE}"
+            )
 
     @property
     def data_dir(self) -> str:

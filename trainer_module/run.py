@@ -27,7 +27,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from trainer_module import model as model_lib
-from trainer_module import preprocessing
+from trainer_module import preprocessing, resume
 from trainer_module.losses import registry
 from trainer_module.settings import TrainingSettings
 
@@ -383,6 +383,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
         trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        state = None
+        if training.checkpoint_dir:
+            inputs = [*fn_args.train_files, *fn_args.eval_files, fn_args.transform_output]
+            folder = resume.state_dir(training.checkpoint_dir, training.to_dict(), inputs)
+            state = resume.EpochState(folder, trainer)
+        resumed = min(state.restore(), epochs) if state else 0
+    if resumed:  # the batches of the epochs done are skipped: the same stream as unkilled
+        train_ds = train_ds.skip(resumed * steps_per_epoch)
     logging.info(
         "training %s (%s) on %d examples: %d replicas (%s), global batch %d, %d epochs x %d steps",
         spec.name,
@@ -395,14 +403,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         steps_per_epoch,
     )
     weights_guard = StopOnNonFiniteWeights()
+    saving = [resume.SaveEachEpoch(state, epochs)] if state else []
     history = trainer.fit(
         train_ds,
         epochs=epochs,
+        initial_epoch=resumed,
         steps_per_epoch=steps_per_epoch,
         verbose=0,
         callbacks=[
             tf.keras.callbacks.TerminateOnNaN(),
             weights_guard,
+            *saving,
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             tf.keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: logging.info(
@@ -416,7 +427,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         **validation,
     )
     what = f"training {spec.name} at learning rate {training.learning_rate}"
-    losses = [float(v) for v in history.history["loss"]]
+    losses = [float(v) for v in history.history.get("loss", [])]
     if not all(math.isfinite(v) for v in losses):
         raise NonFiniteModelError(
             f"{what}: the loss is not finite ({losses}); nothing was exported: lower "
@@ -431,6 +442,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     check_finite_model(encoder, _first_features(sample), what)
 
     export_serving_model(encoder, tft_output, fn_args.serving_model_dir)
+    if state:
+        state.delete()
     summary = {
         "loss": spec.name,
         "loss_params": params,
@@ -443,6 +456,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
         "total_steps": epochs * steps_per_epoch,
+        "resumed_after_epoch": resumed,
         "train_examples": n_train,
         "num_classes": num_classes,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},

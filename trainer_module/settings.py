@@ -59,6 +59,13 @@ class TrainingSettings(StageSettings):
     )
     pk_classes: int = setting(8, "P, the classes per batch with --batch-sampler pk", at_least(2))
     seed: int = seed_setting()
+    checkpoint_dir: str = setting(
+        "",
+        "folder (any filesystem) where the Trainer keeps the state it resumes from when killed, "
+        "one sub-folder per training and inputs (trainer_module/resume.py); empty: none. The "
+        "pipeline sets PIPELINE_ROOT/trainer_state",
+        cli=False,
+    )
 
     def _checks(self) -> list[str]:
         try:

@@ -117,6 +117,8 @@ def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
     defaults = job["runtimeConfig"]["parameterValues"]
     training = TrainingSettings.from_json(defaults["training"], complete=True)
     assert training.loss == "contrastive" and training.epochs == 7
+    # a retried Trainer pod resumes from the state kept on the bucket
+    assert training.checkpoint_dir == "gs://bucket/pipeline-root/trainer_state"
     # the default holds every loss parameter, so an edited copy is complete
     assert training.loss_params == {
         "margin": 1.0,

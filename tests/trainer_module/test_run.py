@@ -11,97 +11,21 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from sklearn.datasets import load_digits
 from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
-from tfx.types import artifact_utils, standard_artifacts
 
 from components.pair_gen import executor as pair_gen
-from components.pair_gen.settings import PairSettings
 from components.retrieval_evaluator import metrics
-from tests.transform_helpers import analyze_and_transform, write_splits
+from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
 from trainer_module import run
 from trainer_module.losses import registry
 from trainer_module.settings import TrainingSettings
 from trainer_module.stage_settings import SettingsError
 
-FEATURES = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)]
-
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    base = tmp_path_factory.mktemp("run_fn")
-    digits = load_digits()
-    rows = [
-        {name: float(v) for name, v in zip(FEATURES, x, strict=True)} | {"label": str(int(y))}
-        for x, y in zip(digits.data, digits.target, strict=True)
-    ]
-    is_eval = np.arange(len(rows)) % 10 >= 7
-    transformed = analyze_and_transform(rows, FEATURES, str(base / "transform_graph"))
-    write_splits(
-        str(base / "transformed"),
-        {
-            "train": [t for t, e in zip(transformed, is_eval, strict=True) if not e],
-            "eval": [t for t, e in zip(transformed, is_eval, strict=True) if e],
-        },
-    )
-    examples = standard_artifacts.Examples()
-    examples.uri = str(base / "transformed")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    graph = standard_artifacts.TransformGraph()
-    graph.uri = str(base / "transform_graph")
-    outputs = {}
-    for mode in ("none", "pairs", "triplets", "triplets_k", "pk_batches"):
-        out = standard_artifacts.Examples()
-        out.uri = str(base / mode / "examples")
-        schema = standard_artifacts.Schema()
-        schema.uri = str(base / mode / "schema")
-        pair_gen.Executor().Do(
-            {"transformed_examples": [examples], "transform_graph": [graph]},
-            {"examples": [out], "schema": [schema]},
-            {
-                pair_gen.SETTINGS_KEY: PairSettings(
-                    mode=mode,
-                    triplets_per_anchor=2,
-                    num_negatives=5,
-                    seed=1,
-                    pk_classes=8,
-                    pk_examples=8,
-                ).to_json()
-            },
-        )
-        outputs[mode] = (out, schema)
-    raw_eval = [r for r, e in zip(rows, is_eval, strict=True) if e]
-    return {"base": base, "graph": graph.uri, "modes": outputs, "raw_eval": raw_eval}
-
-
-def _serialized(rows):
-    out = []
-    for r in rows:
-        ex = tf.train.Example()
-        for name in FEATURES:
-            ex.features.feature[name].float_list.value.append(r[name])
-        out.append(ex.SerializeToString())
-    return out
-
-
-def _fn_args(prepared, mode, tmp_path, custom_config):
-    examples, schema = prepared["modes"][mode]
-    return fn_args_utils.FnArgs(
-        train_files=[os.path.join(examples.uri, "Split-train", "*")],
-        eval_files=[os.path.join(examples.uri, "Split-eval", "*")],
-        schema_path=os.path.join(schema.uri, pair_gen.SCHEMA_FILE),
-        transform_output=prepared["graph"],
-        transform_graph_path=prepared["graph"],
-        serving_model_dir=str(tmp_path / "serving"),
-        model_run_dir=str(tmp_path / "run"),
-        data_accessor=fn_args_utils.DataAccessor(
-            tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
-            record_batch_factory=None,
-            data_view_decode_fn=None,
-        ),
-        custom_config=custom_config,
-    )
+    return prepare_run_inputs(tmp_path_factory.mktemp("run_fn"))
 
 
 @pytest.mark.parametrize("name", registry.names())
@@ -116,13 +40,13 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
         embedding_dim=32,
         hidden_units=[64],
     )
-    fn_args = _fn_args(prepared, spec.pair_gen_mode, tmp_path, training.to_dict())
+    fn_args = fn_args_for(prepared, spec.pair_gen_mode, tmp_path, training.to_dict())
     run.run_fn(fn_args)
     summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
     assert all(np.isfinite(summary["history"]["loss"])), summary["history"]
     model = tf.saved_model.load(str(tmp_path / "serving"))
     emb = model.signatures["serve_examples"](
-        examples=tf.constant(_serialized(prepared["raw_eval"]))
+        examples=tf.constant(serialized(prepared["raw_eval"]))
     )["embedding"].numpy()
     assert np.all(np.isfinite(emb))
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
@@ -134,7 +58,7 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
 
 def test_run_fn_stops_before_training_when_pair_gen_built_for_another_loss(prepared, tmp_path):
     training = TrainingSettings(loss="triplet", epochs=1, batch_size=64)
-    fn_args = _fn_args(prepared, "none", tmp_path, training.to_dict())
+    fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
     with pytest.raises(
         run.PairGenMismatchError,
         match="loss 'triplet' consumes triplets input, which PairGen builds in mode "
@@ -142,14 +66,14 @@ def test_run_fn_stops_before_training_when_pair_gen_built_for_another_loss(prepa
     ):
         run.run_fn(fn_args)
     k_negatives = TrainingSettings(loss="triplet_k_negatives", loss_params={"num_negatives": 2})
-    fn_args = _fn_args(prepared, "triplets_k", tmp_path, k_negatives.to_dict())
+    fn_args = fn_args_for(prepared, "triplets_k", tmp_path, k_negatives.to_dict())
     with pytest.raises(run.PairGenMismatchError, match="num_negatives=2, but PairGen built 5"):
         run.run_fn(fn_args)
     assert not (tmp_path / "serving").exists() and not (tmp_path / "run").exists()
 
 
 def test_run_fn_refuses_incomplete_training_settings(prepared, tmp_path):
-    fn_args = _fn_args(prepared, "none", tmp_path, {"loss": "triplet_semihard", "epochs": 1})
+    fn_args = fn_args_for(prepared, "none", tmp_path, {"loss": "triplet_semihard", "epochs": 1})
     with pytest.raises(SettingsError, match="must hold every setting; missing: loss_params"):
         run.run_fn(fn_args)
 
@@ -218,7 +142,7 @@ def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_pa
         embedding_dim=8,
         hidden_units=[16],
     )
-    fn_args = _fn_args(prepared, "none", tmp_path, training.to_dict())
+    fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
     with pytest.raises(
         run.NonFiniteModelError, match="learning rate 1e\\+30.*nothing was exported"
     ):
@@ -241,7 +165,7 @@ def test_served_model_treats_absent_and_non_finite_inputs_as_missing(prepared, t
     training = TrainingSettings(
         loss="triplet_semihard", epochs=1, batch_size=64, train_steps=5, hidden_units=[32]
     )
-    run.run_fn(_fn_args(prepared, "none", tmp_path, training.to_dict()))
+    run.run_fn(fn_args_for(prepared, "none", tmp_path, training.to_dict()))
     model = tf.saved_model.load(str(tmp_path / "serving"))
     row = dict(prepared["raw_eval"][0])
 
