@@ -203,6 +203,10 @@ def format_summary(summary: dict) -> str:
             f"Trained with {training['loss']} on {training['num_replicas']} replica(s) "
             f"({training['strategy']}), {training['total_steps']} steps."
         )
+        if training.get("warm_started_from"):
+            lines.append(f"Warm start from: {training['warm_started_from']}")
+        if training.get("resumed_after_epoch"):
+            lines.append(f"Resumed after epoch {training['resumed_after_epoch']} (preempted).")
     blessed = summary.get("blessed")
     if blessed is None:
         lines.append("Blessed: unknown (the evaluator did not run)")

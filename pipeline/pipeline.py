@@ -94,6 +94,16 @@ def create_pipeline(
         settings=config.pair_settings,
         training=runtime.get("training"),
     )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    # warm start: the Trainer gets the latest blessed model (wired only then, so that a cold
+    # start stays cached when a new model is blessed)
+    base_model = (
+        {"base_model": model_resolver.outputs["model"]} if config.training.warm_start else {}
+    )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=pair_gen.outputs["examples"],
@@ -103,12 +113,8 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
         eval_args=tfx.proto.EvalArgs(num_steps=1),
         custom_config=runtime.get("training", config.training.resolved().to_dict()),
+        **base_model,
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],

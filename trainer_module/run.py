@@ -299,6 +299,36 @@ def check_finite_model(encoder: tf.keras.Model, features: tf.Tensor, what: str) 
         )
 
 
+class WarmStartError(ValueError):
+    """The base model cannot initialise this encoder (another shape or no weights)."""
+
+
+def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
+    """Copies the weights of the encoder saved in ``base_model_dir`` into ``encoder``.
+
+    The served SavedModel is the encoder itself (``export_serving_model``) and keeps its
+    ``variables`` in the encoder's order (Keras names them per process, so names are not
+    compared): there must be as many, each of the same shape.
+    """
+    loaded = tf.saved_model.load(base_model_dir)
+    saved = list(getattr(loaded, "variables", []))
+    mine = encoder.variables
+    problems = [
+        f"weight {i} ({v.name}) is {tuple(s.shape)}, not {tuple(v.shape)}"
+        for i, (s, v) in enumerate(zip(saved, mine, strict=False))
+        if s.shape != v.shape
+    ]
+    if len(saved) != len(mine):
+        problems.insert(0, f"it has {len(saved)} weights, this encoder {len(mine)}")
+    if problems:
+        raise WarmStartError(
+            f"cannot warm-start from {base_model_dir}: {'; '.join(problems[:5])}; train with "
+            f"the same features, hidden units and embedding dimension, or without --warm-start"
+        )
+    for source, variable in zip(saved, mine, strict=True):
+        variable.assign(source)
+
+
 def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
     return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
 
@@ -320,7 +350,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     ``fn_args.custom_config`` holds every ``TrainingSettings`` field (on Kubeflow it is the
     ``training`` runtime parameter); a missing, unknown or bad setting stops here, before any
-    data is read, and so does a PairGen output built for another loss. The training length is
+    data is read, and so does a PairGen output built for another loss. With ``warm_start``
+    and a ``base_model`` (the latest blessed model; none on the first run) the encoder starts
+    from its weights; a Trainer killed mid-way resumes (``resume``). The training length is
     the settings' ``epochs`` and ``train_steps``, not TFX's ``train_args``.
     """
     started = time.time()
@@ -383,6 +415,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
         trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        started_from = None
+        if training.warm_start and fn_args.base_model:
+            warm_start(encoder, fn_args.base_model)
+            started_from = fn_args.base_model
+            logging.info("warm start: the encoder starts from %s", started_from)
         state = None
         if training.checkpoint_dir:
             inputs = [*fn_args.train_files, *fn_args.eval_files, fn_args.transform_output]
@@ -457,6 +494,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "steps_per_epoch": steps_per_epoch,
         "total_steps": epochs * steps_per_epoch,
         "resumed_after_epoch": resumed,
+        "warm_started_from": started_from,
         "train_examples": n_train,
         "num_classes": num_classes,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},

@@ -15,6 +15,7 @@ from trainer_module.losses import registry
 from trainer_module.stage_settings import (
     StageSettings,
     at_least,
+    boolean,
     each,
     one_of,
     positive,
@@ -59,6 +60,12 @@ class TrainingSettings(StageSettings):
     )
     pk_classes: int = setting(8, "P, the classes per batch with --batch-sampler pk", at_least(2))
     seed: int = seed_setting()
+    warm_start: bool = setting(
+        False,
+        "start from the weights of the latest blessed model (its encoder must have the same "
+        "shape) instead of a random initialisation",
+        boolean,
+    )
     checkpoint_dir: str = setting(
         "",
         "folder (any filesystem) where the Trainer keeps the state it resumes from when killed, "

@@ -255,3 +255,28 @@ def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):
     assert outer["root"]["dag"]["tasks"]  # the nested pipeline is a task of the outer one
     (nested,) = [c for c in outer["components"].values() if "dag" in c]
     assert "Trainer" in nested["dag"]["tasks"] and "PairGen" in nested["dag"]["tasks"]
+
+
+def test_warm_start_feeds_the_trainer_the_latest_blessed_model(tmp_path, compiled):
+    out = tmp_path / "warm.json"
+    code = cli.main(
+        [
+            "compile",
+            "--data-root",
+            "gs://bucket/data",
+            "--pipeline-root",
+            "gs://bucket/pipeline-root",
+            "--output",
+            str(out),
+            "--warm-start",
+        ]
+    )
+    assert code == 0
+    job = json.loads(out.read_text())
+    trainer = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
+    source = trainer["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
+    assert source["producerTask"].startswith("latest_blessed_model_resolver")
+    training = json.loads(job["runtimeConfig"]["parameterValues"]["training"])
+    assert training["warm_start"] is True
+    # a cold start (the default) does not wire it, so the Trainer stays cached across pushes
+    assert "base_model" not in compiled.root.dag.tasks["Trainer"].inputs.artifacts

@@ -192,3 +192,35 @@ def test_served_model_treats_absent_and_non_finite_inputs_as_missing(prepared, t
         emb = by_tensors({**row, "pixel_0_3": value})
         assert np.all(np.isfinite(emb)), (value, emb)
         assert abs(np.linalg.norm(emb) - 1.0) < 1e-4, (value, emb)
+
+
+def test_warm_start_begins_from_the_base_model_weights(prepared, tmp_path):
+    small = {"epochs": 1, "batch_size": 64, "train_steps": 2, "hidden_units": [32]}
+    run.run_fn(
+        fn_args_for(prepared, "none", tmp_path / "base", TrainingSettings(**small).to_dict())
+    )
+    base_dir = str(tmp_path / "base" / "serving")
+    # a learning rate this small leaves the weights where they start
+    still = TrainingSettings(**small, learning_rate=1e-12, seed=99, warm_start=True)
+    rows = serialized(prepared["raw_eval"][:50])
+
+    def embed(folder):
+        model = tf.saved_model.load(folder)
+        return model.signatures["serve_examples"](examples=tf.constant(rows))["embedding"].numpy()
+
+    warm = fn_args_for(prepared, "none", tmp_path / "warm", still.to_dict())
+    warm.base_model = base_dir
+    run.run_fn(warm)
+    np.testing.assert_allclose(
+        embed(str(tmp_path / "warm" / "serving")), embed(base_dir), atol=1e-5
+    )
+    summary = json.load(open(tmp_path / "warm" / "run" / run.SUMMARY_FILE))
+    assert summary["warm_started_from"] == base_dir
+    cold = fn_args_for(prepared, "none", tmp_path / "cold", still.to_dict())  # no base model yet
+    run.run_fn(cold)
+    assert np.abs(embed(str(tmp_path / "cold" / "serving")) - embed(base_dir)).max() > 0.1
+    wider = TrainingSettings(**{**small, "hidden_units": [48]}, warm_start=True)
+    mismatch = fn_args_for(prepared, "none", tmp_path / "wider", wider.to_dict())
+    mismatch.base_model = base_dir
+    with pytest.raises(run.WarmStartError, match=r"is \(64, 32\), not \(64, 48\)"):
+        run.run_fn(mismatch)
