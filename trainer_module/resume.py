@@ -10,11 +10,11 @@ same weights (to float tolerance; tested under MirroredStrategy with 2 replicas)
 is deleted once the model is exported.
 
 The state folder is ``<checkpoint_dir>/<key>``: ``key`` is a hash of the training settings
-and the Trainer's inputs (the examples and the transform graph), so that only a run of the
-same training on the same data resumes, whatever execution (a local re-run, a retried pod)
-picks it up. Written by hand rather than with Keras' ``BackupAndRestore`` because that
-restores the weights and the epoch but not the position in the input stream, and it keys
-its folder by nothing.
+and the Trainer's inputs (the examples, the transform graph, the warm-start model), so that
+only a run of the same training on the same data resumes, whatever execution (a local re-run,
+a retried pod) picks it up. Written by hand rather than with Keras' ``BackupAndRestore``
+because that restores the weights and the epoch but not the position in the input stream,
+and it keys its folder by nothing.
 """
 
 from __future__ import annotations

@@ -423,6 +423,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         state = None
         if training.checkpoint_dir:
             inputs = [*fn_args.train_files, *fn_args.eval_files, fn_args.transform_output]
+            inputs.append(f"base_model={started_from or ''}")
             folder = resume.state_dir(training.checkpoint_dir, training.to_dict(), inputs)
             state = resume.EpochState(folder, trainer)
         resumed = min(state.restore(), epochs) if state else 0
