@@ -17,24 +17,16 @@ from trainer_module.settings import TrainingSettings
 IMAGE = "registry.example/tfx-metric-learning:test"
 
 
+def compile_job(out, *extra: str) -> dict:
+    """``metric-learning compile`` for the test bucket into ``out``; the PipelineJob JSON."""
+    common = ["--data-root", "gs://bucket/data", "--pipeline-root", "gs://bucket/pipeline-root"]
+    assert cli.main(["compile", *common, "--output", str(out), "--image", IMAGE, *extra]) == 0
+    return json.loads(out.read_text())
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    out = tmp_path_factory.mktemp("kfp") / "pipeline.json"
-    code = cli.main(
-        [
-            "compile",
-            "--data-root",
-            "gs://bucket/data",
-            "--pipeline-root",
-            "gs://bucket/pipeline-root",
-            "--output",
-            str(out),
-            "--image",
-            IMAGE,
-        ]
-    )
-    assert code == 0
-    job = json.load(open(out))
+    job = compile_job(tmp_path_factory.mktemp("kfp") / "pipeline.json")
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec)
     return spec
@@ -258,21 +250,7 @@ def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):
 
 
 def test_warm_start_feeds_the_trainer_the_latest_blessed_model(tmp_path, compiled):
-    out = tmp_path / "warm.json"
-    code = cli.main(
-        [
-            "compile",
-            "--data-root",
-            "gs://bucket/data",
-            "--pipeline-root",
-            "gs://bucket/pipeline-root",
-            "--output",
-            str(out),
-            "--warm-start",
-        ]
-    )
-    assert code == 0
-    job = json.loads(out.read_text())
+    job = compile_job(tmp_path / "warm.json", "--warm-start")
     trainer = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
     source = trainer["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
     assert source["producerTask"].startswith("latest_blessed_model_resolver")
