@@ -9,6 +9,10 @@ Runtime parameters (``pipeline.pipeline.RUNTIME_PARAMETERS``), with this config'
 defaults in the spec itself and in the PipelineJob:
 
 - ``data_root``: ExampleGen's input folder;
+- ``ingest``: the ingest settings as JSON (every setting: the ``window`` of spans, the label,
+  the protocol ...); the ``data_pattern`` shapes the compiled pipeline (a span pattern adds
+  the ``new_span`` split) and ExampleGen refuses a different one at run time;
+- ``validation``: the validation settings as JSON (``allow_anomalies`` ...);
 - ``training``: the training settings as JSON (every setting); PairGen follows it too, so a run
   with another loss gets the pairs, triplets or batches that loss consumes;
 - ``evaluation``: the evaluation settings as JSON (every setting: thresholds, tolerance ...).
@@ -22,7 +26,7 @@ import os
 from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, is_remote
 from pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
 
 DEFAULT_IMAGE = "ghcr.io/example/tfx-metric-learning:0.1.0"
@@ -32,6 +36,8 @@ def runtime_parameters(config: PipelineConfig, data_root: str) -> dict:
     """The pipeline parameters, each defaulting to this config's value."""
     defaults = {
         "data_root": data_root,
+        "ingest": config.ingest.to_json(),
+        "validation": config.validation.to_json(),
         "training": config.training.resolved().to_json(),
         "evaluation": config.evaluation.to_json(),
     }
@@ -42,33 +48,15 @@ def runtime_parameters(config: PipelineConfig, data_root: str) -> dict:
     }
 
 
-def conditions_on_declared_inputs(pipeline_spec: dict) -> None:
-    """Points each task's trigger condition at the inputs the task declares (in place).
-
-    TFX 1.16's KFP v2 compiler writes a condition on a channel as
-    ``inputs.artifacts['_<producer>.<output>']`` even when the task already takes that channel
-    as a declared input under its own key (Pusher's ``model_blessing``), and then declares no
-    input of that name (TFX's own testdata, ``expected_dummy_consumer_with_condition_task``,
-    shows the same). The condition then names an input the task does not have: it cannot be
-    evaluated, and Pusher could never run. Each such reference is rewritten to the declared
-    input fed by the same producer and output; a condition on a channel the task does not take
-    keeps the implicit input TFX declared for it.
-    """
-    for task in pipeline_spec["root"]["dag"]["tasks"].values():
-        condition = task.get("triggerPolicy", {}).get("condition")
-        if not condition:
-            continue
-        inputs = task.get("inputs", {}).get("artifacts", {})
-        for key, source in inputs.items():
-            upstream = source.get("taskOutputArtifact")
-            if not upstream:
-                continue
-            implicit = f"_{upstream['producerTask']}.{upstream['outputArtifactKey']}"
-            if implicit not in inputs:
-                condition = condition.replace(
-                    f"inputs.artifacts['{implicit}']", f"inputs.artifacts['{key}']"
-                )
-        task["triggerPolicy"]["condition"] = condition
+def local_paths(config: PipelineConfig, data_root: str) -> list[str]:
+    """The paths of the compiled pipeline that are local: pods read them only if mounted."""
+    named = {
+        "--data-root": data_root,
+        "--pipeline-root": config.pipeline_root,
+        "--serving-dir": config.serving_dir,
+        "--schema": config.schema_file,
+    }
+    return [f"{flag} {path}" for flag, path in named.items() if path and not is_remote(path)]
 
 
 def compile_pipeline(
@@ -94,7 +82,6 @@ def compile_pipeline(
     pipeline = create_pipeline(config, data_root, runtime_parameters=params)
     defaults = {name: p.default for name, p in params.items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    conditions_on_declared_inputs(job["pipelineSpec"])
     # the defaults also go into the PipelineSpec itself, for uploads of the YAML alone
     for name, value in defaults.items():
         spec = job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"][name]

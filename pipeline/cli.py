@@ -17,6 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if "--verbose" in sys.argv els
 
 from trainer_module.stage_settings import SettingsError  # noqa: E402  (no TensorFlow import)
 
+# exit status of a run the DataValidator stopped (2: refused before running, 1: failed)
+EXIT_ANOMALIES = 3
+
 
 def _add_beam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -29,26 +32,8 @@ def _add_beam_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's argument parser; the stages' options come from their settings."""
-    from pipeline.cli_options import add_stage_options
-    from pipeline.config import STAGES, PipelineConfig
-
-    defaults = PipelineConfig.__dataclass_fields__
-    parser = argparse.ArgumentParser(
-        prog="metric-learning",
-        description="Train embedding models that separate vectors with a TFX pipeline, "
-        "and prove it with retrieval metrics.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser(
-        "run",
-        help="run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)",
-        description="Run ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> "
-        "Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher locally. "
-        "Without --data, scikit-learn's handwritten digits are used.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def _add_run_options(run: argparse.ArgumentParser, defaults: dict) -> None:
+    """Where the data is, where the run writes and how it runs: ``run`` and ``schema``."""
     run.add_argument(
         "--data",
         default="",
@@ -100,7 +85,56 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="also write the run summary (states, metrics, blessing) as JSON",
     )
+
+
+def _add_schema_option(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    parser.add_argument(
+        "--schema",
+        default="",
+        required=required,
+        metavar="PATH",
+        help="curated schema file (TFDV text format, kept in version control) that runs import "
+        "and validate the new data against; a run given a PATH that does not exist yet first "
+        "writes it as the schema command does (default: SchemaGen infers a schema on every "
+        "run, which lets any change through)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser; the stages' options come from their settings."""
+    from pipeline.cli_options import add_stage_options
+    from pipeline.config import STAGES, PipelineConfig
+
+    defaults = PipelineConfig.__dataclass_fields__
+    parser = argparse.ArgumentParser(
+        prog="metric-learning",
+        description="Train embedding models that separate vectors with a TFX pipeline, "
+        "and prove it with retrieval metrics.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)",
+        description="Run ExampleGen -> StatisticsGen -> SchemaGen -> DataValidator -> "
+        "Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher locally. "
+        "Without --data, scikit-learn's handwritten digits are used.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_run_options(run, defaults)
+    _add_schema_option(run)
     add_stage_options(run, STAGES)
+    schema = sub.add_parser(
+        "schema",
+        help="infer a schema from the data (its newest span) and write it, curated, to a file",
+        description="Run ExampleGen -> StatisticsGen -> SchemaGen locally and write the "
+        "inferred schema to --schema, curated to gate later runs: drift comparators per "
+        "feature, no enumeration of the classes (components/data_validator/"
+        "schema_curation.py). Edit it and keep it in version control.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_run_options(schema, defaults)
+    _add_schema_option(schema, required=True)
+    add_stage_options(schema, STAGES)
 
     sub.add_parser("losses", help="list the registered losses and their parameters")
     comp = sub.add_parser(
@@ -125,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="container image with this package (default: kubeflow.runner.DEFAULT_IMAGE)",
     )
     _add_beam_options(comp)
+    _add_schema_option(comp)
     add_stage_options(comp, STAGES)
     sched = sub.add_parser(
         "schedule",
@@ -167,6 +202,7 @@ def config_from_args(args: argparse.Namespace):
         beam_args=list(args.beam_arg),
         component_beam_args=_component_beam_args(getattr(args, "component_beam_arg", [])),
         enable_cache=not getattr(args, "no_cache", False),
+        schema_file=getattr(args, "schema", ""),
         **stage_settings_from_args(args, STAGES),
     )
     config.validate()
@@ -177,6 +213,17 @@ def format_summary(summary: dict) -> str:
     """The end-of-run summary: metrics, blessing, where the pushed model is."""
     lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
     ingest = summary.get("ingest")
+    if ingest and ingest.get("spans_read"):
+        left_out = ingest.get("spans_left_out")
+        lines.append(
+            f"Spans: newest {ingest['span']}; read {', '.join(map(str, ingest['spans_read']))}"
+            + (
+                f"; left out (rejected by validation) {', '.join(map(str, left_out))}"
+                if left_out
+                else ""
+            )
+            + "."
+        )
     if ingest:
         dropped = sum(ingest["rows_dropped"].values())
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(ingest["rows_dropped"].items()))
@@ -186,6 +233,9 @@ def format_summary(summary: dict) -> str:
             + (f" ({reasons})" if reasons else "")
             + f", {ingest['missing_values_imputed']} missing values imputed; split: {splits}."
         )
+    validation = summary.get("validation")
+    if validation:
+        lines.append(validation_line(validation))
     metrics = summary.get("metrics")
     baseline = summary.get("baseline_metrics")
     if metrics:
@@ -226,6 +276,27 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def validation_line(validation: dict) -> str:
+    """The DataValidator's verdict in one line (the anomalies by feature when there are any)."""
+    from components.data_validator.executor import message
+
+    found = validation["anomalies"]
+    what = "Validation"
+    if validation.get("span") is not None:
+        baseline = validation.get("baseline_span")
+        what += f" of span {validation['span']} against the schema" + (
+            f" and span {baseline}" if baseline is not None else " (no earlier span to drift from)"
+        )
+    if not found:
+        return f"{what}: no anomalies."
+    if validation["accepted"]:
+        return f"{what}: anomalies allowed (--allow-anomalies): {message(found)}"
+    return (
+        f"{what}: stopped before Transform, nothing trained or pushed: {message(found)} "
+        f"(anomalies: {validation['anomalies_uri']})"
+    )
+
+
 def _root_cause(error: BaseException) -> BaseException:
     seen = set()
     while id(error) not in seen:
@@ -249,15 +320,23 @@ def _list_losses() -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    try:
-        config = config_from_args(args)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     from kubeflow import runner
 
-    runner.compile_pipeline(config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE)
+    try:
+        config = config_from_args(args)
+        runner.compile_pipeline(
+            config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE
+        )
+    except ValueError as e:  # SettingsError and DataError are ValueErrors
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"Compiled for Kubeflow Pipelines v2: {args.output}")
+    for path in runner.local_paths(config, args.data_root):
+        print(
+            f"warning: {path} is a local path: the cluster's pods read it only if it is mounted "
+            f"at that path in every pod (a bucket URI such as gs://... needs no mount)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -291,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = config_from_args(args)
+        if args.command == "schema" and not config.schema_file:
+            raise ValueError("name the schema file to write with --schema")
         log_file = os.path.join(
             local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
         )
@@ -299,12 +380,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     print(f"Pipeline root: {config.pipeline_root}")
-    print(
-        f"Loss: {config.training.loss}  protocol: {config.ingest.protocol}  "
-        f"epochs: {config.training.epochs}  batch: {config.training.batch_size}"
-    )
+    if args.command == "run":
+        print(
+            f"Loss: {config.training.loss}  protocol: {config.ingest.protocol}  "
+            f"epochs: {config.training.epochs}  batch: {config.training.batch_size}"
+        )
+    command = local_runner.write_schema if args.command == "schema" else local_runner.run
     try:
-        summary = local_runner.run(
+        summary = command(
             config,
             progress=print,
             log_file=log_file,
@@ -329,12 +412,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nerror: the pipeline failed: {type(cause).__name__}: {cause}", file=sys.stderr)
         print(f"Full log: {log_file}", file=sys.stderr)
         return 1
+    if args.command == "schema":
+        return 0
     summary["log_file"] = log_file
     print(format_summary(summary))
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump(summary, f, indent=2, default=str)
-    return 0
+    validation = summary.get("validation") or {}
+    return EXIT_ANOMALIES if validation and not validation["accepted"] else 0
 
 
 if __name__ == "__main__":

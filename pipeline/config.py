@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 
+from components.data_validator.settings import ValidationSettings
 from components.example_gen.settings import IngestSettings
 from components.pair_gen.settings import PairSettings
 from components.retrieval_evaluator.settings import EvaluationSettings
@@ -22,10 +23,13 @@ from trainer_module.stage_settings import SettingsError
 
 # The folder under the pipeline root where the Trainer keeps its resumable state.
 TRAINER_STATE = "trainer_state"
+# The folder under the pipeline root holding each validated span's verdict (the span ledger).
+SPAN_VERDICTS = "span_verdicts"
 
 # The stages' settings classes by their field name in the config (the CLI's flag groups).
 STAGES = {
     "ingest": IngestSettings,
+    "validation": ValidationSettings,
     "pairs": PairSettings,
     "training": TrainingSettings,
     "evaluation": EvaluationSettings,
@@ -56,7 +60,10 @@ class PipelineConfig:
     metadata_path: str = ""  # SQLite MLMD file; default: <pipeline_root>/metadata.sqlite
     serving_dir: str = ""  # Pusher destination; default: <pipeline_root>/serving_model
     data: str = ""  # CSV/TFRecord file or folder (or URI); empty = bundled digits
+    # curated schema file (TFDV text) that gates every run; empty: SchemaGen infers one per run
+    schema_file: str = ""
     ingest: IngestSettings = dataclasses.field(default_factory=IngestSettings)
+    validation: ValidationSettings = dataclasses.field(default_factory=ValidationSettings)
     pairs: PairSettings = dataclasses.field(default_factory=PairSettings)
     training: TrainingSettings = dataclasses.field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)
@@ -77,9 +84,18 @@ class PipelineConfig:
         self.serving_dir = resolve_path(self.serving_dir)
         if self.data:
             self.data = resolve_path(self.data)
+        if self.schema_file:
+            self.schema_file = resolve_path(self.schema_file)
+        root = self.pipeline_root.rstrip("/")
+        if not self.ingest.verdicts_dir:
+            self.ingest = dataclasses.replace(self.ingest, verdicts_dir=f"{root}/{SPAN_VERDICTS}")
+        if not self.validation.verdicts_dir:
+            self.validation = dataclasses.replace(
+                self.validation, verdicts_dir=f"{root}/{SPAN_VERDICTS}"
+            )
         if not self.training.checkpoint_dir:
             self.training = dataclasses.replace(
-                self.training, checkpoint_dir=f"{self.pipeline_root.rstrip('/')}/{TRAINER_STATE}"
+                self.training, checkpoint_dir=f"{root}/{TRAINER_STATE}"
             )
 
     @property
@@ -109,6 +125,11 @@ class PipelineConfig:
             )
         if self.data and not is_remote(self.data) and not os.path.exists(self.data):
             raise FileNotFoundError(f"--data {self.data} does not exist")
+        if self.ingest.data_pattern and self.data and os.path.isfile(self.data):
+            raise SettingsError(
+                f"--data-pattern {self.ingest.data_pattern!r} is relative to a data folder, but "
+                f"--data {self.data} is a file"
+            )
 
     def to_json(self) -> str:
         """The config as JSON (what a run records beside its outputs)."""

@@ -12,7 +12,9 @@ import os
 
 from tfx.dsl.io import fileio
 
-from components.example_gen import files
+from components.data_validator import ledger
+from components.example_gen import files, spans
+from components.example_gen.settings import IngestSettings
 
 DIGITS_FILE = "digits.csv"
 
@@ -69,9 +71,24 @@ def split_input(data: str) -> tuple[str, str]:
     return os.path.dirname(data), os.path.basename(data)
 
 
-def input_paths(data: str) -> list[str]:
-    """The data files ``data`` (a file or a folder, local or a URI) names, sorted."""
+def input_paths(data: str, ingest: IngestSettings | None = None) -> list[str]:
+    """The data files a run reads, sorted: those ``data`` (a file or a folder) names.
+
+    With ``ingest.data_pattern``: the files it matches under the folder ``data``; with span
+    specs in it, the files of the window ExampleGen will read (the newest ``ingest.window``
+    spans, leaving out those the span ledger holds as rejected).
+    """
     base, pattern = split_input(data)
+    if ingest is not None and ingest.uses_spans:
+        found = spans.find_spans(base, ingest.data_pattern)
+        if not found:
+            raise FileNotFoundError(f"no span matches {os.path.join(base, ingest.data_pattern)}")
+        chosen, _ = spans.window(
+            found, max(found), ingest.window, ledger.rejected(ingest.verdicts_dir)
+        )
+        return [p for span in chosen for p in spans.span_paths(base, span)]
+    if ingest is not None and ingest.data_pattern:
+        pattern = ingest.data_pattern
     paths = sorted(p for p in fileio.glob(os.path.join(base, pattern)) if not fileio.isdir(p))
     if not paths:
         raise FileNotFoundError(f"no input files match {os.path.join(base, pattern)}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import logging as py_logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pipeline import preflight, run_state
 from pipeline.config import PipelineConfig, is_remote
@@ -134,6 +135,41 @@ def run(
     live in a folder deleted when it ends. ``progress`` gets one line per component;
     ``log_file`` the full TFX/Beam log; ``quiet`` keeps those logs off the terminal.
     """
+    with _checked_and_locked(config, progress, wait_for_lock) as (run_id, data_path):
+        if config.schema_file and not _exists(config.schema_file):
+            progress(f"No schema file {config.schema_file} yet: writing it from this data.")
+            _write_schema(config, data_path, run_id + "-schema", progress, log_file, quiet)
+        return _run_pipeline(config, data_path, run_id, progress, log_file, quiet)
+
+
+def write_schema(
+    config: PipelineConfig,
+    progress: Callable[[str], None] = print,
+    log_file: str | None = None,
+    quiet: bool = False,
+    wait_for_lock: float = 0.0,
+) -> dict:
+    """Runs ExampleGen -> StatisticsGen -> SchemaGen and writes the curated schema file.
+
+    Same checks, lock and temp folder as ``run``; ``config.schema_file`` is overwritten.
+    Returns ``{"schema_file", "features", "drift_checked", "drift_unchecked"}``.
+    """
+    if not config.schema_file:
+        raise run_state.RunRefused("name the schema file to write with --schema")
+    with _checked_and_locked(config, progress, wait_for_lock) as (run_id, data_path):
+        return _write_schema(config, data_path, run_id, progress, log_file, quiet)
+
+
+@contextlib.contextmanager
+def _checked_and_locked(
+    config: PipelineConfig, progress: Callable[[str], None], wait_for_lock: float
+) -> Iterator[tuple[str, str]]:
+    """What every local run does before its pipeline runs; yields ``(run id, data path)``.
+
+    The config and folders are checked (``prepare``), the pipeline's run lock is taken,
+    executions killed runs left RUNNING are marked FAILED, the data is checked
+    (``preflight``); the run's temp folder exists until the block ends, the lock until then.
+    """
     prepare(config)
     state_dir = local_state_dir(config)
     run_id = new_run_id()
@@ -153,10 +189,72 @@ def run(
         data_path = config.data or prepare_default_data(config.data_dir)
         preflight.check(config, data_path)
         with run_state.run_temp_dir(state_dir, run_id):
-            summary = _run_pipeline(config, data_path, run_id, progress, log_file, quiet)
+            yield run_id, data_path
     finally:
         lock.release()
-    return summary
+
+
+def _exists(path: str) -> bool:
+    from tfx.dsl.io import fileio
+
+    return fileio.exists(path)
+
+
+def _write_schema(
+    config: PipelineConfig,
+    data_path: str,
+    run_id: str,
+    progress: Callable[[str], None],
+    log_file: str | None,
+    quiet: bool,
+) -> dict:
+    import tensorflow_data_validation as tfdv
+    from tfx import v1 as tfx
+    from tfx.components.statistics_gen import stats_artifact_utils
+    from tfx.dsl.io import fileio
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from components.data_validator.executor import load_schema
+    from components.data_validator.schema_curation import curate
+    from pipeline import run_report
+    from pipeline.pipeline import create_schema_pipeline
+
+    config = dataclasses.replace(config, beam_args=beam_args(config))
+    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    pipeline = create_schema_pipeline(config, data_path, metadata)
+    _execute(pipeline, run_id, progress, log_file, quiet)
+    outputs = run_report.run_outputs(config, run_id)
+    schema = load_schema(outputs["SchemaGen"]["schema"][0])
+    stats_artifact = standard_artifacts.ExampleStatistics()
+    found = outputs["StatisticsGen"]["statistics"][0]
+    stats_artifact.uri = found.uri
+    stats_artifact.split_names = found.properties["split_names"].string_value
+    names = artifact_utils.decode_split_names(stats_artifact.split_names)
+    stats = stats_artifact_utils.load_statistics(stats_artifact, names[0]).proto()
+    curated, unchecked = curate(
+        schema,
+        stats,
+        config.ingest.label_feature,
+        config.validation.drift_threshold,
+        config.validation.label_drift_threshold,
+    )
+    fileio.makedirs(os.path.dirname(config.schema_file))
+    tmp = f"{config.schema_file}.tmp"
+    tfdv.write_schema_text(curated, tmp)
+    fileio.rename(tmp, config.schema_file, overwrite=True)
+    checked = [f.name for f in curated.feature if f.HasField("drift_comparator")]
+    progress(
+        f"Wrote the curated schema {config.schema_file}: {len(curated.feature)} features, "
+        f"drift checked for {len(checked)}"
+        + (f", not for {len(unchecked)} mostly-zero ones" if unchecked else "")
+        + ". Keep it in version control; edit thresholds per feature there."
+    )
+    return {
+        "schema_file": config.schema_file,
+        "features": len(curated.feature),
+        "drift_checked": checked,
+        "drift_unchecked": unchecked,
+    }
 
 
 def _run_pipeline(
@@ -168,11 +266,7 @@ def _run_pipeline(
     quiet: bool,
 ) -> dict:
     configure_cpu_devices(config.cpu_replicas)
-    from absl import logging as absl_logging
     from tfx import v1 as tfx
-    from tfx.dsl.compiler import compiler
-    from tfx.dsl.compiler import constants as compiler_constants
-    from tfx.orchestration.portable import runtime_parameter_utils
 
     from pipeline import run_report
     from pipeline.pipeline import create_pipeline
@@ -180,6 +274,28 @@ def _run_pipeline(
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, data_path, metadata)
+    started = time.time()
+    _execute(pipeline, run_id, progress, log_file, quiet)
+    summary = run_report.latest_run(config, run_id)
+    summary["seconds"] = round(time.time() - started, 1)
+    summary["data"] = data_path
+    return summary
+
+
+def _execute(
+    pipeline,
+    run_id: str,
+    progress: Callable[[str], None],
+    log_file: str | None,
+    quiet: bool,
+) -> None:
+    """Compiles ``pipeline`` with ``run_id`` as its run id and runs it with LocalDagRunner."""
+    from absl import logging as absl_logging
+    from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler
+    from tfx.dsl.compiler import constants as compiler_constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
     # compiled here (the pipeline declares no pip dependencies for TFX to resolve) so that
     # the run id is ours and the summary reads this run, not merely the newest one
     pipeline_ir = compiler.Compiler().compile(pipeline)
@@ -210,7 +326,6 @@ def _run_pipeline(
         for h in handlers:
             lg.addHandler(h)
     absl_logging.set_verbosity(absl_logging.INFO)
-    started = time.time()
     try:
         tfx.orchestration.LocalDagRunner().run_with_ir(pipeline_ir)
     finally:
@@ -223,7 +338,3 @@ def _run_pipeline(
             h.setLevel(level)
         for h in handlers:
             h.close()
-    summary = run_report.latest_run(config, run_id)
-    summary["seconds"] = round(time.time() - started, 1)
-    summary["data"] = data_path
-    return summary

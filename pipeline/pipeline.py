@@ -1,8 +1,15 @@
 """``create_pipeline(config)``: the whole metric-learning pipeline; it knows no runner.
 
-ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
+ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen of a curated schema file)
+           -> DataValidator (schema, and drift against the last accepted span)
            -> Transform -> PairGen -> Trainer -> RetrievalEvaluator (+ latest blessed model)
-           -> Pusher (only under the blessing condition)
+           -> Pusher (pushes only a blessed model)
+
+Transform and everything after it run only when the DataValidator accepted the data (one
+``Cond``). Pusher is not under a second ``Cond`` on the blessing: TFX evaluates a node's
+conditions in no fixed order, and one on the blessing of an evaluator the first condition
+skipped fails the node instead of skipping it. Pusher checks the blessing itself, as TFX's
+Pusher does, and records ``pushed = 0`` for a model not blessed.
 """
 
 from __future__ import annotations
@@ -10,9 +17,14 @@ from __future__ import annotations
 import os
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
+from components.data_validator.component import DataValidator
+from components.data_validator.executor import BLESSED_PROPERTY
 from components.example_gen.component import labelled_example_gen
+from components.example_gen.split_plan import EVAL, TRAIN
 from components.pair_gen.component import PairGen
+from components.pusher import executor as pusher_executor
 from components.retrieval_evaluator.component import RetrievalEvaluator
 from pipeline.config import PipelineConfig
 from pipeline.data import split_input
@@ -20,13 +32,13 @@ from pipeline.data import split_input
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "trainer_module.run.run_fn"
 # What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
-RUNTIME_PARAMETERS = ("data_root", "training", "evaluation")
+RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluation")
 
 COMPONENT_IDS = (
     "FileBasedExampleGen",
     "StatisticsGen",
-    "SchemaGen",
-    "ExampleValidator",
+    "SchemaGen",  # ImportSchemaGen with a curated schema file
+    "DataValidator",
     "Transform",
     "PairGen",
     "Trainer",
@@ -57,10 +69,11 @@ def create_pipeline(
     """The pipeline for ``config`` reading ``data_path`` (a file or a folder of files).
 
     ``runtime_parameters`` (for orchestrators that support them, e.g. KFP v2) may replace
-    ``data_root`` (ExampleGen's input folder), ``training`` (the training settings as JSON,
-    complete) and ``evaluation`` (the evaluation settings as JSON, complete). The training
-    parameter goes to PairGen as well as to the Trainer, so PairGen builds what the loss of
-    that run consumes.
+    ``data_root`` (ExampleGen's input folder), and as JSON holding every setting of a stage:
+    ``ingest`` (e.g. the ``window``), ``validation`` (e.g. ``allow_anomalies``), ``training``
+    and ``evaluation``. The training parameter goes to PairGen as well as to the Trainer, so
+    PairGen builds what the loss of that run consumes. What shapes the pipeline itself (a
+    span pattern or not, a schema file or not) is compiled in.
     """
     config.validate()
     runtime = runtime_parameters or {}
@@ -71,22 +84,97 @@ def create_pipeline(
         input_base, pattern = runtime["data_root"], "*"
     else:
         input_base, pattern = split_input(data_path)
-    label = config.ingest.label_feature
+    example_gen = labelled_example_gen(
+        input_base, pattern, config.ingest, runtime_settings=runtime.get("ingest")
+    )
+    statistics_gen = _statistics_gen(config, example_gen)
+    schema_gen = schema_component(config, statistics_gen)
+    data_validator = DataValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        examples=example_gen.outputs["examples"],
+        settings=runtime.get("validation", config.validation),
+    )
+    accepted = data_validator.outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    with tfx.dsl.Cond(accepted == 1):
+        downstream = _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
+    components = [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        data_validator,
+        model_resolver,
+        *downstream,
+    ]
+    return _pipeline(config, components, metadata_connection_config)
 
+
+def create_schema_pipeline(
+    config: PipelineConfig, data_path: str, metadata_connection_config=None
+) -> tfx.dsl.Pipeline:
+    """ExampleGen -> StatisticsGen -> SchemaGen: the schema command's pipeline.
+
+    Same pipeline name, node ids and settings as ``create_pipeline``, so a later run reuses
+    these executions from the cache.
+    """
+    config.validate()
+    input_base, pattern = split_input(data_path)
     example_gen = labelled_example_gen(input_base, pattern, config.ingest)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = _statistics_gen(config, example_gen)
     schema_gen = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
     )
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    components = [example_gen, statistics_gen, schema_gen]
+    return _pipeline(config, components, metadata_connection_config)
+
+
+def _pipeline(config: PipelineConfig, components: list, metadata_connection_config) -> object:
+    """The TFX pipeline of ``components`` under the config's name, root and Beam arguments."""
+    apply_component_beam_args(components, config)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=os.path.join(config.pipeline_root, "artifacts"),
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_args),
     )
+
+
+def _statistics_gen(config: PipelineConfig, example_gen) -> object:
+    """StatisticsGen; with spans, of the newest span only (what validation checks)."""
+    return tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        exclude_splits=[TRAIN, EVAL] if config.ingest.uses_spans else None,
+    )
+
+
+def schema_component(config: PipelineConfig, statistics_gen) -> object:
+    """ImportSchemaGen of the curated schema file, or SchemaGen inferring one (no file)."""
+    if config.schema_file:
+        return tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(
+            "ImportSchemaGen"
+        )
+    return tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    )
+
+
+def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime) -> list:
+    """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
+    label = config.ingest.label_feature
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"label_column": label},
         disable_statistics=True,
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
     )
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],
@@ -94,11 +182,6 @@ def create_pipeline(
         settings=config.pair_settings,
         training=runtime.get("training"),
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
     # warm start: the Trainer gets the latest blessed model (wired only then, so that a cold
     # start stays cached when a new model is blessed)
     base_model = (
@@ -122,33 +205,14 @@ def create_pipeline(
         label_column=label,
         settings=runtime.get("evaluation", config.evaluation),
     )
-    with tfx.dsl.Cond(evaluator.outputs["blessing"].future()[0].custom_property("blessed") == 1):
-        pusher = tfx.components.Pusher(
-            model=trainer.outputs["model"],
-            model_blessing=evaluator.outputs["blessing"],
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
-            ),
-        )
-
-    components = [
-        example_gen,
-        statistics_gen,
-        schema_gen,
-        example_validator,
-        transform,
-        pair_gen,
-        trainer,
-        model_resolver,
-        evaluator,
-        pusher,
-    ]
-    apply_component_beam_args(components, config)
-    return tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=os.path.join(config.pipeline_root, "artifacts"),
-        components=components,
-        enable_cache=config.enable_cache,
-        metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=list(config.beam_args),
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+        # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
     )
+
+    return [transform, pair_gen, trainer, evaluator, pusher]

@@ -67,7 +67,7 @@ def check(config: PipelineConfig, data_path: str) -> dict[str, Any]:
     Returns what was found (files, label, classes, rows, the planned split sizes).
     """
     try:
-        layout = read_layout(input_paths(data_path), config.ingest)
+        layout = read_layout(input_paths(data_path, config.ingest), config.ingest)
         counts = count_labels(layout, config.ingest)
     except (DataError, FileNotFoundError) as e:
         raise PreflightError(str(e)) from None

@@ -10,6 +10,12 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
 
+from components.data_validator.executor import (
+    BASELINE_PROPERTY,
+    BLESSED_PROPERTY,
+    FOUND_PROPERTY,
+    SPAN_PROPERTY,
+)
 from pipeline.config import PipelineConfig
 
 _STATES = metadata_store_pb2.Execution.State
@@ -73,6 +79,14 @@ def run_executions(config: PipelineConfig, run_context_name: str | None = None) 
     return {"run": run.name, "executions": nodes, "store": store}
 
 
+def run_outputs(config: PipelineConfig, run_name: str) -> dict[str, dict[str, list[Any]]]:
+    """``{node_id: {output key: [artifact]}}`` of the run ``run_name``."""
+    found = run_executions(config, run_name)
+    if not found:
+        return {}
+    return {node: _outputs(found["store"], e.id) for node, e in found["executions"].items()}
+
+
 ABANDONED_PROPERTY = "abandoned"
 _UNFINISHED = (_STATES.NEW, _STATES.RUNNING)
 
@@ -130,7 +144,7 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
-    _, report = _output_json(
+    examples, report = _output_json(
         store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
     )
     if report is not None:
@@ -141,9 +155,29 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             "missing_values_imputed": sum(report["missing_values"].values()),
             "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
         }
+        if report.get("spans"):
+            # the span ExampleGen's driver resolved, as ML Metadata records it
+            summary["ingest"]["span"] = examples.custom_properties["span"].int_value
+            summary["ingest"]["spans_read"] = [s["span"] for s in report["spans"]]
+            summary["ingest"]["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
+    validator = executions.get("DataValidator")
+    if validator is not None:
+        for anomalies in _outputs(store, validator.id).get("anomalies", []):
+            props = anomalies.custom_properties
+            summary["validation"] = {
+                "accepted": bool(props[BLESSED_PROPERTY].int_value),
+                "anomalies": json.loads(props[FOUND_PROPERTY].string_value),
+                "anomalies_uri": anomalies.uri,
+                "span": props[SPAN_PROPERTY].int_value if SPAN_PROPERTY in props else None,
+                "baseline_span": (
+                    props[BASELINE_PROPERTY].int_value if BASELINE_PROPERTY in props else None
+                ),
+            }
     _, training = _output_json(
         store, executions.get("Trainer"), "model_run", "training_summary.json"
     )
     if training is not None:
         summary["training"] = training
+        trainer = executions["Trainer"]
+        summary["model_uri"] = _outputs(store, trainer.id)["model"][0].uri
     return summary

@@ -7,7 +7,9 @@ filesystem TensorFlow knows). A Trainer killed after epoch k and started again o
 inputs restores it and goes on with epoch k+1; its input stream skips the k x steps batches
 already seen, so it trains on exactly the batches an uninterrupted run would and reaches the
 same weights (to float tolerance; tested under MirroredStrategy with 2 replicas). The folder
-is deleted once the model is exported.
+is deleted once the model is exported, and so are the folders other trainings left there
+(killed and never re-run with the same settings and inputs) once untouched for
+``STALE_SECONDS``.
 
 The state folder is ``<checkpoint_dir>/<key>``: ``key`` is a hash of the training settings
 and the Trainer's inputs (the examples, the transform graph, the warm-start model), so that
@@ -27,6 +29,33 @@ import tensorflow as tf
 from absl import logging
 
 EPOCH_KEY = "epochs_done"
+# a state folder untouched this long belongs to a training that will not resume: 3 days, so a
+# daily run's retry (or a weekend's) still finds its state
+STALE_SECONDS = 3 * 24 * 3600
+
+
+def remove_stale(checkpoint_dir: str, now: float, keep: str = "") -> list[str]:
+    """Removes the stale state folders under ``checkpoint_dir`` but ``keep``; their paths.
+
+    Stale: the newest file in the folder was modified more than ``STALE_SECONDS`` before
+    ``now``. A folder without files is kept (its training may be starting).
+    """
+    if not checkpoint_dir or not tf.io.gfile.exists(checkpoint_dir):
+        return []
+    removed = []
+    for name in tf.io.gfile.listdir(checkpoint_dir):
+        folder = os.path.join(checkpoint_dir, name.rstrip("/"))
+        if folder.rstrip("/") == keep.rstrip("/") or not tf.io.gfile.isdir(folder):
+            continue
+        times = [
+            tf.io.gfile.stat(os.path.join(root, f)).mtime_nsec / 1e9
+            for root, _, files in tf.io.gfile.walk(folder)
+            for f in files
+        ]
+        if times and now - max(times) > STALE_SECONDS:  # an empty folder may be starting
+            tf.io.gfile.rmtree(folder)
+            removed.append(folder)
+    return removed
 
 
 def state_dir(checkpoint_dir: str, settings: dict, inputs: list[str]) -> str:

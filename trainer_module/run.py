@@ -482,6 +482,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     export_serving_model(encoder, tft_output, fn_args.serving_model_dir)
     if state:
         state.delete()
+        stale = resume.remove_stale(training.checkpoint_dir, time.time(), keep=state.directory)
+        if stale:
+            logging.info("removed resumable state left by other trainings: %s", stale)
     summary = {
         "loss": spec.name,
         "loss_params": params,

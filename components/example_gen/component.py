@@ -7,30 +7,46 @@ from typing import Any
 from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
+from tfx.orchestration import data_types
 
 from components.example_gen import executor
 from components.example_gen.settings import IngestSettings
 
 
-def labelled_example_gen(input_base: str, pattern: str, settings: IngestSettings) -> Any:
+def labelled_example_gen(
+    input_base: str,
+    pattern: str,
+    settings: IngestSettings,
+    runtime_settings: data_types.RuntimeParameter | None = None,
+) -> Any:
     """``FileBasedExampleGen`` reading ``input_base/pattern`` (CSV or TFRecord) into train/eval.
 
-    ``settings`` (validated here) travel packed in the component's ``custom_config``.
+    With a span pattern (``settings.data_pattern``, which then replaces ``pattern``), TFX's
+    driver resolves the newest span (``RangeConfig`` rolling range of one span, the only range
+    ExampleGen takes) and the executor reads the window up to it (``spans``); a third split,
+    ``new_span``, holds the newest span's rows again, for its statistics and validation.
+
+    ``settings`` (validated here) travel packed in the component's ``custom_config``, or, on
+    orchestrators with runtime parameters, as ``runtime_settings`` holding them as JSON.
     """
     settings.validate()
+    splits = [
+        tfx.proto.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
+        tfx.proto.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
+    ]
+    range_config = None
+    if settings.uses_spans:
+        pattern = settings.data_pattern
+        splits.append(tfx.proto.SplitConfig.Split(name=executor.NEW_SPAN, hash_buckets=1))
+        range_config = tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(num_spans=1))
+    elif settings.data_pattern:
+        pattern = settings.data_pattern
     input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="data", pattern=pattern)])
-    output_config = tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
-            splits=[
-                tfx.proto.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
-                tfx.proto.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
-            ]
-        )
-    )
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,
-        output_config=output_config,
-        custom_config=executor.pack_settings(settings),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=splits)),
+        range_config=range_config,
+        custom_config=runtime_settings or executor.pack_settings(settings),
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     )

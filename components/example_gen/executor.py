@@ -7,6 +7,9 @@ TFX's own) and replaces only the Beam conversion, in order to:
   lines) or TFRecords, naming the columns by one rule (``files``, ``layout``);
 - validate every row (missing label, wrong field count, non-numeric or infinite values),
   dropping bad rows and counting them per reason and per file;
+- with a span pattern, read the window of spans up to the newest one the driver resolved
+  (``spans``), leaving out spans validation rejected, and write the newest span's rows again
+  as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
   class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
   held out), as ``split_plan`` computes it from the class sizes;
@@ -24,32 +27,45 @@ from typing import Any
 import apache_beam as beam
 from absl import logging
 from google.protobuf import json_format, struct_pb2
+from tfx.components.example_gen import utils as tfx_example_gen_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import files, rows, split_plan
+from components.data_validator import ledger
+from components.example_gen import files, rows, spans, split_plan
 from components.example_gen.files import DataError
 from components.example_gen.layout import InputLayout, read_layout
 from components.example_gen.settings import IngestSettings
-from components.example_gen.split_plan import EVAL, TRAIN
+from components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN
 
 REPORT_FILE = "ingest_report.json"
+# custom properties of the examples artifact (ML Metadata): the spans read, those left out
+SPANS_PROPERTY = "spans"
+LEFT_OUT_PROPERTY = "spans_left_out"
 
 
 def ingest_settings(exec_properties: dict[str, Any]) -> IngestSettings:
-    """The ingest settings packed (as a Struct) in ExampleGen's ``custom_config``; all of them."""
+    """The ingest settings in ExampleGen's ``custom_config``; all of them.
+
+    Either packed (as a Struct) in the ``CustomConfig`` proto, or, from a runtime parameter,
+    the settings' own JSON object.
+    """
     raw = exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+    source = "ExampleGen's custom_config"
     data: dict[str, Any] = {}
     if raw:
+        parsed = json.loads(raw)
+        if not (set(parsed) <= {"custom_config", "customConfig"}):
+            return IngestSettings.from_dict(parsed, complete=True, source=source)
         config = example_gen_pb2.CustomConfig()
         proto_utils.json_to_proto(raw, config)
         struct = struct_pb2.Struct()
         if config.custom_config.Unpack(struct):
             data = json_format.MessageToDict(struct)
-    return IngestSettings.from_dict(data, complete=True, source="ExampleGen's custom_config")
+    return IngestSettings.from_dict(data, complete=True, source=source)
 
 
 def pack_settings(settings: IngestSettings) -> example_gen_pb2.CustomConfig:
@@ -82,7 +98,7 @@ def _example_values(example, renamed: dict[str, str]) -> dict[str, Any]:
 
 
 class _ValidateRow(beam.DoFn):
-    """(file, raw row) -> ("ok", label, serialized, missing cols) or ("bad", file, info).
+    """(file, raw row) -> ("ok", label, serialized, missing cols, file) or ("bad", file, info).
 
     A CSV row arrives as the bytes of one line and is decoded with the setting's encoding
     (bytes it cannot decode stop the run naming the file); a TFRecord row as a record.
@@ -111,7 +127,13 @@ class _ValidateRow(beam.DoFn):
             yield ("bad", filename, info)
             return
         example = rows.to_example(features, layout.label_name, label)
-        yield ("ok", label, example.SerializeToString(deterministic=True), info["missing"])
+        yield (
+            "ok",
+            label,
+            example.SerializeToString(deterministic=True),
+            info["missing"],
+            filename,
+        )
 
 
 class _ReportFn(beam.CombineFn):
@@ -131,7 +153,7 @@ class _ReportFn(beam.CombineFn):
     def add_input(self, acc: dict[str, Any], record: tuple) -> dict[str, Any]:
         acc["rows_read"] += 1
         if record[0] == "ok":
-            _, label, _, missing = record
+            _, label, _, missing, _ = record
             acc["rows_written"] += 1
             acc["classes"][label] = acc["classes"].get(label, 0) + 1
             for col in missing:
@@ -191,24 +213,14 @@ class Executor(BaseExampleGenExecutor):
     ) -> dict[str, beam.pvalue.PCollection]:
         """Reads, validates and splits the rows; writes the ingest report."""
         settings = ingest_settings(exec_properties)
-        input_config = example_gen_pb2.Input()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-        )
-        if len(input_config.splits) != 1:
-            raise DataError("expected one input split; the protocol makes train/eval")
-        pattern = os.path.join(
-            exec_properties[standard_component_specs.INPUT_BASE_KEY],
-            input_config.splits[0].pattern,
-        )
-        paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
-        if not paths:
-            raise DataError(f"no input files match {pattern}")
+        read = _files_to_read(exec_properties, settings)
+        paths = read["paths"]
         layout = read_layout(paths, settings)
         label_name, feature_names = layout.label_name, layout.feature_names
         logging.info(
-            "ingesting %d file(s): %d features, label %r",
+            "ingesting %d file(s)%s: %d features, label %r",
             len(paths),
+            f" of spans {[s['span'] for s in read['spans']]}" if read["spans"] else "",
             len(feature_names),
             label_name,
         )
@@ -220,9 +232,15 @@ class Executor(BaseExampleGenExecutor):
                 | "ReadEach" >> beam.FlatMap(_read_tfrecord_file)
             )
         else:
-            raw = pipeline | "ReadCSV" >> beam.io.ReadFromTextWithFilename(
-                pattern, skip_header_lines=layout.header.lines, coder=beam.coders.BytesCoder()
-            )
+            reads = [
+                pipeline
+                | f"ReadCSV[{i}]"
+                >> beam.io.ReadFromTextWithFilename(
+                    pattern, skip_header_lines=layout.header.lines, coder=beam.coders.BytesCoder()
+                )
+                for i, pattern in enumerate(read["patterns"])
+            ]
+            raw = reads[0] if len(reads) == 1 else reads | "FlattenSpans" >> beam.Flatten()
         records = raw | "Validate" >> beam.ParDo(_ValidateRow(layout, settings.encoding))
         report = records | "Report" >> beam.CombineGlobally(_ReportFn())
         good = records | "KeepValid" >> beam.Filter(lambda r: r[0] == "ok")
@@ -258,6 +276,10 @@ class Executor(BaseExampleGenExecutor):
             eval_classes = None
 
         splits = {TRAIN: parts[0], EVAL: parts[1]}
+        outputs = dict(splits)
+        if read["new_span_paths"] is not None:
+            newest = set(read["new_span_paths"])
+            outputs[NEW_SPAN] = good | "NewSpan" >> beam.Filter(lambda r: r[4] in newest)
         per_split = {
             name: (
                 pcoll
@@ -272,6 +294,8 @@ class Executor(BaseExampleGenExecutor):
         def finish(rep, train_counts, eval_counts, held_out=None):
             rep = dict(rep)
             rep["files"] = paths
+            rep["spans"] = read["spans"]
+            rep["spans_left_out"] = read["left_out"]
             if layout.header is not None:
                 rep["delimiter"] = layout.header.delimiter
                 rep["encoding"] = settings.encoding
@@ -301,7 +325,7 @@ class Executor(BaseExampleGenExecutor):
         )
         return {
             name: pcoll | f"Serialized[{name}]" >> beam.Map(lambda r: r[2])
-            for name, pcoll in splits.items()
+            for name, pcoll in outputs.items()
         }
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
@@ -315,7 +339,79 @@ class Executor(BaseExampleGenExecutor):
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
+        # the span and version the driver resolved, as the Examples type's own properties: the
+        # driver records them as custom properties locally, but TFX's KFP v2 entrypoint builds
+        # the output artifact without them
+        if exec_properties.get(tfx_example_gen_utils.SPAN_PROPERTY_NAME) is not None:
+            examples.span = int(exec_properties[tfx_example_gen_utils.SPAN_PROPERTY_NAME])
+        if exec_properties.get(tfx_example_gen_utils.VERSION_PROPERTY_NAME) is not None:
+            examples.version = int(exec_properties[tfx_example_gen_utils.VERSION_PROPERTY_NAME])
+        if report["spans"]:
+            examples.set_string_custom_property(
+                SPANS_PROPERTY, ",".join(str(s["span"]) for s in report["spans"])
+            )
+            examples.set_string_custom_property(
+                LEFT_OUT_PROPERTY, ",".join(str(s["span"]) for s in report["spans_left_out"])
+            )
         logging.info(summarise_report(report))
+
+
+def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) -> dict[str, Any]:
+    """The globs and files this execution reads, and the spans they belong to.
+
+    Without spans: the one pattern of the input config. With spans: the window of spans up
+    to the one the driver resolved (``exec_properties['span']``), leaving out those the span
+    ledger holds as rejected at their current version.
+    """
+    input_config = example_gen_pb2.Input()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+    )
+    if len(input_config.splits) != 1:
+        raise DataError("expected one input split; the protocol makes train/eval")
+    base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+    resolved = input_config.splits[0].pattern
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+    )
+    compiled_spans = NEW_SPAN in [s.name for s in output_config.split_config.splits]
+    if compiled_spans != settings.uses_spans:
+        raise DataError(
+            f"the data pattern {settings.data_pattern!r} "
+            f"{'has no' if compiled_spans else 'has a'} span spec, unlike the one the pipeline "
+            f"was compiled with ({resolved!r}): a span pattern changes the pipeline; compile it "
+            f"again"
+        )
+    out: dict[str, Any] = {"spans": [], "left_out": [], "new_span_paths": None}
+    if not settings.uses_spans:
+        pattern = os.path.join(base, resolved)
+        paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
+        if not paths:
+            raise DataError(f"no input files match {pattern}")
+        return {**out, "patterns": [pattern], "paths": paths}
+    found = spans.find_spans(base, settings.data_pattern)
+    newest = int(exec_properties.get("span") or max(found, default=0))
+    if newest in found and found[newest].pattern != resolved:
+        raise DataError(
+            f"ExampleGen's input pattern {resolved!r} is not span {newest} of the data pattern "
+            f"{settings.data_pattern!r}: the data pattern changed since the pipeline was "
+            f"compiled; compile it again"
+        )
+    chosen, left_out = spans.window(
+        found, newest, settings.window, ledger.rejected(settings.verdicts_dir)
+    )
+    patterns, paths, described = [], [], []
+    for span in chosen:
+        span_files = spans.span_paths(base, span)
+        if not span_files:
+            raise DataError(f"span {span.number} ({os.path.join(base, span.pattern)}) has no files")
+        patterns.append(os.path.join(base, span.pattern))
+        paths.extend(span_files)
+        described.append({"span": span.number, "version": span.version, "files": span_files})
+    out["new_span_paths"] = described[-1]["files"]
+    out["left_out"] = [{"span": s.number, "version": s.version} for s in left_out]
+    return {**out, "spans": described, "patterns": patterns, "paths": paths}
 
 
 def _read_tfrecord_file(path: str):

@@ -6,9 +6,10 @@ import codecs
 import dataclasses
 from typing import Any
 
-from components.example_gen import files, rows
+from components.example_gen import files, rows, spans
 from trainer_module.stage_settings import (
     StageSettings,
+    at_least,
     closed_fraction,
     one_of,
     open_fraction,
@@ -36,6 +37,18 @@ def csv_delimiter(value: Any) -> str | None:
     return f"must be one character (or 'tab'; empty to detect it), got {value!r}"
 
 
+def data_pattern(value: Any) -> str | None:
+    """Empty, or a relative glob whose span/date/version specs follow TFX's rules."""
+    text = str(value)
+    if text.startswith("/") or "://" in text:
+        return f"must be relative to --data (the data folder), got {value!r}"
+    try:
+        spans.has_spans(text)
+    except files.DataError as e:
+        return str(e)
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class IngestSettings(StageSettings):
     """Settings of the validating ExampleGen (packed into its ``custom_config``)."""
@@ -43,6 +56,25 @@ class IngestSettings(StageSettings):
     STAGE = "ingest"
 
     label_column: str = setting("label", "name of the label column")
+    data_pattern: str = setting(
+        "",
+        "files to read under the --data folder, as a glob with TFX span specs, e.g. "
+        "'span-{SPAN}/*.csv' or '{YYYY}-{MM}-{DD}/*.csv' (each run reads the newest span, or "
+        "the newest --window spans); empty: every file --data names",
+        data_pattern,
+    )
+    window: int = setting(
+        1,
+        "with a span pattern: how many of the newest spans a run trains and evaluates on "
+        "(spans rejected by validation are left out)",
+        at_least(1),
+    )
+    verdicts_dir: str = setting(
+        "",
+        "folder (any filesystem) of the span ledger, each validated span's verdict "
+        "(components/data_validator/ledger.py); the pipeline sets PIPELINE_ROOT/span_verdicts",
+        cli=False,
+    )
     encoding: str = setting("utf-8", "text encoding of CSV files (e.g. latin-1)", text_encoding)
     delimiter: str = setting(
         "",
@@ -71,6 +103,19 @@ class IngestSettings(StageSettings):
         flag="--max-bad-rows",
     )
     seed: int = seed_setting()
+
+    def _checks(self) -> list[str]:
+        if self.window > 1 and not (self.data_pattern and spans.has_spans(self.data_pattern)):
+            return [
+                f"window {self.window} needs a --data-pattern with a span or date spec "
+                f"(e.g. 'span-{{SPAN}}/*.csv'), got {self.data_pattern!r}"
+            ]
+        return []
+
+    @property
+    def uses_spans(self) -> bool:
+        """Whether the data is read as spans (the pattern holds a span or date spec)."""
+        return bool(self.data_pattern) and spans.has_spans(self.data_pattern)
 
     @property
     def label_feature(self) -> str:

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 TRAIN, EVAL = "train", "eval"
+# with span data: the newest span's rows again (its statistics are what validation checks)
+NEW_SPAN = "new_span"
 SHOWN_CLASSES = 20
 
 

@@ -3,13 +3,14 @@
 ``kfp_local.LocalBackend`` plays the KFP v2 / Vertex AI backend on local folders standing in
 for the bucket: each container task runs as its compiled command with the ExecutorInput the
 spec defines, the resolver tasks apply their compiled artifact filters to the artifacts of
-earlier tasks and runs, and Pusher's compiled trigger condition is evaluated (CEL) on the
-blessing the evaluator task wrote. Three runs share one artifact store:
+earlier tasks and runs, and the compiled trigger conditions (Transform and everything after
+it run only on data the DataValidator accepted) are evaluated (CEL) on the artifacts the
+tasks wrote. Three runs share one artifact store:
 
 1. the compiled defaults: trains, is blessed, is pushed;
 2. a worse ``training`` runtime parameter (one training step): the resolver finds run 1's model
-   by the name the blessing carries, the evaluator compares with it, nothing is pushed, and
-   the serving folder is byte-for-byte unchanged;
+   by the name the blessing carries, the evaluator compares with it, Pusher reads the blessing
+   and pushes nothing, and the serving folder is byte-for-byte unchanged;
 3. a ``training`` runtime parameter with a loss of another family (contrastive, which
    consumes pairs): PairGen follows it and builds pairs, and the Trainer trains on them.
 """
@@ -132,7 +133,9 @@ def test_run2_finds_run1_as_baseline_and_is_not_pushed(kfp):
     blessing = _artifact(backend, "run-2", "RetrievalEvaluator", "tfx.ModelBlessing")
     assert blessing.metadata["blessed"] == 0.0
     assert blessing.metadata["baseline_model_id"] == run1_model.name
-    assert by_task["Pusher"].state == "SKIPPED"
+    # Pusher runs (the data was accepted), reads the blessing and pushes nothing
+    assert by_task["Pusher"].state == "COMPLETE"
+    assert _artifact(backend, "run-2", "Pusher", "tfx.PushedModel").metadata["pushed"] == 0.0
     assert kfp["serving_after_run2"] == kfp["serving_after_run1"]
 
 

@@ -62,16 +62,19 @@ def test_every_component_is_a_task_with_the_local_edges(compiled):
             )
 
 
-def test_image_is_ours_and_pusher_is_under_the_blessing(compiled):
+def test_image_is_ours_and_training_runs_only_on_accepted_data(compiled):
     for executor in compiled.deployment_spec.fields["executors"].struct_value.fields.values():
         container = executor.struct_value.fields.get("container")
         if container is not None:
             assert container.struct_value.fields["image"].string_value == IMAGE
-    pusher = compiled.root.dag.tasks["Pusher"]
-    condition = pusher.trigger_policy.condition
-    assert condition == (
-        "(inputs.artifacts['model_blessing'].artifacts[0].metadata['blessed'] == 1.0)"
+    accepted = (
+        "(inputs.artifacts['_DataValidator.anomalies'].artifacts[0].metadata['blessed'] == 1.0)"
     )
+    # Transform and everything after it run only on data the DataValidator accepted; Pusher
+    # checks the blessing itself (see pipeline/pipeline.py)
+    for task in ("Transform", "PairGen", "Trainer", "RetrievalEvaluator", "Pusher"):
+        assert compiled.root.dag.tasks[task].trigger_policy.condition == accepted, task
+    pusher = compiled.root.dag.tasks["Pusher"]
     source = pusher.inputs.artifacts["model_blessing"].task_output_artifact
     assert (source.producer_task, source.output_artifact_key) == ("RetrievalEvaluator", "blessing")
 
@@ -103,6 +106,8 @@ def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
         return tasks[task].inputs.parameters[key].component_input_parameter
 
     assert fed_by("FileBasedExampleGen", "input_base") == "data_root"
+    assert fed_by("FileBasedExampleGen", "custom_config") == "ingest"
+    assert fed_by("DataValidator", "settings") == "validation"
     assert fed_by("Trainer", "custom_config") == "training"
     assert fed_by("PairGen", "training") == "training"  # PairGen follows the loss of the run
     assert fed_by("RetrievalEvaluator", "settings") == "evaluation"
@@ -174,57 +179,59 @@ def test_compile_takes_every_training_option(tmp_path):
 
 
 def test_every_trigger_condition_names_inputs_of_its_task(compiled):
-    from kubeflow import runner
-
     checked = 0
     for name, task in compiled.root.dag.tasks.items():
         if task.trigger_policy.condition:
             keys = set(re.findall(r"inputs\.artifacts\['([^']+)'\]", task.trigger_policy.condition))
             assert keys and keys <= set(task.inputs.artifacts), (name, keys)
             checked += 1
-    assert checked == 1  # Pusher
-    # what TFX 1.16 compiles by itself names an input Pusher does not have (the workaround's
-    # reason); when this fails, TFX fixed it and conditions_on_declared_inputs can go
-    raw = {
-        "root": {
-            "dag": {
-                "tasks": {
-                    "Pusher": {
-                        "inputs": {
-                            "artifacts": {
-                                "model_blessing": {
-                                    "taskOutputArtifact": {
-                                        "producerTask": "RetrievalEvaluator",
-                                        "outputArtifactKey": "blessing",
-                                    }
-                                }
-                            }
-                        },
-                        "triggerPolicy": {"condition": compiled_raw_condition()},
-                    }
-                }
-            }
-        }
+    assert checked == 5  # Transform, PairGen, Trainer, RetrievalEvaluator (data), Pusher
+
+
+def test_spans_window_and_schema_compile_into_the_spec(tmp_path):
+    job = compile_job(
+        tmp_path / "spans.json",
+        "--data-pattern", "span-{SPAN}/*.csv", "--window", "3",
+        "--schema", "gs://bucket/schema/schema.pbtxt", "--allow-anomalies",
+    )  # fmt: skip
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    params = job["runtimeConfig"]["parameterValues"]
+
+    def constant(task, key):
+        return tasks[task]["inputs"]["parameters"][key]["runtimeValue"]["constant"]
+
+    # the newest span is TFX's rolling range of one span, resolved by ExampleGen's driver
+    input_config = json.loads(constant("FileBasedExampleGen", "input_config"))
+    assert input_config["splits"][0]["pattern"] == "span-{SPAN}/*.csv"
+    assert json.loads(constant("FileBasedExampleGen", "range_config")) == {
+        "rolling_range": {"num_spans": 1}
     }
-    assert "_RetrievalEvaluator.blessing" in compiled_raw_condition()
-    runner.conditions_on_declared_inputs(raw)
-    condition = raw["root"]["dag"]["tasks"]["Pusher"]["triggerPolicy"]["condition"]
-    assert condition == compiled.root.dag.tasks["Pusher"].trigger_policy.condition
+    splits = json.loads(constant("FileBasedExampleGen", "output_config"))["split_config"]
+    assert [s["name"] for s in splits["splits"]] == ["train", "eval", "new_span"]
+    assert json.loads(constant("StatisticsGen", "exclude_splits")) == ["train", "eval"]
+    # the window and allow_anomalies change per run: runtime parameters
+    ingest = json.loads(params["ingest"])
+    assert ingest["window"] == 3 and ingest["data_pattern"] == "span-{SPAN}/*.csv"
+    assert ingest["verdicts_dir"] == "gs://bucket/pipeline-root/span_verdicts"
+    assert json.loads(params["validation"])["allow_anomalies"] is True
+    # the curated schema is imported; nothing infers one
+    assert constant("ImportSchemaGen", "schema_file") == "gs://bucket/schema/schema.pbtxt"
+    assert "SchemaGen" not in tasks
+    schema_source = tasks["DataValidator"]["inputs"]["artifacts"]["schema"]
+    assert schema_source["taskOutputArtifact"]["producerTask"] == "ImportSchemaGen"
 
 
-def compiled_raw_condition():
-    """Pusher's condition exactly as TFX's KubeflowV2DagRunner writes it."""
-    from tfx import v1 as tfx
-
-    config = PipelineConfig(pipeline_root="gs://bucket/pipeline-root")
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=IMAGE, use_pipeline_spec_2_1=True
-        ),
-        output_filename="unused.json",
+def test_compile_warns_about_local_paths_only(tmp_path, capsys):
+    out = tmp_path / "p.yaml"
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r"]
+    assert cli.main([*args, "--schema", str(tmp_path / "schema.pbtxt"), "--output", str(out)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert (
+        len(warnings) == 1
+        and f"--schema {tmp_path / 'schema.pbtxt'} is a local path" in (warnings[0])
     )
-    job = runner.run(create_pipeline(config, "gs://bucket/data"), write_out=False)
-    return job["pipelineSpec"]["root"]["dag"]["tasks"]["Pusher"]["triggerPolicy"]["condition"]
+    assert cli.main([*args, "--schema", "gs://b/schema.pbtxt", "--output", str(out)]) == 0
+    assert "warning:" not in capsys.readouterr().err
 
 
 def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):

@@ -308,6 +308,24 @@ CASES = [
         lambda d: cli(os.path.join(small_csv(d), "x")),
     ),
     Case(
+        "window_without_spans",
+        "`--window 2` on a flat folder (no span pattern)",
+        "window 2 needs a --data-pattern with a span or date spec",
+        lambda d: cli(d, "--window", "2", data=os.path.dirname(small_csv(d))),
+    ),
+    Case(
+        "pattern_without_span",
+        "`--data-pattern 'v{VERSION}/*.csv'` (a version but no span)",
+        "Version spec provided, but Span or Date spec is not present",
+        lambda d: cli(d, "--data-pattern", "v{VERSION}/*.csv", data=os.path.dirname(small_csv(d))),
+    ),
+    Case(
+        "no_span_folder",
+        "`--data-pattern 'span-{SPAN}/*.csv'` on a folder without spans",
+        "no span matches",
+        lambda d: cli(d, "--data-pattern", "span-{SPAN}/*.csv", data=os.path.dirname(small_csv(d))),
+    ),
+    Case(
         "concurrent_run",
         "a second run while one runs on the same pipeline root",
         "is running this pipeline (lock",

@@ -4,8 +4,11 @@ import os
 
 import pytest
 import tensorflow as tf
+from tfx.types import standard_artifacts
 
+from components.data_validator import ledger
 from components.example_gen import executor
+from components.example_gen.split_plan import NEW_SPAN
 from pipeline import data
 from tests.components.example_gen.helpers import run_example_gen
 
@@ -212,3 +215,39 @@ def test_columns_that_sanitise_to_one_name_are_refused(tmp_path):
     _write_csv(tmp_path / "d.csv", ["a b", "a_b", "c", "label"], _rows())
     with pytest.raises(executor.DataError, match="columns 'a b' and 'a_b' both become"):
         run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))
+
+
+def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_path):
+    header = ["a", "b", "c", "label"]
+    for span in (1, 2, 3):
+        folder = tmp_path / "data" / f"span-{span}"
+        folder.mkdir(parents=True)
+        rows = [[span, i, 0.5, f"c{i % 4}"] for i in range(40)]  # feature a = the span number
+        _write_csv(str(folder / "d.csv"), header, rows)
+    verdicts = str(tmp_path / "verdicts")
+    ledger.record(verdicts, {"span": 2, "version": None, "accepted": False})
+    out = str(tmp_path / "out")
+    artifact = standard_artifacts.Examples()
+    report = run_example_gen(
+        str(tmp_path / "data"),
+        "*",
+        out,
+        artifact=artifact,
+        data_pattern="span-{SPAN}/*.csv",
+        window=2,
+        verdicts_dir=verdicts,
+    )
+    assert [s["span"] for s in report["spans"]] == [1, 3]
+    assert report["spans_left_out"] == [{"span": 2, "version": None}]
+    assert report["rows_read"] == 80
+    spans_of = {
+        split: sorted(
+            {e.features.feature["a"].float_list.value[0] for e in _read_split(out, split)}
+        )
+        for split in ("train", "eval", NEW_SPAN)
+    }
+    assert spans_of == {"train": [1.0, 3.0], "eval": [1.0, 3.0], NEW_SPAN: [3.0]}
+    assert len(_read_split(out, NEW_SPAN)) == 40
+    assert artifact.get_string_custom_property(executor.SPANS_PROPERTY) == "1,3"
+    assert artifact.get_string_custom_property(executor.LEFT_OUT_PROPERTY) == "2"
+    assert artifact.span == 3  # the span the driver resolved, as the Examples property

@@ -1,0 +1,1 @@
+"""DataValidator: checks each new span against the curated schema and the previous span."""

@@ -1,0 +1,121 @@
+"""A Pusher executor whose push to a filesystem is all-or-nothing, and cleans up after kills.
+
+TFX 1.16's Pusher copies the model straight into ``<base>/<version>/``, ``saved_model.pb``
+last (TF Serving loads a version only once that file exists). A run killed during the copy
+leaves a version folder without ``saved_model.pb`` for good, and one killed while that file
+itself is copied leaves a truncated ``saved_model.pb`` a server may try to load. Here
+(``push``):
+
+1. leftovers of killed pushes are removed first: ``.push-*`` staging folders, and version
+   folders without ``saved_model.pb`` (no server ever loads those);
+2. the model is copied into a staging folder ``<base>/.push-<version>`` (a name no server takes
+   for a version), ``saved_model.pb`` last and itself through a temporary name;
+3. the staging folder is renamed to ``<base>/<version>``: one atomic rename on a local or POSIX
+   filesystem. Object stores have no folder rename (TensorFlow's GCS client copies each
+   object); there, the files are renamed one by one, ``saved_model.pb`` last, so a server
+   still sees either no loadable model or the whole of it.
+
+The rest (the blessing check, the version from the clock, the archived copy in the pushed
+model's artifact, its ``pushed*`` properties) is TFX's own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from absl import logging
+from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+SAVED_MODEL = "saved_model.pb"
+STAGING_PREFIX = ".push-"
+
+
+def is_complete(version_dir: str) -> bool:
+    """Whether a version folder holds a model a server would load."""
+    return fileio.exists(os.path.join(version_dir, SAVED_MODEL))
+
+
+def remove_leftovers(base: str) -> list[str]:
+    """Removes staging folders and version folders without ``saved_model.pb``; their paths."""
+    if not fileio.exists(base):
+        return []
+    removed = []
+    for name in sorted(fileio.listdir(base)):
+        path = os.path.join(base, name.rstrip("/"))
+        if not fileio.isdir(path):
+            continue
+        name = name.rstrip("/")
+        if name.startswith(STAGING_PREFIX) or (name.isdigit() and not is_complete(path)):
+            fileio.rmtree(path)
+            removed.append(path)
+    return removed
+
+
+def _copy_model(model_path: str, target: str) -> None:
+    io_utils.copy_dir(model_path, target, deny_regex_patterns=[r"saved_model\.pb$"])
+    source = os.path.join(model_path, SAVED_MODEL)
+    tmp = os.path.join(target, f"{SAVED_MODEL}.tmp")
+    io_utils.copy_file(source, tmp, overwrite=True)
+    fileio.rename(tmp, os.path.join(target, SAVED_MODEL), overwrite=True)
+
+
+def _rename_files(source: str, target: str) -> None:
+    """Renames every file of ``source`` under ``target``, ``saved_model.pb`` last."""
+    files = [os.path.join(root, name) for root, _, names in fileio.walk(source) for name in names]
+    files.sort(key=lambda p: os.path.relpath(p, source) == SAVED_MODEL)
+    for path in files:
+        dst = os.path.join(target, os.path.relpath(path, source))
+        fileio.makedirs(os.path.dirname(dst))
+        fileio.rename(path, dst, overwrite=True)
+    fileio.rmtree(source)
+
+
+def push(model_path: str, base: str, version: str) -> str:
+    """Pushes the SavedModel in ``model_path`` to ``base/version`` all-or-nothing; its path."""
+    removed = remove_leftovers(base)
+    if removed:
+        logging.warning("removed what killed pushes left: %s", ", ".join(removed))
+    serving_path = os.path.join(base, version)
+    if fileio.exists(serving_path):
+        logging.info("%s already exists; this push is skipped", serving_path)
+        return serving_path
+    staging = os.path.join(base, f"{STAGING_PREFIX}{version}")
+    fileio.makedirs(staging)
+    _copy_model(model_path, staging)
+    try:
+        fileio.rename(staging, serving_path, overwrite=False)
+    except Exception:  # noqa: BLE001 - a filesystem without folder rename: file by file
+        if fileio.exists(serving_path) and is_complete(serving_path):
+            raise
+        _rename_files(staging, serving_path)
+    return serving_path
+
+
+class Executor(tfx_pusher.Executor):
+    """TFX's Pusher executor with ``push`` for filesystem destinations."""
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError(f"push destination {destination} is not a filesystem")
+        version = str(int(time.time()))
+        serving_path = push(model_path, destination.filesystem.base_directory, version)
+        logging.info("Model written to serving path %s.", serving_path)
+        io_utils.copy_dir(model_path, model_push.uri)  # the archived copy, as TFX keeps it
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

@@ -1,0 +1,72 @@
+"""The curated schema catches a feature recorded in other units and lets new classes through."""
+
+import numpy as np
+import pandas as pd
+import tensorflow_data_validation as tfdv
+
+from components.data_validator.schema_curation import SPARSE_ZERO_FRACTION, curate
+
+LABEL = "label"
+
+
+CLASSES = tuple("abcdefghij")
+
+
+def span(seed, rows=400, scale=1.0, labels=CLASSES):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "weight": rng.normal(70.0, 10.0, rows) * scale,
+            "height": rng.normal(170.0, 8.0, rows),
+            # zero in 95% of the rows: too sparse for a divergence between spans
+            "rare": np.where(rng.random(rows) < 0.95, 0.0, rng.random(rows)),
+            LABEL: rng.choice(list(labels), rows).astype(object),
+        }
+    )
+    return tfdv.generate_statistics_from_dataframe(frame)
+
+
+def curated_schema():
+    stats = span(0)
+    schema = tfdv.infer_schema(stats)
+    return curate(schema, stats, LABEL, drift_threshold=0.2, label_drift_threshold=0.2)
+
+
+def test_comparators_go_to_dense_numeric_features_and_the_label():
+    schema, unchecked = curated_schema()
+    by_name = {f.name: f for f in schema.feature}
+    assert by_name["weight"].drift_comparator.jensen_shannon_divergence.threshold == 0.2
+    assert by_name["height"].float_domain.disallow_nan
+    assert unchecked == ["rare"] and SPARSE_ZERO_FRACTION < 0.95
+    assert not by_name["rare"].HasField("drift_comparator")
+    label = by_name[LABEL]
+    assert label.drift_comparator.infinity_norm.threshold == 0.2
+    assert label.WhichOneof("domain_info") is None  # no enumeration of the classes
+    assert not [d for d in schema.string_domain if d.name == LABEL]
+
+
+def test_a_scale_change_is_drift_and_another_sample_is_not():
+    schema, _ = curated_schema()
+    previous = span(0)
+    same = tfdv.validate_statistics(span(1), schema, previous_statistics=previous)
+    assert not same.anomaly_info
+    heavier = tfdv.validate_statistics(span(2, scale=3.0), schema, previous_statistics=previous)
+    assert set(heavier.anomaly_info) == {"weight"}
+    assert "Jensen-Shannon" in heavier.anomaly_info["weight"].short_description
+
+
+def test_new_classes_pass_but_a_shift_of_the_class_shares_is_drift():
+    schema, _ = curated_schema()
+    previous = span(0)
+    new_classes = tfdv.validate_statistics(
+        span(3, labels=(*CLASSES, "k")), schema, previous_statistics=previous
+    )
+    assert LABEL not in new_classes.anomaly_info  # the new class holds ~1/11 < 0.2
+    # without the curation, the inferred schema rejects a class it has not seen
+    inferred = tfdv.infer_schema(previous)
+    unknown = tfdv.validate_statistics(span(3, labels=(*CLASSES, "z")), inferred)
+    assert LABEL in unknown.anomaly_info
+    one_class = tfdv.validate_statistics(
+        span(4, labels=("a",)), schema, previous_statistics=previous
+    )
+    assert LABEL in one_class.anomaly_info

@@ -1,0 +1,111 @@
+"""Pushes are all-or-nothing: a push killed by a real SIGKILL leaves no loadable partial model,
+and the next push removes what it left."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import tensorflow as tf
+
+from components.pusher import executor
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A real SavedModel (a variable and a signature)."""
+    path = str(tmp_path_factory.mktemp("model") / "Format-Serving")
+    module = tf.Module()
+    module.scale = tf.Variable(3.0)
+    module.f = tf.function(lambda x: x * module.scale, input_signature=[tf.TensorSpec([None])])
+    tf.saved_model.save(module, path, signatures={"serving_default": module.f})
+    return path
+
+
+def files_of(folder):
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def test_a_push_is_the_whole_model_and_loads_back(tmp_path, model_dir):
+    base = str(tmp_path / "serving")
+    path = executor.push(model_dir, base, "100")
+    assert path == os.path.join(base, "100") and os.listdir(base) == ["100"]
+    assert files_of(path) == files_of(model_dir)
+    loaded = tf.saved_model.load(path)
+    assert float(loaded.signatures["serving_default"](tf.constant([2.0]))["output_0"][0]) == 6.0
+
+
+def test_leftovers_of_killed_pushes_are_removed_and_complete_versions_kept(tmp_path, model_dir):
+    base = tmp_path / "serving"
+    executor.push(model_dir, str(base), "100")
+    (base / ".push-200" / "variables").mkdir(parents=True)  # killed while staging
+    (base / "300" / "variables").mkdir(parents=True)  # TFX's own Pusher killed mid-copy
+    (base / "notes").mkdir()  # not ours: kept
+    executor.push(model_dir, str(base), "400")
+    assert sorted(os.listdir(base)) == ["100", "400", "notes"]
+
+
+KILLED_PUSH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from tfx.utils import io_utils
+    from components.pusher import executor
+
+    copy_file = io_utils.copy_file
+
+    def copy_then_die(src, dst, overwrite=False):
+        copy_file(src, dst, overwrite)
+        if dst.endswith("saved_model.pb.tmp"):  # the last file is being written
+            with open(dst, "r+b") as f:
+                f.truncate(10)  # as a copy cut short would leave it
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    io_utils.copy_file = copy_then_die
+    executor.push(sys.argv[1], sys.argv[2], "500")
+    """
+)
+
+
+def test_a_push_killed_by_sigkill_is_never_loadable_and_the_next_push_completes(
+    tmp_path, model_dir
+):
+    base = tmp_path / "serving"
+    executor.push(model_dir, str(base), "100")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_PUSH, model_dir, str(base)],
+        capture_output=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    # what a server scans: only the complete version 100; the killed push is a hidden folder
+    assert sorted(os.listdir(base)) == [".push-500", "100"]
+    assert not os.path.exists(base / ".push-500" / "saved_model.pb")
+    executor.push(model_dir, str(base), "600")
+    assert sorted(os.listdir(base)) == ["100", "600"]
+    assert files_of(base / "600") == files_of(model_dir)
+
+
+def test_without_folder_rename_files_move_one_by_one_saved_model_last(
+    tmp_path, model_dir, monkeypatch
+):
+    renamed = []
+    real_rename = executor.fileio.rename
+
+    def object_store_rename(src, dst, overwrite=False):
+        if os.path.isdir(src):
+            raise OSError("folder rename is not supported")  # as on GCS
+        renamed.append(os.path.basename(dst))
+        return real_rename(src, dst, overwrite)
+
+    monkeypatch.setattr(executor.fileio, "rename", object_store_rename)
+    path = executor.push(model_dir, str(tmp_path / "serving"), "700")
+    assert renamed[-1] == "saved_model.pb" and renamed.count("saved_model.pb") == 2
+    assert files_of(path) == files_of(model_dir)
+    assert os.listdir(tmp_path / "serving") == ["700"]

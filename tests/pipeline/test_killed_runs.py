@@ -1,0 +1,86 @@
+"""A whole run killed by a real signal, then the same command again, as a scheduler retries.
+
+Run 1 gets SIGTERM while Transform runs, run 2 SIGKILL while the Trainer trains; run 3 (the
+same command) completes: what finished before is reused from the cache, the executions the
+killed runs left RUNNING are marked FAILED, and the serving folder holds one whole model.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.pusher.executor import is_complete
+from pipeline import data
+
+pytestmark = pytest.mark.e2e
+
+
+def start(args):
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen(
+        [sys.executable, "-u", "-m", "pipeline.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,  # the signal goes to the run and every process it started
+    )
+
+
+def kill_when(process, line_start, sig, delay):
+    """Reads progress lines until one starts with ``line_start``; then ``sig`` after ``delay``."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("[") and line_start in line and line.rstrip().endswith("..."):
+            time.sleep(delay)
+            os.killpg(process.pid, sig)
+            break
+    process.stdout.read()
+    process.wait(timeout=120)
+    return "".join(seen)
+
+
+def test_killed_runs_rerun_to_completion_reusing_the_cache(tmp_path):
+    csv = tmp_path / "data" / "digits.csv"
+    csv.parent.mkdir()
+    csv.write_text(data.digits_csv_text(limit=600))
+    args = [
+        "run", "--data", str(csv), "--pipeline-root", str(tmp_path / "root"),
+        "--epochs", "6", "--batch-size", "64",
+    ]  # fmt: skip
+
+    first = start(args)
+    out1 = kill_when(first, "Transform", signal.SIGTERM, delay=3)
+    assert first.returncode == -signal.SIGTERM, out1
+    second = start(args)
+    out2 = kill_when(second, "Trainer", signal.SIGKILL, delay=8)
+    assert second.returncode == -signal.SIGKILL, out2
+    assert "FileBasedExampleGen cached" in out2 and "StatisticsGen cached" in out2
+    assert "Marked 1 execution(s) left RUNNING" in out2  # run 1's Transform
+
+    third = start(args)
+    out3, _ = third.communicate(timeout=900)
+    assert third.returncode == 0, out3
+    assert "PairGen done" in out2  # finished before run 2's Trainer started
+    for node in ("FileBasedExampleGen", "StatisticsGen", "SchemaGen", "DataValidator"):
+        assert f"{node} cached" in out3, (node, out3)
+    for node in ("Transform", "PairGen"):  # completed by run 2, killed later
+        assert f"{node} cached" in out3, (node, out3)
+    assert "Marked 1 execution(s) left RUNNING" in out3  # run 2's Trainer
+    assert "Blessed: yes" in out3
+
+    serving = tmp_path / "root" / "serving_model"
+    versions = os.listdir(serving)
+    assert len(versions) == 1 and is_complete(str(serving / versions[0]))
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(tmp_path / "root" / "metadata.sqlite")
+    store = metadata_store.MetadataStore(connection)
+    states = metadata_store_pb2.Execution.State
+    assert not [e for e in store.get_executions() if e.last_known_state == states.RUNNING]
