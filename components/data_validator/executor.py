@@ -27,7 +27,6 @@ from tfx.components.example_gen.utils import SPAN_PROPERTY_NAME as SPAN
 from tfx.components.example_gen.utils import VERSION_PROPERTY_NAME as VERSION
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_executor
-from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
@@ -198,5 +197,3 @@ class Executor(base_executor.BaseExecutor):
                     "baseline_span": baseline["span"] if previous is not None else None,
                 },
             )
-        if not fileio.exists(out.uri):  # no split written (cannot happen with splits)
-            fileio.makedirs(out.uri)
