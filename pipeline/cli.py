@@ -247,12 +247,28 @@ def format_summary(summary: dict) -> str:
             if isinstance(value, float):
                 extra = f"   baseline {baseline[key]:.4f}" if baseline else ""
                 lines.append(f"  {key:<16} {value:.4f}{extra}")
+        for name, raw in (summary.get("raw_baselines") or {}).items():
+            lines.append(f"  {name} (inputs, cosine): map_at_r {raw['map_at_r']:.4f}")
+        lift = summary.get("lift_over_raw") or {}
+        if lift.get("value") is not None:
+            lines.append(
+                f"  lift over raw features: {lift['metric']} {lift['value']:+.4f} "
+                f"(over {lift['over']})"
+            )
     training = summary.get("training")
     if training:
         lines.append(
             f"Trained with {training['loss']} on {training['num_replicas']} replica(s) "
             f"({training['strategy']}), {training['total_steps']} steps."
         )
+        kept = training.get("selection") or {}
+        if kept.get("split"):
+            before = " (the encoder before training)" if kept["kept_epoch"] == 0 else ""
+            lines.append(
+                f"Kept epoch {kept['kept_epoch']} of {training['epochs']}{before}: the best "
+                f"validation {kept['metric']} ({kept['value']:.4f} on {kept['validation_rows']} "
+                f"rows of the {kept['split']} split)."
+            )
         if training.get("warm_started_from"):
             lines.append(f"Warm start from: {training['warm_started_from']}")
         if training.get("resumed_after_epoch"):

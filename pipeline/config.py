@@ -1,7 +1,9 @@
 """The pipeline's configuration: where it runs, composed with each stage's own settings.
 
 Each stage owns its settings beside its code (defaults, checks, JSON), and this config only
-composes them: ``ingest`` (``components/example_gen/settings.py``), ``pairs``
+composes them: ``ingest`` (``components/example_gen/settings.py``), ``validation``
+(``components/data_validator/settings.py``), ``transform``
+(``trainer_module/transform_settings.py``), ``pairs``
 (``components/pair_gen/settings.py``), ``training`` (``trainer_module/settings.py``) and
 ``evaluation`` (``components/retrieval_evaluator/settings.py``). What belongs to no stage
 (paths, replicas, Beam arguments, caching) is defined here. The CLI's flags and the compiled
@@ -20,6 +22,7 @@ from components.pair_gen.settings import PairSettings
 from components.retrieval_evaluator.settings import EvaluationSettings
 from trainer_module.settings import TrainingSettings
 from trainer_module.stage_settings import SettingsError
+from trainer_module.transform_settings import TransformSettings
 
 # The folder under the pipeline root where the Trainer keeps its resumable state.
 TRAINER_STATE = "trainer_state"
@@ -30,6 +33,7 @@ SPAN_VERDICTS = "span_verdicts"
 STAGES = {
     "ingest": IngestSettings,
     "validation": ValidationSettings,
+    "transform": TransformSettings,
     "pairs": PairSettings,
     "training": TrainingSettings,
     "evaluation": EvaluationSettings,
@@ -64,6 +68,7 @@ class PipelineConfig:
     schema_file: str = ""
     ingest: IngestSettings = dataclasses.field(default_factory=IngestSettings)
     validation: ValidationSettings = dataclasses.field(default_factory=ValidationSettings)
+    transform: TransformSettings = dataclasses.field(default_factory=TransformSettings)
     pairs: PairSettings = dataclasses.field(default_factory=PairSettings)
     training: TrainingSettings = dataclasses.field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)

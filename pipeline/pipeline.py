@@ -22,12 +22,12 @@ from tfx.dsl.components.base import executor_spec
 from components.data_validator.component import DataValidator
 from components.data_validator.executor import BLESSED_PROPERTY
 from components.example_gen.component import labelled_example_gen
-from components.example_gen.split_plan import EVAL, TRAIN
 from components.pair_gen.component import PairGen
 from components.pusher import executor as pusher_executor
 from components.retrieval_evaluator.component import RetrievalEvaluator
 from pipeline.config import PipelineConfig
 from pipeline.data import split_input
+from trainer_module.splits import EVAL, TRAIN, VALID
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "trainer_module.run.run_fn"
@@ -150,8 +150,13 @@ def _statistics_gen(config: PipelineConfig, example_gen) -> object:
     """StatisticsGen; with spans, of the newest span only (what validation checks)."""
     return tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
-        exclude_splits=[TRAIN, EVAL] if config.ingest.uses_spans else None,
+        exclude_splits=[TRAIN, EVAL, *_valid(config)] if config.ingest.uses_spans else None,
     )
+
+
+def _valid(config: PipelineConfig) -> list[str]:
+    """The validation split, when the ingest settings make one."""
+    return [VALID] if config.ingest.validation_fraction > 0 else []
 
 
 def schema_component(config: PipelineConfig, statistics_gen) -> object:
@@ -172,9 +177,11 @@ def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"label_column": label},
+        custom_config={"label_column": label, **config.transform.to_dict()},
         disable_statistics=True,
-        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=[TRAIN], transform=[TRAIN, EVAL, *_valid(config)]
+        ),
     )
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],
@@ -194,7 +201,9 @@ def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
         transform_graph=transform.outputs["transform_graph"],
         # run_fn takes its length from the training settings (epochs, train_steps)
         train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
-        eval_args=tfx.proto.EvalArgs(num_steps=1),
+        # run_fn selects its epoch on the valid split (trainer_module/selection.py); without
+        # one it reads no eval data at all (the eval split is the evaluator's)
+        eval_args=tfx.proto.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
         custom_config=runtime.get("training", config.training.resolved().to_dict()),
         **base_model,
     )

@@ -4,7 +4,7 @@ A run that cannot succeed is refused in seconds, before any component runs, with
 problem named (the value, the rule, a remedy), rather than minutes later at the Trainer or the
 evaluator. From the files (``components/example_gen/layout.py``): one format, the header, the
 feature names (no two columns may share one), the label column, the rows per class. From
-those and the settings: the train/eval split the protocol makes (``split_plan``), the
+those and the settings: the train/eval/valid split the protocol makes (``split_plan``), the
 examples PairGen builds for the loss (``sampling.examples_built``), and whether the batches
 fit them (``TrainingSettings.data_problems``).
 
@@ -29,17 +29,31 @@ class PreflightError(ValueError):
     """The run cannot succeed with these settings on this data; the message says why."""
 
 
+def planned_splits(
+    config: PipelineConfig, class_counts: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """``(train, eval, valid)`` rows per class the protocol and validation split make."""
+    ingest = config.ingest
+    train, evaluation = split_plan.plan_splits(
+        class_counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
+    )
+    train, valid = split_plan.plan_validation(train, ingest.protocol, ingest.validation_fraction)
+    return train, evaluation, valid
+
+
 def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[str]:
     """Every problem of the split, PairGen's output and the batches (empty when fine)."""
     ingest = config.ingest
     found = split_plan.plan_problems(
-        class_counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
+        class_counts,
+        ingest.protocol,
+        ingest.eval_fraction,
+        ingest.eval_classes,
+        ingest.validation_fraction,
     )
     if found:
         return found
-    train, _ = split_plan.plan_splits(
-        class_counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
-    )
+    train, _, _ = planned_splits(config, class_counts)
     sizes = list(train.values())
     pairs = config.pair_settings
     if pairs.mode == "pk_batches":
@@ -78,15 +92,16 @@ def check(config: PipelineConfig, data_path: str) -> dict[str, Any]:
             f"the run cannot succeed on {data_path} ({sum(counts.values())} rows, "
             f"{len(counts)} classes); problem{plural}:\n  - " + "\n  - ".join(found)
         )
-    ingest = config.ingest
-    train, evaluation = split_plan.plan_splits(
-        counts, ingest.protocol, ingest.eval_fraction, ingest.eval_classes
-    )
+    train, evaluation, valid = planned_splits(config, counts)
     return {
         "files": layout.paths,
         "label": layout.label_name,
         "features": len(layout.feature_names),
         "rows": sum(counts.values()),
         "classes": len(counts),
-        "planned_split_rows": {"train": sum(train.values()), "eval": sum(evaluation.values())},
+        "planned_split_rows": {
+            split_plan.TRAIN: sum(train.values()),
+            split_plan.EVAL: sum(evaluation.values()),
+            split_plan.VALID: sum(valid.values()),
+        },
     }

@@ -131,6 +131,8 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
     if record is not None:
         summary["metrics"] = record["candidate_model"]["metrics"]
         summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
+        summary["raw_baselines"] = record.get("raw_baselines") or {}
+        summary["lift_over_raw"] = record.get("lift_over_raw")
         summary["reasons"] = record["reasons"]
         summary["evaluation_uri"] = evaluation.uri
         summary["report"] = record.get("report")

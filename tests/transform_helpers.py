@@ -26,14 +26,19 @@ def raw_feature_spec(feature_names, label="label"):
     return spec
 
 
-def analyze_and_transform(rows, feature_names, transform_dir, label="label"):
-    """``rows``: dicts of raw values. Returns the transformed rows (dicts of numpy)."""
+def analyze_and_transform(rows, feature_names, transform_dir, label="label", **settings):
+    """``rows``: dicts of raw values. Returns the transformed rows (dicts of numpy).
+
+    ``settings``: ``TransformSettings`` fields, passed in the custom_config as the pipeline does.
+    """
     spec = raw_feature_spec(feature_names, label)
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
     instances = [
         {n: [float(r[n])] for n in feature_names} | {label: [str(r[label]).encode()]} for r in rows
     ]
-    fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"label_column": label})
+    fn = functools.partial(
+        preprocessing.preprocessing_fn, custom_config={"label_column": label, **settings}
+    )
     with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
         (transformed, _), transform_fn = (
             instances,

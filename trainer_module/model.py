@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from trainer_module.losses.base import Loss
 from trainer_module.losses.registry import LossSpec
+from trainer_module.settings import ENCODERS
 
 EMBEDDING_KEY = "embedding"
 PAIR_KEYS = ("left", "right")
@@ -20,16 +21,45 @@ TRIPLET_K_KEYS = ("anchor", "positive", "negatives")
 
 
 def build_encoder(
-    input_dim: int, hidden_units: list[int], embedding_dim: int, seed: int = 0
+    input_dim: int,
+    hidden_units: list[int],
+    embedding_dim: int,
+    seed: int = 0,
+    kind: str = "mlp",
 ) -> tf.keras.Model:
-    """MLP ``[F] -> hidden (ReLU) ... -> [D] -> x / ||x||``."""
+    """The encoder ``[F] -> [D]``, L2-normalised; ``kind`` is one of ``ENCODERS``.
+
+    - ``mlp``: ``x -> hidden (ReLU) ... -> Dense(D) -> / ||.||``.
+    - ``residual``: ``S x + Dense_0(hidden(x)) -> / ||.||``, where the skip ``S`` (``[F, D]``,
+      trained) starts as the identity when ``D == F`` and as a semi-orthogonal map otherwise
+      (an isometry when ``D > F``), and the last layer ``Dense_0`` starts at zero. Before
+      training the embedding is the transformed input itself (``D == F``), so its cosine
+      neighbours are the inputs', and training moves away from them only as far as the loss
+      pays: what keeps the structure of the inputs for classes never trained on.
+    """
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder {kind!r}; valid: {', '.join(ENCODERS)}")
     inputs = tf.keras.Input(shape=(input_dim,), name="features", dtype=tf.float32)
     x = inputs
     for i, units in enumerate(hidden_units):
         init = tf.keras.initializers.GlorotUniform(seed=seed + i)
         x = tf.keras.layers.Dense(units, activation="relu", kernel_initializer=init)(x)
-    init = tf.keras.initializers.GlorotUniform(seed=seed + len(hidden_units))
-    x = tf.keras.layers.Dense(embedding_dim, kernel_initializer=init, name="projection")(x)
+    if kind == "residual":
+        skip_init = (
+            tf.keras.initializers.Identity()
+            if embedding_dim == input_dim
+            else tf.keras.initializers.Orthogonal(seed=seed + len(hidden_units) + 1)
+        )
+        skip = tf.keras.layers.Dense(
+            embedding_dim, use_bias=False, kernel_initializer=skip_init, name="skip"
+        )(inputs)
+        delta = tf.keras.layers.Dense(embedding_dim, kernel_initializer="zeros", name="projection")(
+            x
+        )
+        x = tf.keras.layers.Add(name="residual")([skip, delta])
+    else:
+        init = tf.keras.initializers.GlorotUniform(seed=seed + len(hidden_units))
+        x = tf.keras.layers.Dense(embedding_dim, kernel_initializer=init, name="projection")(x)
     outputs = tf.keras.layers.UnitNormalization(axis=-1, name=EMBEDDING_KEY)(x)
     return tf.keras.Model(inputs, outputs, name="encoder")
 

@@ -3,9 +3,13 @@
 Raw rows hold numeric features (one float each; NaN marks a missing value) and a string label.
 The output of every row is:
 
-- ``features``: float32 ``[F]``, each raw feature (in sorted name order) z-scored with the
-  mean and standard deviation of its present values over the analysed split; a missing value
-  is imputed with the mean, so it becomes 0 (a constant feature becomes 0 too). A value that
+- ``features``: float32 ``[F]``, each raw feature (in sorted name order) scaled with the
+  statistics of its present values over the analysed split, by the ``scaling`` setting
+  (``transform_settings``): ``standard`` z-scores it, ``(x - mean_f) / std_f``; ``centered``
+  divides every centred feature by one scale, ``(x - mean_f) / sqrt(mean_g var_g)`` (the root
+  mean variance over features), which keeps the features' relative weight (cosine on centred
+  pixels rather than on pixels each stretched to unit variance). A missing value is imputed
+  with the mean, so it becomes 0 (a constant feature becomes 0 too). A value that
   is not finite (NaN, +inf, -inf; ExampleGen drops training rows with inf, so only served
   rows have them) counts as missing, and a z-score is clipped to ``[-Z_CLIP, Z_CLIP]``: a
   huge finite input (``1e38``) cannot overflow the encoder, so every served row gets a unit
@@ -22,6 +26,8 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
+
+from trainer_module.transform_settings import TransformSettings
 
 FEATURES_KEY = "features"
 LABEL_KEY = "label"
@@ -80,12 +86,15 @@ def preprocessing_fn(
 ) -> dict[str, tf.Tensor]:
     """Imputes and scales the features into one vector; keeps and indexes the label.
 
-    ``custom_config["label_column"]`` names the raw label feature (default ``"label"``).
+    ``custom_config["label_column"]`` names the raw label feature (default ``"label"``); its
+    other keys are ``TransformSettings`` (unset ones take their defaults).
     Missing values (NaN, inf or absent) are replaced by the feature's mean over the analysed
     split; the number of values imputed per row is output as ``missing_count``. All
     analyzers run in one phase (one pass over the data).
     """
-    label_column = (custom_config or {}).get("label_column", LABEL_KEY)
+    config = dict(custom_config or {})
+    label_column = config.pop("label_column", LABEL_KEY)
+    settings = TransformSettings.from_dict(config, source="Transform's custom_config")
     if label_column not in inputs:
         raise ValueError(
             f"label column {label_column!r} is not in the data; columns: {sorted(inputs)}"
@@ -102,7 +111,12 @@ def preprocessing_fn(
         dense_shape=tf.shape(x, out_type=tf.int64),
     )
     means = _finite_or(tft.mean(observed, reduce_instance_dims=False), 0.0)
-    stds = tf.sqrt(_finite_or(tft.var(observed, reduce_instance_dims=False), 0.0))
+    variances = _finite_or(tft.var(observed, reduce_instance_dims=False), 0.0)
+    if settings.scaling == "centered":
+        scale = tf.sqrt(tf.reduce_mean(variances))
+        stds = tf.fill(tf.shape(variances), tf.where(scale > 0, scale, 1.0))
+    else:
+        stds = tf.sqrt(variances)
     safe_stds = tf.where(stds > 0, stds, tf.ones_like(stds))
     # mean imputation, then z-scoring: a missing value becomes exactly 0
     scaled = tf.clip_by_value((x - means) / safe_stds, -Z_CLIP, Z_CLIP)

@@ -68,11 +68,13 @@ def state_dir(checkpoint_dir: str, settings: dict, inputs: list[str]) -> str:
 class EpochState:
     """The resumable state of a training model and its optimizer in ``directory``."""
 
-    def __init__(self, directory: str, model: tf.keras.Model):
+    def __init__(self, directory: str, model: tf.keras.Model, best: tf.Module | None = None):
+        """``best``: the selection's kept epoch (``selection.BestEpoch``), saved alongside."""
         self.directory = directory
         self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name=EPOCH_KEY)
+        extra = {"best": best} if best is not None else {}
         checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=model.optimizer, **{EPOCH_KEY: self.epochs_done}
+            model=model, optimizer=model.optimizer, **{EPOCH_KEY: self.epochs_done}, **extra
         )
         self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
 

@@ -27,9 +27,10 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from trainer_module import model as model_lib
-from trainer_module import preprocessing, resume
+from trainer_module import preprocessing, resume, selection
 from trainer_module.losses import registry
 from trainer_module.settings import TrainingSettings
+from trainer_module.splits import VALID as VALID_SPLIT
 
 SUMMARY_FILE = "training_summary.json"
 PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
@@ -323,7 +324,8 @@ def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
     if problems:
         raise WarmStartError(
             f"cannot warm-start from {base_model_dir}: {'; '.join(problems[:5])}; train with "
-            f"the same features, hidden units and embedding dimension, or without --warm-start"
+            f"the same features, encoder, hidden units and embedding dimension, or without "
+            f"--warm-start"
         )
     for source, variable in zip(saved, mine, strict=True):
         variable.assign(source)
@@ -331,18 +333,6 @@ def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
 
 def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
     return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
-
-
-def _eval_rows_usable(spec: registry.LossSpec, eval_stats: dict, vocabulary: list[str]) -> int:
-    """Eval rows a validation pass can use: all, or for class-id losses those of known classes.
-
-    Class heads and proxies only know the classes of the label vocabulary (the train split's),
-    so under ``unseen_classes`` there may be none.
-    """
-    if not uses_class_ids(spec):
-        return int(eval_stats.get("examples", 0))
-    per_class = eval_stats.get("per_class", {})
-    return int(sum(per_class.get(label, 0) for label in vocabulary))
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -390,31 +380,31 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     train_ds = make_dataset(
         fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed, in_order=pk
     )
-    validation = {}
-    vocabulary = [
-        v.decode() if isinstance(v, bytes) else str(v)
-        for v in tft_output.vocabulary_by_name(preprocessing.LABEL_VOCAB)
-    ]
-    n_eval = _eval_rows_usable(spec, counts.get("eval", {}), vocabulary)
-    eval_batch = min(batch_size, (n_eval // replicas) * replicas)
-    if eval_batch > 0:
-        validation = {
-            "validation_data": make_dataset(
-                fn_args.eval_files, fn_args.data_accessor, schema, spec, eval_batch, seed
-            ),
-            "validation_steps": max(1, n_eval // eval_batch),
-        }
+    validation = None  # (features, labels) of the valid split, when there is one
+    if VALID_SPLIT in counts:
+        validation = selection.read_rows(fn_args.eval_files, seed)
+        if not selection.usable(validation[1]):
+            raise ValueError(
+                f"the validation split ({fn_args.eval_files}) has {len(validation[1])} rows of "
+                f"{len(set(validation[1]))} class(es); selecting an epoch needs 2 classes, one "
+                f"with 2 rows"
+            )
     else:
-        logging.info("no validation pass: the eval split has no rows this loss can score")
+        logging.info("no validation split: training every epoch and keeping the last")
 
     embedding_dim = training.embedding_dim
     with strategy.scope():
         encoder = model_lib.build_encoder(
-            _feature_dim(tft_output), list(training.hidden_units), embedding_dim, seed=seed
+            _feature_dim(tft_output),
+            list(training.hidden_units),
+            embedding_dim,
+            seed=seed,
+            kind=training.encoder,
         )
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
         trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        best = selection.BestEpoch(encoder) if validation is not None else None
         started_from = None
         if training.warm_start and fn_args.base_model:
             warm_start(encoder, fn_args.base_model)
@@ -425,7 +415,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             inputs = [*fn_args.train_files, *fn_args.eval_files, fn_args.transform_output]
             inputs.append(f"base_model={started_from or ''}")
             folder = resume.state_dir(training.checkpoint_dir, training.to_dict(), inputs)
-            state = resume.EpochState(folder, trainer)
+            state = resume.EpochState(folder, trainer, best=best)
         resumed = min(state.restore(), epochs) if state else 0
     if resumed:  # the batches of the epochs done are skipped: the same stream as unkilled
         train_ds = train_ds.skip(resumed * steps_per_epoch)
@@ -442,6 +432,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     )
     weights_guard = StopOnNonFiniteWeights()
     saving = [resume.SaveEachEpoch(state, epochs)] if state else []
+    selecting = (
+        [selection.KeepBestEpoch(encoder, *validation, best, start_epoch=resumed)]
+        if validation is not None
+        else []
+    )
     history = trainer.fit(
         train_ds,
         epochs=epochs,
@@ -451,6 +446,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         callbacks=[
             tf.keras.callbacks.TerminateOnNaN(),
             weights_guard,
+            *selecting,  # before saving: the saved state holds this epoch's offer
             *saving,
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             tf.keras.callbacks.LambdaCallback(
@@ -462,7 +458,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 )
             ),
         ],
-        **validation,
     )
     what = f"training {spec.name} at learning rate {training.learning_rate}"
     losses = [float(v) for v in history.history.get("loss", [])]
@@ -502,6 +497,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "train_examples": n_train,
         "num_classes": num_classes,
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "selection": (
+            {
+                "split": VALID_SPLIT,
+                "metric": selection.METRIC,
+                "validation_rows": len(validation[1]),
+                "kept_epoch": int(best.epoch.numpy()),
+                "value": float(best.value.numpy()),
+                "before_training": selecting[0].before_training,
+            }
+            if best is not None
+            else {"kept_epoch": epochs, "split": None}
+        ),
         "seconds": round(time.time() - started, 2),
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)

@@ -24,6 +24,8 @@ from trainer_module.stage_settings import (
 )
 
 BATCH_SAMPLERS = ("random", "pk")
+# the encoder architectures of ``model.build_encoder``
+ENCODERS = ("mlp", "residual")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,13 @@ class TrainingSettings(StageSettings):
         "loss parameter, e.g. margin=0.5 (repeatable); unset ones take the loss's defaults",
         flag="--loss-param",
         metavar="KEY=VALUE",
+    )
+    encoder: str = setting(
+        "mlp",
+        "mlp: an MLP; residual: the transformed input through a skip that starts as the "
+        "identity plus an MLP that starts at zero (trainer_module/model.py), which keeps the "
+        "inputs' structure for classes never trained on",
+        one_of(*ENCODERS),
     )
     embedding_dim: int = setting(64, "embedding dimension D", at_least(1))
     hidden_units: list[int] = setting(

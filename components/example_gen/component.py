@@ -19,12 +19,13 @@ def labelled_example_gen(
     settings: IngestSettings,
     runtime_settings: data_types.RuntimeParameter | None = None,
 ) -> Any:
-    """``FileBasedExampleGen`` reading ``input_base/pattern`` (CSV or TFRecord) into train/eval.
+    """``FileBasedExampleGen`` reading ``input_base/pattern`` (CSV or TFRecord) into splits.
 
     With a span pattern (``settings.data_pattern``, which then replaces ``pattern``), TFX's
     driver resolves the newest span (``RangeConfig`` rolling range of one span, the only range
     ExampleGen takes) and the executor reads the window up to it (``spans``); a third split,
-    ``new_span``, holds the newest span's rows again, for its statistics and validation.
+    ``new_span``, holds the newest span's rows again, for its statistics and validation. The
+    ``valid`` split (``split_plan``) is there when ``settings.validation_fraction`` > 0.
 
     ``settings`` (validated here) travel packed in the component's ``custom_config``, or, on
     orchestrators with runtime parameters, as ``runtime_settings`` holding them as JSON.
@@ -34,6 +35,8 @@ def labelled_example_gen(
         tfx.proto.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
         tfx.proto.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
     ]
+    if settings.validation_fraction > 0:
+        splits.append(tfx.proto.SplitConfig.Split(name=executor.VALID, hash_buckets=1))
     range_config = None
     if settings.uses_spans:
         pattern = settings.data_pattern

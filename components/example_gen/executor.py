@@ -12,7 +12,9 @@ TFX's own) and replaces only the Beam conversion, in order to:
   as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
   class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
-  held out), as ``split_plan`` computes it from the class sizes;
+  held out), as ``split_plan`` computes it from the class sizes; then, with
+  ``validation_fraction`` > 0, the ``valid`` split out of the training rows the same way (the
+  next hashes of each class, or the upper training classes);
 - write ``ingest_report.json`` beside the splits, then fail the execution with an error
   naming the file, column or split when the data is unusable.
 """
@@ -39,7 +41,7 @@ from components.example_gen import files, rows, spans, split_plan
 from components.example_gen.files import DataError
 from components.example_gen.layout import InputLayout, read_layout
 from components.example_gen.settings import IngestSettings
-from components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN
+from components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
 
 REPORT_FILE = "ingest_report.json"
 # custom properties of the examples artifact (ML Metadata): the spans read, those left out
@@ -194,11 +196,32 @@ def _row_hash(seed: int, serialized: bytes) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def _eval_cutoff(element: tuple[str, list[int]], fraction: float) -> tuple[str, int]:
-    """Per class: the hash below which a row goes to eval, so that round(n * fraction) do."""
+def _cutoffs(
+    element: tuple[str, list[int]], eval_fraction: float, validation_fraction: float
+) -> tuple[str, tuple[int, int]]:
+    """Per class: the hashes below which a row goes to eval, and then to valid.
+
+    The ``eval_count(n, eval_fraction)`` lowest hashes go to eval, the next
+    ``eval_count(n_train, validation_fraction)`` to valid (none when that fraction is 0), as
+    ``split_plan`` plans them.
+    """
     label, hashes = element
     hashes = sorted(hashes)
-    return label, hashes[split_plan.eval_count(len(hashes), fraction)]
+    k_eval = split_plan.eval_count(len(hashes), eval_fraction)
+    k_valid = (
+        split_plan.eval_count(len(hashes) - k_eval, validation_fraction)
+        if validation_fraction > 0
+        else 0
+    )
+    return label, (hashes[k_eval], hashes[k_eval + k_valid])
+
+
+def _class_roles(report: dict, eval_classes: list[str], validation_fraction: float) -> dict:
+    """``unseen_classes``: the held-out eval classes and the validation classes."""
+    held = set(eval_classes)
+    train = [c for c in report["classes"] if c not in held]
+    valid = split_plan.default_validation_classes(train, validation_fraction)
+    return {EVAL: sorted(held), VALID: valid}
 
 
 class Executor(BaseExampleGenExecutor):
@@ -247,6 +270,7 @@ class Executor(BaseExampleGenExecutor):
         seed = settings.seed
         keyed = good | "Key" >> beam.Map(lambda r: (r[1], _row_hash(seed, r[2]), r[2]))
 
+        validation_fraction = settings.validation_fraction
         if settings.protocol == "unseen_classes":
             chosen = settings.eval_classes
             if chosen:
@@ -255,10 +279,15 @@ class Executor(BaseExampleGenExecutor):
                 eval_classes = report | "DefaultEvalClasses" >> beam.Map(
                     lambda rep: split_plan.default_eval_classes(list(rep["classes"]))
                 )
+            roles = report | "ClassRoles" >> beam.Map(
+                _class_roles, beam.pvalue.AsSingleton(eval_classes), validation_fraction
+            )
+
+            def by_class(r, n, roles):
+                return 1 if r[0] in roles[EVAL] else 2 if r[0] in roles[VALID] else 0
+
             parts = keyed | "SplitByClass" >> beam.Partition(
-                lambda r, n, held_out: 1 if r[0] in held_out else 0,
-                2,
-                held_out=beam.pvalue.AsSingleton(eval_classes),
+                by_class, 3, roles=beam.pvalue.AsSingleton(roles)
             )
         else:
             fraction = settings.eval_fraction
@@ -266,16 +295,21 @@ class Executor(BaseExampleGenExecutor):
                 keyed
                 | "LabelHash" >> beam.Map(lambda r: (r[0], r[1]))
                 | "GroupHashes" >> beam.GroupByKey()
-                | "Cutoff" >> beam.Map(_eval_cutoff, fraction)
+                | "Cutoff" >> beam.Map(_cutoffs, fraction, validation_fraction)
             )
+
+            def by_hash(r, n, cut):
+                eval_cut, valid_cut = cut[r[0]]
+                return 1 if r[1] < eval_cut else 2 if r[1] < valid_cut else 0
+
             parts = keyed | "Stratify" >> beam.Partition(
-                lambda r, n, cut: 1 if r[1] < cut[r[0]] else 0,
-                2,
-                cut=beam.pvalue.AsDict(cutoffs),
+                by_hash, 3, cut=beam.pvalue.AsDict(cutoffs)
             )
-            eval_classes = None
+            roles = None
 
         splits = {TRAIN: parts[0], EVAL: parts[1]}
+        if validation_fraction > 0:
+            splits[VALID] = parts[2]
         outputs = dict(splits)
         if read["new_span_paths"] is not None:
             newest = set(read["new_span_paths"])
@@ -289,9 +323,8 @@ class Executor(BaseExampleGenExecutor):
             )
             for name, pcoll in splits.items()
         }
-        held = beam.pvalue.AsSingleton(eval_classes) if eval_classes is not None else None
 
-        def finish(rep, train_counts, eval_counts, held_out=None):
+        def finish(rep, counts, roles=None):
             rep = dict(rep)
             rep["files"] = paths
             rep["spans"] = read["spans"]
@@ -302,24 +335,27 @@ class Executor(BaseExampleGenExecutor):
             rep["label_column"] = label_name
             rep["feature_columns"] = feature_names
             rep["protocol"] = settings.protocol
+            rep["validation_fraction"] = validation_fraction
             rep["splits"] = {
-                TRAIN: {"rows": sum(train_counts.values()), "classes": train_counts},
-                EVAL: {"rows": sum(eval_counts.values()), "classes": eval_counts},
+                name: {"rows": sum(c.values()), "classes": c} for name, c in counts.items()
             }
-            if held_out is not None:
-                rep["eval_classes"] = held_out
+            if roles is not None:
+                rep["eval_classes"] = roles[EVAL]
+                rep["validation_classes"] = roles[VALID]
             return json.dumps(rep, indent=2, sort_keys=True)
 
-        extra = {"held_out": held} if held is not None else {}
+        extra = {"roles": beam.pvalue.AsSingleton(roles)} if roles is not None else {}
+        counted = (
+            [
+                counts | f"Tag[{name}]" >> beam.Map(lambda c, name=name: (name, c))
+                for name, counts in per_split.items()
+            ]
+            | "Splits" >> beam.Flatten()
+            | "AllCounts" >> beam.combiners.ToDict()
+        )
         _ = (
             report
-            | "Finish"
-            >> beam.Map(
-                finish,
-                beam.pvalue.AsSingleton(per_split[TRAIN]),
-                beam.pvalue.AsSingleton(per_split[EVAL]),
-                **extra,
-            )
+            | "Finish" >> beam.Map(finish, beam.pvalue.AsSingleton(counted), **extra)
             | "WriteReport"
             >> beam.io.WriteToText(self._report_prefix, shard_name_template="", num_shards=1)
         )
@@ -368,14 +404,23 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
         exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
     )
     if len(input_config.splits) != 1:
-        raise DataError("expected one input split; the protocol makes train/eval")
+        raise DataError("expected one input split; the protocol makes train/eval/valid")
     base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
     resolved = input_config.splits[0].pattern
     output_config = example_gen_pb2.Output()
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
     )
-    compiled_spans = NEW_SPAN in [s.name for s in output_config.split_config.splits]
+    compiled = [s.name for s in output_config.split_config.splits]
+    if (VALID in compiled) != (settings.validation_fraction > 0):
+        raise DataError(
+            f"validation_fraction {settings.validation_fraction} "
+            f"{'asks for' if settings.validation_fraction > 0 else 'leaves out'} the "
+            f"validation split, which the pipeline was compiled "
+            f"{'without' if VALID not in compiled else 'with'}: a validation split changes "
+            f"the pipeline's splits; compile it again"
+        )
+    compiled_spans = NEW_SPAN in compiled
     if compiled_spans != settings.uses_spans:
         raise DataError(
             f"the data pattern {settings.data_pattern!r} "
@@ -453,10 +498,16 @@ def check_report(report: dict[str, Any], settings: IngestSettings) -> None:
             f"{limit:.1%}; {worst[1]} of them in {worst[0]} ({reasons})"
         )
     train, evaluation = (report["splits"][name]["classes"] for name in (TRAIN, EVAL))
+    valid = report["splits"].get(VALID, {}).get("classes", {})
     if settings.protocol == "unseen_classes":
         unknown = split_plan.unknown_eval_classes(report["classes"], settings.eval_classes)
         if unknown:
             raise DataError(unknown)
-    found = split_plan.split_problems(train, evaluation, settings.protocol, settings.eval_fraction)
+    before_validation = {c: train.get(c, 0) + valid.get(c, 0) for c in {*train, *valid}}
+    found = split_plan.split_problems(
+        before_validation, evaluation, settings.protocol, settings.eval_fraction
+    ) or split_plan.validation_problems(
+        train, valid, settings.protocol, settings.validation_fraction
+    )
     if found:
         raise DataError("; ".join(found))

@@ -11,6 +11,7 @@ from trainer_module.stage_settings import (
     StageSettings,
     at_least,
     closed_fraction,
+    fraction,
     one_of,
     open_fraction,
     seed_setting,
@@ -90,6 +91,13 @@ class IngestSettings(StageSettings):
     )
     eval_fraction: float = setting(
         0.3, "seen_classes: share of every class held out for evaluation", open_fraction
+    )
+    validation_fraction: float = setting(
+        0.2,
+        "share of the training data held out as the validation split the Trainer selects its "
+        "epoch on (seen_classes: of every class's rows; unseen_classes: of the training "
+        "classes, at least 2 whole classes); 0: no validation split, the last epoch is kept",
+        fraction,
     )
     eval_classes: list[str] | None = setting(
         None,

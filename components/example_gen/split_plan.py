@@ -9,6 +9,14 @@ checks the plan before a run starts, from the labels of the input files):
 - ``unseen_classes``: whole classes are held out, the given ``eval_classes`` or by default the
   upper half of the sorted classes (``default_eval_classes``).
 
+A validation split (``valid``) for model selection (the Trainer keeps the epoch with the best
+validation MAP@R) is then taken out of the training rows the same way, so that selection never
+looks at the eval split (Musgrave et al. 2020, section 3): with ``validation_fraction`` f > 0,
+
+- ``seen_classes``: ``eval_count(n_train, f)`` of each class's training rows;
+- ``unseen_classes``: whole training classes, the upper ``max(2, round(n * f))`` of the ``n``
+  sorted training classes (``default_validation_classes``), never the eval classes.
+
 ``split_problems`` states what a usable split needs: two classes to train on, and an eval
 split in which some query has a same-class neighbour (two rows of one class) among at least
 two classes; otherwise retrieval metrics are undefined. Each problem names the split, the
@@ -19,7 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-TRAIN, EVAL = "train", "eval"
+from trainer_module.splits import EVAL, TRAIN, VALID  # noqa: F401 (the names, re-used here)
+
 # with span data: the newest span's rows again (its statistics are what validation checks)
 NEW_SPAN = "new_span"
 SHOWN_CLASSES = 20
@@ -37,6 +46,18 @@ def default_eval_classes(labels: list[str]) -> list[str]:
     """``unseen_classes`` default: the upper half of the sorted classes (digits: 5-9)."""
     ordered = sorted(labels, key=class_sort_key)
     return ordered[len(ordered) - len(ordered) // 2 :]
+
+
+def default_validation_classes(train_labels: list[str], fraction: float) -> list[str]:
+    """``unseen_classes`` validation: the upper ``max(2, round(n * fraction))`` training classes.
+
+    At least 2, since retrieval among one class is undefined; none when ``fraction`` is 0.
+    """
+    if fraction <= 0:
+        return []
+    ordered = sorted(train_labels, key=class_sort_key)
+    k = max(2, round(len(ordered) * fraction))
+    return ordered[len(ordered) - k :] if k <= len(ordered) else list(ordered)
 
 
 def eval_count(n: int, fraction: float) -> int:
@@ -72,20 +93,69 @@ def plan_splits(
     eval_classes: list[str] | None = None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """``(train, eval)`` rows per class that the protocol makes of ``class_counts``."""
-    train: dict[str, int] = {}
-    evaluation: dict[str, int] = {}
     if protocol == "unseen_classes":
-        held = set(held_out_classes(class_counts, eval_classes))
-        for label, n in class_counts.items():
-            (evaluation if label in held else train)[label] = n
-    else:
-        for label, n in class_counts.items():
-            k = eval_count(n, eval_fraction)
-            if n - k:
-                train[label] = n - k
-            if k:
-                evaluation[label] = k
-    return train, evaluation
+        return _hold_out(class_counts, set(held_out_classes(class_counts, eval_classes)), 0.0)
+    return _hold_out(class_counts, set(), eval_fraction)
+
+
+def _hold_out(
+    counts: Mapping[str, int], classes: set[str], fraction: float
+) -> tuple[dict[str, int], dict[str, int]]:
+    """``(kept, held)``: whole ``classes`` held out, or else ``eval_count(n, fraction)`` rows."""
+    kept: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for label, n in counts.items():
+        k = n if label in classes else eval_count(n, fraction) if fraction > 0 else 0
+        if n - k:
+            kept[label] = n - k
+        if k:
+            held[label] = k
+    return kept, held
+
+
+def plan_validation(
+    train: Mapping[str, int], protocol: str, fraction: float
+) -> tuple[dict[str, int], dict[str, int]]:
+    """``(train, valid)`` rows per class taken out of ``train`` (see the module docstring)."""
+    if fraction <= 0:
+        return dict(train), {}
+    if protocol == "unseen_classes":
+        return _hold_out(train, set(default_validation_classes(list(train), fraction)), 0.0)
+    return _hold_out(train, set(), fraction)
+
+
+def validation_problems(
+    train: Mapping[str, int], valid: Mapping[str, int], protocol: str, fraction: float
+) -> list[str]:
+    """What makes the validation split (taken out of ``train``) unusable, with the remedy."""
+    if fraction <= 0:
+        return []
+    remedy = "or --validation-fraction 0 (no validation split: the last epoch is kept)"
+    if protocol == "unseen_classes" and len(train) + len(valid) < 4:
+        return [
+            f"a validation split of whole classes needs at least 4 training classes (2 to "
+            f"train on, 2 to validate on); the train split has {len(train) + len(valid)} "
+            f"({_shown({**train, **valid})}): give more classes, {remedy}"
+        ]
+    found = []
+    if len(train) < 2:
+        found.append(
+            f"split 'train' keeps {len(train)} class(es) after the validation split; training "
+            f"needs at least 2: lower --validation-fraction, {remedy}"
+        )
+    if len(valid) < 2 or not any(n >= 2 for n in valid.values()):
+        need = (
+            f"classes need at least {min_rows_for_eval_pairs(fraction)} training rows each at "
+            f"--validation-fraction {fraction}"
+            if protocol == "seen_classes"
+            else "validation classes need 2 or more rows each"
+        )
+        found.append(
+            f"split 'valid' has {len(valid)} class(es) and "
+            f"{sum(1 for n in valid.values() if n >= 2)} with 2 or more rows, so validation "
+            f"retrieval is undefined; {need}: raise --validation-fraction, {remedy}"
+        )
+    return found
 
 
 def unknown_eval_classes(class_counts: Mapping[str, int], eval_classes: list[str] | None) -> str:
@@ -145,8 +215,12 @@ def plan_problems(
     protocol: str,
     eval_fraction: float,
     eval_classes: list[str] | None = None,
+    validation_fraction: float = 0.0,
 ) -> list[str]:
-    """The problems of the split ``plan_splits`` would make (``eval_classes`` checked first)."""
+    """The problems of the split ``plan_splits`` (then ``plan_validation``) would make.
+
+    ``eval_classes`` are checked first, then the train/eval split, then the validation split.
+    """
     if not class_counts:
         return ["the data has no rows with a label"]
     if protocol == "unseen_classes":
@@ -154,4 +228,8 @@ def plan_problems(
         if unknown:
             return [unknown]
     train, evaluation = plan_splits(class_counts, protocol, eval_fraction, eval_classes)
-    return split_problems(train, evaluation, protocol, eval_fraction)
+    found = split_problems(train, evaluation, protocol, eval_fraction)
+    if found:
+        return found
+    kept, valid = plan_validation(train, protocol, validation_fraction)
+    return validation_problems(kept, valid, protocol, validation_fraction)

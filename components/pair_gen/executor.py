@@ -13,6 +13,9 @@ Modes:
 - ``pairs``: ``triplets_per_anchor`` (left, right, similar) pairs per row, similar with
   probability ``positive_fraction``.
 
+Whatever the mode, the ``valid`` split passes through as rows: the Trainer selects its epoch
+by retrieval on them (``trainer_module/selection.py``).
+
 Sampling is exact (``sampling``): a positive is uniform over the anchor's whole class minus
 the anchor, a negative uniform over every row of the other classes, however large a class.
 No worker holds a class or a split: rows are spilled in blocks of at most ``block_rows``
@@ -52,6 +55,7 @@ from components.pair_gen.settings import PairSettings
 from components.pair_gen.steps import PairGenError
 from trainer_module.preprocessing import FEATURES_KEY, LABEL_KEY
 from trainer_module.settings import TrainingSettings
+from trainer_module.splits import TRAIN, VALID
 
 STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"
@@ -215,7 +219,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         artifact_utils.get_split_uri([out_examples], split), "data_tfrecord"
                     )
                     split_mode = mode
-                    if mode == "none" or (mode == "pk_batches" and split != "train"):
+                    rows_only = split == VALID or (mode == "pk_batches" and split != TRAIN)
+                    if mode == "none" or rows_only:
                         split_mode = "none"
                     args = (p, split, files, prefix, block_rows, LABEL_KEY)
                     if split_mode == "none":

@@ -2,8 +2,18 @@
 
 The candidate model, and the baseline (the latest blessed model) when one resolves, embed
 the same raw eval examples through their ``serve_examples`` signature in one Beam pipeline.
-The candidate is blessed when every threshold holds and, with a baseline, its comparison
-metric is not worse than the baseline's by more than the tolerance.
+The same pipeline scores two raw-feature baselines, the inputs themselves as the identity
+embedding under the same cosine similarity:
+
+- ``raw_features``: the model's raw features as read (the inputs of its ``serving_default``
+  signature, in sorted name order; a missing or non-finite value counts as 0);
+- ``transformed_features``: the same rows through the model's own Transform graph (its
+  ``transform_features`` signature, the ``features`` vector the encoder reads).
+
+The candidate is blessed when every threshold holds, its comparison metric beats the better
+raw baseline by at least ``min_lift_over_raw`` (a model that separates worse than its own
+inputs is refused, and the reason says so), and, with a baseline model, its comparison metric
+is not worse than the baseline's by more than the tolerance.
 
 Outputs follow TFX's Evaluator conventions (its own constants) so that
 ``LatestBlessedModelStrategy`` and Pusher work unchanged: the ``ModelBlessing`` has the int
@@ -38,10 +48,10 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components.retrieval_evaluator import metrics as metrics_lib
 from components.retrieval_evaluator import report as report_lib
 from components.retrieval_evaluator import verification
 from components.retrieval_evaluator.settings import EvaluationSettings
+from trainer_module.retrieval import metrics as metrics_lib
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
@@ -49,24 +59,66 @@ REPORT_DIR = "report"
 LABEL_COLUMN_KEY = "label_column"
 SETTINGS_KEY = "settings"
 EMBED_SIGNATURE = "serve_examples"
+TRANSFORM_SIGNATURE = "transform_features"
+RAW_SIGNATURE = "serving_default"
+TRANSFORMED_FEATURES_KEY = "features"
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
+# the raw-feature baselines (see the module docstring), scored beside every model
+RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
+RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
+# metric differences below this are summation-order rounding, not a difference
+ROUNDING = 1e-9
 
 
 class _Embed(beam.DoFn):
-    """Batches of serialized raw examples -> (label, embedding) rows, one model per worker."""
+    """Batches of serialized raw examples -> (label, vector) rows, one model per worker.
 
-    def __init__(self, model_dir: str, label_column: str):
+    ``source``: ``EMBED_SIGNATURE`` (the model's embedding), ``RAW_TRANSFORMED`` (its
+    Transform output ``features``) or ``RAW_READ`` (the raw values of the features its
+    ``serving_default`` signature takes, sorted by name; missing or non-finite values as 0).
+    """
+
+    def __init__(self, model_dir: str, label_column: str, source: str = EMBED_SIGNATURE):
         self._model_dir = model_dir
         self._label = label_column
+        self._source = source
         self._fn = None
+        self._names: list[str] = []
 
     def setup(self):
-        self._fn = tf.saved_model.load(self._model_dir).signatures[EMBED_SIGNATURE]
+        signatures = tf.saved_model.load(self._model_dir).signatures
+        wanted = {
+            EMBED_SIGNATURE: EMBED_SIGNATURE,
+            RAW_TRANSFORMED: TRANSFORM_SIGNATURE,
+            RAW_READ: RAW_SIGNATURE,
+        }[self._source]
+        if wanted not in signatures:
+            raise ValueError(
+                f"the model in {self._model_dir} has no {wanted!r} signature (it has "
+                f"{sorted(signatures)}); models exported by this project's Trainer have it"
+            )
+        self._fn = signatures[wanted]
+        if self._source == RAW_READ:
+            self._names = sorted(self._fn.structured_input_signature[1])
+
+    def _vectors(self, batch: list[bytes], examples: list[tf.train.Example]) -> np.ndarray:
+        if self._source == EMBED_SIGNATURE:
+            return self._fn(examples=tf.constant(batch))["embedding"].numpy()
+        if self._source == RAW_TRANSFORMED:
+            out = self._fn(examples=tf.constant(batch))[TRANSFORMED_FEATURES_KEY].numpy()
+            return out.reshape(len(batch), -1)
+        values = np.zeros((len(batch), len(self._names)), np.float32)
+        for i, example in enumerate(examples):
+            feature = example.features.feature
+            for j, name in enumerate(self._names):
+                if name in feature and feature[name].float_list.value:
+                    values[i, j] = feature[name].float_list.value[0]
+        return np.where(np.isfinite(values), values, 0.0)
 
     def process(self, batch: list[bytes]):
-        out = self._fn(examples=tf.constant(batch))["embedding"].numpy()
-        for serialized, vector in zip(batch, out, strict=True):
-            example = tf.train.Example.FromString(serialized)
+        examples = [tf.train.Example.FromString(serialized) for serialized in batch]
+        out = self._vectors(batch, examples)
+        for example, vector in zip(examples, out, strict=True):
             label = example.features.feature[self._label].bytes_list.value[0].decode()
             yield label, vector.astype(np.float32)
 
@@ -91,18 +143,27 @@ def embed_splits(
     label_column: str,
     out_dir: str,
     batch_size: int = 256,
+    raw_baselines_of: str = "",
 ) -> None:
-    """Adds Beam steps embedding each split with each model into ``<model>-<split>.npz``."""
+    """Adds Beam steps embedding each split with each model into ``<model>-<split>.npz``.
+
+    With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
+    inputs are written the same way, as ``raw_features-<split>.npz`` and
+    ``transformed_features-<split>.npz``.
+    """
+    sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
+    if raw_baselines_of:
+        sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
     for split, pattern in patterns.items():
         raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
         batches = raw | f"Batch[{split}]" >> beam.BatchElements(
             min_batch_size=min(32, batch_size), max_batch_size=batch_size
         )
-        for name, model_dir in models.items():
+        for name, (model_dir, source) in sources.items():
             tag = f"{name}-{split}"
             _ = (
                 batches
-                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column))
+                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column, source))
                 | f"Collect[{tag}]" >> beam.combiners.ToList()
                 | f"Npz[{tag}]" >> beam.Map(_to_npz_bytes)
                 | f"Write[{tag}]"
@@ -157,14 +218,41 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def lift_over_raw(
+    candidate: dict[str, float], raw: dict[str, dict[str, float]], metric: str
+) -> tuple[float | None, str | None]:
+    """``(lift, baseline name)``: ``metric`` of the candidate minus the best raw baseline's.
+
+    The best raw baseline is the one with the better ``metric`` (the higher, or the lower for
+    ``LOWER_IS_BETTER`` metrics, where the lift is the baseline's value minus the
+    candidate's, so a positive lift always means the model separates better than its
+    inputs; a lift within ``ROUNDING`` of 0 is 0). Baselines whose ``metric`` is not finite
+    are left out; ``(None, None)`` when none is left or the candidate's is not finite.
+    """
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    usable = {name: m[metric] for name, m in raw.items() if _finite(m.get(metric))}
+    if not usable or not _finite(candidate.get(metric)):
+        return None, None
+    best = max(sorted(usable), key=lambda name: sign * usable[name])
+    lift = sign * (candidate[metric] - usable[best])
+    return (0.0 if abs(lift) < ROUNDING else lift), best
+
+
 def decide(
     candidate: dict[str, float],
     baseline: dict[str, float] | None,
     thresholds: dict[str, float],
     comparison_metric: str,
     tolerance: float,
+    raw: dict[str, dict[str, float]] | None = None,
+    min_lift_over_raw: float | None = None,
 ) -> tuple[bool, list[str]]:
-    """``(blessed, reasons)``: every threshold holds and the baseline is not beaten.
+    """``(blessed, reasons)``: every threshold holds, the raw inputs and the baseline are beaten.
+
+    With ``raw`` (name -> metrics of the raw-feature baselines) and ``min_lift_over_raw``,
+    the candidate's ``lift_over_raw`` on the comparison metric must be at least
+    ``min_lift_over_raw``; raw baselines whose metric is not finite cannot be compared with,
+    and a warning says so.
 
     A threshold is a minimum for metrics where higher is better and a maximum for those
     where lower is better (``LOWER_IS_BETTER``: the equal error rate and the overlap); the
@@ -177,7 +265,10 @@ def decide(
     baseline whose comparison metric is not finite cannot be compared with: the candidate
     is then judged by the thresholds alone, and the reason says so.
     """
-    for name, value in [*thresholds.items(), ("comparison_tolerance", tolerance)]:
+    bounds = [*thresholds.items(), ("comparison_tolerance", tolerance)]
+    if min_lift_over_raw is not None:
+        bounds.append(("min_lift_over_raw", min_lift_over_raw))
+    for name, value in bounds:
         if not _finite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     broken = sorted(k for k, v in candidate.items() if not _finite(v))
@@ -194,6 +285,22 @@ def decide(
             reasons.append(f"{name} {value:.4f} is above the threshold {bound:.4f}")
         elif name not in LOWER_IS_BETTER and value < bound:
             reasons.append(f"{name} {value:.4f} is below the threshold {bound:.4f}")
+    if raw and min_lift_over_raw is not None:
+        lift, best = lift_over_raw(candidate, raw, comparison_metric)
+        if lift is None:
+            logging.warning(
+                "no raw-feature baseline has a finite %s: the lift over raw is not checked",
+                comparison_metric,
+            )
+        elif lift < min_lift_over_raw:
+            how = f"{-lift:.4f} worse" if lift < 0 else f"only {lift:.4f} better"
+            reasons.append(
+                f"{comparison_metric} {candidate[comparison_metric]:.4f} is {how} than the "
+                f"{best} baseline's {raw[best][comparison_metric]:.4f} (the inputs themselves, "
+                f"cosine similarity): the model separates "
+                f"{'worse than' if lift < 0 else 'barely better than'} its own inputs "
+                f"(--min-lift-over-raw {min_lift_over_raw:.4f})"
+            )
     if baseline is not None and not _finite(baseline.get(comparison_metric)):
         logging.warning(
             "the baseline's %s is %r: compared by the thresholds alone",
@@ -257,10 +364,10 @@ class Executor(tfx_evaluator_executor.Executor):
         }
         emb_dir = os.path.join(evaluation.uri, "embeddings")
         with self._make_beam_pipeline() as p:
-            embed_splits(p, patterns, models, label_column, emb_dir)
+            embed_splits(p, patterns, models, label_column, emb_dir, raw_baselines_of="candidate")
 
         results = {}
-        for name in models:
+        for name in [*models, *RAW_BASELINES]:
             loaded = {s: load_embeddings(os.path.join(emb_dir, f"{name}-{s}.npz")) for s in splits}
             for s, (_, labels) in loaded.items():
                 if len(labels) == 0:
@@ -275,7 +382,17 @@ class Executor(tfx_evaluator_executor.Executor):
             results["baseline"] = results["candidate"]
         candidate = results["candidate"]["metrics"]
         base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
-        blessed, reasons = decide(candidate, base_metrics, thresholds, comparison_metric, tolerance)
+        raw_metrics = {name: results[name]["metrics"] for name in RAW_BASELINES}
+        lift, lift_over = lift_over_raw(candidate, raw_metrics, comparison_metric)
+        blessed, reasons = decide(
+            candidate,
+            base_metrics,
+            thresholds,
+            comparison_metric,
+            tolerance,
+            raw=raw_metrics,
+            min_lift_over_raw=settings.min_lift_over_raw,
+        )
         lone = results["candidate"]["retrieval"]["classes_without_positive"]
         if lone:
             logging.warning(
@@ -318,6 +435,9 @@ class Executor(tfx_evaluator_executor.Executor):
                 if baseline is not None
                 else None
             ),
+            "raw_baselines": raw_metrics,
+            "lift_over_raw": {"value": lift, "over": lift_over, "metric": comparison_metric},
+            "min_lift_over_raw": settings.min_lift_over_raw,
             "thresholds": thresholds,
             "comparison_metric": comparison_metric,
             "comparison_tolerance": tolerance,
@@ -330,6 +450,8 @@ class Executor(tfx_evaluator_executor.Executor):
         )
         _write_blessing(blessing, blessed, model, baseline)
         logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
+        for name, raw in raw_metrics.items():
+            logging.info("retrieval metrics (%s): %s", name, json.dumps(raw))
         if base_metrics is not None:
             logging.info(
                 "retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics)

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.retrieval_evaluator import metrics as metrics_lib
+from components.retrieval_evaluator import verification
 from trainer_module.stage_settings import (
     StageSettings,
+    any_number,
     at_least,
     each,
     non_negative,
     seed_setting,
     setting,
 )
+
+
+def metric_names(recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10)) -> list[str]:
+    """Names of every metric the evaluator reports for these k (thresholds may use any)."""
+    return [
+        "precision_at_1",
+        *[f"recall_at_{k}" for k in sorted(set(recall_at_k))],
+        "r_precision",
+        "map_at_r",
+        "nmi",
+        *verification.METRICS,
+    ]
+
 
 # Metrics that are not confined to [0, 1] (every other one is a rate or a score in [0, 1]).
 UNBOUNDED_METRICS = frozenset({"separation"})
@@ -40,6 +54,13 @@ class EvaluationSettings(StageSettings):
         non_negative,
         flag="--tolerance",
     )
+    min_lift_over_raw: float = setting(
+        0.0,
+        "how much better than the raw-feature baselines (the inputs themselves, cosine) a model's "
+        "comparison metric must be to be blessed; 0 refuses a model that separates worse than "
+        "its inputs, a negative value tolerates that much less",
+        any_number,
+    )
     recall_at_k: list[int] = setting([1, 5, 10], "k values of Recall@k", each(at_least(1)))
     seed: int = seed_setting()
     split: str = setting("eval", "split scored leave-one-out", cli=False)
@@ -50,7 +71,7 @@ class EvaluationSettings(StageSettings):
         found = []
         if not self.recall_at_k:
             found.append("recall_at_k must hold at least one k")
-        known = metrics_lib.metric_names(self.recall_at_k or [1])
+        known = metric_names(self.recall_at_k or [1])
         for name in [*self.thresholds, self.comparison_metric]:
             if name not in known:
                 found.append(f"unknown metric {name!r}; valid: {', '.join(known)}")
@@ -64,4 +85,4 @@ class EvaluationSettings(StageSettings):
     @property
     def metric_names(self) -> list[str]:
         """Every metric reported with these k."""
-        return metrics_lib.metric_names(self.recall_at_k)
+        return metric_names(self.recall_at_k)

@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-from components.retrieval_evaluator.search import normalise
+from trainer_module.retrieval.search import normalise
 
 METRICS = ("roc_auc", "eer", "separation", "overlap")
 MAX_PAIRS = 2_000_000

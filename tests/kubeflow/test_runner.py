@@ -207,8 +207,10 @@ def test_spans_window_and_schema_compile_into_the_spec(tmp_path):
         "rolling_range": {"num_spans": 1}
     }
     splits = json.loads(constant("FileBasedExampleGen", "output_config"))["split_config"]
-    assert [s["name"] for s in splits["splits"]] == ["train", "eval", "new_span"]
-    assert json.loads(constant("StatisticsGen", "exclude_splits")) == ["train", "eval"]
+    assert [s["name"] for s in splits["splits"]] == ["train", "eval", "valid", "new_span"]
+    assert json.loads(constant("StatisticsGen", "exclude_splits")) == ["train", "eval", "valid"]
+    # the Trainer selects its epoch on the validation split, never on eval
+    assert json.loads(constant("Trainer", "eval_args"))["splits"] == ["valid"]
     # the window and allow_anomalies change per run: runtime parameters
     ingest = json.loads(params["ingest"])
     assert ingest["window"] == 3 and ingest["data_pattern"] == "span-{SPAN}/*.csv"

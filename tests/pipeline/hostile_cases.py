@@ -211,7 +211,7 @@ CASES = [
     Case(
         "batch_larger_than_split",
         "`--batch-size 100000` on 240 rows",
-        "batch_size 100000 is more than the 168 examples the train split gives",
+        "batch_size 100000 is more than the 136 examples the train split gives",
         lambda d: cli(d, "--batch-size", "100000", data=small_csv(d)),
     ),
     Case(

@@ -125,6 +125,19 @@ def test_trainer_ran_under_mirrored_strategy_with_two_replicas(runs):
 
 def test_first_run_is_blessed_and_pushed(runs):
     assert runs["first"]["blessed"] is True
+    # it beats its own inputs (cosine on the raw and on the transformed features)
+    first = runs["first"]
+    assert set(first["raw_baselines"]) == {"raw_features", "transformed_features"}
+    best_raw = max(m["map_at_r"] for m in first["raw_baselines"].values())
+    assert first["lift_over_raw"]["value"] == pytest.approx(first["metrics"]["map_at_r"] - best_raw)
+    assert first["lift_over_raw"]["value"] > 0
+    assert "lift over raw features: map_at_r +" in runs["first_stdout"]
+    # the epoch kept is the best on the validation split, never chosen on the eval split
+    kept = first["training"]["selection"]
+    assert kept["split"] == "valid"
+    assert kept["value"] == pytest.approx(max(first["training"]["history"]["val_map_at_r"]))
+    assert f"Kept epoch {kept['kept_epoch']} of 8" in runs["first_stdout"]
+    assert set(first["ingest"]["split_rows"]) == {"train", "eval", "valid"}
     pushed = runs["first"]["pushed_model"]
     assert pushed and os.path.exists(os.path.join(pushed, "saved_model.pb"))
 
@@ -140,6 +153,7 @@ def test_worse_config_is_not_blessed_and_not_pushed(runs):
     assert worse["training"]["total_steps"] == 1
     assert worse["blessed"] is False
     assert any("worse than the baseline" in r for r in worse["reasons"]), worse["reasons"]
+    assert any("worse than its own inputs" in r for r in worse["reasons"]), worse["reasons"]
     assert worse["pushed_model"] is None
     assert runs["worse_serving"] == runs["second_serving"], "the pushed models changed"
 

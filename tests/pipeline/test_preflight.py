@@ -7,31 +7,42 @@ from tests.pipeline.hostile_cases import labelled_rows, write_csv
 from trainer_module.settings import TrainingSettings
 
 
-def _config(**training):
-    return PipelineConfig(training=TrainingSettings(**training))
+def _config(validation_fraction=0.2, **training):
+    return PipelineConfig(
+        training=TrainingSettings(**training),
+        ingest=IngestSettings(validation_fraction=validation_fraction),
+    )
 
 
 def test_fitting_settings_pass_and_report_the_planned_split(tmp_path):
     path = write_csv(str(tmp_path / "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
     found = preflight.check(_config(batch_size=64), path)
     assert found["rows"] == 240 and found["classes"] == 4
-    assert found["planned_split_rows"] == {"train": 168, "eval": 72}
+    # 60 a class: 18 eval, then round(42 x 0.2) = 8 valid, 34 train
+    assert found["planned_split_rows"] == {"train": 136, "eval": 72, "valid": 32}
 
 
 def test_offline_modes_count_pair_gen_examples_not_rows():
-    counts = {f"c{i}": 10 for i in range(4)}  # 28 train rows
+    counts = {f"c{i}": 10 for i in range(4)}  # 28 train rows without a validation split
     # triplets: 4 per train row = 112 examples, so a batch of 100 fits, 120 does not
-    assert preflight.data_problems(_config(loss="triplet", batch_size=100), counts) == []
-    found = preflight.data_problems(_config(loss="triplet", batch_size=120), counts)
+    no_valid = {"validation_fraction": 0.0}
+    assert (
+        preflight.data_problems(_config(loss="triplet", batch_size=100, **no_valid), counts) == []
+    )
+    found = preflight.data_problems(_config(loss="triplet", batch_size=120, **no_valid), counts)
     assert found and "more than the 112 examples" in found[0]
     # classification losses take any batch, mining losses need same-class pairs in it
     assert (
         preflight.data_problems(
-            _config(loss="sparse_categorical_crossentropy", batch_size=2), counts
+            _config(loss="sparse_categorical_crossentropy", batch_size=2, **no_valid), counts
         )
         == []
     )
-    assert "same-class pairs" in preflight.data_problems(_config(batch_size=2), counts)[0]
+    assert (
+        "same-class pairs" in preflight.data_problems(_config(batch_size=2, **no_valid), counts)[0]
+    )
+    # with the default validation split, 10 rows a class are too few to select on
+    assert "split 'valid' has 4 class(es)" in preflight.data_problems(_config(), counts)[0]
 
 
 def test_many_classes_need_larger_mining_batches():

@@ -14,6 +14,7 @@ from components.pair_gen.settings import PairSettings
 from tests.transform_helpers import analyze_and_transform, write_splits
 
 FEATURES = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)]
+SPLITS = ("train", "eval", "valid")
 
 
 def prepare_run_inputs(base) -> dict:
@@ -23,18 +24,20 @@ def prepare_run_inputs(base) -> dict:
         {name: float(v) for name, v in zip(FEATURES, x, strict=True)} | {"label": str(int(y))}
         for x, y in zip(digits.data, digits.target, strict=True)
     ]
-    is_eval = np.arange(len(rows)) % 10 >= 7
+    tenth = np.arange(len(rows)) % 10
+    is_eval = tenth >= 7
+    split_of = np.where(is_eval, "eval", np.where(tenth == 6, "valid", "train"))
     transformed = analyze_and_transform(rows, FEATURES, str(base / "transform_graph"))
     write_splits(
         str(base / "transformed"),
         {
-            "train": [t for t, e in zip(transformed, is_eval, strict=True) if not e],
-            "eval": [t for t, e in zip(transformed, is_eval, strict=True) if e],
+            name: [t for t, s in zip(transformed, split_of, strict=True) if s == name]
+            for name in SPLITS
         },
     )
     examples = standard_artifacts.Examples()
     examples.uri = str(base / "transformed")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
     graph = standard_artifacts.TransformGraph()
     graph.uri = str(base / "transform_graph")
     outputs = {}
@@ -58,8 +61,14 @@ def prepare_run_inputs(base) -> dict:
             },
         )
         outputs[mode] = (out, schema)
-    raw_eval = [r for r, e in zip(rows, is_eval, strict=True) if e]
-    return {"base": base, "graph": graph.uri, "modes": outputs, "raw_eval": raw_eval}
+    raw = {name: [r for r, s in zip(rows, split_of, strict=True) if s == name] for name in SPLITS}
+    return {
+        "base": base,
+        "graph": graph.uri,
+        "modes": outputs,
+        "raw_eval": raw["eval"],
+        "raw_valid": raw["valid"],
+    }
 
 
 def serialized(rows):
@@ -82,10 +91,11 @@ def fn_args_from(examples_uri, schema_uri, graph, out_dir, custom_config):
     """run_fn's arguments from folders (what a fresh process gets); outputs under ``out_dir``."""
     examples = standard_artifacts.Examples()
     examples.uri = examples_uri
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
     return fn_args_utils.FnArgs(
         train_files=[os.path.join(examples_uri, "Split-train", "*")],
-        eval_files=[os.path.join(examples_uri, "Split-eval", "*")],
+        # as the pipeline wires it: the Trainer's eval split is the validation split
+        eval_files=[os.path.join(examples_uri, "Split-valid", "*")],
         schema_path=os.path.join(schema_uri, pair_gen.SCHEMA_FILE),
         transform_output=graph,
         transform_graph_path=graph,

@@ -15,10 +15,10 @@ from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
 
 from components.pair_gen import executor as pair_gen
-from components.retrieval_evaluator import metrics
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
-from trainer_module import run
+from trainer_module import run, selection
 from trainer_module.losses import registry
+from trainer_module.retrieval import metrics
 from trainer_module.settings import TrainingSettings
 from trainer_module.stage_settings import SettingsError
 
@@ -44,6 +44,10 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
     run.run_fn(fn_args)
     summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
     assert all(np.isfinite(summary["history"]["loss"])), summary["history"]
+    assert summary["selection"]["split"] == "valid"
+    kept = summary["selection"]  # 30 steps are one epoch: kept is 0 (untrained) or 1
+    curve = [kept["before_training"], *summary["history"]["val_map_at_r"]]
+    assert kept["kept_epoch"] == int(np.argmax(curve)) and kept["value"] == max(curve)
     model = tf.saved_model.load(str(tmp_path / "serving"))
     emb = model.signatures["serve_examples"](
         examples=tf.constant(serialized(prepared["raw_eval"]))
@@ -119,15 +123,6 @@ def test_strategy_choice_follows_tf_config(monkeypatch):
     assert run.workers_in(None) == 1
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert isinstance(run.make_strategy(), tf.distribute.MirroredStrategy)
-
-
-def test_validation_uses_only_eval_rows_a_class_head_knows():
-    eval_stats = {"examples": 30, "per_class": {"5": 10, "6": 20}}
-    head = registry.get_spec("sparse_categorical_crossentropy")
-    assert run._eval_rows_usable(head, eval_stats, ["0", "1"]) == 0  # unseen classes
-    assert run._eval_rows_usable(head, eval_stats, ["5", "1"]) == 10
-    mining = registry.get_spec("triplet_semihard")
-    assert run._eval_rows_usable(mining, eval_stats, ["0"]) == 30
 
 
 def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_path):
@@ -224,3 +219,50 @@ def test_warm_start_begins_from_the_base_model_weights(prepared, tmp_path):
     mismatch.base_model = base_dir
     with pytest.raises(run.WarmStartError, match=r"is \(64, 32\), not \(64, 48\)"):
         run.run_fn(mismatch)
+
+
+def _exported_valid_map_at_r(prepared, tmp_path) -> float:
+    """MAP@R of the exported model (raw rows in, as served) on the validation rows."""
+    model = tf.saved_model.load(str(tmp_path / "serving"))
+    emb = model.signatures["serve_examples"](
+        examples=tf.constant(serialized(prepared["raw_valid"]))
+    )["embedding"].numpy()
+    labels = [r["label"] for r in prepared["raw_valid"]]
+    return metrics.retrieval_metrics(emb, labels)["map_at_r"]
+
+
+def test_the_exported_model_is_the_epoch_with_the_best_validation_map_at_r(prepared, tmp_path):
+    # the best epoch's weights are what is exported (whichever it is here; test_selection.py
+    # covers a best epoch that is not the last)
+    training = TrainingSettings(
+        loss="triplet_semihard",
+        learning_rate=0.03,
+        epochs=5,
+        batch_size=64,
+        seed=0,
+        embedding_dim=16,
+        hidden_units=[64],
+    )
+    run.run_fn(fn_args_for(prepared, "none", tmp_path, training.to_dict()))
+    summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
+    curve = summary["history"]["val_map_at_r"]
+    kept = summary["selection"]
+    assert len(curve) == 5 and kept["validation_rows"] == len(prepared["raw_valid"])
+    curve = [kept["before_training"], *curve]
+    assert kept["kept_epoch"] == int(np.argmax(curve)), curve
+    assert kept["value"] == pytest.approx(max(curve))
+    assert _exported_valid_map_at_r(prepared, tmp_path) == pytest.approx(max(curve), abs=1e-5)
+
+
+def test_a_residual_encoder_starts_from_its_inputs_and_is_exported_trained(prepared, tmp_path):
+    training = TrainingSettings(
+        loss="supcon", encoder="residual", epochs=2, batch_size=64, seed=0, hidden_units=[64]
+    )
+    fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
+    run.run_fn(fn_args)
+    kept = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))["selection"]
+    # epoch 0 is the transformed input itself (embedding_dim 64 = the 64 pixels)
+    features, labels = selection.read_rows(fn_args.eval_files, seed=0)
+    inputs = metrics.retrieval_metrics(features, labels, [1])["map_at_r"]
+    assert kept["before_training"] == pytest.approx(inputs, abs=1e-5)
+    assert _exported_valid_map_at_r(prepared, tmp_path) == pytest.approx(kept["value"], abs=1e-5)

@@ -52,21 +52,46 @@ def test_seen_classes_split_is_exactly_stratified(digits_dir, tmp_path):
     for label, total in report["classes"].items():
         held = report["splits"]["eval"]["classes"][label]
         assert held == round(total * 0.3), label
-        assert report["splits"]["train"]["classes"][label] == total - held
-    assert len(_read_split(str(tmp_path / "out"), "eval")) == report["splits"]["eval"]["rows"]
+        valid = report["splits"]["valid"]["classes"][label]
+        assert valid == round((total - held) * 0.2), label  # validation_fraction 0.2
+        assert report["splits"]["train"]["classes"][label] == total - held - valid
+    out = str(tmp_path / "out")
+    rows = {split: _read_split(out, split) for split in ("train", "eval", "valid")}
+    for split, examples in rows.items():
+        assert len(examples) == report["splits"][split]["rows"], split
+    # disjoint: selection (valid) never sees a test (eval) row, nor trains on one
+    serialized = {split: {e.SerializeToString() for e in ex} for split, ex in rows.items()}
+    assert not serialized["valid"] & serialized["eval"]
+    assert not serialized["valid"] & serialized["train"]
+    assert sum(map(len, serialized.values())) == 1797
+
+
+def test_no_validation_split_at_fraction_zero(digits_dir, tmp_path):
+    report = run_example_gen(
+        digits_dir, "digits.csv", str(tmp_path / "out"), validation_fraction=0.0
+    )
+    assert set(report["splits"]) == {"train", "eval"}
+    assert report["splits"]["train"]["rows"] + report["splits"]["eval"]["rows"] == 1797
 
 
 def test_unseen_classes_hold_out_the_upper_half(digits_dir, tmp_path):
     report = run_example_gen(
         digits_dir, "digits.csv", str(tmp_path / "out"), protocol="unseen_classes"
     )
-    assert sorted(report["splits"]["train"]["classes"]) == ["0", "1", "2", "3", "4"]
+    # validation: the upper max(2, round(5 x 0.2)) = 2 training classes, never eval classes
+    assert sorted(report["splits"]["train"]["classes"]) == ["0", "1", "2"]
+    assert sorted(report["splits"]["valid"]["classes"]) == ["3", "4"]
     assert sorted(report["splits"]["eval"]["classes"]) == ["5", "6", "7", "8", "9"]
-    labels = {
-        e.features.feature["label"].bytes_list.value[0]
-        for e in _read_split(str(tmp_path / "out"), "eval")
-    }
-    assert labels == {b"5", b"6", b"7", b"8", b"9"}
+    assert report["validation_classes"] == ["3", "4"]
+
+    def labels(split):
+        return {
+            e.features.feature["label"].bytes_list.value[0]
+            for e in _read_split(str(tmp_path / "out"), split)
+        }
+
+    assert labels("eval") == {b"5", b"6", b"7", b"8", b"9"}
+    assert labels("valid") == {b"3", b"4"}
 
 
 def test_split_is_deterministic_for_a_seed_and_changes_with_it(tmp_path):
@@ -94,7 +119,7 @@ def test_missing_labels_are_dropped_and_counted_below_the_limit(tmp_path):
     assert report["missing_values"] == {"a": 1, "b": 1}
     values = [
         e.features.feature["a"].float_list.value[0]
-        for split in ("train", "eval")
+        for split in ("train", "eval", "valid")
         for e in _read_split(str(tmp_path / "out"), split)
     ]
     assert sum(v != v for v in values) == 1  # NaN marks the missing value
@@ -119,9 +144,23 @@ def test_allowed_fraction_is_configurable(tmp_path):
     rows[2][-1] = ""
     _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], rows)
     report = run_example_gen(
-        str(tmp_path), "d.csv", str(tmp_path / "out"), max_bad_row_fraction=0.1
+        str(tmp_path),
+        "d.csv",
+        str(tmp_path / "out"),
+        max_bad_row_fraction=0.1,
+        validation_fraction=0.0,  # 7 training rows a class: too few to validate on
     )
     assert report["bad_rows"] == {"missing_label": 2}
+
+
+def test_a_validation_split_too_small_to_select_on_is_refused_with_the_remedy(tmp_path):
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows(per_class=10))
+    with pytest.raises(executor.DataError) as err:
+        run_example_gen(str(tmp_path), "d.csv", str(tmp_path / "out"))
+    message = str(err.value)
+    assert "split 'valid' has 4 class(es) and 0 with 2 or more rows" in message
+    assert "classes need at least 8 training rows each at --validation-fraction 0.2" in message
+    assert "--validation-fraction 0" in message
 
 
 def test_non_numeric_feature_column_is_named(tmp_path):
@@ -251,3 +290,28 @@ def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_pat
     assert artifact.get_string_custom_property(executor.SPANS_PROPERTY) == "1,3"
     assert artifact.get_string_custom_property(executor.LEFT_OUT_PROPERTY) == "2"
     assert artifact.span == 3  # the span the driver resolved, as the Examples property
+
+
+def test_settings_that_change_the_compiled_splits_ask_for_a_new_compile(tmp_path):
+    """A runtime ``ingest`` parameter cannot add or drop the validation split silently."""
+    from tfx.types import standard_component_specs
+    from tfx.utils import proto_utils
+
+    from components.example_gen import component
+    from components.example_gen.settings import IngestSettings
+
+    _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows(per_class=50))
+    for compiled, at_runtime, words in ((0.2, 0.0, "leaves out"), (0.0, 0.2, "asks for")):
+        gen = component.labelled_example_gen(
+            str(tmp_path), "d.csv", IngestSettings(validation_fraction=compiled)
+        )
+        props = {
+            k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
+            for k, v in gen.exec_properties.items()
+        }
+        runtime = executor.pack_settings(IngestSettings(validation_fraction=at_runtime))
+        props[standard_component_specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(runtime)
+        examples = standard_artifacts.Examples()
+        examples.uri = str(tmp_path / f"out{compiled}")
+        with pytest.raises(executor.DataError, match=f"{words} the validation split"):
+            executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)

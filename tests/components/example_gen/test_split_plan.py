@@ -30,3 +30,40 @@ def test_plan_problems_name_the_reason():
     assert "split 'train' has 0 class" in one({"a": 5, "b": 5}, "unseen_classes", chosen=["a", "b"])
     assert "split 'eval' has 1 class" in one({"a": 5, "b": 5, "c": 5}, "unseen_classes")
     assert split_plan.plan_problems({"a": 10, "b": 10}, "seen_classes", 0.3) == []
+
+
+def test_validation_split_takes_training_rows_never_eval_rows():
+    counts = {"a": 10, "b": 20, "c": 3}
+    train, evaluation = split_plan.plan_splits(counts, "seen_classes", 0.3)
+    kept, valid = split_plan.plan_validation(train, "seen_classes", 0.25)
+    for label, n in counts.items():
+        n_train = n - evaluation[label]
+        assert valid[label] == split_plan.eval_count(n_train, 0.25)
+        assert kept[label] + valid[label] + evaluation[label] == n
+    assert split_plan.plan_validation(train, "seen_classes", 0.0) == (train, {})
+
+
+def test_unseen_validation_holds_out_whole_upper_training_classes():
+    counts = {str(i): 10 for i in range(10)}
+    train, evaluation = split_plan.plan_splits(counts, "unseen_classes", 0.3)
+    kept, valid = split_plan.plan_validation(train, "unseen_classes", 0.2)
+    assert sorted(valid) == ["3", "4"] and sorted(kept) == ["0", "1", "2"]
+    assert not set(valid) & set(evaluation)
+    # a larger share, and at least 2 classes whatever the share
+    assert split_plan.default_validation_classes([str(i) for i in range(20)], 0.3) == [
+        str(i) for i in range(14, 20)
+    ]
+    assert split_plan.default_validation_classes(["x", "y", "z", "w"], 0.01) == ["y", "z"]
+    assert split_plan.default_validation_classes(["x", "y"], 0.0) == []
+
+
+def test_validation_problems_name_the_split_and_the_remedy():
+    counts = {str(i): 10 for i in range(6)}
+    found = split_plan.plan_problems(counts, "unseen_classes", 0.3, validation_fraction=0.2)
+    assert "needs at least 4 training classes" in found[0] and "has 3 (0, 1, 2)" in found[0]
+    assert "--validation-fraction 0" in found[0]
+    assert split_plan.plan_problems(counts, "unseen_classes", 0.3, validation_fraction=0.0) == []
+    small = {"a": 6, "b": 6}  # 2 eval rows each, 4 training rows: 1 to validate on at 0.2
+    found = split_plan.plan_problems(small, "seen_classes", 0.3, validation_fraction=0.2)
+    assert "split 'valid' has 2 class(es) and 0 with 2 or more rows" in found[0]
+    assert split_plan.plan_problems(small, "seen_classes", 0.3, validation_fraction=0.5) == []

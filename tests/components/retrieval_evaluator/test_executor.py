@@ -15,18 +15,36 @@ FEATURES = ("x", "y")
 
 
 class _Model(tf.Module):
-    """serve_examples: parses x, y and embeds them as ``[x, y] @ W`` (unit norm)."""
+    """The Trainer's three signatures, for an encoder ``[x, y] @ W`` (unit norm).
+
+    ``transform_features`` outputs ``features`` = ``[x, y, 5]``: a constant extra dimension,
+    which brings every row's direction closer together (a worse raw baseline than ``[x, y]``).
+    """
 
     def __init__(self, weights):
         super().__init__()
         self.w = tf.constant(weights, tf.float32)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def serve_examples(self, examples):
+    def _parse(self, examples):
         spec = {f: tf.io.FixedLenFeature([1], tf.float32) for f in FEATURES}
         parsed = tf.io.parse_example(examples, spec)
-        x = tf.concat([parsed[f] for f in FEATURES], axis=1)
+        return tf.concat([parsed[f] for f in FEATURES], axis=1)
+
+    def _embed(self, x):
         return {"embedding": tf.math.l2_normalize(tf.matmul(x, self.w), axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve_examples(self, examples):
+        return self._embed(self._parse(examples))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def transform_features(self, examples):
+        x = self._parse(examples)
+        return {"features": tf.concat([x, tf.fill([tf.shape(x)[0], 1], 5.0)], axis=1)}
+
+    @tf.function(input_signature=[{f: tf.TensorSpec([None], tf.float32, name=f) for f in FEATURES}])
+    def serve_raw(self, features):
+        return self._embed(tf.stack([features[f] for f in FEATURES], axis=1))
 
 
 def _save_model(path, weights, model_id):
@@ -34,9 +52,12 @@ def _save_model(path, weights, model_id):
     model.uri = path
     model.id = model_id
     m = _Model(weights)
-    tf.saved_model.save(
-        m, os.path.join(path, "Format-Serving"), signatures={"serve_examples": m.serve_examples}
-    )
+    signatures = {
+        "serve_examples": m.serve_examples,
+        "transform_features": m.transform_features,
+        "serving_default": m.serve_raw,
+    }
+    tf.saved_model.save(m, os.path.join(path, "Format-Serving"), signatures=signatures)
     return model
 
 
@@ -206,3 +227,54 @@ def test_a_figure_that_fails_costs_neither_metrics_nor_blessing(tmp_path, monkey
     assert record["blessed"] is True and record["report"] is None
     assert record["report_errors"] == ["the report could not be written: RuntimeError: no display"]
     assert os.path.exists(os.path.join(blessing.uri, "BLESSED"))
+
+
+def test_raw_feature_baselines_are_scored_and_a_model_worse_than_its_inputs_is_refused(
+    tmp_path,
+):
+    good = _save_model(str(tmp_path / "good"), IDENTITY, 1)
+    record, metrics, _ = run(tmp_path / "good_run", good, thresholds={})
+    raw = record["raw_baselines"]
+    assert set(raw) == {"raw_features", "transformed_features"}
+    # the identity encoder embeds the raw features themselves: the same metrics, lift 0
+    assert raw["raw_features"]["map_at_r"] == pytest.approx(metrics["map_at_r"], abs=1e-6)
+    assert raw["transformed_features"]["map_at_r"] < raw["raw_features"]["map_at_r"]
+    assert record["lift_over_raw"]["over"] == "raw_features"
+    assert record["lift_over_raw"]["value"] == pytest.approx(0.0, abs=1e-6)
+    assert record["blessed"] is True  # lift 0 meets the default --min-lift-over-raw 0
+
+    collapsed = _save_model(str(tmp_path / "collapsed"), COLLAPSED, 2)
+    record, metrics, blessing = run(tmp_path / "collapsed_run", collapsed, thresholds={})
+    lift = record["lift_over_raw"]["value"]
+    assert lift == pytest.approx(metrics["map_at_r"] - raw["raw_features"]["map_at_r"])
+    assert lift < -0.2
+    assert record["blessed"] is False
+    assert blessing.get_int_custom_property("blessed") == 0
+    (reason,) = record["reasons"]
+    assert "worse than the raw_features baseline's" in reason
+    assert "separates worse than its own inputs" in reason
+    # a tolerance below the measured lift lets the same model through
+    record, _, _ = run(
+        tmp_path / "tolerated", collapsed, thresholds={}, min_lift_over_raw=lift - 0.01
+    )
+    assert record["blessed"] is True
+    # a lift asked of the identity encoder that it cannot have
+    record, _, _ = run(tmp_path / "asked", good, thresholds={}, min_lift_over_raw=0.05)
+    assert record["blessed"] is False and "only 0.0000 better" in record["reasons"][0]
+
+
+def test_lift_over_raw_follows_the_metric_direction():
+    raw = {"a": {"map_at_r": 0.6, "eer": 0.2}, "b": {"map_at_r": 0.5, "eer": float("nan")}}
+    assert executor.lift_over_raw({"map_at_r": 0.7}, raw, "map_at_r") == (
+        pytest.approx(0.1),
+        "a",
+    )
+    # lower is better: a lower error than the best raw baseline is a positive lift
+    assert executor.lift_over_raw({"eer": 0.15}, raw, "eer") == (pytest.approx(0.05), "a")
+    assert executor.lift_over_raw({"eer": 0.15}, {"b": raw["b"]}, "eer") == (None, None)
+    blessed, reasons = executor.decide(
+        {"map_at_r": 0.55}, None, {}, "map_at_r", 0.0, raw=raw, min_lift_over_raw=0.0
+    )
+    assert blessed is False and "0.0500 worse than the a baseline's 0.6000" in reasons[0]
+    with pytest.raises(ValueError, match="min_lift_over_raw must be a finite number"):
+        executor.decide({"map_at_r": 0.55}, None, {}, "map_at_r", 0.0, raw, float("nan"))

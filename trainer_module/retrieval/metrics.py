@@ -20,24 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from components.retrieval_evaluator import search
+from trainer_module.retrieval import search
 
 DEFAULT_BLOCK = search.QUERY_BLOCK
 CURVE_MAX_K = 20
-
-
-def metric_names(recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10)) -> list[str]:
-    """Names of every metric the evaluator reports for these k (thresholds may use any)."""
-    from components.retrieval_evaluator import verification
-
-    return [
-        "precision_at_1",
-        *[f"recall_at_{k}" for k in sorted(set(recall_at_k))],
-        "r_precision",
-        "map_at_r",
-        "nmi",
-        *verification.METRICS,
-    ]
 
 
 def retrieval_metrics(

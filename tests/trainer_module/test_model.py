@@ -1,0 +1,31 @@
+"""The encoders of ``model.build_encoder``."""
+
+import numpy as np
+import pytest
+
+from trainer_module import model as model_lib
+from trainer_module.retrieval.search import normalise
+
+
+def test_residual_encoder_starts_as_the_normalised_input():
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    encoder = model_lib.build_encoder(8, [16, 16], 8, seed=1, kind="residual")
+    np.testing.assert_allclose(encoder(x).numpy(), normalise(x), atol=1e-6)
+
+
+def test_residual_encoder_to_a_wider_embedding_preserves_cosine_similarities():
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    encoder = model_lib.build_encoder(8, [16], 12, seed=1, kind="residual")
+    emb = encoder(x).numpy()
+    assert emb.shape == (50, 12)
+    sims, expected = emb @ emb.T, normalise(x) @ normalise(x).T
+    np.testing.assert_allclose(sims, expected, atol=1e-5)  # a semi-orthogonal skip: isometry
+
+
+def test_mlp_encoder_is_not_the_input_and_unknown_kinds_are_refused():
+    x = np.random.default_rng(0).normal(size=(50, 8)).astype(np.float32)
+    emb = model_lib.build_encoder(8, [16], 8, seed=1)(x).numpy()
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(emb, normalise(x), atol=1e-2)
+    with pytest.raises(ValueError, match="unknown encoder 'cnn'; valid: mlp, residual"):
+        model_lib.build_encoder(8, [16], 8, kind="cnn")

@@ -1,0 +1,1 @@
+"""Retrieval metrics and exact cosine k-NN search, shared by the Trainer and the evaluator."""
