@@ -343,7 +343,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     data is read, and so does a PairGen output built for another loss. With ``warm_start``
     and a ``base_model`` (the latest blessed model; none on the first run) the encoder starts
     from its weights; a Trainer killed mid-way resumes (``resume``). The training length is
-    the settings' ``epochs`` and ``train_steps``, not TFX's ``train_args``.
+    the settings' ``epochs`` and ``train_steps``, not TFX's ``train_args``. When PairGen's
+    output has a ``valid`` split (the pipeline then makes it the Trainer's eval split,
+    ``fn_args.eval_files``), the epoch with the best validation MAP@R is exported, epoch 0
+    (before training) included (``selection``); without one, the last epoch. The eval split
+    itself is never read here: it is the evaluator's test data.
     """
     started = time.time()
     training = TrainingSettings.from_dict(
