@@ -16,6 +16,11 @@ defaults in the spec itself and in the PipelineJob:
 - ``training``: the training settings as JSON (every setting); PairGen follows it too, so a run
   with another loss gets the pairs, triplets or batches that loss consumes;
 - ``evaluation``: the evaluation settings as JSON (every setting: thresholds, tolerance ...).
+
+A comparison (``compile --compare``: ``pipeline.create_compare_pipeline``) compiles each
+(candidate, seed) branch's training settings in, so it has every parameter but ``training``
+(``COMPARE_RUNTIME_PARAMETERS``); its branches depend on nothing but the shared Transform, so
+Kubeflow runs them in parallel pods, and its Leaderboard task waits for all of them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,12 @@ from tfx import v1 as tfx
 from tfx.orchestration import data_types
 
 from pipeline.config import PipelineConfig, is_remote
-from pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
+from pipeline.pipeline import (
+    COMPARE_RUNTIME_PARAMETERS,
+    RUNTIME_PARAMETERS,
+    create_compare_pipeline,
+    create_pipeline,
+)
 
 DEFAULT_IMAGE = "ghcr.io/example/tfx-metric-learning:0.1.0"
 
@@ -64,11 +74,13 @@ def compile_pipeline(
     data_root: str,
     output_path: str,
     image: str = DEFAULT_IMAGE,
+    comparison: tuple[list, list[int]] | None = None,
 ) -> dict:
     """Writes the compiled pipeline to ``output_path``; returns the PipelineJob as a dict.
 
     ``.yaml``/``.yml`` writes the PipelineSpec, anything else the PipelineJob JSON. Nothing is
-    run.
+    run. ``comparison``: ``(candidates, seeds)`` compiles the comparison of
+    ``pipeline.create_compare_pipeline`` (its winner blessed and pushed) instead.
     """
     config.validate()
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
@@ -79,7 +91,14 @@ def compile_pipeline(
         output_filename=os.path.basename(output_path),
     )
     params = runtime_parameters(config, data_root)
-    pipeline = create_pipeline(config, data_root, runtime_parameters=params)
+    if comparison is None:
+        pipeline = create_pipeline(config, data_root, runtime_parameters=params)
+    else:
+        params = {k: v for k, v in params.items() if k in COMPARE_RUNTIME_PARAMETERS}
+        candidates, seeds = comparison
+        pipeline = create_compare_pipeline(
+            config, data_root, candidates, seeds, runtime_parameters=params
+        )
     defaults = {name: p.default for name, p in params.items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     # the defaults also go into the PipelineSpec itself, for uploads of the YAML alone

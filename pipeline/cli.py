@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_schema_option(schema, required=True)
     add_stage_options(schema, STAGES)
 
+    _add_compare_parser(sub, defaults)
     sub.add_parser("losses", help="list the registered losses and their parameters")
     comp = sub.add_parser(
         "compile",
@@ -158,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="container image with this package (default: kubeflow.runner.DEFAULT_IMAGE)",
     )
+    comp.add_argument(
+        "--compare",
+        action="store_true",
+        help="compile the comparison of the candidates below (as the compare command runs "
+        "it, for --protocol) instead of one training",
+    )
+    _add_candidate_options(comp)
     _add_beam_options(comp)
     _add_schema_option(comp)
     add_stage_options(comp, STAGES)
@@ -176,6 +184,71 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--namespace", default=None)
     sched.add_argument("--token", default=None, help="bearer token for the KFP API")
     return parser
+
+
+def _add_candidate_options(parser: argparse.ArgumentParser) -> None:
+    """The candidates and seeds of a comparison (``compare``, ``compile --compare``)."""
+    from pipeline.candidates import DEFAULT_LOSSES, DEFAULT_SEEDS
+
+    parser.add_argument(
+        "--losses",
+        type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="candidate losses with their default parameters (with no --losses and no "
+        f"--candidate: {', '.join(DEFAULT_LOSSES)})",
+    )
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="'NAME KEY=VALUE ...'",
+        help="a candidate with settings (repeatable): a loss and its parameters or training "
+        "settings, e.g. 'triplet_semihard margin=0.2 learning_rate=0.003'",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        help="trainings per candidate, seeds --seed, --seed + 1, ... (the same for every "
+        "candidate, so results pair by seed)",
+    )
+
+
+def _add_compare_parser(sub, defaults: dict) -> None:
+    from components.example_gen.settings import PROTOCOLS
+    from pipeline.cli_options import add_stage_options
+    from pipeline.config import STAGES
+
+    compare = sub.add_parser(
+        "compare",
+        help="which loss separates this data best: train every candidate with several seeds, "
+        "rank them on validation data, report on test data, bless and push the winner",
+        description="One pipeline: shared ExampleGen -> StatisticsGen -> SchemaGen -> "
+        "DataValidator -> Transform, then PairGen -> Trainer -> RetrievalEvaluator per "
+        "(candidate, seed), then the Leaderboard; the winner (best mean validation MAP@R) "
+        "goes through RetrievalEvaluator (against production) and Pusher. Branches already "
+        "run are taken from the cache. Every option of run applies to every candidate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_run_options(compare, defaults)
+    _add_schema_option(compare)
+    _add_candidate_options(compare)
+    compare.add_argument(
+        "--protocol",
+        type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
+        default=[PROTOCOLS[0]],
+        metavar="P[,P]",
+        help=f"one or both of {', '.join(PROTOCOLS)}; the first one's winner is blessed and "
+        "pushed, the others only report",
+    )
+    compare.add_argument(
+        "--markdown",
+        default="",
+        metavar="PATH",
+        help="also write the leaderboards as Markdown tables (what the README shows)",
+    )
+    add_stage_options(compare, STAGES, exclude=("--protocol",))
 
 
 def _component_beam_args(items: list[str]) -> dict[str, list[str]]:
@@ -292,6 +365,59 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def comparison_markdown(summary: dict) -> str:
+    """Each protocol's leaderboard as a Markdown table under a heading."""
+    from components.leaderboard.report import markdown_table
+
+    parts = []
+    for protocol, result in summary["protocols"].items():
+        if result.get("leaderboard"):
+            parts.append(f"#### {protocol}\n\n{markdown_table(result['leaderboard'])}\n")
+    return "\n".join(parts)
+
+
+def format_comparison(summary: dict) -> str:
+    """The end of a comparison: each protocol's leaderboard, its winner, the blessing and push."""
+    from components.leaderboard.report import markdown_table
+
+    lines = ["", f"Comparison finished in {summary['seconds']:.1f} s."]
+    for protocol, result in summary["protocols"].items():
+        board = result.get("leaderboard")
+        lines.append("")
+        if not board:
+            lines.append(f"{protocol}: no leaderboard (the pipeline stopped before it).")
+            continue
+        winner = board["winner"]
+        lines += [
+            f"Protocol {protocol} ({result['seconds']:.0f} s): test metrics on the "
+            f"{board.get('split', 'eval')} split, mean ± 95% CI over seeds; ranked by mean "
+            f"validation {board['selection']['metric']}.",
+            markdown_table(board),
+            f"Winner: {winner['candidate']} (seed {winner['seed']}, validation "
+            f"{board['selection']['metric']} {winner['validation']:.4f}).",
+            f"Leaderboard: {result['leaderboard_uri']}",
+        ]
+        if board.get("report"):
+            lines.append(f"Report: {board['report']}")
+        run = result.get("run")
+        if run is not None:
+            blessed = run.get("blessed")
+            if blessed is None:
+                verdict = "unknown (the evaluator did not run)"
+            else:
+                verdict = "yes" if blessed else f"no ({'; '.join(run.get('reasons') or [])})"
+            lines.append(f"Winner blessed against production: {verdict}")
+            pushed = run.get("pushed_model")
+            lines.append(f"Pushed model: {pushed}" if pushed else "Pushed model: none (not pushed)")
+        elif protocol != summary["deploy_protocol"]:
+            lines.append(
+                f"(report only: the {summary['deploy_protocol']} winner is the one deployed)"
+            )
+    if summary.get("log_file"):
+        lines.append(f"Full log: {summary['log_file']}")
+    return "\n".join(lines)
+
+
 def validation_line(validation: dict) -> str:
     """The DataValidator's verdict in one line (the anomalies by feature when there are any)."""
     from components.data_validator.executor import message
@@ -340,8 +466,14 @@ def _compile(args: argparse.Namespace) -> int:
 
     try:
         config = config_from_args(args)
+        comparison = None
+        if args.compare:
+            from pipeline import candidates
+
+            chosen = candidates.from_options(args.losses, args.candidate)
+            comparison = (chosen, candidates.seeds(config.training.seed, args.seeds))
         runner.compile_pipeline(
-            config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE
+            config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE, comparison
         )
     except ValueError as e:  # SettingsError and DataError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
@@ -388,6 +520,17 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         if args.command == "schema" and not config.schema_file:
             raise ValueError("name the schema file to write with --schema")
+        if args.command == "compare":
+            import functools
+
+            from pipeline import candidates
+
+            chosen = candidates.from_options(args.losses, args.candidate)
+            seeds = candidates.seeds(config.training.seed, args.seeds)
+            local_runner.comparison_configs(config, args.protocol)  # checks the protocols
+            command = functools.partial(
+                local_runner.compare, candidates=chosen, seeds=seeds, protocols=args.protocol
+            )
         log_file = os.path.join(
             local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
         )
@@ -401,7 +544,16 @@ def main(argv: list[str] | None = None) -> int:
             f"Loss: {config.training.loss}  protocol: {config.ingest.protocol}  "
             f"epochs: {config.training.epochs}  batch: {config.training.batch_size}"
         )
-    command = local_runner.write_schema if args.command == "schema" else local_runner.run
+    if args.command == "compare":
+        print(
+            f"Comparing {len(chosen)} candidate(s) x {len(seeds)} seed(s) "
+            f"({', '.join(map(str, seeds))}) on {', '.join(args.protocol)}: "
+            + "; ".join(c.label for c in chosen)
+        )
+    if args.command == "schema":
+        command = local_runner.write_schema
+    elif args.command == "run":
+        command = local_runner.run
     try:
         summary = command(
             config,
@@ -431,10 +583,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         return 0
     summary["log_file"] = log_file
-    print(format_summary(summary))
+    if args.command == "compare":
+        print(format_comparison(summary))
+        if args.markdown:
+            with open(args.markdown, "w") as f:
+                f.write(comparison_markdown(summary))
+    else:
+        print(format_summary(summary))
     if args.summary_json:
         with open(args.summary_json, "w") as f:
             json.dump(summary, f, indent=2, default=str)
+    if args.command == "compare":
+        summary = summary["protocols"][args.protocol[0]].get("run") or {}
     validation = summary.get("validation") or {}
     return EXIT_ANOMALIES if validation and not validation["accepted"] else 0
 

@@ -68,11 +68,15 @@ def _flags(stages: dict[str, type[StageSettings]]) -> dict[str, list[tuple[str, 
 
 
 def add_stage_options(
-    parser: argparse.ArgumentParser, stages: dict[str, type[StageSettings]]
+    parser: argparse.ArgumentParser,
+    stages: dict[str, type[StageSettings]],
+    exclude: tuple[str, ...] = (),
 ) -> None:
-    """Adds one option per CLI field of ``stages`` (grouped by stage)."""
+    """Adds one option per CLI field of ``stages`` (grouped by stage), but the ``exclude`` flags."""
     groups: dict[str, Any] = {}
     for flag, pairs in _flags(stages).items():
+        if flag in exclude:
+            continue
         stage, info = pairs[0]
         names = ", ".join(sorted({s for s, _ in pairs}))
         group = groups.get(names) or parser.add_argument_group(f"{names} settings")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from pipeline import preflight, run_state
+from pipeline.candidates import require_validation_split
 from pipeline.config import PipelineConfig, is_remote
 from pipeline.data import prepare_default_data
 
@@ -162,13 +163,17 @@ def write_schema(
 
 @contextlib.contextmanager
 def _checked_and_locked(
-    config: PipelineConfig, progress: Callable[[str], None], wait_for_lock: float
+    config: PipelineConfig,
+    progress: Callable[[str], None],
+    wait_for_lock: float,
+    check: Callable[[str], object] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """What every local run does before its pipeline runs; yields ``(run id, data path)``.
 
     The config and folders are checked (``prepare``), the pipeline's run lock is taken,
     executions killed runs left RUNNING are marked FAILED, the data is checked
-    (``preflight``); the run's temp folder exists until the block ends, the lock until then.
+    (``check(data_path)``, by default ``preflight.check`` of ``config``); the run's temp
+    folder exists until the block ends, the lock until then.
     """
     prepare(config)
     state_dir = local_state_dir(config)
@@ -187,7 +192,10 @@ def _checked_and_locked(
                 f"in ML Metadata (ids {', '.join(map(str, abandoned))})."
             )
         data_path = config.data or prepare_default_data(config.data_dir)
-        preflight.check(config, data_path)
+        if check is None:
+            preflight.check(config, data_path)
+        else:
+            check(data_path)
         with run_state.run_temp_dir(state_dir, run_id):
             yield run_id, data_path
     finally:
@@ -280,6 +288,98 @@ def _run_pipeline(
     summary["seconds"] = round(time.time() - started, 1)
     summary["data"] = data_path
     return summary
+
+
+def comparison_configs(config: PipelineConfig, protocols: list[str]) -> list[PipelineConfig]:
+    """One config per protocol of a comparison; the first is the deployment protocol.
+
+    The first protocol's pipeline keeps the config's pipeline name, so it shares the cache and
+    the production model (the latest blessed one) with ``run``; each other protocol's
+    pipeline is named ``<name>-<protocol>`` and only reports.
+    """
+    require_validation_split(config.ingest.validation_fraction)
+    if not protocols:
+        raise ValueError("a comparison needs at least one protocol")
+    if len(set(protocols)) != len(protocols):
+        raise ValueError(f"a protocol is given twice: {protocols}")
+    out = []
+    for i, protocol in enumerate(protocols):
+        name = config.pipeline_name if i == 0 else f"{config.pipeline_name}-{protocol}"
+        variant = dataclasses.replace(
+            config,
+            pipeline_name=name,
+            ingest=dataclasses.replace(config.ingest, protocol=protocol),
+        )
+        variant.validate()
+        out.append(variant)
+    return out
+
+
+def compare(
+    config: PipelineConfig,
+    candidates: list,
+    seeds: list[int],
+    protocols: list[str],
+    progress: Callable[[str], None] = print,
+    log_file: str | None = None,
+    quiet: bool = False,
+    wait_for_lock: float = 0.0,
+) -> dict:
+    """Runs the comparison pipeline of ``candidates`` x ``seeds`` once per protocol.
+
+    Same checks, lock and temp folder as ``run``; the data is checked for every protocol and
+    candidate before anything runs. The first protocol's winner goes through the blessing
+    against production and Pusher (``pipeline.create_compare_pipeline``). Returns
+    ``{"seconds", "deploy_protocol", "protocols": {protocol: {"leaderboard",
+    "leaderboard_uri", "seconds", "run" (the run summary of the blessing and push, first
+    protocol only)}}}``.
+    """
+    configs = comparison_configs(config, protocols)
+    trainings = {c.label: c.settings(config.training, seeds[0]) for c in candidates}
+
+    def check(data_path: str) -> None:
+        for variant in configs:
+            preflight.check(variant, data_path, trainings)
+
+    started = time.time()
+    with _checked_and_locked(config, progress, wait_for_lock, check) as (run_id, data_path):
+        configure_cpu_devices(config.cpu_replicas)
+        from tfx import v1 as tfx
+
+        from components.leaderboard.executor import LEADERBOARD_FILE
+        from pipeline import run_report
+        from pipeline.pipeline import create_compare_pipeline
+
+        out: dict = {"deploy_protocol": protocols[0], "protocols": {}, "data": data_path}
+        for i, variant in enumerate(configs):
+            protocol = variant.ingest.protocol
+            progress(f"Protocol {protocol}: {len(candidates)} candidate(s) x {len(seeds)} seed(s)")
+            variant = dataclasses.replace(variant, beam_args=beam_args(variant))
+            metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                variant.metadata_path
+            )
+            pipeline = create_compare_pipeline(
+                variant,
+                data_path,
+                candidates,
+                seeds,
+                deploy=i == 0,
+                metadata_connection_config=metadata,
+            )
+            protocol_started = time.time()
+            protocol_run = f"{run_id}-{protocol}"
+            _execute(pipeline, protocol_run, progress, log_file, quiet)
+            outputs = run_report.run_outputs(variant, protocol_run)
+            found = outputs.get("Leaderboard", {}).get("leaderboard")
+            result: dict = {"seconds": round(time.time() - protocol_started, 1)}
+            if found:
+                result["leaderboard_uri"] = found[0].uri
+                result["leaderboard"] = run_report.read_json(found[0].uri, LEADERBOARD_FILE)
+            if i == 0:
+                result["run"] = run_report.latest_run(variant, protocol_run)
+            out["protocols"][protocol] = result
+    out["seconds"] = round(time.time() - started, 1)
+    return out
 
 
 def _execute(

@@ -14,6 +14,8 @@ Pusher does, and records ``pushed = 0`` for a model not blessed.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 
 from tfx import v1 as tfx
@@ -22,17 +24,23 @@ from tfx.dsl.components.base import executor_spec
 from components.data_validator.component import DataValidator
 from components.data_validator.executor import BLESSED_PROPERTY
 from components.example_gen.component import labelled_example_gen
+from components.leaderboard.component import Leaderboard
 from components.pair_gen.component import PairGen
 from components.pusher import executor as pusher_executor
 from components.retrieval_evaluator.component import RetrievalEvaluator
+from components.retrieval_evaluator.settings import EvaluationSettings
+from pipeline.candidates import Candidate, branch_id, require_validation_split
 from pipeline.config import PipelineConfig
 from pipeline.data import split_input
 from trainer_module.splits import EVAL, TRAIN, VALID
+from trainer_module.stage_settings import SettingsError
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "trainer_module.run.run_fn"
 # What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
 RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluation")
+# ... and what it may change in a comparison, whose branches' training settings are compiled in
+COMPARE_RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "evaluation")
 
 COMPONENT_IDS = (
     "FileBasedExampleGen",
@@ -77,13 +85,28 @@ def create_pipeline(
     """
     config.validate()
     runtime = runtime_parameters or {}
-    unknown = sorted(set(runtime) - set(RUNTIME_PARAMETERS))
+    input_base, pattern = _input(data_path, runtime, RUNTIME_PARAMETERS)
+    head = _validated_examples(config, input_base, pattern, runtime)
+    example_gen, schema_gen = head[0], head[2]
+    accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
+    model_resolver = _model_resolver()
+    with tfx.dsl.Cond(accepted == 1):
+        downstream = _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
+    return _pipeline(config, [*head, model_resolver, *downstream], metadata_connection_config)
+
+
+def _input(data_path: str, runtime: dict, allowed: tuple[str, ...]) -> tuple[str, str]:
+    """ExampleGen's ``(input folder, pattern)``; refuses runtime parameters not ``allowed``."""
+    unknown = sorted(set(runtime) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown runtime parameter(s) {unknown}; valid: {RUNTIME_PARAMETERS}")
+        raise ValueError(f"unknown runtime parameter(s) {unknown}; valid: {allowed}")
     if "data_root" in runtime:
-        input_base, pattern = runtime["data_root"], "*"
-    else:
-        input_base, pattern = split_input(data_path)
+        return runtime["data_root"], "*"
+    return split_input(data_path)
+
+
+def _validated_examples(config: PipelineConfig, input_base: str, pattern: str, runtime) -> list:
+    """ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen) -> DataValidator."""
     example_gen = labelled_example_gen(
         input_base, pattern, config.ingest, runtime_settings=runtime.get("ingest")
     )
@@ -95,23 +118,118 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         settings=runtime.get("validation", config.validation),
     )
-    accepted = data_validator.outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
-    model_resolver = tfx.dsl.Resolver(
+    return [example_gen, statistics_gen, schema_gen, data_validator]
+
+
+def _model_resolver() -> object:
+    """The latest blessed model of this pipeline: production, which a new model must match."""
+    return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+
+
+def create_compare_pipeline(
+    config: PipelineConfig,
+    data_path: str,
+    candidates: list[Candidate],
+    seeds: list[int],
+    deploy: bool = True,
+    metadata_connection_config=None,
+    runtime_parameters: dict | None = None,
+) -> tfx.dsl.Pipeline:
+    """The comparison of ``candidates`` over ``seeds``, one TFX pipeline.
+
+    Shared: ExampleGen, StatisticsGen, SchemaGen, DataValidator and Transform. Per (candidate,
+    seed) branch, with ids ending in ``candidates.branch_id``: PairGen (one per distinct
+    PairGen setting and seed: candidates whose losses consume the same examples share it),
+    Trainer (selecting its epoch on the validation split) and RetrievalEvaluator (test
+    metrics and raw-feature baselines; its own blessing is not used). Then the Leaderboard
+    gathers every branch and outputs the winner's model; with ``deploy`` that model goes
+    through the usual RetrievalEvaluator (against the latest blessed model) and Pusher. No
+    branch depends on another, so Kubeflow runs them in parallel.
+
+    ``runtime_parameters`` may replace the data side only (``COMPARE_RUNTIME_PARAMETERS``):
+    each branch's training settings are compiled in, they make the branches.
+    """
+    config.validate()
+    require_validation_split(config.ingest.validation_fraction)
+    if not candidates or not seeds:
+        raise SettingsError("a comparison needs at least one candidate and one seed")
+    runtime = runtime_parameters or {}
+    input_base, pattern = _input(data_path, runtime, COMPARE_RUNTIME_PARAMETERS)
+    head = _validated_examples(config, input_base, pattern, runtime)
+    example_gen, schema_gen = head[0], head[2]
+    accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
+    model_resolver = _model_resolver() if deploy else None
     with tfx.dsl.Cond(accepted == 1):
-        downstream = _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
-    components = [
-        example_gen,
-        statistics_gen,
-        schema_gen,
-        data_validator,
-        model_resolver,
-        *downstream,
+        transform = _transform(config, example_gen, schema_gen)
+        pair_gens: dict[str, object] = {}
+        nodes: list = [transform]
+        branches = []
+        for candidate in candidates:
+            for seed in seeds:
+                training = candidate.settings(config.training, seed)
+                pairs = dataclasses.replace(config.pairs, seed=seed).following(training)
+                pair_gen = pair_gens.get(pairs.to_json())
+                if pair_gen is None:
+                    pair_gen = PairGen(
+                        transformed_examples=transform.outputs["transformed_examples"],
+                        transform_graph=transform.outputs["transform_graph"],
+                        settings=pairs,
+                    ).with_id(f"PairGen_{pairs.mode}_{_digest(pairs.to_json())}_s{seed}")
+                    pair_gens[pairs.to_json()] = pair_gen
+                    nodes.append(pair_gen)
+                suffix = branch_id(candidate.label, seed)
+                trainer = _trainer(config, training.to_dict(), pair_gen, transform, {}).with_id(
+                    f"Trainer_{suffix}"
+                )
+                evaluator = RetrievalEvaluator(
+                    examples=example_gen.outputs["examples"],
+                    model=trainer.outputs["model"],
+                    label_column=config.ingest.label_feature,
+                    settings=runtime.get("evaluation", config.evaluation),
+                ).with_id(f"RetrievalEvaluator_{suffix}")
+                nodes += [trainer, evaluator]
+                branches.append(
+                    {
+                        "candidate": candidate.label,
+                        "seed": seed,
+                        "model": trainer.outputs["model"],
+                        "model_run": trainer.outputs["model_run"],
+                        "evaluation": evaluator.outputs["evaluation"],
+                    }
+                )
+        leaderboard = Leaderboard(branches, leaderboard_metrics(config.evaluation))
+        nodes.append(leaderboard)
+        if deploy:
+            evaluator = RetrievalEvaluator(
+                examples=example_gen.outputs["examples"],
+                model=leaderboard.outputs["model"],
+                baseline_model=model_resolver.outputs["model"],
+                label_column=config.ingest.label_feature,
+                settings=runtime.get("evaluation", config.evaluation),
+            )
+            pusher = _pusher(config, leaderboard.outputs["model"], evaluator.outputs["blessing"])
+            nodes += [evaluator, pusher]
+    resolver = [model_resolver] if deploy else []
+    return _pipeline(config, [*head, *resolver, *nodes], metadata_connection_config)
+
+
+def leaderboard_metrics(evaluation: EvaluationSettings) -> list[str]:
+    """The test metrics a leaderboard reports: the ranking ones, Recall@k and ROC AUC."""
+    return [
+        "map_at_r",
+        "r_precision",
+        "precision_at_1",
+        *[f"recall_at_{k}" for k in sorted(set(evaluation.recall_at_k))],
+        "roc_auc",
     ]
-    return _pipeline(config, components, metadata_connection_config)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
 def create_schema_pipeline(
@@ -170,19 +288,53 @@ def schema_component(config: PipelineConfig, statistics_gen) -> object:
     )
 
 
-def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime) -> list:
-    """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
-    label = config.ingest.label_feature
-    transform = tfx.components.Transform(
+def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
+    """Transform: analysed on train, applied to every split the Trainer and PairGen read."""
+    return tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"label_column": label, **config.transform.to_dict()},
+        custom_config={"label_column": config.ingest.label_feature, **config.transform.to_dict()},
         disable_statistics=True,
         splits_config=tfx.proto.SplitsConfig(
             analyze=[TRAIN], transform=[TRAIN, EVAL, *_valid(config)]
         ),
     )
+
+
+def _trainer(config: PipelineConfig, training, pair_gen, transform, base_model: dict) -> object:
+    """The Trainer of ``training`` (settings, or a runtime parameter holding them as JSON)."""
+    return tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=pair_gen.outputs["examples"],
+        schema=pair_gen.outputs["schema"],
+        transform_graph=transform.outputs["transform_graph"],
+        # run_fn takes its length from the training settings (epochs, train_steps)
+        train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
+        # run_fn selects its epoch on the valid split (trainer_module/selection.py); without
+        # one it reads no eval data at all (the eval split is the evaluator's)
+        eval_args=tfx.proto.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
+        custom_config=training,
+        **base_model,
+    )
+
+
+def _pusher(config: PipelineConfig, model, blessing) -> object:
+    """Pusher of ``model`` when ``blessing`` says so, all-or-nothing (components/pusher)."""
+    return tfx.components.Pusher(
+        model=model,
+        model_blessing=blessing,
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+        # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
+        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+    )
+
+
+def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime) -> list:
+    """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
+    transform = _transform(config, example_gen, schema_gen)
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -194,34 +346,14 @@ def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
     base_model = (
         {"base_model": model_resolver.outputs["model"]} if config.training.warm_start else {}
     )
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
-        examples=pair_gen.outputs["examples"],
-        schema=pair_gen.outputs["schema"],
-        transform_graph=transform.outputs["transform_graph"],
-        # run_fn takes its length from the training settings (epochs, train_steps)
-        train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
-        # run_fn selects its epoch on the valid split (trainer_module/selection.py); without
-        # one it reads no eval data at all (the eval split is the evaluator's)
-        eval_args=tfx.proto.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
-        custom_config=runtime.get("training", config.training.resolved().to_dict()),
-        **base_model,
-    )
+    training = runtime.get("training", config.training.resolved().to_dict())
+    trainer = _trainer(config, training, pair_gen, transform, base_model)
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        label_column=label,
+        label_column=config.ingest.label_feature,
         settings=runtime.get("evaluation", config.evaluation),
     )
-    pusher = tfx.components.Pusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
-        ),
-        # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
-        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
-    )
-
+    pusher = _pusher(config, trainer.outputs["model"], evaluator.outputs["blessing"])
     return [transform, pair_gen, trainer, evaluator, pusher]

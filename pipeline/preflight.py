@@ -15,6 +15,7 @@ read on the cluster, stops at its first component instead).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from components.example_gen import split_plan
@@ -41,16 +42,20 @@ def planned_splits(
     return train, evaluation, valid
 
 
-def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[str]:
-    """Every problem of the split, PairGen's output and the batches (empty when fine)."""
+def _split_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[str]:
     ingest = config.ingest
-    found = split_plan.plan_problems(
+    return split_plan.plan_problems(
         class_counts,
         ingest.protocol,
         ingest.eval_fraction,
         ingest.eval_classes,
         ingest.validation_fraction,
     )
+
+
+def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[str]:
+    """Every problem of the split, PairGen's output and the batches (empty when fine)."""
+    found = _split_problems(config, class_counts)
     if found:
         return found
     train, _, _ = planned_splits(config, class_counts)
@@ -75,17 +80,27 @@ def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[
     return config.training.data_problems(built, sizes)
 
 
-def check(config: PipelineConfig, data_path: str) -> dict[str, Any]:
+def check(
+    config: PipelineConfig, data_path: str, trainings: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Reads the data's layout and labels; ``PreflightError`` listing every problem.
 
-    Returns what was found (files, label, classes, rows, the planned split sizes).
+    ``trainings`` (a comparison's candidates: label -> ``TrainingSettings``) are each checked
+    in place of ``config.training``, their problems prefixed with the label; the data is
+    read once. Returns what was found (files, label, classes, rows, the planned split sizes).
     """
     try:
         layout = read_layout(input_paths(data_path, config.ingest), config.ingest)
         counts = count_labels(layout, config.ingest)
     except (DataError, FileNotFoundError) as e:
         raise PreflightError(str(e)) from None
-    found = data_problems(config, counts)
+    found = _split_problems(config, counts)
+    if not found:
+        for label, training in (trainings or {None: config.training}).items():
+            variant = dataclasses.replace(config, training=training)
+            found += [
+                p if label is None else f"{label}: {p}" for p in data_problems(variant, counts)
+            ]
     if found:
         plural = "s" if len(found) > 1 else ""
         raise PreflightError(

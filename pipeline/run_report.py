@@ -39,7 +39,8 @@ def _outputs(store, execution_id: int) -> dict[str, list[Any]]:
     return out
 
 
-def _read_json(uri: str, name: str) -> dict[str, Any] | None:
+def read_json(uri: str, name: str) -> dict[str, Any] | None:
+    """The JSON file ``name`` in the artifact folder ``uri`` (any filesystem); None if absent."""
     path = os.path.join(uri, name)  # artifact URIs may be remote: fileio, not open
     if not fileio.exists(path):
         return None
@@ -52,7 +53,7 @@ def _output_json(store, execution, key: str, name: str) -> tuple[Any, dict[str, 
     if execution is None:
         return None, None
     for artifact in _outputs(store, execution.id).get(key, []):
-        data = _read_json(artifact.uri, name)
+        data = read_json(artifact.uri, name)
         if data is not None:
             return artifact, data
     return None, None

@@ -36,7 +36,8 @@ PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 PROJECTION_MAX_POINTS = 5000
 
 
-def _save(fig, out_dir: str, name: str) -> str:
+def save_figure(fig, out_dir: str, name: str) -> str:
+    """Writes ``fig`` as ``out_dir/name`` (PNG, through fileio), closes it; returns it as base64."""
     path = os.path.join(out_dir, name)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -57,7 +58,7 @@ def _recall_curve(results: dict, out_dir: str) -> str:
     ax.set_title("Recall@k")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, out_dir, "recall_at_k.png")
+    return save_figure(fig, out_dir, "recall_at_k.png")
 
 
 def _histograms(results: dict, out_dir: str) -> str:
@@ -71,7 +72,7 @@ def _histograms(results: dict, out_dir: str) -> str:
         ax.set_title(f"{name}: d'={v['separation']:.2f}, overlap={v['overlap']:.3f}")
         ax.set_xlabel("cosine distance")
         ax.legend()
-    return _save(fig, out_dir, "distance_histograms.png")
+    return save_figure(fig, out_dir, "distance_histograms.png")
 
 
 def _projection(embeddings: np.ndarray, labels: np.ndarray, out_dir: str, seed: int) -> str:
@@ -105,7 +106,7 @@ def _projection(embeddings: np.ndarray, labels: np.ndarray, out_dir: str, seed: 
     ax.set_title(f"candidate embeddings ({method}), coloured by label")
     ax.set_xticks([])
     ax.set_yticks([])
-    return _save(fig, out_dir, "projection.png")
+    return save_figure(fig, out_dir, "projection.png")
 
 
 def _per_class(results: dict, out_dir: str) -> str:
@@ -123,7 +124,7 @@ def _per_class(results: dict, out_dir: str) -> str:
     ax.set_ylim(0, 1)
     ax.set_title("MAP@R per class")
     ax.legend()
-    return _save(fig, out_dir, "map_at_r_per_class.png")
+    return save_figure(fig, out_dir, "map_at_r_per_class.png")
 
 
 def _table(results: dict, metric_names: list[str]) -> str:

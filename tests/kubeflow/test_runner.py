@@ -267,3 +267,54 @@ def test_warm_start_feeds_the_trainer_the_latest_blessed_model(tmp_path, compile
     assert training["warm_start"] is True
     # a cold start (the default) does not wire it, so the Trainer stays cached across pushes
     assert "base_model" not in compiled.root.dag.tasks["Trainer"].inputs.artifacts
+
+
+def test_a_comparison_compiles_to_parallel_branches_gathered_by_the_leaderboard(tmp_path):
+    job = compile_job(
+        tmp_path / "compare.json",
+        "--compare",
+        "--losses",
+        "triplet_semihard,contrastive",
+        "--candidate",
+        "supcon temperature=0.2",
+        "--seeds",
+        "2",
+    )
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(job["pipelineSpec"], spec)
+    tasks = spec.root.dag.tasks
+    params = spec.root.input_definitions.parameters
+    assert set(params) == {"data_root", "ingest", "validation", "evaluation"}  # no training
+    trainers = {t for t in tasks if t.startswith("Trainer_")}
+    evaluators = {t for t in tasks if t.startswith("RetrievalEvaluator_")}
+    assert len(trainers) == len(evaluators) == 6  # 3 candidates x 2 seeds
+    assert "Trainer" not in tasks
+    shared = {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "DataValidator", "Transform"}
+    for trainer in trainers:
+        deps = set(tasks[trainer].dependent_tasks)
+        # a branch waits for the shared tasks and its own PairGen, never for another branch
+        assert deps - shared - {t for t in deps if t.startswith("PairGen_")} == set(), deps
+        training = json.loads(
+            tasks[trainer].inputs.parameters["custom_config"].runtime_value.constant.string_value
+        )
+        assert training["seed"] == int(trainer.rsplit("_s", 1)[1])
+    leaderboard = set(tasks["Leaderboard"].dependent_tasks)
+    assert trainers | evaluators <= leaderboard
+    # the winner goes through the usual blessing against production and the Pusher
+    evaluator = tasks["RetrievalEvaluator"]
+    model = evaluator.inputs.artifacts["model"].task_output_artifact
+    assert (model.producer_task, model.output_artifact_key) == ("Leaderboard", "model")
+    assert "baseline_model" in evaluator.inputs.artifacts
+    assert set(tasks["Pusher"].dependent_tasks) >= {"Leaderboard", "RetrievalEvaluator"}
+    accepted = (
+        "(inputs.artifacts['_DataValidator.anomalies'].artifacts[0].metadata['blessed'] == 1.0)"
+    )
+    for task in [*trainers, "Leaderboard", "Pusher"]:
+        assert tasks[task].trigger_policy.condition == accepted, task
+
+
+def test_a_comparison_without_a_validation_split_is_refused(tmp_path, capsys):
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r", "--compare"]
+    code = cli.main([*args, "--validation-fraction", "0", "--output", str(tmp_path / "x.json")])
+    assert code == 2
+    assert "--validation-fraction must be > 0" in capsys.readouterr().err

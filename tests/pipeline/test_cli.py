@@ -135,3 +135,22 @@ def test_component_beam_args_override_one_component(tmp_path):
     config.component_beam_args = {"Trainer": ["--x"]}
     with pytest.raises(ValueError, match="no Beam component 'Trainer'.*Transform"):
         create_pipeline(config, str(csv))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--protocol", "seen_classes,bogus"], "'protocol' must be one of seen_classes"),
+        (["--protocol", "seen_classes,seen_classes"], "a protocol is given twice"),
+        (["--candidate", "supcon margin=1"], "'margin' is neither a parameter of 'supcon'"),
+        (["--losses", "supcon,supcon"], "given twice: supcon"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--validation-fraction", "0"], "--validation-fraction must be > 0"),
+    ],
+)
+def test_a_comparison_that_cannot_run_is_refused_before_it_starts(capsys, tmp_path, args, message):
+    root = tmp_path / "root"
+    assert cli.main(["compare", "--pipeline-root", str(root), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert not root.exists()  # nothing was started, not even the pipeline root

@@ -61,3 +61,18 @@ def test_unreadable_data_is_a_preflight_error(tmp_path):
     path.write_text("a,b\n1,2\n")
     with pytest.raises(preflight.PreflightError, match="label column 'label' does not exist"):
         preflight.check(PipelineConfig(ingest=IngestSettings()), str(path))
+
+
+def test_a_comparison_checks_every_candidate_and_names_the_one_that_cannot_run(tmp_path):
+    path = write_csv(str(tmp_path / "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
+    config = _config(batch_size=64)
+    fitting = {"supcon": TrainingSettings(loss="supcon", batch_size=64)}
+    assert preflight.check(config, path, fitting)["rows"] == 240
+    # 136 train rows: triplet builds 4 per row (544 examples), contrastive pairs too; a batch
+    # of 200 fits no mining batch of 136 rows
+    too_big = {**fitting, "supcon batch_size=200": TrainingSettings(loss="supcon", batch_size=200)}
+    with pytest.raises(preflight.PreflightError) as refused:
+        preflight.check(config, path, too_big)
+    message = str(refused.value)
+    assert "supcon batch_size=200: batch_size 200 is more than the 136 examples" in message
+    assert "  - supcon:" not in message  # the candidate that fits is not named

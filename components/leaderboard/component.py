@@ -1,0 +1,78 @@
+"""Leaderboard: a custom TFX component that gathers every branch of a comparison.
+
+Its inputs are one model, training run and evaluation per (candidate, seed) branch, so their
+number is the comparison's: ``Leaderboard`` builds a spec class per instance with channels
+``model_<i>``, ``model_run_<i>`` and ``evaluation_<i>`` for branch ``i`` (the branches'
+candidate and seed are an execution property, ``executor.BRANCHES_KEY``). Orchestrators only
+see channels and properties (the compiled IR and KFP spec name each input), so nothing
+depends on the class being importable by name.
+"""
+
+from __future__ import annotations
+
+import json
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.leaderboard import executor
+
+
+class LeaderboardSpec(ComponentSpec):
+    """Branches' models, training runs and evaluations -> the leaderboard and the winner."""
+
+    PARAMETERS = {
+        executor.BRANCHES_KEY: ExecutionParameter(type=str),
+        executor.METRICS_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS: dict = {}  # per instance, see ``_spec_class``
+    OUTPUTS = {
+        executor.LEADERBOARD_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+    }
+
+
+def _spec_class(count: int) -> type[LeaderboardSpec]:
+    inputs = {}
+    for i in range(count):
+        inputs[executor.input_key(executor.MODEL_KEY, i)] = ChannelParameter(
+            type=standard_artifacts.Model
+        )
+        inputs[executor.input_key(executor.MODEL_RUN_KEY, i)] = ChannelParameter(
+            type=standard_artifacts.ModelRun
+        )
+        inputs[executor.input_key(executor.EVALUATION_KEY, i)] = ChannelParameter(
+            type=standard_artifacts.ModelEvaluation
+        )
+    return type("LeaderboardSpec", (LeaderboardSpec,), {"INPUTS": inputs})
+
+
+class Leaderboard(base_component.BaseComponent):
+    """Ranks the candidates by validation MAP@R, reports them on test data, outputs the winner."""
+
+    SPEC_CLASS = LeaderboardSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, branches: list[dict], metrics: list[str]):
+        """Gathers ``branches`` and reports ``metrics`` (test metrics) for each.
+
+        ``branches``: ``{"candidate", "seed", "model", "model_run", "evaluation"}`` each, the
+        last three the channels of that branch's Trainer and RetrievalEvaluator outputs.
+        """
+        if not branches:
+            raise ValueError("a Leaderboard needs at least one branch")
+        channels = {}
+        for i, branch in enumerate(branches):
+            for key in (executor.MODEL_KEY, executor.MODEL_RUN_KEY, executor.EVALUATION_KEY):
+                channels[executor.input_key(key, i)] = branch[key]
+        described = [{"candidate": b["candidate"], "seed": int(b["seed"])} for b in branches]
+        spec = _spec_class(len(branches))(
+            branches=json.dumps(described),
+            metrics=json.dumps(list(metrics)),
+            leaderboard=types.Channel(type=standard_artifacts.ModelEvaluation),
+            model=types.Channel(type=standard_artifacts.Model),
+            **channels,
+        )
+        super().__init__(spec=spec)
