@@ -74,12 +74,12 @@ def compile_pipeline(
     data_root: str,
     output_path: str,
     image: str = DEFAULT_IMAGE,
-    comparison: tuple[list, list[int]] | None = None,
+    comparison: tuple[list, list[int], int] | None = None,
 ) -> dict:
     """Writes the compiled pipeline to ``output_path``; returns the PipelineJob as a dict.
 
     ``.yaml``/``.yml`` writes the PipelineSpec, anything else the PipelineJob JSON. Nothing is
-    run. ``comparison``: ``(candidates, seeds)`` compiles the comparison of
+    run. ``comparison``: ``(candidates, seeds, tuning trials)`` compiles the comparison of
     ``pipeline.create_compare_pipeline`` (its winner blessed and pushed) instead.
     """
     config.validate()
@@ -95,9 +95,9 @@ def compile_pipeline(
         pipeline = create_pipeline(config, data_root, runtime_parameters=params)
     else:
         params = {k: v for k, v in params.items() if k in COMPARE_RUNTIME_PARAMETERS}
-        candidates, seeds = comparison
+        candidates, seeds, trials = comparison
         pipeline = create_compare_pipeline(
-            config, data_root, candidates, seeds, runtime_parameters=params
+            config, data_root, candidates, seeds, runtime_parameters=params, tuning_trials=trials
         )
     defaults = {name: p.default for name, p in params.items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)

@@ -136,6 +136,13 @@ def seeds(base: int, count: int) -> list[int]:
     return [base + i for i in range(count)]
 
 
+def tuning_trials(count: int) -> int:
+    """The trials of each candidate's Tuner (0: no tuning); negative counts are refused."""
+    if count < 0:
+        raise SettingsError(f"--tuning-trials must be >= 0, got {count}")
+    return count
+
+
 def require_validation_split(validation_fraction: float) -> None:
     """A comparison ranks on validation data: ``SettingsError`` when there is none."""
     if validation_fraction <= 0:

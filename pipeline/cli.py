@@ -207,6 +207,15 @@ def _add_candidate_options(parser: argparse.ArgumentParser) -> None:
         "settings, e.g. 'triplet_semihard margin=0.2 learning_rate=0.003'",
     )
     parser.add_argument(
+        "--tuning-trials",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tune each candidate first: TFX's Tuner runs a KerasTuner random search of N "
+        "trials over the learning rate and the loss's margin or temperature (what the "
+        "candidate does not set), scored on validation MAP@R; 0: no tuning",
+    )
+    parser.add_argument(
         "--seeds",
         type=int,
         default=DEFAULT_SEEDS,
@@ -378,7 +387,7 @@ def comparison_markdown(summary: dict) -> str:
 
 def format_comparison(summary: dict) -> str:
     """The end of a comparison: each protocol's leaderboard, its winner, the blessing and push."""
-    from components.leaderboard.report import markdown_table
+    from components.leaderboard.report import markdown_table, raw_verdict
 
     lines = ["", f"Comparison finished in {summary['seconds']:.1f} s."]
     for protocol, result in summary["protocols"].items():
@@ -395,6 +404,7 @@ def format_comparison(summary: dict) -> str:
             markdown_table(board),
             f"Winner: {winner['candidate']} (seed {winner['seed']}, validation "
             f"{board['selection']['metric']} {winner['validation']:.4f}).",
+            raw_verdict(board),
             f"Leaderboard: {result['leaderboard_uri']}",
         ]
         if board.get("report"):
@@ -471,7 +481,11 @@ def _compile(args: argparse.Namespace) -> int:
             from pipeline import candidates
 
             chosen = candidates.from_options(args.losses, args.candidate)
-            comparison = (chosen, candidates.seeds(config.training.seed, args.seeds))
+            comparison = (
+                chosen,
+                candidates.seeds(config.training.seed, args.seeds),
+                candidates.tuning_trials(args.tuning_trials),
+            )
         runner.compile_pipeline(
             config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE, comparison
         )
@@ -529,7 +543,11 @@ def main(argv: list[str] | None = None) -> int:
             seeds = candidates.seeds(config.training.seed, args.seeds)
             local_runner.comparison_configs(config, args.protocol)  # checks the protocols
             command = functools.partial(
-                local_runner.compare, candidates=chosen, seeds=seeds, protocols=args.protocol
+                local_runner.compare,
+                candidates=chosen,
+                seeds=seeds,
+                protocols=args.protocol,
+                tuning_trials=candidates.tuning_trials(args.tuning_trials),
             )
         log_file = os.path.join(
             local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")

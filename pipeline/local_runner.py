@@ -324,8 +324,11 @@ def compare(
     log_file: str | None = None,
     quiet: bool = False,
     wait_for_lock: float = 0.0,
+    tuning_trials: int = 0,
 ) -> dict:
     """Runs the comparison pipeline of ``candidates`` x ``seeds`` once per protocol.
+
+    ``tuning_trials`` > 0 tunes each candidate first (``create_compare_pipeline``).
 
     Same checks, lock and temp folder as ``run``; the data is checked for every protocol and
     candidate before anything runs. The first protocol's winner goes through the blessing
@@ -365,6 +368,7 @@ def compare(
                 seeds,
                 deploy=i == 0,
                 metadata_connection_config=metadata,
+                tuning_trials=tuning_trials,
             )
             protocol_started = time.time()
             protocol_run = f"{run_id}-{protocol}"

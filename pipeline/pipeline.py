@@ -32,11 +32,13 @@ from components.retrieval_evaluator.settings import EvaluationSettings
 from pipeline.candidates import Candidate, branch_id, require_validation_split
 from pipeline.config import PipelineConfig
 from pipeline.data import split_input
+from trainer_module import tuning_space
 from trainer_module.splits import EVAL, TRAIN, VALID
 from trainer_module.stage_settings import SettingsError
 
 PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "trainer_module.run.run_fn"
+TUNER_FN = "trainer_module.tuning.tuner_fn"
 # What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
 RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluation")
 # ... and what it may change in a comparison, whose branches' training settings are compiled in
@@ -138,6 +140,7 @@ def create_compare_pipeline(
     deploy: bool = True,
     metadata_connection_config=None,
     runtime_parameters: dict | None = None,
+    tuning_trials: int = 0,
 ) -> tfx.dsl.Pipeline:
     """The comparison of ``candidates`` over ``seeds``, one TFX pipeline.
 
@@ -149,6 +152,12 @@ def create_compare_pipeline(
     gathers every branch and outputs the winner's model; with ``deploy`` that model goes
     through the usual RetrievalEvaluator (against the latest blessed model) and Pusher. No
     branch depends on another, so Kubeflow runs them in parallel.
+
+    With ``tuning_trials`` > 0 each candidate is first tuned by TFX's ``Tuner`` (KerasTuner
+    random search of that many trials on validation MAP@R, ``trainer_module/tuning.py``) on
+    its first seed's PairGen output, and every seed's Trainer trains with the best trial's
+    values: the same budget for every candidate, so none loses for want of its learning rate
+    or margin.
 
     ``runtime_parameters`` may replace the data side only (``COMPARE_RUNTIME_PARAMETERS``):
     each branch's training settings are compiled in, they make the branches.
@@ -169,6 +178,7 @@ def create_compare_pipeline(
         nodes: list = [transform]
         branches = []
         for candidate in candidates:
+            tuner = None
             for seed in seeds:
                 training = candidate.settings(config.training, seed)
                 pairs = dataclasses.replace(config.pairs, seed=seed).following(training)
@@ -182,7 +192,11 @@ def create_compare_pipeline(
                     pair_gens[pairs.to_json()] = pair_gen
                     nodes.append(pair_gen)
                 suffix = branch_id(candidate.label, seed)
-                trainer = _trainer(config, training.to_dict(), pair_gen, transform, {}).with_id(
+                if tuning_trials > 0 and tuner is None:
+                    tuner = _tuner(candidate, training, tuning_trials, pair_gen, transform)
+                    nodes.append(tuner.with_id(f"Tuner_{suffix}"))
+                tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner else {}
+                trainer = _trainer(config, training.to_dict(), pair_gen, transform, tuned).with_id(
                     f"Trainer_{suffix}"
                 )
                 evaluator = RetrievalEvaluator(
@@ -215,6 +229,25 @@ def create_compare_pipeline(
             nodes += [evaluator, pusher]
     resolver = [model_resolver] if deploy else []
     return _pipeline(config, [*head, *resolver, *nodes], metadata_connection_config)
+
+
+def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> object:
+    """TFX's Tuner of ``candidate``: ``trials`` trials over what the candidate did not set."""
+    fixed = {*candidate.training, *candidate.loss_params}
+    space = tuning_space.search_space(training, fixed)
+    return tfx.components.Tuner(
+        tuner_fn=TUNER_FN,
+        examples=pair_gen.outputs["examples"],
+        schema=pair_gen.outputs["schema"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(num_steps=1),  # trials take their length from settings
+        eval_args=tfx.proto.EvalArgs(splits=[VALID], num_steps=1),  # scored on valid only
+        custom_config={
+            **training.to_dict(),
+            tuning_space.TRIALS_KEY: trials,
+            tuning_space.SPACE_KEY: space,
+        },
+    )
 
 
 def leaderboard_metrics(evaluation: EvaluationSettings) -> list[str]:
@@ -302,8 +335,11 @@ def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
     )
 
 
-def _trainer(config: PipelineConfig, training, pair_gen, transform, base_model: dict) -> object:
-    """The Trainer of ``training`` (settings, or a runtime parameter holding them as JSON)."""
+def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict) -> object:
+    """The Trainer of ``training`` (settings, or a runtime parameter holding them as JSON).
+
+    ``inputs``: its optional channels (``base_model``, ``hyperparameters``).
+    """
     return tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=pair_gen.outputs["examples"],
@@ -315,7 +351,7 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, base_model: 
         # one it reads no eval data at all (the eval split is the evaluator's)
         eval_args=tfx.proto.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
         custom_config=training,
-        **base_model,
+        **inputs,
     )
 
 

@@ -27,7 +27,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from trainer_module import model as model_lib
-from trainer_module import preprocessing, resume, selection
+from trainer_module import preprocessing, resume, selection, tuning_space
 from trainer_module.losses import registry
 from trainer_module.settings import TrainingSettings
 from trainer_module.splits import VALID as VALID_SPLIT
@@ -331,8 +331,21 @@ def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
         variable.assign(source)
 
 
-def _feature_dim(tft_output: tft.TFTransformOutput) -> int:
+def feature_dim(tft_output: tft.TFTransformOutput) -> int:
+    """F, the width of the transformed feature vector the encoder reads."""
     return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
+
+
+def training_length(training: TrainingSettings, train_examples: int) -> tuple[int, int]:
+    """``(epochs, steps per epoch)``: every full batch per epoch, ``train_steps`` a hard cap.
+
+    A cap below ``epochs`` x steps is one "epoch" of exactly ``train_steps`` steps.
+    """
+    steps_per_epoch = train_examples // training.batch_size
+    epochs, cap = training.epochs, training.train_steps
+    if cap and cap < epochs * steps_per_epoch:
+        return 1, cap
+    return epochs, steps_per_epoch
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
@@ -353,6 +366,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     training = TrainingSettings.from_dict(
         fn_args.custom_config, complete=True, source="the Trainer's custom_config"
     )
+    tuned = (fn_args.hyperparameters or {}).get("values") or {}
+    if tuned:  # the Tuner's best trial (trainer_module/tuning.py)
+        training = tuning_space.apply(training, tuned)
+        logging.info("tuned: %s", tuned)
     spec = training.loss_spec
     params = training.full_loss_params()
     stats = split_counts(fn_args.train_files)
@@ -361,7 +378,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tf.keras.utils.set_random_seed(seed)
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     num_classes = tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB)
-    schema = _load_schema(fn_args.schema_path)
+    schema = load_schema(fn_args.schema_path)
 
     strategy = make_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -374,11 +391,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         raise ValueError(
             f"the train split has {n_train} examples, fewer than one batch of {batch_size}"
         )
-    steps_per_epoch = n_train // batch_size
-    epochs = training.epochs
-    cap = training.train_steps
-    if cap and cap < epochs * steps_per_epoch:  # an exact cap: one "epoch" of cap steps
-        epochs, steps_per_epoch = 1, cap
+    epochs, steps_per_epoch = training_length(training, n_train)
 
     pk = training.batch_sampler == "pk"
     train_ds = make_dataset(
@@ -399,7 +412,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     embedding_dim = training.embedding_dim
     with strategy.scope():
         encoder = model_lib.build_encoder(
-            _feature_dim(tft_output),
+            feature_dim(tft_output),
             list(training.hidden_units),
             embedding_dim,
             seed=seed,
@@ -513,6 +526,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             if best is not None
             else {"kept_epoch": epochs, "split": None}
         ),
+        "tuned": tuned or None,
+        "learning_rate": training.learning_rate,
         "seconds": round(time.time() - started, 2),
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
@@ -521,7 +536,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     logging.info("training summary: %s", json.dumps(summary))
 
 
-def _load_schema(path: str):
+def load_schema(path: str):
+    """The schema proto in the text file ``path`` (PairGen's output schema)."""
     from tensorflow_metadata.proto.v0 import schema_pb2
     from tfx.utils import io_utils
 

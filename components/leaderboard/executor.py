@@ -85,6 +85,7 @@ def branch_records(
                 "seconds": float(summary["seconds"]),
                 "kept_epoch": selection.get("kept_epoch"),
                 "epochs": summary.get("epochs"),
+                "tuned": summary.get("tuned"),
             }
         )
     return records, raw or {}

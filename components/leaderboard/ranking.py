@@ -32,7 +32,8 @@ def build(branches: list[dict], raw_baselines: dict[str, dict], metrics: list[st
 
     ``branches``: one dict per trained model, ``{"candidate", "seed", "validation" (its
     validation MAP@R), "metrics" (test metrics by name), "seconds" (training time),
-    "kept_epoch", "epochs"}``, in candidate order. ``raw_baselines``: name -> test metrics.
+    "kept_epoch", "epochs", "tuned" (optional: the values its Tuner chose)}``, in candidate
+    order. ``raw_baselines``: name -> test metrics.
     ``metrics``: the test metrics to report (each must be in every branch's ``metrics``).
     """
     if not branches:
@@ -96,6 +97,8 @@ def _row(name: str, seeds: dict[int, dict], metrics: list[str]) -> dict:
     return {
         "candidate": name,
         "seeds": ordered,
+        # the values its Tuner chose (the same for every seed), when it was tuned
+        "tuned": seeds[ordered[0]].get("tuned"),
         "validation": interval([seeds[s]["validation"] for s in ordered]),
         "test": {m: interval([seeds[s]["metrics"][m] for s in ordered]) for m in metrics},
         "seconds": interval([seeds[s]["seconds"] for s in ordered]),

@@ -50,8 +50,18 @@ def _significance(row: dict) -> str:
     return f"{word} ({test['mean_difference']:+.4f}, p={test['p_value']:.3f})"
 
 
+def _tuned(values: dict | None) -> str:
+    if not values:
+        return "-"
+    return " ".join(f"{k.removeprefix('loss.')}={v:.3g}" for k, v in sorted(values.items()))
+
+
 def rows(board: dict) -> tuple[list[str], list[list[str]]]:
-    """The leaderboard's table: ``(headings, cells)``, candidates by rank, then raw baselines."""
+    """The leaderboard's table: ``(headings, cells)``, candidates by rank, then raw baselines.
+
+    "lift over raw": mean test MAP@R minus the better raw-feature baseline's (negative: the
+    model separates worse than its inputs); "kept epochs": the epoch each seed kept.
+    """
     columns = [(m, h) for m, h in COLUMNS if m in board["metrics"]]
     recall = _recall_columns(board)
     head = [
@@ -60,9 +70,14 @@ def rows(board: dict) -> tuple[list[str], list[list[str]]]:
         "valid MAP@R",
         *[f"test {h}" for _, h in columns],
         *[f"R@{m.rsplit('_', 1)[1]}" for m in recall],
+        "lift over raw",
+        "kept epochs",
         "train s",
         "differs from winner (paired)",
     ]
+    tuned = any(row.get("tuned") for row in board["candidates"])
+    if tuned:
+        head.append("tuned")
     body = []
     for row in board["candidates"]:
         body.append(
@@ -72,8 +87,11 @@ def rows(board: dict) -> tuple[list[str], list[list[str]]]:
                 _interval(row["validation"]),
                 *[_interval(row["test"][m]) for m, _ in columns],
                 *[f"{row['test'][m]['mean']:.4f}" for m in recall],
+                "-" if row.get("lift_over_raw") is None else f"{row['lift_over_raw']:+.4f}",
+                ",".join(str(v["kept_epoch"]) for v in row["per_seed"].values()),
                 f"{row['seconds']['mean']:.0f}",
                 _significance(row),
+                *([_tuned(row.get("tuned"))] if tuned else []),
             ]
         )
     for name, values in sorted(board["raw_baselines"].items()):
@@ -86,9 +104,35 @@ def rows(board: dict) -> tuple[list[str], list[list[str]]]:
                 *[f"{values[m]:.4f}" for m in recall],
                 "-",
                 "-",
+                "-",
+                "-",
+                *(["-"] if tuned else []),
             ]
         )
     return head, body
+
+
+def raw_verdict(board: dict) -> str:
+    """One sentence: whether the winner, and which candidates, separate better than the inputs."""
+    raw = board.get("best_raw_baseline")
+    if raw is None:
+        return ""
+    metric = board["test_metric"]
+    value = board["raw_baselines"][raw][metric]
+    better = [r["candidate"] for r in board["candidates"] if r["lift_over_raw"] > 0]
+    winner = board["candidates"][0]
+    if winner["lift_over_raw"] > 0:
+        return (
+            f"The winner separates better than its inputs: test {metric} "
+            f"{winner['test'][metric]['mean']:.4f} against {value:.4f} for {raw} "
+            f"(lift {winner['lift_over_raw']:+.4f})."
+        )
+    others = f"; better than the inputs: {', '.join(better)}" if better else ("; no candidate does")
+    return (
+        f"The winner separates WORSE than its own inputs: test {metric} "
+        f"{winner['test'][metric]['mean']:.4f} against {value:.4f} for {raw} "
+        f"(lift {winner['lift_over_raw']:+.4f}){others}."
+    )
 
 
 def markdown_table(board: dict) -> str:
@@ -175,6 +219,7 @@ the {html.escape(board.get("split", "eval"))} split, mean ± 95% t interval over
 "Differs from winner": paired t-test over seeds of test {board["test_metric"]},
 significant below p = {board["alpha"]}. Shipped for blessing: seed {winner["seed"]} of the
 winner (validation {winner["validation"]:.4f}).</p>
+<p><b>{html.escape(raw_verdict(board))}</b></p>
 {table}
 {figures}
 </body></html>"""

@@ -1,10 +1,12 @@
 """A compiled comparison executed task by task through TFX's KFP v2 container entrypoint.
 
-``compile --compare`` with two candidates (one seed) runs on ``kfp_local.LocalBackend``, the
-stand-in for the KFP v2 / Vertex AI backend: every task is its compiled command in a fresh
-process. The Leaderboard, whose inputs are one channel per branch, must gather both branches
-from the ExecutorInput the backend hands it, output the winner's model, and that model must be
-blessed by the final RetrievalEvaluator and pushed.
+``compile --compare --tuning-trials 2`` with two candidates (one seed) runs on
+``kfp_local.LocalBackend``, the stand-in for the KFP v2 / Vertex AI backend: every task is its
+compiled command in a fresh process. Each candidate's Tuner (TFX's, with our KerasTuner
+search) must write its best trial, and its Trainer train with those values; the Leaderboard,
+whose inputs are one channel per branch, must gather both branches from the ExecutorInput the
+backend hands it, output the winner's model, and that model must be blessed by the final
+RetrievalEvaluator and pushed.
 """
 
 import json
@@ -26,6 +28,7 @@ def run(tmp_path_factory):
     data.write_if_changed(str(data_root / "digits.csv"), data.digits_csv_text(limit=600))
     spec_path = base / "pipeline.yaml"
     args = ["compile", "--compare", "--losses", "triplet_semihard,supcon", "--seeds", "1"]
+    args += ["--tuning-trials", "2"]
     args += ["--data-root", str(data_root), "--pipeline-root", str(root)]
     args += ["--serving-dir", str(serving), "--epochs", "2", "--batch-size", "64"]
     assert cli.main([*args, "--output", str(spec_path)]) == 0
@@ -67,3 +70,18 @@ def test_the_winner_is_blessed_against_production_and_pushed(run):
     pushed = _artifact(backend, "Pusher", "tfx.PushedModel")
     assert pushed.metadata["pushed"] == 1.0
     assert os.path.exists(os.path.join(pushed.metadata["pushed_destination"], "saved_model.pb"))
+
+
+def test_each_candidate_is_tuned_on_validation_data_and_trained_with_its_best_trial(run):
+    backend = run["backend"]
+    for candidate, param in (("triplet_semihard", "loss.margin"), ("supcon", "loss.temperature")):
+        best = _artifact(backend, f"Tuner_{candidate}_s42", "tfx.HyperParameters")
+        with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
+            values = json.load(f)["values"]
+        assert set(values) == {"learning_rate", param}
+        summary = _artifact(backend, f"Trainer_{candidate}_s42", "tfx.ModelRun")
+        with open(os.path.join(summary.uri, "training_summary.json")) as f:
+            training = json.load(f)
+        assert training["tuned"] == values
+        assert training["learning_rate"] == values["learning_rate"]
+        assert training["loss_params"][param.split(".")[1]] == values[param]

@@ -279,6 +279,8 @@ def test_a_comparison_compiles_to_parallel_branches_gathered_by_the_leaderboard(
         "supcon temperature=0.2",
         "--seeds",
         "2",
+        "--tuning-trials",
+        "3",
     )
     spec = pipeline_spec_pb2.PipelineSpec()
     json_format.ParseDict(job["pipelineSpec"], spec)
@@ -292,12 +294,22 @@ def test_a_comparison_compiles_to_parallel_branches_gathered_by_the_leaderboard(
     shared = {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "DataValidator", "Transform"}
     for trainer in trainers:
         deps = set(tasks[trainer].dependent_tasks)
-        # a branch waits for the shared tasks and its own PairGen, never for another branch
-        assert deps - shared - {t for t in deps if t.startswith("PairGen_")} == set(), deps
+        # a branch waits for the shared tasks, its PairGen and its candidate's Tuner (on the
+        # first seed's PairGen), never for another candidate's branch
+        others = deps - shared - {t for t in deps if t.startswith("PairGen_")}
+        candidate = trainer.removeprefix("Trainer_").rsplit("_s", 1)[0]
+        assert others == {f"Tuner_{candidate}_s42"}, deps
         training = json.loads(
             tasks[trainer].inputs.parameters["custom_config"].runtime_value.constant.string_value
         )
         assert training["seed"] == int(trainer.rsplit("_s", 1)[1])
+    tuners = {t for t in tasks if t.startswith("Tuner_")}
+    assert len(tuners) == 3  # one per candidate, whatever the seeds
+    for tuner in tuners:
+        config = json.loads(
+            tasks[tuner].inputs.parameters["custom_config"].runtime_value.constant.string_value
+        )
+        assert config["tuning_trials"] == 3 and "learning_rate" in config["tuning_space"]
     leaderboard = set(tasks["Leaderboard"].dependent_tasks)
     assert trainers | evaluators <= leaderboard
     # the winner goes through the usual blessing against production and the Pusher

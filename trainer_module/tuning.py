@@ -1,0 +1,187 @@
+"""Hyperparameter tuning for TFX's ``Tuner`` component: KerasTuner on validation MAP@R.
+
+``tuner_fn`` (the ``Tuner``'s module function) returns a KerasTuner random search whose
+objective is the best validation MAP@R over a trial's epochs (``val_map_at_r``, the Trainer's
+own selection criterion, ``selection.py``, on the same ``valid`` split); the test split is
+never read. Each trial trains the candidate's model from scratch with the trial's values,
+for the candidate's epochs, on PairGen's output, exactly as ``run_fn`` would, and keeps its
+best epoch; a trial whose loss or weights become non-finite scores ``DIVERGED`` (-1, below
+any MAP@R). The ``Tuner`` writes the best trial's values, and ``run_fn`` applies them
+(``apply``) when the Trainer is given them.
+
+The search space is ``tuning_space.search_space``'s (log-uniform ranges of the learning rate
+and of the loss's margin or temperature, whatever the candidate did not set itself).
+
+The search runs through our own ``run_trial``, not KerasTuner's ``fit`` wrapper: KerasTuner
+1.4 takes its Keras from ``import keras`` (Keras 3 here), while TFX 1.16 trains with
+``tf_keras``; its History and checkpoint callbacks do not work on a tf_keras model. So a trial
+returns its objective value itself (KerasTuner's documented ``run_trial`` override), and
+nothing of Keras 3 touches the model. Bounds: trials run one after another
+(``max_trials``), each costing one training of ``epochs``; the validation rows are read once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import keras_tuner as kt
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+
+from trainer_module import model as model_lib
+from trainer_module import preprocessing, run, selection
+from trainer_module.losses import registry
+from trainer_module.settings import TrainingSettings
+from trainer_module.tuning_space import DIVERGED, SPACE_KEY, TRIALS_KEY, apply
+
+
+def hyperparameters(space: dict[str, list[float]]) -> kt.HyperParameters:
+    """KerasTuner's search space for ``space`` (each log-uniform)."""
+    hp = kt.HyperParameters()
+    for name, (low, high) in sorted(space.items()):
+        hp.Float(name, min_value=float(low), max_value=float(high), sampling="log")
+    return hp
+
+
+class ValidationSearch(kt.Tuner):
+    """KerasTuner's search whose trials are ``trial_fn(values) -> validation MAP@R``."""
+
+    def __init__(self, oracle, trial_fn, **kwargs):
+        super().__init__(oracle=oracle, **kwargs)
+        self._trial_fn = trial_fn
+
+    def search_space_summary(self, extended=False):
+        """Logged, not printed (TFX's Tuner executor calls it; a run's terminal stays quiet)."""
+        logging.info("search space: %s", self.oracle.get_space().get_config())
+
+    def results_summary(self, num_trials=10):
+        """The best trials' values and scores, logged, not printed."""
+        for trial in self.oracle.get_best_trials(num_trials):
+            logging.info(
+                "trial %s: %s -> %s", trial.trial_id, trial.hyperparameters.values, trial.score
+            )
+
+    def run_trial(self, trial, *args, **kwargs):
+        """One trial: its objective value, computed by ``trial_fn``."""
+        value = self._trial_fn(dict(trial.hyperparameters.values))
+        logging.info(
+            "trial %s %s: validation MAP@R %.4f",
+            trial.trial_id,
+            trial.hyperparameters.values,
+            value,
+        )
+        return {selection.LOG_KEY: value}
+
+
+def train_and_score(
+    training: TrainingSettings,
+    train_ds: tf.data.Dataset,
+    steps_per_epoch: int,
+    epochs: int,
+    validation: tuple[np.ndarray, np.ndarray],
+    feature_dim: int,
+    num_classes: int,
+    strategy: tf.distribute.Strategy,
+) -> float:
+    """Trains a fresh model with ``training``; its best validation MAP@R (epoch 0 included)."""
+    spec = training.loss_spec
+    tf.keras.utils.set_random_seed(training.seed)
+    with strategy.scope():
+        encoder = model_lib.build_encoder(
+            feature_dim,
+            list(training.hidden_units),
+            training.embedding_dim,
+            seed=training.seed,
+            kind=training.encoder,
+        )
+        loss = registry.build(
+            spec.name, training.full_loss_params(), num_classes, training.embedding_dim
+        )
+        trainer = model_lib.build_training_model(
+            encoder, spec, loss, num_classes, seed=training.seed
+        )
+        trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        best = selection.BestEpoch(encoder)
+    guard = run.StopOnNonFiniteWeights()
+    history = trainer.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        verbose=0,
+        callbacks=[
+            tf.keras.callbacks.TerminateOnNaN(),
+            guard,
+            selection.KeepBestEpoch(encoder, *validation, best),
+        ],
+    )
+    losses = history.history.get("loss", [])
+    if guard.bad or not all(math.isfinite(v) for v in losses):
+        return DIVERGED
+    return float(best.value.numpy())
+
+
+def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+    """The ``Tuner``'s function: a random search of ``tuning_trials`` trials.
+
+    ``fn_args.custom_config``: every training setting, plus ``tuning_trials`` (>= 1) and
+    ``tuning_space`` (``search_space``'s output). ``fn_args.eval_files`` must be the ``valid``
+    split (the pipeline's ``eval_args``).
+    """
+    config = dict(fn_args.custom_config)
+    trials = int(config.pop(TRIALS_KEY))
+    space = config.pop(SPACE_KEY)
+    training = TrainingSettings.from_dict(config, complete=True, source="the Tuner's custom_config")
+    if trials < 1 or not space:
+        raise ValueError(f"tuning needs at least one trial and a space, got {trials}, {space}")
+    stats = run.split_counts(fn_args.train_files)
+    run.check_pair_gen(training, stats)
+    if run.VALID_SPLIT not in stats["splits"]:
+        raise ValueError("tuning scores trials on the valid split, and PairGen wrote none")
+    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    num_classes = tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB)
+    schema = run.load_schema(fn_args.schema_path)
+    n_train = stats["splits"]["train"]["examples"]
+    epochs, steps_per_epoch = run.training_length(training, n_train)
+    spec = training.loss_spec
+    train_ds = run.make_dataset(
+        fn_args.train_files,
+        fn_args.data_accessor,
+        schema,
+        spec,
+        training.batch_size,
+        training.seed,
+        in_order=training.batch_sampler == "pk",
+    )
+    validation = selection.read_rows(fn_args.eval_files, training.seed)
+    strategy = run.make_strategy()
+    feature_dim = run.feature_dim(tft_output)
+
+    def trial(values: dict[str, Any]) -> float:
+        return train_and_score(
+            apply(training, values),
+            train_ds,
+            steps_per_epoch,
+            epochs,
+            validation,
+            feature_dim,
+            num_classes,
+            strategy,
+        )
+
+    oracle = kt.oracles.RandomSearchOracle(
+        objective=kt.Objective(selection.LOG_KEY, direction="max"),
+        max_trials=trials,
+        hyperparameters=hyperparameters(space),
+        seed=training.seed,
+    )
+    search = ValidationSearch(
+        oracle, trial, directory=fn_args.working_dir, project_name="tuning", overwrite=True
+    )
+    logging.info("tuning %s: %d trials over %s", spec.name, trials, json.dumps(space))
+    # verbose 0: KerasTuner prints each trial's table otherwise; the log has every trial
+    return tfx.components.TunerFnResult(tuner=search, fit_kwargs={"verbose": 0})
