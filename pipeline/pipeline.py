@@ -218,15 +218,9 @@ def create_compare_pipeline(
         leaderboard = Leaderboard(branches, leaderboard_metrics(config.evaluation))
         nodes.append(leaderboard)
         if deploy:
-            evaluator = RetrievalEvaluator(
-                examples=example_gen.outputs["examples"],
-                model=leaderboard.outputs["model"],
-                baseline_model=model_resolver.outputs["model"],
-                label_column=config.ingest.label_feature,
-                settings=runtime.get("evaluation", config.evaluation),
+            nodes += _bless_and_push(
+                config, example_gen, leaderboard.outputs["model"], model_resolver, runtime
             )
-            pusher = _pusher(config, leaderboard.outputs["model"], evaluator.outputs["blessing"])
-            nodes += [evaluator, pusher]
     resolver = [model_resolver] if deploy else []
     return _pipeline(config, [*head, *resolver, *nodes], metadata_connection_config)
 
@@ -355,17 +349,29 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
     )
 
 
-def _pusher(config: PipelineConfig, model, blessing) -> object:
-    """Pusher of ``model`` when ``blessing`` says so, all-or-nothing (components/pusher)."""
-    return tfx.components.Pusher(
+def _bless_and_push(config: PipelineConfig, example_gen, model, model_resolver, runtime) -> list:
+    """RetrievalEvaluator of ``model`` against production, then Pusher.
+
+    Production is the latest blessed model; Pusher pushes ``model`` only when blessed,
+    all-or-nothing (components/pusher).
+    """
+    evaluator = RetrievalEvaluator(
+        examples=example_gen.outputs["examples"],
         model=model,
-        model_blessing=blessing,
+        baseline_model=model_resolver.outputs["model"],
+        label_column=config.ingest.label_feature,
+        settings=runtime.get("evaluation", config.evaluation),
+    )
+    pusher = tfx.components.Pusher(
+        model=model,
+        model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
         # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
         custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
     )
+    return [evaluator, pusher]
 
 
 def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime) -> list:
@@ -384,12 +390,7 @@ def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
     )
     training = runtime.get("training", config.training.resolved().to_dict())
     trainer = _trainer(config, training, pair_gen, transform, base_model)
-    evaluator = RetrievalEvaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
-        label_column=config.ingest.label_feature,
-        settings=runtime.get("evaluation", config.evaluation),
+    evaluator, pusher = _bless_and_push(
+        config, example_gen, trainer.outputs["model"], model_resolver, runtime
     )
-    pusher = _pusher(config, trainer.outputs["model"], evaluator.outputs["blessing"])
     return [transform, pair_gen, trainer, evaluator, pusher]

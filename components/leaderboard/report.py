@@ -10,7 +10,6 @@ seeds, and the candidates' mean Recall@k curves overlaid with the raw-feature ba
 from __future__ import annotations
 
 import html
-import os
 
 import matplotlib
 from tfx.dsl.io import fileio
@@ -20,7 +19,6 @@ from components.retrieval_evaluator import report as evaluation_report
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-REPORT_FILE = "report.html"
 # reported columns when the leaderboard has them: (metric, heading)
 COLUMNS = (
     ("map_at_r", "MAP@R"),
@@ -193,26 +191,15 @@ def write_report(out_dir: str, board: dict) -> tuple[str, list[str]]:
         except Exception as e:  # a figure is a courtesy; the leaderboard stands without it
             plt.close("all")
             errors.append(f"figure {title!r} could not be drawn: {type(e).__name__}: {e}")
-    head, body = rows(board)
+    head, lines = rows(board)
     table = "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"
     table += "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in lines
     )
     table += "</table>"
     winner = board["winner"]
-    failed = "".join(f"<p>{html.escape(e)}</p>" for e in errors)
-    figures = failed + "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{data}'>"
-        for title, data in images.items()
-    )
     n_seeds = max(len(r["seeds"]) for r in board["candidates"])
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Leaderboard</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
-img{{max-width:100%}}</style></head><body>
-<h1>Leaderboard: {html.escape(winner["candidate"])} wins</h1>
+    body = f"""<h1>Leaderboard: {html.escape(winner["candidate"])} wins</h1>
 <p>Ranked by mean validation {board["selection"]["metric"]} (the
 {html.escape(board["selection"]["split"])} split) over up to {n_seeds} seed(s); test metrics on
 the {html.escape(board.get("split", "eval"))} split, mean ± 95% t interval over seeds.
@@ -221,9 +208,6 @@ significant below p = {board["alpha"]}. Shipped for blessing: seed {winner["seed
 winner (validation {winner["validation"]:.4f}).</p>
 <p><b>{html.escape(raw_verdict(board))}</b></p>
 {table}
-{figures}
-</body></html>"""
-    path = os.path.join(out_dir, REPORT_FILE)
-    with fileio.open(path, "wb") as f:
-        f.write(page.encode("utf-8"))
+{evaluation_report.figures_html(images, errors)}"""
+    path = evaluation_report.write_page(out_dir, "Leaderboard", body)
     return path, errors

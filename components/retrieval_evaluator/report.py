@@ -139,6 +139,31 @@ def _table(results: dict, metric_names: list[str]) -> str:
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
+def figures_html(images: dict[str, str], errors: list[str]) -> str:
+    """Each figure (title -> base64 PNG) under its heading, after the ones that failed."""
+    failed = "".join(f"<p>{html.escape(e)}</p>" for e in errors)
+    return failed + "".join(
+        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
+        f"src='data:image/png;base64,{data}'>"
+        for title, data in images.items()
+    )
+
+
+def write_page(out_dir: str, title: str, body: str) -> str:
+    """``out_dir/report.html``: ``body`` in the reports' self-contained page; its path."""
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
+img{{max-width:100%}}</style></head><body>
+{body}
+</body></html>"""
+    path = os.path.join(out_dir, REPORT_FILE)
+    with fileio.open(path, "wb") as f:
+        f.write(page.encode("utf-8"))
+    return path
+
+
 def write_report(
     out_dir: str,
     results: dict,
@@ -184,24 +209,10 @@ def write_report(
         if lone
         else ""
     )
-    failed = "".join(f"<p>{html.escape(e)}</p>" for e in errors)
-    figures = failed + "".join(
-        f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{data}'>"
-        for title, data in images.items()
-    )
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Retrieval evaluation</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}
-img{{max-width:100%}}</style></head><body>
-<h1>Retrieval evaluation: {verdict}</h1>
+    body = f"""<h1>Retrieval evaluation: {verdict}</h1>
 <ul>{reasons or "<li>all thresholds met and not worse than the baseline</li>"}</ul>
 {_table(results, metric_names)}
 {notes}
-{figures}
-</body></html>"""
-    path = os.path.join(out_dir, REPORT_FILE)
-    with fileio.open(path, "wb") as f:
-        f.write(page.encode("utf-8"))
+{figures_html(images, errors)}"""
+    path = write_page(out_dir, "Retrieval evaluation", body)
     return path, errors
