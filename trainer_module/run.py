@@ -360,7 +360,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     output has a ``valid`` split (the pipeline then makes it the Trainer's eval split,
     ``fn_args.eval_files``), the epoch with the best validation MAP@R is exported, epoch 0
     (before training) included (``selection``); without one, the last epoch. The eval split
-    itself is never read here: it is the evaluator's test data.
+    itself is never read here: it is the evaluator's test data. With ``fn_args.hyperparameters``
+    (a Tuner's best trial, ``trainer_module/tuning.py``) their values replace the learning
+    rate and loss parameters (``tuning_space.apply``), and the summary records them.
     """
     started = time.time()
     training = TrainingSettings.from_dict(

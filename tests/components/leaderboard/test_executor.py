@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
 from components.leaderboard import executor
@@ -38,14 +39,27 @@ def _evaluation(value, split="eval"):
 def _artifact(cls, uri, files):
     artifact = cls()
     artifact.uri = str(uri)
-    os.makedirs(uri, exist_ok=True)
+    fileio.makedirs(artifact.uri)
     for name, content in files.items():
-        with open(os.path.join(uri, name), "w") as f:
+        with fileio.open(os.path.join(artifact.uri, name), "w") as f:
             f.write(content if isinstance(content, str) else json.dumps(content))
     return [artifact]
 
 
-def test_ranks_the_branches_writes_the_leaderboard_and_copies_the_winning_model(tmp_path):
+def _read(path):
+    with fileio.open(str(path)) as f:
+        return f.read()
+
+
+@pytest.fixture(params=["local", "ram"])
+def base(request, tmp_path):
+    """A local folder, or an in-memory non-local filesystem standing in for a bucket."""
+    if request.param == "local":
+        return str(tmp_path)
+    return f"ram://leaderboard-{id(request)}"
+
+
+def test_ranks_the_branches_writes_the_leaderboard_and_copies_the_winning_model(base):
     branches = [
         {"candidate": "a", "seed": 0, "validation": 0.6, "test": 0.9},
         {"candidate": "a", "seed": 1, "validation": 0.7, "test": 0.8},
@@ -55,20 +69,20 @@ def test_ranks_the_branches_writes_the_leaderboard_and_copies_the_winning_model(
     inputs = {}
     for i, b in enumerate(branches):
         inputs[executor.input_key("model", i)] = _artifact(
-            standard_artifacts.Model, tmp_path / f"model{i}", {"saved_model.pb": f"model {i}"}
+            standard_artifacts.Model, f"{base}/model{i}", {"saved_model.pb": f"model {i}"}
         )
         inputs[executor.input_key("model_run", i)] = _artifact(
             standard_artifacts.ModelRun,
-            tmp_path / f"run{i}",
+            f"{base}/run{i}",
             {SUMMARY_FILE: _summary(b["validation"])},
         )
         inputs[executor.input_key("evaluation", i)] = _artifact(
             standard_artifacts.ModelEvaluation,
-            tmp_path / f"eval{i}",
+            f"{base}/eval{i}",
             {EVALUATION_FILE: _evaluation(b["test"])},
         )
-    board_out = _artifact(standard_artifacts.ModelEvaluation, tmp_path / "board", {})
-    model_out = _artifact(standard_artifacts.Model, tmp_path / "winner", {})
+    board_out = _artifact(standard_artifacts.ModelEvaluation, f"{base}/board", {})
+    model_out = _artifact(standard_artifacts.Model, f"{base}/winner", {})
     executor.Executor().Do(
         inputs,
         {"leaderboard": board_out, "model": model_out},
@@ -79,14 +93,15 @@ def test_ranks_the_branches_writes_the_leaderboard_and_copies_the_winning_model(
             "metrics": json.dumps(METRICS),
         },
     )
-    board = json.load(open(tmp_path / "board" / executor.LEADERBOARD_FILE))
+    board = json.loads(_read(f"{base}/board/{executor.LEADERBOARD_FILE}"))
     assert board["winner"]["candidate"] == "b" and board["winner"]["seed"] == 1
     assert board["split"] == "eval"
     assert sorted(board["raw_baselines"]) == ["raw_features", "transformed_features"]
-    assert open(tmp_path / "winner" / "saved_model.pb").read() == "model 3"
+    assert _read(f"{base}/winner/saved_model.pb") == "model 3"
     assert model_out[0].get_string_custom_property("candidate") == "b"
     assert model_out[0].get_int_custom_property("seed") == 1
-    page = open(board["report"]).read()
+    assert board["report"].startswith(f"{base}/board")  # written where the artifact is
+    page = _read(board["report"])
     assert board["report_errors"] == []
     assert page.count("data:image/png;base64,") == 2 and "b wins" in page
 
