@@ -13,7 +13,8 @@ test (``eval``) split by the RetrievalEvaluator. Here:
   paired t-test over the seeds (``statistics.paired_test``);
 - the raw-feature baselines (the inputs themselves under cosine similarity, which every
   evaluation scores on the same split) are reported beside them; each candidate's lift over
-  the better one is its mean test MAP@R minus that baseline's.
+  the better one is its mean test MAP@R minus that baseline's (within ``ROUNDING`` of 0: 0,
+  as the evaluator's lift).
 
 Pure: plain dicts in, a JSON-ready dict out.
 """
@@ -21,6 +22,7 @@ Pure: plain dicts in, a JSON-ready dict out.
 from __future__ import annotations
 
 from components.leaderboard import statistics
+from components.retrieval_evaluator.settings import ROUNDING
 
 # what selects (on the validation split) and what the paired tests compare (on the test split)
 SELECTION_METRIC = "map_at_r"
@@ -66,7 +68,7 @@ def build(branches: list[dict], raw_baselines: dict[str, dict], metrics: list[st
         row["lift_over_raw"] = (
             None
             if best_raw is None
-            else row["test"][TEST_METRIC]["mean"] - raw_baselines[best_raw][TEST_METRIC]
+            else _lift(row["test"][TEST_METRIC]["mean"], raw_baselines[best_raw][TEST_METRIC])
         )
     seeds = by_candidate[winner["candidate"]]
     shipped = min(seeds, key=lambda s: (-seeds[s]["validation"], s))
@@ -113,6 +115,12 @@ def _row(name: str, seeds: dict[int, dict], metrics: list[str]) -> dict:
             for s in ordered
         },
     }
+
+
+def _lift(value: float, raw: float) -> float:
+    """``value - raw``, with rounding-sized differences (``ROUNDING``) as 0."""
+    lift = value - raw
+    return 0.0 if abs(lift) < ROUNDING else lift
 
 
 def _by_seed(row: dict, metric: str) -> dict[int, float]:

@@ -118,6 +118,7 @@ def raw_verdict(board: dict) -> str:
     metric = board["test_metric"]
     value = board["raw_baselines"][raw][metric]
     better = [r["candidate"] for r in board["candidates"] if r["lift_over_raw"] > 0]
+    equal = [r["candidate"] for r in board["candidates"] if r["lift_over_raw"] == 0]
     winner = board["candidates"][0]
     if winner["lift_over_raw"] > 0:
         return (
@@ -125,9 +126,13 @@ def raw_verdict(board: dict) -> str:
             f"{winner['test'][metric]['mean']:.4f} against {value:.4f} for {raw} "
             f"(lift {winner['lift_over_raw']:+.4f})."
         )
-    others = f"; better than the inputs: {', '.join(better)}" if better else ("; no candidate does")
+    if better:
+        others = f"; better than the inputs: {', '.join(better)}"
+    else:
+        others = "; no candidate does" + (f" (as good: {', '.join(equal)})" if equal else "")
+    how = "only as well as" if winner["lift_over_raw"] == 0 else "WORSE than"
     return (
-        f"The winner separates WORSE than its own inputs: test {metric} "
+        f"The winner separates {how} its own inputs: test {metric} "
         f"{winner['test'][metric]['mean']:.4f} against {value:.4f} for {raw} "
         f"(lift {winner['lift_over_raw']:+.4f}){others}."
     )

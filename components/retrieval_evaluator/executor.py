@@ -50,7 +50,7 @@ from tfx.utils import io_utils, path_utils
 
 from components.retrieval_evaluator import report as report_lib
 from components.retrieval_evaluator import verification
-from components.retrieval_evaluator.settings import EvaluationSettings
+from components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
 from trainer_module.retrieval import metrics as metrics_lib
 
 METRICS_FILE = "metrics.json"
@@ -66,8 +66,6 @@ LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 # the raw-feature baselines (see the module docstring), scored beside every model
 RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
 RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
-# metric differences below this are summation-order rounding, not a difference
-ROUNDING = 1e-9
 
 
 class _Embed(beam.DoFn):

@@ -28,6 +28,9 @@ def metric_names(recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10)) -> list[
     ]
 
 
+# metric differences below this are summation-order rounding, not a difference
+ROUNDING = 1e-9
+
 # Metrics that are not confined to [0, 1] (every other one is a rate or a score in [0, 1]).
 UNBOUNDED_METRICS = frozenset({"separation"})
 

@@ -44,6 +44,13 @@ def test_the_verdict_says_plainly_when_the_winner_is_worse_than_its_inputs():
     assert worse.startswith("The winner separates WORSE than its own inputs")
     assert worse.endswith("(lift -0.1000); better than the inputs: b.")
     assert report.raw_verdict(_board(0.5, 0.4)).endswith("; no candidate does.")
+    # lifts within rounding of 0 are 0: the inputs matched, not beaten
+    matched = report.raw_verdict(_board(0.5, 0.6 + 1e-12))
+    assert matched.startswith("The winner separates WORSE than its own inputs")
+    assert matched.endswith("; no candidate does (as good: b).")
+    assert report.raw_verdict(_board(0.6 - 1e-12, 0.5)).startswith(
+        "The winner separates only as well as its own inputs"
+    )
 
 
 def test_tuned_values_get_a_column():
