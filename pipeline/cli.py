@@ -471,21 +471,37 @@ def _list_losses() -> int:
     return 0
 
 
+# training options a comparison's candidates set (or that have no meaning in one)
+PER_CANDIDATE_FLAGS = ("--loss", "--loss-param", "--warm-start")
+
+
+def _comparison(args: argparse.Namespace, config) -> tuple[list, list[int], int]:
+    """``(candidates, seeds, tuning trials)`` of ``compare`` or ``compile --compare``.
+
+    Refuses the training options that each candidate sets itself (``--loss``,
+    ``--loss-param``) or that a comparison does not do (``--warm-start``: every candidate
+    starts from scratch, so they are compared on equal terms).
+    """
+    from pipeline import candidates
+    from pipeline.cli_options import given
+
+    wrong = [flag for flag in PER_CANDIDATE_FLAGS if given(args, flag)]
+    if wrong:
+        raise SettingsError(
+            f"{', '.join(wrong)}: a comparison's candidates set the loss and its parameters "
+            f"(--losses, --candidate 'NAME KEY=VALUE ...') and start from scratch"
+        )
+    chosen = candidates.from_options(args.losses, args.candidate)
+    seeds = candidates.seeds(config.training.seed, args.seeds)
+    return chosen, seeds, candidates.tuning_trials(args.tuning_trials)
+
+
 def _compile(args: argparse.Namespace) -> int:
     from kubeflow import runner
 
     try:
         config = config_from_args(args)
-        comparison = None
-        if args.compare:
-            from pipeline import candidates
-
-            chosen = candidates.from_options(args.losses, args.candidate)
-            comparison = (
-                chosen,
-                candidates.seeds(config.training.seed, args.seeds),
-                candidates.tuning_trials(args.tuning_trials),
-            )
+        comparison = _comparison(args, config) if args.compare else None
         runner.compile_pipeline(
             config, args.data_root, args.output, args.image or runner.DEFAULT_IMAGE, comparison
         )
@@ -537,17 +553,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             import functools
 
-            from pipeline import candidates
-
-            chosen = candidates.from_options(args.losses, args.candidate)
-            seeds = candidates.seeds(config.training.seed, args.seeds)
+            chosen, seeds, trials = _comparison(args, config)
             local_runner.comparison_configs(config, args.protocol)  # checks the protocols
             command = functools.partial(
                 local_runner.compare,
                 candidates=chosen,
                 seeds=seeds,
                 protocols=args.protocol,
-                tuning_trials=candidates.tuning_trials(args.tuning_trials),
+                tuning_trials=trials,
             )
         log_file = os.path.join(
             local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")

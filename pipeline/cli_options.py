@@ -53,6 +53,11 @@ def _dest(flag: str) -> str:
     return "setting_" + flag.lstrip("-").replace("-", "_")
 
 
+def given(args: argparse.Namespace, flag: str) -> bool:
+    """Whether the stage option ``flag`` was given (options left out leave no attribute)."""
+    return hasattr(args, _dest(flag))
+
+
 def _flags(stages: dict[str, type[StageSettings]]) -> dict[str, list[tuple[str, FieldInfo]]]:
     """Flag -> the (stage, field) pairs it sets; shared flags must agree on kind and default."""
     out: dict[str, list[tuple[str, FieldInfo]]] = {}

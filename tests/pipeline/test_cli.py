@@ -146,6 +146,9 @@ def test_component_beam_args_override_one_component(tmp_path):
         (["--losses", "supcon,supcon"], "given twice: supcon"),
         (["--seeds", "0"], "--seeds must be >= 1"),
         (["--validation-fraction", "0"], "--validation-fraction must be > 0"),
+        (["--loss", "supcon"], "--loss: a comparison's candidates set the loss"),
+        (["--loss-param", "margin=1", "--warm-start"], "--loss-param, --warm-start: a comp"),
+        (["--tuning-trials", "-1"], "--tuning-trials must be >= 0"),
     ],
 )
 def test_a_comparison_that_cannot_run_is_refused_before_it_starts(capsys, tmp_path, args, message):
