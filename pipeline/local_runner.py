@@ -328,11 +328,10 @@ def compare(
 ) -> dict:
     """Runs the comparison pipeline of ``candidates`` x ``seeds`` once per protocol.
 
-    ``tuning_trials`` > 0 tunes each candidate first (``create_compare_pipeline``).
-
     Same checks, lock and temp folder as ``run``; the data is checked for every protocol and
     candidate before anything runs. The first protocol's winner goes through the blessing
-    against production and Pusher (``pipeline.create_compare_pipeline``). Returns
+    against production and Pusher (``pipeline.create_compare_pipeline``); ``tuning_trials``
+    > 0 tunes each candidate first. Returns
     ``{"seconds", "deploy_protocol", "protocols": {protocol: {"leaderboard",
     "leaderboard_uri", "seconds", "run" (the run summary of the blessing and push, first
     protocol only)}}}``.
