@@ -37,10 +37,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
-import apache_beam as beam
 import numpy as np
-import tensorflow as tf
 from absl import logging
 from tfx.components.evaluator import constants as tfx_evaluator
 from tfx.components.evaluator import executor as tfx_evaluator_executor
@@ -48,152 +47,37 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from components.retrieval_evaluator import embeddings as embeddings_lib
 from components.retrieval_evaluator import report as report_lib
 from components.retrieval_evaluator import verification
 from components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
 from trainer_module.retrieval import metrics as metrics_lib
+from trainer_module.retrieval import search
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 REPORT_DIR = "report"
+EMBEDDINGS_DIR = "embeddings"
 LABEL_COLUMN_KEY = "label_column"
 SETTINGS_KEY = "settings"
-EMBED_SIGNATURE = "serve_examples"
-TRANSFORM_SIGNATURE = "transform_features"
-RAW_SIGNATURE = "serving_default"
-TRANSFORMED_FEATURES_KEY = "features"
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
-# the raw-feature baselines (see the module docstring), scored beside every model
-RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
-RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
-
-
-class _Embed(beam.DoFn):
-    """Batches of serialized raw examples -> (label, vector) rows, one model per worker.
-
-    ``source``: ``EMBED_SIGNATURE`` (the model's embedding), ``RAW_TRANSFORMED`` (its
-    Transform output ``features``) or ``RAW_READ`` (the raw values of the features its
-    ``serving_default`` signature takes, sorted by name; missing or non-finite values as 0).
-    """
-
-    def __init__(self, model_dir: str, label_column: str, source: str = EMBED_SIGNATURE):
-        self._model_dir = model_dir
-        self._label = label_column
-        self._source = source
-        self._fn = None
-        self._names: list[str] = []
-
-    def setup(self):
-        signatures = tf.saved_model.load(self._model_dir).signatures
-        wanted = {
-            EMBED_SIGNATURE: EMBED_SIGNATURE,
-            RAW_TRANSFORMED: TRANSFORM_SIGNATURE,
-            RAW_READ: RAW_SIGNATURE,
-        }[self._source]
-        if wanted not in signatures:
-            raise ValueError(
-                f"the model in {self._model_dir} has no {wanted!r} signature (it has "
-                f"{sorted(signatures)}); models exported by this project's Trainer have it"
-            )
-        self._fn = signatures[wanted]
-        if self._source == RAW_READ:
-            self._names = sorted(self._fn.structured_input_signature[1])
-
-    def _vectors(self, batch: list[bytes], examples: list[tf.train.Example]) -> np.ndarray:
-        if self._source == EMBED_SIGNATURE:
-            return self._fn(examples=tf.constant(batch))["embedding"].numpy()
-        if self._source == RAW_TRANSFORMED:
-            out = self._fn(examples=tf.constant(batch))[TRANSFORMED_FEATURES_KEY].numpy()
-            return out.reshape(len(batch), -1)
-        values = np.zeros((len(batch), len(self._names)), np.float32)
-        for i, example in enumerate(examples):
-            feature = example.features.feature
-            for j, name in enumerate(self._names):
-                if name in feature and feature[name].float_list.value:
-                    values[i, j] = feature[name].float_list.value[0]
-        return np.where(np.isfinite(values), values, 0.0)
-
-    def process(self, batch: list[bytes]):
-        examples = [tf.train.Example.FromString(serialized) for serialized in batch]
-        out = self._vectors(batch, examples)
-        for example, vector in zip(examples, out, strict=True):
-            label = example.features.feature[self._label].bytes_list.value[0].decode()
-            yield label, vector.astype(np.float32)
-
-
-def _to_npz_bytes(rows: list[tuple[str, np.ndarray]]) -> bytes:
-    import io
-
-    rows = sorted(rows, key=lambda r: (r[0], r[1].tobytes()))  # order-independent result
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        labels=np.asarray([r[0] for r in rows]),
-        embeddings=np.stack([r[1] for r in rows]) if rows else np.zeros((0, 0), np.float32),
-    )
-    return buf.getvalue()
-
-
-def embed_splits(
-    pipeline: beam.Pipeline,
-    patterns: dict[str, str],
-    models: dict[str, str],
-    label_column: str,
-    out_dir: str,
-    batch_size: int = 256,
-    raw_baselines_of: str = "",
-) -> None:
-    """Adds Beam steps embedding each split with each model into ``<model>-<split>.npz``.
-
-    With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
-    inputs are written the same way, as ``raw_features-<split>.npz`` and
-    ``transformed_features-<split>.npz``.
-    """
-    sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
-    if raw_baselines_of:
-        sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
-    for split, pattern in patterns.items():
-        raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
-        batches = raw | f"Batch[{split}]" >> beam.BatchElements(
-            min_batch_size=min(32, batch_size), max_batch_size=batch_size
-        )
-        for name, (model_dir, source) in sources.items():
-            tag = f"{name}-{split}"
-            _ = (
-                batches
-                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column, source))
-                | f"Collect[{tag}]" >> beam.combiners.ToList()
-                | f"Npz[{tag}]" >> beam.Map(_to_npz_bytes)
-                | f"Write[{tag}]"
-                >> beam.io.WriteToText(
-                    os.path.join(out_dir, tag),
-                    file_name_suffix=".npz",
-                    shard_name_template="",
-                    coder=beam.coders.BytesCoder(),
-                    append_trailing_newlines=False,
-                )
-            )
-
-
-def load_embeddings(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(embeddings, labels)`` written by ``embed_split``."""
-    with fileio.open(path, "rb") as f:
-        import io
-
-        data = np.load(io.BytesIO(f.read()))
-        return data["embeddings"], data["labels"]
+RAW_BASELINES = embeddings_lib.RAW_BASELINES
 
 
 def score(
     queries: tuple[np.ndarray, np.ndarray],
-    gallery: tuple[np.ndarray, np.ndarray] | None,
+    gallery: tuple[np.ndarray | search.Tiles, np.ndarray] | None,
     ks: list[int],
     seed: int = 0,
+    query_ids: np.ndarray | None = None,
+    population: int | None = None,
 ) -> dict:
     """Every metric of one model; ``metrics`` holds the flat numbers.
 
-    Retrieval runs leave-one-out, or against ``gallery``; NMI and the verification metrics
-    use the query embeddings.
+    Retrieval runs leave-one-out, or against ``gallery`` (embeddings or tiles, and labels),
+    leave-one-out on it when ``query_ids`` place the queries in it; ``population`` is the
+    number of rows the queries were sampled from (``retrieval_metrics``). NMI and the
+    verification metrics use the query embeddings.
     """
     emb, labels = queries
     retrieval = metrics_lib.retrieval_metrics(
@@ -203,6 +87,8 @@ def score(
         gallery_embeddings=None if gallery is None else gallery[0],
         gallery_labels=None if gallery is None else gallery[1],
         details=True,
+        query_ids=query_ids,
+        population=population,
     )
     pairs = verification.pair_distances(emb, labels, seed=seed)
     verify = verification.summarise_pairs(*pairs)
@@ -210,6 +96,46 @@ def score(
     flat["nmi"] = verification.cluster_nmi(emb, labels, seed=seed)
     flat.update(verify)
     return {"metrics": flat, "retrieval": retrieval, "verification": verify, "pairs": pairs}
+
+
+def score_shards(
+    emb_dir: str,
+    source: str,
+    query_split: str,
+    gallery_split: str | None,
+    ks: list[int],
+    seed: int = 0,
+    max_queries: int = 0,
+    examples_uri: str = "",
+) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+    """``score`` of one source's shards, and the ``(embeddings, labels)`` of its queries.
+
+    Leave-one-out on ``query_split`` without a ``gallery_split``. With ``max_queries``, the
+    queries are a seeded sample of that many rows (``embeddings.sample_rows``) that search the
+    whole gallery; the retrieval metrics then carry their ``sampling_error``. The gallery is
+    read tile by tile (``EmbeddingShards.tiles``); only the queries are held in memory.
+    """
+    shards = embeddings_lib.EmbeddingShards(emb_dir, source, query_split)
+    labels, keys = shards.index()
+    if len(labels) == 0:
+        raise ValueError(f"split {query_split!r} of {examples_uri or emb_dir} is empty")
+    rows = embeddings_lib.sample_rows(keys, max_queries)
+    sampled = len(rows) < len(labels)
+    queries = (shards.take(rows), labels[rows])
+    if gallery_split:
+        g_shards = embeddings_lib.EmbeddingShards(emb_dir, source, gallery_split)
+        g_labels, _ = g_shards.index()
+        if len(g_labels) == 0:
+            raise ValueError(f"split {gallery_split!r} of {examples_uri or emb_dir} is empty")
+        gallery, ids = (g_shards.tiles(), g_labels), None
+    elif sampled:
+        gallery, ids = (shards.tiles(), labels), rows
+    else:
+        gallery, ids = None, None
+    result = score(
+        queries, gallery, ks, seed=seed, query_ids=ids, population=len(labels) if sampled else None
+    )
+    return result, queries
 
 
 def _finite(value) -> bool:
@@ -360,22 +286,38 @@ class Executor(tfx_evaluator_executor.Executor):
             name: os.path.join(artifact_utils.get_split_uri([examples], name), "*")
             for name in splits
         }
-        emb_dir = os.path.join(evaluation.uri, "embeddings")
+        emb_dir = os.path.join(evaluation.uri, EMBEDDINGS_DIR)
+        if fileio.exists(emb_dir):  # a retried execution starts from no shards
+            fileio.rmtree(emb_dir)
+        started = time.perf_counter()
         with self._make_beam_pipeline() as p:
-            embed_splits(p, patterns, models, label_column, emb_dir, raw_baselines_of="candidate")
-
-        results = {}
-        for name in [*models, *RAW_BASELINES]:
-            loaded = {s: load_embeddings(os.path.join(emb_dir, f"{name}-{s}.npz")) for s in splits}
-            for s, (_, labels) in loaded.items():
-                if len(labels) == 0:
-                    raise ValueError(f"split {s!r} of {examples.uri} is empty")
-            results[name] = score(
-                loaded[splits[0]],
-                loaded[splits[-1]] if query_split else None,
-                settings.recall_at_k,
+            embeddings_lib.embed_splits(
+                p,
+                patterns,
+                models,
+                label_column,
+                emb_dir,
+                raw_baselines_of="candidate",
                 seed=settings.seed,
             )
+
+        seconds = {"embed": time.perf_counter() - started}
+        results, candidate_queries = {}, None
+        for name in [*models, *RAW_BASELINES]:
+            started = time.perf_counter()
+            results[name], queries = score_shards(
+                emb_dir,
+                name,
+                splits[0],
+                gallery_split if query_split else None,
+                settings.recall_at_k,
+                seed=settings.seed,
+                max_queries=settings.max_eval_queries,
+                examples_uri=examples.uri,
+            )
+            if name == "candidate":
+                candidate_queries = queries
+            seconds[f"score_{name}"] = time.perf_counter() - started
         if same_as_baseline:
             results["baseline"] = results["candidate"]
         candidate = results["candidate"]["metrics"]
@@ -399,12 +341,13 @@ class Executor(tfx_evaluator_executor.Executor):
                 len(lone),
                 ", ".join(lone[:20]),
             )
+        started = time.perf_counter()
         report_path, report_errors = None, []
         try:
             report_path, report_errors = report_lib.write_report(
                 os.path.join(evaluation.uri, REPORT_DIR),
                 results,
-                *load_embeddings(os.path.join(emb_dir, f"candidate-{splits[0]}.npz")),
+                *candidate_queries,
                 settings.metric_names,
                 {"blessed": blessed, "reasons": reasons},
             )
@@ -412,6 +355,7 @@ class Executor(tfx_evaluator_executor.Executor):
             report_errors = [f"the report could not be written: {type(e).__name__}: {e}"]
         for error in report_errors:
             logging.warning("report: %s", error)
+        seconds["report"] = time.perf_counter() - started
 
         record = {
             "blessed": blessed,
@@ -425,6 +369,7 @@ class Executor(tfx_evaluator_executor.Executor):
                 "id": model.id,
                 "uri": model.uri,
                 "metrics": candidate,
+                "sampling_error": results["candidate"]["retrieval"].get("sampling_error"),
                 "per_class": results["candidate"]["retrieval"]["per_class"],
                 "classes_without_positive": lone,
             },
@@ -433,6 +378,11 @@ class Executor(tfx_evaluator_executor.Executor):
                 if baseline is not None
                 else None
             ),
+            "queries": {
+                "scored": len(candidate_queries[1]),
+                "max_eval_queries": settings.max_eval_queries,
+            },
+            "seconds": seconds,
             "raw_baselines": raw_metrics,
             "lift_over_raw": {"value": lift, "over": lift_over, "metric": comparison_metric},
             "min_lift_over_raw": settings.min_lift_over_raw,

@@ -2,7 +2,9 @@
 
 Contents: the metrics table (candidate vs baseline) with the decision, the Recall@k curve,
 histograms of same-class vs different-class distances, a 2-D projection of the embeddings
-coloured by label (t-SNE when the split is small, PCA otherwise), and MAP@R per class.
+coloured by label (t-SNE when the split is small, PCA otherwise), and MAP@R per class (the
+``PER_CLASS_MAX`` worst classes of the first model when there are more: a chart of thousands of
+bars is neither readable nor cheap to draw).
 
 Every file is written through ``tfx.dsl.io.fileio``, so the report lands where the artifact
 is (a bucket on Kubeflow), never on the worker's local disk.
@@ -34,6 +36,8 @@ TSNE_MAX_POINTS = 2000
 # matplotlib settings for every figure: labels and titles are plain text
 PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 PROJECTION_MAX_POINTS = 5000
+LEGEND_MAX_CLASSES = 20  # classes named in the projection's legend, and drawn one by one
+PER_CLASS_MAX = 40  # classes in the per-class chart: beyond, the worst ones
 
 
 def save_figure(fig, out_dir: str, name: str) -> str:
@@ -96,22 +100,36 @@ def _projection(embeddings: np.ndarray, labels: np.ndarray, out_dir: str, seed: 
         points = PCA(n_components=2, random_state=seed).fit_transform(embeddings)
         method = "PCA"
     fig, ax = plt.subplots(figsize=(6, 5))
-    classes = sorted(set(labels.tolist()))
+    classes, codes = np.unique(labels, return_inverse=True)
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
-    for i, c in enumerate(classes):
-        sel = labels == c
-        ax.scatter(points[sel, 0], points[sel, 1], s=8, color=cmap(i % cmap.N), label=str(c))
-    if len(classes) <= 20:
+    if len(classes) <= LEGEND_MAX_CLASSES:
+        for i, c in enumerate(classes):
+            sel = codes == i
+            ax.scatter(points[sel, 0], points[sel, 1], s=8, color=cmap(i % cmap.N), label=str(c))
         ax.legend(markerscale=2, fontsize=7, ncol=2)
+    else:  # one call: a legend of thousands of classes would be unreadable anyway
+        ax.scatter(points[:, 0], points[:, 1], s=4, c=cmap(codes % cmap.N))
     ax.set_title(f"candidate embeddings ({method}), coloured by label")
     ax.set_xticks([])
     ax.set_yticks([])
     return save_figure(fig, out_dir, "projection.png")
 
 
+def chart_classes(per_class: dict[str, dict], model: str) -> tuple[list[str], str]:
+    """The classes the per-class chart draws (sorted) and its title.
+
+    All of them, or the ``PER_CLASS_MAX`` with the lowest MAP@R of ``model`` (ties by name).
+    """
+    classes = sorted(per_class)
+    if len(classes) <= PER_CLASS_MAX:
+        return classes, "MAP@R per class"
+    worst = sorted(classes, key=lambda c: (per_class[c]["map_at_r"], c))[:PER_CLASS_MAX]
+    return sorted(worst), f"MAP@R of the {PER_CLASS_MAX} worst of {len(classes)} classes ({model})"
+
+
 def _per_class(results: dict, out_dir: str) -> str:
     names = list(results)
-    classes = sorted(results[names[0]]["retrieval"]["per_class"])
+    classes, title = chart_classes(results[names[0]]["retrieval"]["per_class"], names[0])
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(classes) * len(names)), 3.5))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
@@ -122,9 +140,16 @@ def _per_class(results: dict, out_dir: str) -> str:
     ax.set_xticklabels(classes, rotation=90 if len(classes) > 15 else 0)
     ax.set_ylabel("MAP@R")
     ax.set_ylim(0, 1)
-    ax.set_title("MAP@R per class")
+    ax.set_title(title)
     ax.legend()
     return save_figure(fig, out_dir, "map_at_r_per_class.png")
+
+
+def _cell(result: dict, metric: str) -> str:
+    """The metric, with its sampling error when the queries were a sample."""
+    value = f"{result['metrics'].get(metric, float('nan')):.4f}"
+    error = (result["retrieval"].get("sampling_error") or {}).get(metric)
+    return value if error is None else f"{value} &plusmn; {error:.4f}"
 
 
 def _table(results: dict, metric_names: list[str]) -> str:
@@ -132,9 +157,7 @@ def _table(results: dict, metric_names: list[str]) -> str:
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = []
     for metric in metric_names:
-        cells = "".join(
-            f"<td>{results[n]['metrics'].get(metric, float('nan')):.4f}</td>" for n in names
-        )
+        cells = "".join(f"<td>{_cell(results[n], metric)}</td>" for n in names)
         rows.append(f"<tr><th>{metric}</th>{cells}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 

@@ -65,6 +65,13 @@ class EvaluationSettings(StageSettings):
         any_number,
     )
     recall_at_k: list[int] = setting([1, 5, 10], "k values of Recall@k", each(at_least(1)))
+    max_eval_queries: int = setting(
+        0,
+        "score at most this many queries, a seeded uniform sample of the query split, each "
+        "searching the whole gallery; the metrics then carry their sampling error (95 percent "
+        "interval half-width; 0: every row is a query)",
+        non_negative,
+    )
     seed: int = seed_setting()
     split: str = setting("eval", "split scored leave-one-out", cli=False)
     query_split: str = setting("", "queries of this split against gallery_split", cli=False)

@@ -13,8 +13,11 @@ them, otherwise ``max_pairs`` of each drawn uniformly with a fixed seed):
 - ``overlap``: the overlapping coefficient, sum_b min(p_S(b), p_D(b)) of the two normalised
   histograms over 100 equal bins of [0, 2] (0 = fully separated, 1 = identical).
 
-``nmi``: k-means (k = number of classes, fixed seed) on the embeddings, scored against the
-labels with normalised mutual information, I(Y; C) / ((H(Y) + H(C)) / 2).
+``nmi``: k-means (k = number of classes, fixed seed; faiss's) on the embeddings, scored against
+the labels with normalised mutual information, I(Y; C) / ((H(Y) + H(C)) / 2).
+
+ROC AUC, the EER's ROC curve and NMI are scikit-learn's; separation and overlap are written
+here (a mean, a variance and two histograms; no library names them).
 """
 
 from __future__ import annotations
@@ -22,26 +25,40 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import rankdata
 
 from trainer_module.retrieval.search import normalise
 
 METRICS = ("roc_auc", "eer", "separation", "overlap")
 MAX_PAIRS = 2_000_000
+PAIR_CHUNK = 65536  # pairs gathered at a time
 HIST_BINS = 100
 MAX_KMEANS_POINTS = 50_000
+KMEANS_ITERATIONS = 20
+KMEANS_RESTARTS = 4
+
+
+def _distances(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine distances of the pairs ``(a[i], b[i])`` of unit rows, ``PAIR_CHUNK`` at a time."""
+    out = np.empty(len(a))
+    for s in range(0, len(a), PAIR_CHUNK):
+        pa, pb = x[a[s : s + PAIR_CHUNK]], x[b[s : s + PAIR_CHUNK]]
+        out[s : s + PAIR_CHUNK] = 1.0 - np.einsum("ij,ij->i", pa, pb, dtype=np.float64)
+    return out
 
 
 def pair_distances(
     embeddings: np.ndarray, labels, max_pairs: int = MAX_PAIRS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances of ``(same-class pairs, different-class pairs)``."""
-    x = normalise(embeddings).astype(np.float64)
+    """Cosine distances of ``(same-class pairs, different-class pairs)``.
+
+    The unit vectors are float32; each dot product is accumulated in float64.
+    """
+    x = normalise(embeddings)
     labels = np.asarray(labels)
     n = len(labels)
     if n * (n - 1) // 2 <= max_pairs:
         i, j = np.triu_indices(n, k=1)
-        d = 1.0 - np.einsum("ij,ij->i", x[i], x[j])
+        d = _distances(x, i, j)
         same = labels[i] == labels[j]
         return d[same], d[~same]
     rng = np.random.default_rng(seed)
@@ -55,29 +72,43 @@ def pair_distances(
         a_pos = rng.integers(0, counts[cls])
         b_pos = rng.integers(0, counts[cls] - 1)
         b_pos = b_pos + (b_pos >= a_pos)  # never the same item
-        a, b = order[starts[cls] + a_pos], order[starts[cls] + b_pos]
-        same_d = 1.0 - np.einsum("ij,ij->i", x[a], x[b])
+        same_d = _distances(x, order[starts[cls] + a_pos], order[starts[cls] + b_pos])
     diff = []
     while sum(len(d) for d in diff) < max_pairs:
         a, b = rng.integers(n, size=max_pairs), rng.integers(n, size=max_pairs)
         keep = inverse[a] != inverse[b]
-        diff.append(1.0 - np.einsum("ij,ij->i", x[a[keep]], x[b[keep]]))
+        diff.append(_distances(x, a[keep], b[keep]))
     return same_d, np.concatenate(diff)[:max_pairs]
 
 
+def _scores(same: np.ndarray, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (1 = same class) and scores (minus the distance) for scikit-learn's ROC tools."""
+    truth = np.concatenate([np.ones(len(same)), np.zeros(len(diff))])
+    return truth, -np.concatenate([same, diff])
+
+
 def roc_auc(same: np.ndarray, diff: np.ndarray) -> float:
-    """P(a same-class pair is closer than a different-class pair), ties counting 1/2."""
-    ranks = rankdata(np.concatenate([same, diff]))
-    n_s, n_d = len(same), len(diff)
-    u = ranks[n_s:].sum() - n_d * (n_d + 1) / 2  # different pairs ranked above same pairs
-    return float(u / (n_s * n_d))
+    """P(a same-class pair is closer than a different-class pair), ties counting 1/2.
+
+    scikit-learn's ``roc_auc_score`` (trapezoids over the ROC curve, which is this
+    Mann-Whitney probability with ties counting 1/2).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(*_scores(same, diff)))
 
 
 def equal_error_rate(same: np.ndarray, diff: np.ndarray) -> float:
-    """(FAR + FRR) / 2 at the observed threshold where FAR and FRR are closest."""
-    thresholds = np.unique(np.concatenate([same, diff]))
-    far = np.searchsorted(np.sort(diff), thresholds, side="right") / len(diff)
-    frr = 1.0 - np.searchsorted(np.sort(same), thresholds, side="right") / len(same)
+    """(FAR + FRR) / 2 at the observed threshold where FAR and FRR are closest.
+
+    scikit-learn's ``roc_curve`` at every observed distance: FAR = its false positive rate,
+    FRR = 1 - its true positive rate (its first point, the threshold above every score,
+    is no observed distance and is left out).
+    """
+    from sklearn.metrics import roc_curve
+
+    far, tpr, _ = roc_curve(*_scores(same, diff), drop_intermediate=False)
+    far, frr = far[1:], 1.0 - tpr[1:]
     best = np.argmin(np.abs(far - frr))
     return float((far[best] + frr[best]) / 2)
 
@@ -119,28 +150,22 @@ def summarise_pairs(same: np.ndarray, diff: np.ndarray) -> dict:
 
 
 def nmi(labels, clusters) -> float:
-    """Normalised mutual information I(Y; C) / ((H(Y) + H(C)) / 2)."""
-    _, y = np.unique(np.asarray(labels), return_inverse=True)
-    _, c = np.unique(np.asarray(clusters), return_inverse=True)
-    n = len(y)
-    joint = np.zeros((y.max() + 1, c.max() + 1))
-    np.add.at(joint, (y, c), 1.0)
-    p = joint / n
-    py, pc = p.sum(axis=1), p.sum(axis=0)
-    nz = p > 0
-    mi = float((p[nz] * np.log(p[nz] / np.outer(py, pc)[nz])).sum())
-    h_y = float(-(py[py > 0] * np.log(py[py > 0])).sum())
-    h_c = float(-(pc[pc > 0] * np.log(pc[pc > 0])).sum())
-    denominator = (h_y + h_c) / 2
-    return mi / denominator if denominator > 0 else 1.0
+    """Normalised mutual information I(Y; C) / ((H(Y) + H(C)) / 2) (scikit-learn's, arithmetic)."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    return float(normalized_mutual_info_score(labels, clusters, average_method="arithmetic"))
 
 
 def cluster_nmi(embeddings: np.ndarray, labels, seed: int = 0) -> float:
     """NMI of k-means (k = number of classes) against the labels.
 
-    Above ``MAX_KMEANS_POINTS`` points, k-means runs on a fixed-seed sample of that size.
+    k-means is faiss's (``faiss.Kmeans``, as pytorch-metric-learning's NMI runs it):
+    ``KMEANS_ITERATIONS`` Lloyd iterations from ``KMEANS_RESTARTS`` seeded starts, the best
+    objective kept, on the L2-normalised embeddings. scikit-learn's ``KMeans`` gives the same
+    kind of clustering, but ran 4-7x slower here at 1,000 classes and 50,000 points. Above
+    ``MAX_KMEANS_POINTS`` points, k-means runs on a fixed-seed sample of that size.
     """
-    from sklearn.cluster import KMeans
+    import faiss
 
     labels = np.asarray(labels)
     x = normalise(embeddings)
@@ -148,5 +173,16 @@ def cluster_nmi(embeddings: np.ndarray, labels, seed: int = 0) -> float:
         keep = np.random.default_rng(seed).choice(len(x), MAX_KMEANS_POINTS, replace=False)
         x, labels = x[keep], labels[keep]
     k = len(np.unique(labels))
-    clusters = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
+    kmeans = faiss.Kmeans(
+        x.shape[1],
+        k,
+        niter=KMEANS_ITERATIONS,
+        nredo=KMEANS_RESTARTS,
+        seed=seed,
+        min_points_per_centroid=1,
+        max_points_per_centroid=len(x),
+        verbose=False,
+    )
+    kmeans.train(x)
+    clusters = kmeans.index.search(x, 1)[1][:, 0]
     return nmi(labels, clusters)

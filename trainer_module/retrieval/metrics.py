@@ -12,8 +12,15 @@ Learning Reality Check", ECCV 2020):
   where ``P_q(i) = (1/i) sum_{j<=i} match_q(j)``
 
 Queries with ``R_q = 0`` (alone in their class) can retrieve nothing right; they are left out
-of every mean and counted in ``queries_without_positive``. Metrics are accumulated one block
-of queries at a time, so memory stays O(block x gallery_block + block x max R).
+of every mean and counted in ``queries_without_positive``. The neighbours come from ``search``
+(faiss, exact); the metrics are accumulated one block of queries at a time.
+
+**Sampled queries.** When the queries are a uniform sample of ``n`` of a split's ``N`` rows
+(``population=N``), each metric above is a mean of per-query terms, and ``sampling_error``
+holds the half-width of its 95% normal interval, ``1.96 * s / sqrt(n') * sqrt(1 - n/N)``
+(``s`` the standard deviation of the ``n'`` counted terms, with the finite-population
+correction; 0 when every row is a query). A normal interval: for a rate that every sampled query
+hits (or misses) it is 0, and for rates near 0 or 1 in small samples it is too narrow.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ import numpy as np
 
 from trainer_module.retrieval import search
 
-DEFAULT_BLOCK = search.QUERY_BLOCK
+DEFAULT_BLOCK = 4096
 CURVE_MAX_K = 20
+Z_95 = 1.959963984540054  # the 97.5% normal quantile
 
 
 def retrieval_metrics(
@@ -31,25 +39,35 @@ def retrieval_metrics(
     labels: np.ndarray | list,
     recall_at_k: list[int] | tuple[int, ...] = (1, 5, 10),
     block: int = DEFAULT_BLOCK,
-    gallery_embeddings: np.ndarray | None = None,
+    gallery_embeddings: np.ndarray | search.Tiles | None = None,
     gallery_labels: np.ndarray | list | None = None,
     gallery_block: int = search.GALLERY_BLOCK,
     details: bool = False,
+    query_ids: np.ndarray | None = None,
+    population: int | None = None,
 ) -> dict:
     """Precision@1, Recall@k, R-Precision and MAP@R (see the module doc).
 
-    Without a gallery, every query searches the other items of ``embeddings``. With
-    ``details``, the result also holds ``recall_curve`` (Recall@1..20) and ``per_class``
-    (queries, R-Precision and MAP@R per label).
+    Without a gallery, every query searches the other items of ``embeddings``. With one
+    (an array, or ``search.Tiles`` for a gallery read shard by shard), queries search it; with
+    ``query_ids`` too, query ``i`` is gallery item ``query_ids[i]`` and never retrieves itself
+    (leave-one-out on a sample of the gallery). ``population``: the number of rows the queries
+    were sampled from (adds ``sampling_error``). With ``details``, the result also holds
+    ``recall_curve`` (Recall@1..20) and ``per_class`` (queries, R-Precision and MAP@R per
+    label).
     """
     labels = np.asarray(labels)
     if len(labels) != len(embeddings):
         raise ValueError(f"{len(embeddings)} query embeddings but {len(labels)} labels")
-    leave_one_out = gallery_embeddings is None
-    g_labels = labels if leave_one_out else np.asarray(gallery_labels)
-    g_emb = embeddings if leave_one_out else gallery_embeddings
-    if len(g_labels) != len(g_emb):
-        raise ValueError(f"{len(g_emb)} gallery embeddings but {len(g_labels)} labels")
+    if gallery_embeddings is None:
+        gallery_embeddings, gallery_labels = embeddings, labels
+        query_ids = np.arange(len(labels))
+    g_labels = np.asarray(gallery_labels)
+    if not callable(gallery_embeddings) and len(g_labels) != len(gallery_embeddings):
+        raise ValueError(f"{len(gallery_embeddings)} gallery embeddings but {len(g_labels)} labels")
+    if query_ids is not None and len(query_ids) != len(labels):
+        raise ValueError(f"{len(labels)} queries but {len(query_ids)} query ids")
+    leave_one_out = query_ids is not None
     classes, g_inverse = np.unique(g_labels, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(
@@ -66,6 +84,9 @@ def retrieval_metrics(
     if n_gallery < 1:
         raise ValueError("the gallery is empty")
     k_max = int(min(n_gallery, max(max(ks), CURVE_MAX_K if details else 1, int(r.max()))))
+    neighbours, _ = search.search(
+        embeddings, gallery_embeddings, k_max, query_ids, gallery_block=gallery_block
+    )
 
     # per-query values, summed once at the end: the result does not depend on block sizes
     hit_at_1 = np.zeros(len(labels))
@@ -73,9 +94,8 @@ def retrieval_metrics(
     avg_prec = np.zeros(len(labels))
     first_hits = np.full(len(labels), k_max)
     ranks = np.arange(1, k_max + 1)
-    for start, idx, _ in search.search_blocks(
-        embeddings, g_emb, k_max, leave_one_out, block, gallery_block
-    ):
+    for start in range(0, len(labels), block):
+        idx = neighbours[start : start + block]
         stop = start + len(idx)
         rq = r[start:stop]
         valid = rq > 0
@@ -94,7 +114,7 @@ def retrieval_metrics(
     n_valid = int(valid.sum())
     if n_valid == 0:
         raise ValueError("no query has another example of its class in the gallery")
-    recall_hits = np.array([(first_hits[valid] <= i).sum() for i in range(k_max)])
+    recall_hits = np.cumsum(np.bincount(first_hits[valid], minlength=k_max + 1))[:k_max]
     result = {
         "precision_at_1": hit_at_1[valid].sum() / n_valid,
         **{f"recall_at_{k}": recall_hits[min(k, k_max) - 1] / n_valid for k in ks},
@@ -105,6 +125,16 @@ def retrieval_metrics(
         "num_classes": int(len(np.unique(labels))),
     }
     result = {k: float(v) if isinstance(v, (np.floating, float)) else v for k, v in result.items()}
+    if population is not None:
+        terms = {
+            "precision_at_1": hit_at_1[valid],
+            **{f"recall_at_{k}": (first_hits[valid] < k).astype(float) for k in ks},
+            "r_precision": r_prec[valid],
+            "map_at_r": avg_prec[valid],
+        }
+        result["sampling_error"] = {
+            name: sampling_error(values, len(labels), population) for name, values in terms.items()
+        }
     if details:
         curve_k = min(CURVE_MAX_K, k_max)
         result["recall_curve"] = [float(recall_hits[i] / n_valid) for i in range(curve_k)]
@@ -124,3 +154,13 @@ def retrieval_metrics(
         lone = [str(label) for label, rr in zip(labels, r, strict=True) if rr == 0]
         result["classes_without_positive"] = sorted(set(lone))
     return result
+
+
+def sampling_error(terms: np.ndarray, sample: int, population: int) -> float:
+    """Half-width of the 95% normal interval of ``mean(terms)`` (see the module doc)."""
+    if population < sample:
+        raise ValueError(f"a sample of {sample} queries from {population} rows")
+    if len(terms) < 2 or sample == population:
+        return 0.0
+    correction = 1.0 - sample / population
+    return float(Z_95 * np.std(terms, ddof=1) / np.sqrt(len(terms)) * np.sqrt(correction))

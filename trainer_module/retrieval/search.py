@@ -1,80 +1,182 @@
-"""Exact k-nearest-neighbour search by cosine similarity, in query x gallery tiles.
+"""Exact k-nearest-neighbour search by cosine similarity on faiss, ties to the lower index.
 
-For each block of queries, the gallery is visited tile by tile: one matrix product gives the
-tile's similarities, ``top_k`` keeps the tile's best ``k``, and a second ``top_k`` merges them
-with the running best. Memory is O(query_block x gallery_block + query_block x k); the whole
-similarity matrix never exists. Ties go to the lower gallery index (``tf.math.top_k`` keeps
-the lower position first, and earlier tiles come first in every merge), so results do not
-depend on the block sizes. TensorFlow runs the products and selections on every core.
+The search is faiss's exact inner-product k-NN (``faiss.knn``: BLAS products in blocks, a heap
+per query; ``faiss.knn_gpu`` when the installed faiss build sees a GPU), the search
+pytorch-metric-learning's ``AccuracyCalculator`` runs, on L2-normalised vectors. A gallery
+too large for memory is given as tiles (a callable that yields its rows in order, e.g. shard
+files read one at a time); each tile is searched and merged into one ``faiss.ResultHeap`` per
+query. What is written here is only what faiss leaves open:
+
+- **Ties.** faiss does not order equal similarities. Here ties always go to the lower gallery
+  index: each row is re-sorted by (similarity descending, index ascending), and faiss is
+  asked for one neighbour more than needed (two more leave-one-out, for the query itself).
+  When the k-th kept similarity is strictly above the first one left out, the kept set is
+  exact, since faiss's values are the exact top-(k+1) multiset. When they are equal (a tie
+  across the cut, which random data almost never has and duplicate vectors always have), that
+  row is recomputed by a stable numpy sort over the tiles (``_exact_rows``).
+- **Leave-one-out.** ``exclude[i]`` is a gallery index query ``i`` never retrieves (itself);
+  it is dropped from the row when faiss returned it, else the row's last entry is dropped.
+
+Similarities are those faiss computes in float32: two items whose similarities differ in the
+last bit are not tied. Memory: the tile being searched, faiss's block buffers, and
+O(Nq x (k + 2)) for the heaps; the full similarity matrix never exists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterable
 
+import faiss
 import numpy as np
-import tensorflow as tf
 
-QUERY_BLOCK = 1024
-GALLERY_BLOCK = 65536
+QUERY_BLOCK = 16384  # queries per faiss call: bounds the per-call result buffers
+GALLERY_BLOCK = 262144  # rows per tile of an in-memory gallery
+TIED = -2  # marks a row whose k-th neighbour is tied with the first left out
+EXACT_CELLS = 1 << 22  # similarities per chunk of the tie-exact recomputation
+# a gallery given as tiles: a callable that yields its rows in gallery order, each time called
+Tiles = Callable[[], Iterable[np.ndarray]]
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    """Rows scaled to unit L2 norm (zero rows stay zero), as contiguous float32."""
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12))
 
 
-@tf.function(reduce_retracing=True)
-def _tile_top_k(q, g, best_sims, best_idx, offset, self_ids, k):
-    sims = tf.matmul(q, g, transpose_b=True)  # [b, t]
-    gallery_ids = offset + tf.range(tf.shape(g)[0], dtype=tf.int64)
-    is_self = tf.equal(self_ids[:, None], gallery_ids[None, :])
-    sims = tf.where(is_self, tf.constant(-np.inf, tf.float32), sims)
-    tile_k = tf.minimum(k, tf.shape(g)[0])
-    tile_sims, tile_pos = tf.math.top_k(sims, tile_k)
-    merged_sims = tf.concat([best_sims, tile_sims], axis=1)
-    merged_idx = tf.concat([best_idx, tf.gather(gallery_ids, tile_pos)], axis=1)
-    keep_sims, keep_pos = tf.math.top_k(merged_sims, k)
-    return keep_sims, tf.gather(merged_idx, keep_pos, batch_dims=1)
+@functools.cache
+def _gpu_resources():
+    """Faiss GPU resources when the installed build has a GPU, else None (the CPU build)."""
+    if getattr(faiss, "get_num_gpus", lambda: 0)() > 0 and hasattr(faiss, "knn_gpu"):
+        return faiss.StandardGpuResources()
+    return None
 
 
-def search_blocks(
+def _knn(q: np.ndarray, g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faiss's exact top-k by inner product: ``(similarities, indices)``, -1 where none."""
+    resources = _gpu_resources()
+    if resources is not None:
+        return faiss.knn_gpu(resources, q, g, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return faiss.knn(q, g, k, metric=faiss.METRIC_INNER_PRODUCT)
+
+
+def _as_tiles(gallery: np.ndarray | Tiles, gallery_block: int) -> Tiles:
+    if callable(gallery):
+        return gallery
+    return lambda: (gallery[s : s + gallery_block] for s in range(0, len(gallery), gallery_block))
+
+
+def _exact_rows(
+    q: np.ndarray, tiles: Tiles, k: int, exclude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference rule for a few rows: a stable sort by similarity over each tile.
+
+    The running best (lower indices) comes before each new tile in the merge, so a stable
+    sort keeps every tie on the lower index. Rows go in chunks of about ``EXACT_CELLS``
+    similarities, so memory stays bounded however many rows are tied.
+    """
+    best_s = np.full((len(q), 0), -np.inf, np.float32)
+    best_i = np.full((len(q), 0), -1, np.int64)
+    offset = 0
+    for tile in tiles():
+        t = normalise(tile)
+        ids = np.arange(offset, offset + len(t))
+        width = min(k, best_s.shape[1] + len(t))
+        new_s = np.empty((len(q), width), np.float32)
+        new_i = np.empty((len(q), width), np.int64)
+        chunk = max(1, EXACT_CELLS // max(len(t), 1))
+        for start in range(0, len(q), chunk):
+            rows = slice(start, start + chunk)
+            sims = q[rows] @ t.T
+            sims[exclude[rows, None] == ids[None, :]] = -np.inf
+            sims = np.concatenate([best_s[rows], sims], axis=1)
+            order = np.argsort(-sims, axis=1, kind="stable")[:, :width]
+            new_s[rows] = np.take_along_axis(sims, order, axis=1)
+            both = np.concatenate([best_i[rows], np.broadcast_to(ids, (len(sims), len(t)))], 1)
+            new_i[rows] = np.take_along_axis(both, order, axis=1)
+        best_s, best_i = new_s, new_i
+        offset += len(t)
+    return _pad(best_i, best_s, k)
+
+
+def _pad(idx: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns up to ``k``; empty slots (no gallery item left) are index -1, similarity -inf."""
+    missing = k - idx.shape[1]
+    if missing > 0:
+        idx = np.pad(idx, ((0, 0), (0, missing)), constant_values=-1)
+        sims = np.pad(sims, ((0, 0), (0, missing)), constant_values=-np.inf)
+    empty = (idx < 0) | ~np.isfinite(sims) | (sims <= -np.finfo(np.float32).max)
+    return np.where(empty, -1, idx), np.where(empty, -np.inf, sims).astype(np.float32)
+
+
+def search(
     queries: np.ndarray,
-    gallery: np.ndarray,
+    gallery: np.ndarray | Tiles,
     k: int,
-    exclude_self: bool,
+    exclude: np.ndarray | None = None,
     query_block: int = QUERY_BLOCK,
     gallery_block: int = GALLERY_BLOCK,
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yields ``(start, indices [b, k], similarities [b, k])`` per block of queries.
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices [Nq, k], similarities [Nq, k])`` of the k most similar gallery items.
 
-    With ``exclude_self``, queries and gallery are the same set and query ``i`` never
-    retrieves gallery item ``i``. Inputs are L2-normalised here. Slots beyond the number of
-    available gallery items hold index -1 and similarity -inf.
+    ``gallery`` is an array or tiles (see ``Tiles``); both are L2-normalised here.
+    ``exclude`` holds, per query, a gallery index it never retrieves (-1: none). Slots beyond
+    the number of available gallery items hold index -1 and similarity -inf.
     """
-    q_all = tf.constant(normalise(queries))
-    g_all = normalise(gallery)
-    tiles = [
-        (start, tf.constant(g_all[start : start + gallery_block]))
-        for start in range(0, len(g_all), gallery_block)
-    ]
-    k_t = tf.constant(k, tf.int32)
-    for start in range(0, len(queries), query_block):
-        q = q_all[start : start + query_block]
-        b = int(q.shape[0])
-        self_ids = (
-            tf.range(start, start + b, dtype=tf.int64)
-            if exclude_self
-            else tf.fill([b], tf.constant(-1, tf.int64))
-        )
-        best_sims = tf.fill([b, k], tf.constant(-np.inf, tf.float32))
-        best_idx = tf.fill([b, k], tf.constant(-1, tf.int64))
-        for offset, g in tiles:
-            best_sims, best_idx = _tile_top_k(
-                q, g, best_sims, best_idx, tf.constant(offset, tf.int64), self_ids, k_t
+    q = normalise(queries)
+    tiles = _as_tiles(gallery, gallery_block)
+    loo = exclude is not None
+    exclude = np.full(len(q), -1, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+    if len(exclude) != len(q):
+        raise ValueError(f"{len(q)} queries but {len(exclude)} excluded ids")
+    wanted = k + 1 + int(loo)
+    heap = faiss.ResultHeap(len(q), wanted, keep_max=True)
+    offset = 0
+    for tile in tiles():
+        t = normalise(tile)
+        for start in range(0, len(q), query_block):
+            stop = min(start + query_block, len(q))
+            sims, idx = _knn(q[start:stop], t, min(wanted, len(t)))
+            heap.add_result_subset(
+                np.arange(start, stop), sims, np.where(idx >= 0, idx + offset, -1)
             )
-        yield start, best_idx.numpy(), best_sims.numpy()
+        offset += len(t)
+    heap.finalize()
+    out_idx = np.empty((len(q), k), np.int64)
+    out_sims = np.empty((len(q), k), np.float32)
+    for start in range(0, len(q), query_block):  # bounded temporaries
+        rows = slice(start, start + query_block)
+        out_idx[rows], out_sims[rows] = _tie_rule(
+            heap.I[rows], heap.D[rows], k, exclude[rows] if loo else None
+        )
+    del heap
+    tied = np.flatnonzero(out_idx[:, 0] == TIED)
+    if len(tied):
+        out_idx[tied], out_sims[tied] = _exact_rows(q[tied], tiles, k, exclude[tied])
+    return out_idx, out_sims
+
+
+def _tie_rule(
+    idx: np.ndarray, sims: np.ndarray, k: int, exclude: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of faiss's ``k + 1`` (``k + 2`` leave-one-out) per row, ties to lower index.
+
+    Rows with a tie across the cut come back with index ``TIED`` in the first column.
+    """
+    wanted = idx.shape[1]
+    idx, sims = _pad(idx, sims, wanted)
+    order = np.lexsort((idx, -sims), axis=-1)  # similarity descending, then index ascending
+    idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
+    if (
+        exclude is not None
+    ):  # drop the query itself, or the last entry where faiss did not return it
+        drop = idx == exclude[:, None]
+        drop[~drop.any(axis=1), -1] = True
+        idx, sims = idx[~drop].reshape(len(idx), -1), sims[~drop].reshape(len(idx), -1)
+    tied = (sims[:, k - 1] == sims[:, k]) & (idx[:, k] >= 0)
+    idx, sims = idx[:, :k], sims[:, :k]
+    idx[tied, 0] = TIED
+    return idx, sims
 
 
 def nearest_neighbours(
@@ -85,11 +187,6 @@ def nearest_neighbours(
     gallery_block: int = GALLERY_BLOCK,
 ) -> np.ndarray:
     """Indices ``[Nq, k]`` of the k most similar gallery items (leave-one-out if no gallery)."""
-    exclude_self = gallery is None
+    exclude = np.arange(len(queries)) if gallery is None else None
     gallery = queries if gallery is None else gallery
-    out = np.empty((len(queries), k), dtype=np.int64)
-    for start, idx, _ in search_blocks(
-        queries, gallery, k, exclude_self, query_block, gallery_block
-    ):
-        out[start : start + len(idx)] = idx
-    return out
+    return search(queries, gallery, k, exclude, query_block, gallery_block)[0]

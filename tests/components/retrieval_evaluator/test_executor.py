@@ -80,7 +80,7 @@ def _examples(tmp_path, splits):
                 ex.features.feature["x"].float_list.value.append(cx + rng.normal(0, 0.3))
                 ex.features.feature["y"].float_list.value.append(cy + rng.normal(0, 0.3))
                 ex.features.feature["label"].bytes_list.value.append(label.encode())
-                w.write(ex.SerializeToString())
+                w.write(ex.SerializeToString(deterministic=True))
     return art
 
 
@@ -278,3 +278,45 @@ def test_lift_over_raw_follows_the_metric_direction():
     assert blessed is False and "0.0500 worse than the a baseline's 0.6000" in reasons[0]
     with pytest.raises(ValueError, match="min_lift_over_raw must be a finite number"):
         executor.decide({"map_at_r": 0.55}, None, {}, "map_at_r", 0.0, raw, float("nan"))
+
+
+def test_a_query_sample_searches_the_whole_split_and_reports_its_error(tmp_path):
+    model = _save_model(str(tmp_path / "m"), [[1, 0.2], [0.1, 1]], 3)
+    full, full_metrics, _ = run(tmp_path / "full", model, splits={"eval": 300})
+    assert full["candidate_model"]["sampling_error"] is None
+    assert full["queries"]["scored"] == 300
+    # the shards, not one list: every source and split wrote TFRecord shards
+    emb_dir = os.path.join(str(tmp_path / "full" / "evaluation"), executor.EMBEDDINGS_DIR)
+    assert sorted({f.split("-")[0] for f in os.listdir(emb_dir)}) == [
+        "candidate",
+        "raw_features",
+        "transformed_features",
+    ]
+    assert all(f.endswith(".tfrecord") for f in os.listdir(emb_dir))
+
+    sampled = [
+        run(tmp_path / f"s{i}", model, splits={"eval": 300}, max_eval_queries=60) for i in range(2)
+    ]
+    (record, metrics, _), (again, _, _) = sampled
+    assert metrics["num_queries"] == 60 and record["queries"]["scored"] == 60
+    assert record["candidate_model"]["metrics"] == again["candidate_model"]["metrics"]  # seeded
+    errors = record["candidate_model"]["sampling_error"]
+    assert set(errors) >= {"map_at_r", "precision_at_1", "recall_at_1", "r_precision"}
+    assert errors["map_at_r"] > 0  # 0 only where every sampled query scores the same
+    for name, error in errors.items():
+        assert 0 <= error < 0.2
+        # a normal interval: degenerate (0) for a rate every sampled query hits
+        slack = 0 if name in ("map_at_r", "r_precision") else 3 / 60
+        assert abs(metrics[name] - full_metrics[name]) <= 2 * error + slack, name
+    # the gallery is the whole split: the sample's queries find neighbours among all 300 rows
+    assert metrics["map_at_r"] > 0.5
+    assert "&plusmn;" in open(record["report"]).read()
+
+    other_seed, _, _ = run(
+        tmp_path / "seed", model, splits={"eval": 300}, max_eval_queries=60, seed=7
+    )
+    assert other_seed["candidate_model"]["metrics"] != record["candidate_model"]["metrics"]
+    whole, whole_metrics, _ = run(
+        tmp_path / "all", model, splits={"eval": 300}, max_eval_queries=300
+    )
+    assert whole_metrics == full_metrics and whole["candidate_model"]["sampling_error"] is None

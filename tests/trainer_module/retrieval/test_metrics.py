@@ -118,3 +118,77 @@ def test_perfectly_separated_classes_score_one():
 def test_fewer_than_two_classes_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 2 classes"):
         metrics.retrieval_metrics(np.ones((3, 2)), ["a", "a", "a"])
+
+
+def test_sampled_queries_search_the_whole_gallery_leave_one_out():
+    rng = np.random.default_rng(6)
+    emb = tied_vectors(rng, 80)
+    labels = rng.integers(0, 5, size=80)
+    sample = np.sort(rng.choice(80, 30, replace=False))
+    tiles = lambda: (emb[s : s + 17] for s in range(0, 80, 17))  # noqa: E731
+    got = metrics.retrieval_metrics(
+        emb[sample],
+        labels[sample],
+        [1, 5],
+        gallery_embeddings=tiles,
+        gallery_labels=labels,
+        query_ids=sample,
+        population=80,
+    )
+    full = metrics.retrieval_metrics(emb, labels, [1, 5], details=True)
+    # the same per-query terms as the full leave-one-out run, averaged over the sample
+    expected, _ = brute_force(emb, labels, [1, 5])
+    per_query = []
+    for q in sample:
+        one = metrics.retrieval_metrics(
+            emb[[q]],
+            labels[[q]],
+            [1],
+            gallery_embeddings=emb,
+            gallery_labels=labels,
+            query_ids=np.array([q]),
+        )
+        per_query.append(one["map_at_r"])
+    assert got["map_at_r"] == pytest.approx(np.mean(per_query), abs=1e-12)
+    assert got["num_queries"] == 30 and full["num_queries"] == 80
+    assert expected["map_at_r"] == pytest.approx(full["map_at_r"], abs=1e-6)
+    assert set(got["sampling_error"]) == {
+        "precision_at_1",
+        "recall_at_1",
+        "recall_at_5",
+        "r_precision",
+        "map_at_r",
+    }
+    assert all(e > 0 for e in got["sampling_error"].values())
+
+
+def test_sampling_error_follows_the_formula_and_vanishes_for_the_whole_split():
+    terms = np.array([0.0, 1.0, 1.0, 0.5])
+    expected = 1.959963984540054 * np.std(terms, ddof=1) / 2 * np.sqrt(1 - 4 / 10)
+    assert metrics.sampling_error(terms, 4, 10) == pytest.approx(expected)
+    assert metrics.sampling_error(terms, 10, 10) == 0.0
+    with pytest.raises(ValueError, match="sample of 11"):
+        metrics.sampling_error(terms, 11, 10)
+
+
+def test_the_sampling_error_covers_the_full_split_metric():
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(20, 8))
+    labels = rng.integers(0, 20, size=3000)
+    emb = (centres[labels] + rng.normal(scale=1.2, size=(3000, 8))).astype(np.float32)
+    full = metrics.retrieval_metrics(emb, labels)
+    covered = 0
+    for seed in range(20):
+        sample = np.random.default_rng(seed).choice(3000, 300, replace=False)
+        got = metrics.retrieval_metrics(
+            emb[sample],
+            labels[sample],
+            gallery_embeddings=emb,
+            gallery_labels=labels,
+            query_ids=sample,
+            population=3000,
+        )
+        err = got["sampling_error"]["map_at_r"]
+        assert 0.005 < err < 0.1
+        covered += abs(got["map_at_r"] - full["map_at_r"]) <= err
+    assert covered >= 16  # a 95% interval: 19 of 20 expected

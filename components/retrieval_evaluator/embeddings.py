@@ -1,0 +1,253 @@
+"""Embeddings of an eval split, written as shards by the Beam workers and read back in tiles.
+
+**Writing** (``embed_splits``, Beam): each worker embeds batches of serialized raw examples and
+writes one record per batch, ``labels``, ``keys`` and ``embeddings`` in an ``.npz``, into TFRecord
+shards ``<source>-<split>-SSSSS-of-NNNNN.tfrecord``. No step gathers a split on one worker.
+
+**Reading** (``EmbeddingShards``): the shards are read in file-name order, record by record,
+through TensorFlow's file system (local, ``gs://``, ``ram://``): the labels and keys of every
+row (``index``), the rows at given positions (``take``), or the embeddings in tiles of a fixed
+number of rows (``tiles``), which the search visits one at a time. Memory: one tile plus the
+labels and keys, never the whole split.
+
+**Query sample** (``sample_rows``): a row's key is a 64-bit BLAKE2b hash of its serialized
+example, keyed by the seed; the sample is the ``n`` rows of smallest key. The sample is thus a
+uniform, seeded draw that does not depend on the order in which a runner wrote the rows (only
+the rows' positions, which break exact similarity ties, do), and every model scored on the same
+eval split, in this run or a later one, is scored on the same queries. (A split written again
+may hold other bytes for the same examples: protobuf does not fix the order of map entries.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx.dsl.io import fileio
+
+EMBED_SIGNATURE = "serve_examples"
+TRANSFORM_SIGNATURE = "transform_features"
+RAW_SIGNATURE = "serving_default"
+TRANSFORMED_FEATURES_KEY = "features"
+# the raw-feature baselines, scored beside every model (see the executor's docstring)
+RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
+RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
+SHARD_SUFFIX = ".tfrecord"
+TILE_ROWS = 262144  # gallery rows searched at a time (128 MB at 128 float32 dims)
+
+
+def row_keys(serialized: list[bytes], seed: int) -> np.ndarray:
+    """Seeded 64-bit keys of serialized examples (see the module doc)."""
+    salt = str(seed).encode()
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(s, digest_size=8, key=salt).digest(), "little")
+            for s in serialized
+        ],
+        dtype=np.uint64,
+    )
+
+
+def encode_record(labels: np.ndarray, keys: np.ndarray, embeddings: np.ndarray) -> bytes:
+    """One shard record: a batch's labels, keys and float32 embeddings as ``.npz`` bytes."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        labels=np.asarray(labels, dtype=str),
+        keys=np.asarray(keys, np.uint64),
+        embeddings=np.asarray(embeddings, np.float32),
+    )
+    return buf.getvalue()
+
+
+def decode_record(record: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, keys, embeddings)`` of one record written by ``encode_record``."""
+    with np.load(io.BytesIO(record)) as data:
+        return data["labels"], data["keys"], data["embeddings"]
+
+
+class _Embed(beam.DoFn):
+    """Batches of serialized raw examples -> shard records, one model loaded per worker.
+
+    ``source``: ``EMBED_SIGNATURE`` (the model's embedding), ``RAW_TRANSFORMED`` (its
+    Transform output ``features``) or ``RAW_READ`` (the features its ``serving_default``
+    signature takes, sorted by name: the first value of a scalar feature, the first ``d``
+    of a feature of shape ``[None, d]``; float or integer; a missing, non-numeric or
+    non-finite value counts as 0). Examples are parsed by ``tf.io.parse_example``, a batch
+    at a time.
+    """
+
+    def __init__(self, model_dir: str, label_column: str, source: str, seed: int):
+        self._model_dir = model_dir
+        self._label = label_column
+        self._source = source
+        self._seed = seed
+        self._fn = None
+        self._raw_spec: dict[str, tf.io.RaggedFeature] = {}
+        self._widths: dict[str, int] = {}
+
+    def setup(self):
+        signatures = tf.saved_model.load(self._model_dir).signatures
+        wanted = {
+            EMBED_SIGNATURE: EMBED_SIGNATURE,
+            RAW_TRANSFORMED: TRANSFORM_SIGNATURE,
+            RAW_READ: RAW_SIGNATURE,
+        }[self._source]
+        if wanted not in signatures:
+            raise ValueError(
+                f"the model in {self._model_dir} has no {wanted!r} signature (it has "
+                f"{sorted(signatures)}); models exported by this project's Trainer have it"
+            )
+        self._fn = signatures[wanted]
+        if self._source == RAW_READ:
+            inputs = self._fn.structured_input_signature[1]
+            self._raw_spec = {
+                name: tf.io.RaggedFeature(inputs[name].dtype)
+                for name in sorted(inputs)
+                if inputs[name].dtype in (tf.float32, tf.float64, tf.int64)
+            }
+            self._widths = {name: _width(inputs[name]) for name in sorted(inputs)}
+
+    def _vectors(self, serialized: tf.Tensor, n: int) -> np.ndarray:
+        if self._source == EMBED_SIGNATURE:
+            return self._fn(examples=serialized)["embedding"].numpy().reshape(n, -1)
+        if self._source == RAW_TRANSFORMED:
+            return self._fn(examples=serialized)[TRANSFORMED_FEATURES_KEY].numpy().reshape(n, -1)
+        parsed = tf.io.parse_example(serialized, self._raw_spec) if self._raw_spec else {}
+        columns = [
+            parsed[name][:, :width].to_tensor(default_value=0, shape=[n, width]).numpy()
+            if name in parsed
+            else np.zeros((n, width))
+            for name, width in self._widths.items()
+        ]
+        values = np.concatenate(columns, axis=1).astype(np.float32)
+        return np.where(np.isfinite(values), values, 0.0)
+
+    def process(self, batch: list[bytes]):
+        serialized = tf.constant(batch)
+        try:
+            labels = tf.io.parse_example(
+                serialized, {self._label: tf.io.FixedLenFeature([], tf.string)}
+            )[self._label].numpy()
+        except tf.errors.InvalidArgumentError as e:
+            raise ValueError(
+                f"every eval example needs one string label in {self._label!r}: "
+                f"{e.message.splitlines()[0]}"
+            ) from e
+        vectors = self._vectors(serialized, len(batch))
+        yield encode_record(
+            np.char.decode(labels.astype(bytes), "utf-8"), row_keys(batch, self._seed), vectors
+        )
+
+
+def _width(spec: tf.TensorSpec) -> int:
+    """Values a raw feature contributes: ``d`` for shape ``[None, d]``, else 1."""
+    shape = spec.shape
+    return int(shape[1]) if shape.rank == 2 and shape[1] is not None else 1
+
+
+def shard_prefix(out_dir: str, source: str, split: str) -> str:
+    """Where the shards of ``source`` on ``split`` go (before ``-SSSSS-of-NNNNN``)."""
+    return os.path.join(out_dir, f"{source}-{split}")
+
+
+def embed_splits(
+    pipeline: beam.Pipeline,
+    patterns: dict[str, str],
+    models: dict[str, str],
+    label_column: str,
+    out_dir: str,
+    batch_size: int = 256,
+    raw_baselines_of: str = "",
+    seed: int = 0,
+) -> None:
+    """Adds Beam steps writing each split's embeddings by each model as shards.
+
+    With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
+    inputs are written the same way, as sources ``raw_features`` and ``transformed_features``.
+    """
+    sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
+    if raw_baselines_of:
+        sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
+    for split, pattern in patterns.items():
+        raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+        batches = raw | f"Batch[{split}]" >> beam.BatchElements(
+            min_batch_size=min(32, batch_size), max_batch_size=batch_size
+        )
+        for name, (model_dir, source) in sources.items():
+            tag = f"{name}-{split}"
+            _ = (
+                batches
+                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column, source, seed))
+                | f"Write[{tag}]"
+                >> beam.io.WriteToTFRecord(
+                    shard_prefix(out_dir, name, split), file_name_suffix=SHARD_SUFFIX
+                )
+            )
+
+
+class EmbeddingShards:
+    """The embeddings one source wrote for one split (see the module doc)."""
+
+    def __init__(self, out_dir: str, source: str, split: str):
+        pattern = f"{shard_prefix(out_dir, source, split)}-?????-of-?????{SHARD_SUFFIX}"
+        self.files = sorted(fileio.glob(pattern))
+        if not self.files:
+            raise FileNotFoundError(f"no embedding shards match {pattern}")
+
+    def records(self):
+        """``(labels, keys, embeddings)`` of every record, in order."""
+        for path in self.files:
+            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                yield decode_record(record)
+
+    def index(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, keys)`` of every row, in order."""
+        labels, keys = [], []
+        for batch_labels, batch_keys, _ in self.records():
+            labels.append(batch_labels)
+            keys.append(batch_keys)
+        if not labels:
+            return np.zeros(0, str), np.zeros(0, np.uint64)
+        return np.concatenate(labels), np.concatenate(keys)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The embeddings at the sorted row positions ``rows``."""
+        rows = np.asarray(rows, np.int64)
+        out, offset = [], 0
+        for _, _, emb in self.records():
+            lo, hi = np.searchsorted(rows, [offset, offset + len(emb)])
+            if hi > lo:
+                out.append(emb[rows[lo:hi] - offset])
+            offset += len(emb)
+        if sum(len(part) for part in out) != len(rows):
+            raise ValueError(f"rows up to {rows.max()} asked of {offset} in {self.files[0]}")
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def tiles(self, rows: int = TILE_ROWS):
+        """A ``search.Tiles``: calling it yields the embeddings ``rows`` rows at a time."""
+
+        def generate():
+            parts, held = [], 0
+            for _, _, emb in self.records():
+                parts.append(emb)
+                held += len(emb)
+                if held >= rows:
+                    yield np.concatenate(parts)
+                    parts, held = [], 0
+            if parts:
+                yield np.concatenate(parts)
+
+        return generate
+
+
+def sample_rows(keys: np.ndarray, max_rows: int) -> np.ndarray:
+    """Sorted positions of the ``max_rows`` rows of smallest key (all rows when 0 or fewer)."""
+    if not max_rows or len(keys) <= max_rows:
+        return np.arange(len(keys))
+    order = np.lexsort((np.arange(len(keys)), keys))  # key, then position: no tie is left open
+    return np.sort(order[:max_rows])
