@@ -177,16 +177,3 @@ def _tie_rule(
     idx, sims = idx[:, :k], sims[:, :k]
     idx[tied, 0] = TIED
     return idx, sims
-
-
-def nearest_neighbours(
-    queries: np.ndarray,
-    gallery: np.ndarray | None = None,
-    k: int = 10,
-    query_block: int = QUERY_BLOCK,
-    gallery_block: int = GALLERY_BLOCK,
-) -> np.ndarray:
-    """Indices ``[Nq, k]`` of the k most similar gallery items (leave-one-out if no gallery)."""
-    exclude = np.arange(len(queries)) if gallery is None else None
-    gallery = queries if gallery is None else gallery
-    return search(queries, gallery, k, exclude, query_block, gallery_block)[0]

@@ -51,13 +51,13 @@ def test_leave_one_out_never_returns_the_query_even_among_duplicates(tile):
         np.testing.assert_array_equal(idx, reference(emb, emb, k, ids))
 
 
-def test_random_vectors_match_the_reference_and_the_wrapper():
+def test_random_vectors_match_the_reference_with_and_without_leave_one_out():
     rng = np.random.default_rng(1)
     q = rng.normal(size=(70, 16)).astype(np.float32)
     g = rng.normal(size=(300, 16)).astype(np.float32)
     np.testing.assert_array_equal(search.search(q, g, 8, gallery_block=64)[0], reference(q, g, 8))
     np.testing.assert_array_equal(
-        search.nearest_neighbours(q, k=6), reference(q, q, 6, np.arange(70))
+        search.search(q, q, 6, exclude=np.arange(70))[0], reference(q, q, 6, np.arange(70))
     )
 
 
