@@ -28,7 +28,8 @@ def _add_beam_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ARG",
         help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable; "
-        "default --runner=DirectRunner --direct_running_mode=in_memory)",
+        "default --runner=FnApiRunner --direct_running_mode=in_memory, Beam's DirectRunner "
+        "for batch pipelines)",
     )
 
 
@@ -291,6 +292,11 @@ def config_from_args(args: argparse.Namespace):
     return config
 
 
+def strategy_words(name: str) -> str:
+    """The training summary's strategy as the run summary says it (``none``: one device)."""
+    return "one device, no distribution strategy" if name == "none" else name
+
+
 def format_summary(summary: dict) -> str:
     """The end-of-run summary: metrics, blessing, where the pushed model is."""
     lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
@@ -341,7 +347,7 @@ def format_summary(summary: dict) -> str:
     if training:
         lines.append(
             f"Trained with {training['loss']} on {training['num_replicas']} replica(s) "
-            f"({training['strategy']}), {training['total_steps']} steps."
+            f"({strategy_words(training['strategy'])}), {training['total_steps']} steps."
         )
         kept = training.get("selection") or {}
         if kept.get("split"):

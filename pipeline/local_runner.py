@@ -15,7 +15,23 @@ from pipeline.candidates import require_validation_split
 from pipeline.config import PipelineConfig, is_remote
 from pipeline.data import prepare_default_data
 
-DEFAULT_BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+# FnApiRunner is what Beam's DirectRunner runs batch pipelines on; named directly, Beam 2.74's
+# DirectRunner does not first try to download and start its Prism runner (from GitHub) for
+# every pipeline, a network-dependent detour of about a second each time.
+DEFAULT_BEAM_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+# Unless the Beam arguments name the workers' dependencies, TFX builds and stages an sdist of
+# itself for every Beam component (tfx.utils.dependency_utils.make_beam_dependency_flags,
+# about 2 s each). Local workers run in this very environment, which has TFX; a container
+# image is the one dependency flag local runners ignore.
+LOCAL_WORKERS_ARG = "--sdk_container_image=this-environment"
+DEPENDENCY_FLAGS = (
+    "--extra_package",
+    "--extra_packages",
+    "--setup_file",
+    "--requirements_file",
+    "--worker_harness_container_image",
+    "--sdk_container_image",
+)
 
 
 def configure_cpu_devices(count: int) -> None:
@@ -56,11 +72,21 @@ def local_state_dir(config: PipelineConfig) -> str:
 
 
 def beam_args(config: PipelineConfig) -> list[str]:
-    """DirectRunner defaults overridden by the config's ``--beam-arg`` values."""
+    """Local defaults overridden by the config's ``--beam-arg`` values.
+
+    With a local runner (Beam's ``StandardOptions.LOCAL_RUNNERS``) and no dependency flag
+    given, ``LOCAL_WORKERS_ARG`` is added so that TFX does not package itself for workers
+    that already run here; a remote runner (Dataflow, Flink, Spark) gets nothing added.
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
     given = {a.split("=", 1)[0] for a in config.beam_args}
-    return [a for a in DEFAULT_BEAM_ARGS if a.split("=", 1)[0] not in given] + list(
-        config.beam_args
-    )
+    args = [a for a in DEFAULT_BEAM_ARGS if a.split("=", 1)[0] not in given]
+    args += list(config.beam_args)
+    runner = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")][-1]
+    if runner in StandardOptions.LOCAL_RUNNERS and not given & set(DEPENDENCY_FLAGS):
+        args.append(LOCAL_WORKERS_ARG)
+    return args
 
 
 class _ProgressHandler(py_logging.Handler):
@@ -217,9 +243,9 @@ def _write_schema(
     quiet: bool,
 ) -> dict:
     import tensorflow_data_validation as tfdv
-    from tfx import v1 as tfx
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.dsl.io import fileio
+    from tfx.orchestration import metadata as tfx_metadata
     from tfx.types import artifact_utils, standard_artifacts
 
     from components.data_validator.executor import load_schema
@@ -228,7 +254,7 @@ def _write_schema(
     from pipeline.pipeline import create_schema_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_schema_pipeline(config, data_path, metadata)
     _execute(pipeline, run_id, progress, log_file, quiet)
     outputs = run_report.run_outputs(config, run_id)
@@ -274,13 +300,13 @@ def _run_pipeline(
     quiet: bool,
 ) -> dict:
     configure_cpu_devices(config.cpu_replicas)
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata as tfx_metadata
 
     from pipeline import run_report
     from pipeline.pipeline import create_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
-    metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_pipeline(config, data_path, metadata)
     started = time.time()
     _execute(pipeline, run_id, progress, log_file, quiet)
@@ -346,7 +372,7 @@ def compare(
     started = time.time()
     with _checked_and_locked(config, progress, wait_for_lock, check) as (run_id, data_path):
         configure_cpu_devices(config.cpu_replicas)
-        from tfx import v1 as tfx
+        from tfx.orchestration import metadata as tfx_metadata
 
         from components.leaderboard.executor import LEADERBOARD_FILE
         from pipeline import run_report
@@ -357,9 +383,7 @@ def compare(
             protocol = variant.ingest.protocol
             progress(f"Protocol {protocol}: {len(candidates)} candidate(s) x {len(seeds)} seed(s)")
             variant = dataclasses.replace(variant, beam_args=beam_args(variant))
-            metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(
-                variant.metadata_path
-            )
+            metadata = tfx_metadata.sqlite_metadata_connection_config(variant.metadata_path)
             pipeline = create_compare_pipeline(
                 variant,
                 data_path,
@@ -394,9 +418,9 @@ def _execute(
 ) -> None:
     """Compiles ``pipeline`` with ``run_id`` as its run id and runs it with LocalDagRunner."""
     from absl import logging as absl_logging
-    from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler
     from tfx.dsl.compiler import constants as compiler_constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
     from tfx.orchestration.portable import runtime_parameter_utils
 
     # compiled here (the pipeline declares no pip dependencies for TFX to resolve) so that
@@ -430,7 +454,7 @@ def _execute(
             lg.addHandler(h)
     absl_logging.set_verbosity(absl_logging.INFO)
     try:
-        tfx.orchestration.LocalDagRunner().run_with_ir(pipeline_ir)
+        LocalDagRunner().run_with_ir(pipeline_ir)
     finally:
         for lg, level, propagate in saved:
             for h in handlers:

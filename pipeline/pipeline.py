@@ -18,8 +18,19 @@ import dataclasses
 import hashlib
 import os
 
-from tfx import v1 as tfx
+# the modules behind ``tfx.v1``'s names, imported directly: ``tfx.v1`` also imports its Google
+# Cloud extensions (google.cloud.aiplatform), about 4 s of every run's start-up
+from tfx.components import Pusher, SchemaGen, StatisticsGen, Trainer, Transform, Tuner
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.experimental.conditionals.conditional import Cond
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components.data_validator.component import DataValidator
 from components.data_validator.executor import BLESSED_PROPERTY
@@ -75,7 +86,7 @@ def create_pipeline(
     data_path: str,
     metadata_connection_config=None,
     runtime_parameters: dict | None = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The pipeline for ``config`` reading ``data_path`` (a file or a folder of files).
 
     ``runtime_parameters`` (for orchestrators that support them, e.g. KFP v2) may replace
@@ -92,7 +103,7 @@ def create_pipeline(
     example_gen, schema_gen = head[0], head[2]
     accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
     model_resolver = _model_resolver()
-    with tfx.dsl.Cond(accepted == 1):
+    with Cond(accepted == 1):
         downstream = _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
     return _pipeline(config, [*head, model_resolver, *downstream], metadata_connection_config)
 
@@ -125,10 +136,10 @@ def _validated_examples(config: PipelineConfig, input_base: str, pattern: str, r
 
 def _model_resolver() -> object:
     """The latest blessed model of this pipeline: production, which a new model must match."""
-    return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    return Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
 
@@ -141,7 +152,7 @@ def create_compare_pipeline(
     metadata_connection_config=None,
     runtime_parameters: dict | None = None,
     tuning_trials: int = 0,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The comparison of ``candidates`` over ``seeds``, one TFX pipeline.
 
     Shared: ExampleGen, StatisticsGen, SchemaGen, DataValidator and Transform. Per (candidate,
@@ -172,7 +183,7 @@ def create_compare_pipeline(
     example_gen, schema_gen = head[0], head[2]
     accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
     model_resolver = _model_resolver() if deploy else None
-    with tfx.dsl.Cond(accepted == 1):
+    with Cond(accepted == 1):
         transform = _transform(config, example_gen, schema_gen)
         pair_gens: dict[str, object] = {}
         nodes: list = [transform]
@@ -229,13 +240,13 @@ def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> 
     """TFX's Tuner of ``candidate``: ``trials`` trials over what the candidate did not set."""
     fixed = {*candidate.training, *candidate.loss_params}
     space = tuning_space.search_space(training, fixed)
-    return tfx.components.Tuner(
+    return Tuner(
         tuner_fn=TUNER_FN,
         examples=pair_gen.outputs["examples"],
         schema=pair_gen.outputs["schema"],
         transform_graph=transform.outputs["transform_graph"],
-        train_args=tfx.proto.TrainArgs(num_steps=1),  # trials take their length from settings
-        eval_args=tfx.proto.EvalArgs(splits=[VALID], num_steps=1),  # scored on valid only
+        train_args=trainer_pb2.TrainArgs(num_steps=1),  # trials take their length from settings
+        eval_args=trainer_pb2.EvalArgs(splits=[VALID], num_steps=1),  # scored on valid only
         custom_config={
             **training.to_dict(),
             tuning_space.TRIALS_KEY: trials,
@@ -261,7 +272,7 @@ def _digest(text: str) -> str:
 
 def create_schema_pipeline(
     config: PipelineConfig, data_path: str, metadata_connection_config=None
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """ExampleGen -> StatisticsGen -> SchemaGen: the schema command's pipeline.
 
     Same pipeline name, node ids and settings as ``create_pipeline``, so a later run reuses
@@ -271,7 +282,7 @@ def create_schema_pipeline(
     input_base, pattern = split_input(data_path)
     example_gen = labelled_example_gen(input_base, pattern, config.ingest)
     statistics_gen = _statistics_gen(config, example_gen)
-    schema_gen = tfx.components.SchemaGen(
+    schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
     )
     components = [example_gen, statistics_gen, schema_gen]
@@ -281,7 +292,7 @@ def create_schema_pipeline(
 def _pipeline(config: PipelineConfig, components: list, metadata_connection_config) -> object:
     """The TFX pipeline of ``components`` under the config's name, root and Beam arguments."""
     apply_component_beam_args(components, config)
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=os.path.join(config.pipeline_root, "artifacts"),
         components=components,
@@ -293,7 +304,7 @@ def _pipeline(config: PipelineConfig, components: list, metadata_connection_conf
 
 def _statistics_gen(config: PipelineConfig, example_gen) -> object:
     """StatisticsGen; with spans, of the newest span only (what validation checks)."""
-    return tfx.components.StatisticsGen(
+    return StatisticsGen(
         examples=example_gen.outputs["examples"],
         exclude_splits=[TRAIN, EVAL, *_valid(config)] if config.ingest.uses_spans else None,
     )
@@ -307,23 +318,19 @@ def _valid(config: PipelineConfig) -> list[str]:
 def schema_component(config: PipelineConfig, statistics_gen) -> object:
     """ImportSchemaGen of the curated schema file, or SchemaGen inferring one (no file)."""
     if config.schema_file:
-        return tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(
-            "ImportSchemaGen"
-        )
-    return tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    )
+        return ImportSchemaGen(schema_file=config.schema_file).with_id("ImportSchemaGen")
+    return SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
 
 
 def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
     """Transform: analysed on train, applied to every split the Trainer and PairGen read."""
-    return tfx.components.Transform(
+    return Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"label_column": config.ingest.label_feature, **config.transform.to_dict()},
         disable_statistics=True,
-        splits_config=tfx.proto.SplitsConfig(
+        splits_config=transform_pb2.SplitsConfig(
             analyze=[TRAIN], transform=[TRAIN, EVAL, *_valid(config)]
         ),
     )
@@ -334,16 +341,16 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
 
     ``inputs``: its optional channels (``base_model``, ``hyperparameters``).
     """
-    return tfx.components.Trainer(
+    return Trainer(
         run_fn=RUN_FN,
         examples=pair_gen.outputs["examples"],
         schema=pair_gen.outputs["schema"],
         transform_graph=transform.outputs["transform_graph"],
         # run_fn takes its length from the training settings (epochs, train_steps)
-        train_args=tfx.proto.TrainArgs(num_steps=max(config.training.train_steps, 1)),
+        train_args=trainer_pb2.TrainArgs(num_steps=max(config.training.train_steps, 1)),
         # run_fn selects its epoch on the valid split (trainer_module/selection.py); without
         # one it reads no eval data at all (the eval split is the evaluator's)
-        eval_args=tfx.proto.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
+        eval_args=trainer_pb2.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
         custom_config=training,
         **inputs,
     )
@@ -362,11 +369,11 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, model_resolver, 
         label_column=config.ingest.label_feature,
         settings=runtime.get("evaluation", config.evaluation),
     )
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
         # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
         custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),

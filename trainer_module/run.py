@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer import fn_args_utils
 from tfx_bsl.public import tfxio
 
 from trainer_module import model as model_lib
@@ -35,6 +35,7 @@ from trainer_module.splits import VALID as VALID_SPLIT
 SUMMARY_FILE = "training_summary.json"
 PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
 LABEL_HASH_BUCKETS = 2**62
+READ_BATCH = 4096  # rows per batch when a split is read into memory
 
 
 def workers_in(tf_config: str | None) -> int:
@@ -50,13 +51,30 @@ def make_strategy() -> tf.distribute.Strategy:
 
     MultiWorkerMirroredStrategy when ``TF_CONFIG`` names several workers (Kubeflow training
     operator, Vertex custom job); otherwise MirroredStrategy over every GPU, else every
-    logical CPU device. The losses' global-batch gathering works the same in both.
+    logical CPU device, when there are several; with one device, TensorFlow's default
+    strategy (no replica machinery: MirroredStrategy over one device cost about 20% of the
+    training step, ``benchmarks/trainer_throughput.py``). The losses' global-batch gathering
+    works the same in all of them (one replica gathers nothing).
     """
     if workers_in(os.environ.get("TF_CONFIG")) > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    devices = local_devices()
+    if len(devices) == 1:
+        return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def local_devices() -> list[str]:
+    """The devices this process trains on: every logical GPU, else every logical CPU device."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def describe_strategy(strategy: tf.distribute.Strategy) -> tuple[str, list[str]]:
+    """``(name, devices)`` of ``strategy`` for the summary; the default strategy is ``"none"``."""
+    if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+        return "none", local_devices()[:1]
+    return type(strategy).__name__, list(strategy.extended.worker_devices)
 
 
 def label_key(labels: tf.Tensor) -> tf.Tensor:
@@ -144,18 +162,28 @@ def _to_model_inputs(spec: registry.LossSpec):
 
 def make_dataset(
     file_pattern: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: fn_args_utils.DataAccessor,
     schema: Any,
     spec: registry.LossSpec,
     batch_size: int,
     seed: int,
     in_order: bool = False,
+    rows: int = 0,
+    memory_budget: int = 0,
 ) -> tf.data.Dataset:
     """Repeated, fixed-size batches ``(inputs, labels)`` for the loss ``spec``.
 
     Shuffled, unless ``in_order``: then the rows are read as written, so that each batch is
-    one of PairGen's P x K groups (``batch_size`` = P x K).
+    one of PairGen's P x K groups (``batch_size`` = P x K). Rows of a class the label
+    vocabulary has never seen are dropped for losses that take class ids.
+
+    When the split's ``rows`` take at most ``memory_budget`` bytes as model inputs, they are
+    read and parsed once into memory and batched from there (``in_memory_batches``: a seeded
+    permutation per pass over the rows); otherwise they stream from the files through TFX's
+    ``DataAccessor`` (tfxio reads, a seeded shuffle buffer, parsing every epoch). Both
+    streams are reproducible for a seed, but they differ from each other.
     """
+    to_inputs = _to_model_inputs(spec)
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(
@@ -168,6 +196,16 @@ def make_dataset(
         ),
         schema,
     )
+    streamed = dataset.map(to_inputs)
+    if rows and rows * row_bytes(streamed.element_spec) <= memory_budget:
+        columns = read_into_memory(file_pattern, data_accessor, schema, spec)
+        kept = int(tf.nest.flatten(columns)[0].shape[0])
+        if kept < batch_size:
+            raise ValueError(
+                f"the train split has {kept} rows {spec.name!r} can train on (of classes in the "
+                f"label vocabulary), fewer than one batch of {batch_size}"
+            )
+        return in_memory_batches(columns, batch_size, seed, shuffle=not in_order)
     if uses_class_ids(spec):
         # rows of classes the label vocabulary has never seen have no class id
         dataset = (
@@ -175,9 +213,93 @@ def make_dataset(
             .filter(lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0))
             .batch(batch_size, drop_remainder=True)
         )
-    return dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE
+    return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def row_bytes(element_spec: Any) -> float:
+    """Bytes one row takes in batches of ``element_spec``; inf when a shape is not fixed.
+
+    Each tensor's shape after the batch dimension times its dtype's size, summed.
+    """
+    specs = tf.nest.flatten(element_spec)
+    if not all(s.shape[1:].is_fully_defined() for s in specs):
+        return math.inf
+    return sum(int(np.prod(s.shape[1:])) * s.dtype.size for s in specs)
+
+
+def read_into_memory(
+    file_pattern: list[str],
+    data_accessor: fn_args_utils.DataAccessor,
+    schema: Any,
+    spec: registry.LossSpec,
+) -> Any:
+    """Every row of the split as the loss's ``(inputs, labels)``, one tensor per input.
+
+    One pass through TFX's ``DataAccessor`` in the files' order, ``READ_BATCH`` rows at a
+    time; rows without a class id are dropped for losses that take class ids.
+    """
+    dataset = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(
+            batch_size=READ_BATCH,
+            shuffle=False,
+            sloppy_ordering=False,
+            num_epochs=1,
+            drop_final_batch=False,
+        ),
+        schema,
     )
+    parts = list(dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE))
+    columns = tf.nest.map_structure(lambda *p: tf.concat(p, axis=0), *parts)
+    if uses_class_ids(spec):
+        known = columns[1] >= 0
+        columns = tf.nest.map_structure(lambda c: tf.boolean_mask(c, known), columns)
+    return columns
+
+
+def in_memory_batches(columns: Any, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    """Batches of the in-memory rows ``columns`` (tensors of equal first dimension N), forever.
+
+    Pass ``p`` over the rows takes them in the order of a permutation drawn with the
+    stateless seed ``(seed, p)`` (``in order`` when not ``shuffle``), cut into ``N //
+    batch_size`` batches; the last ``N mod batch_size`` rows of each permutation wait for
+    the next pass. Each batch is one ``tf.gather`` per tensor, as Keras batches numpy
+    arrays, so nothing is parsed after the read and the stream is the same on every run of
+    a seed (a resumed training skips batches of it).
+    """
+    n = int(tf.nest.flatten(columns)[0].shape[0])
+    steps = n // batch_size
+
+    def one_pass(p: tf.Tensor) -> tf.data.Dataset:
+        order = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                order, seed=tf.stack([tf.constant(seed, tf.int64), p])
+            )
+        return tf.data.Dataset.from_tensor_slices(
+            tf.reshape(order[: steps * batch_size], [steps, batch_size])
+        )
+
+    return (
+        tf.data.Dataset.counter()
+        .flat_map(one_pass)
+        .map(
+            lambda rows: tf.nest.map_structure(lambda c: tf.gather(c, rows), columns),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def memory_budget(training: TrainingSettings) -> int:
+    """Bytes the train split may take in memory (``in_memory_mb``); 0 across several workers.
+
+    Each worker of a MultiWorkerMirroredStrategy cluster streams its shard of the files
+    instead: a copy of the whole split per worker is what the budget is not meant to buy.
+    """
+    if workers_in(os.environ.get("TF_CONFIG")) > 1:
+        return 0
+    return training.in_memory_mb * 2**20
 
 
 def missing_as_nan(raw_spec: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +322,13 @@ def export_serving_model(
     tft_output: tft.TFTransformOutput,
     export_dir: str,
 ) -> None:
-    """Saves ``encoder`` with the Transform graph and the three raw-feature signatures."""
+    """Saves ``encoder`` with the Transform graph and the three raw-feature signatures.
+
+    The signatures are traced without AutoGraph (they hold no Python control flow on
+    tensors) and Keras' per-layer call traces are not saved (``save_traces=False``): the
+    model is served and warm-started through its signatures and variables, never rebuilt
+    as Keras layers, and the traces took most of the export's time (8 s of 9 on the demo).
+    """
     encoder.tft_layer = tft_output.transform_features_layer()
     raw_spec = missing_as_nan(tft_output.raw_feature_spec())
     feature_spec = dict(raw_spec)
@@ -215,21 +343,29 @@ def export_serving_model(
         shape = feature_spec[name].shape
         return tf.reshape(column, [-1, *shape]) if shape else tf.reshape(column, [-1])
 
-    @tf.function(input_signature=[{n: tf.TensorSpec([None], tf.float32, name=n) for n in names}])
+    @tf.function(
+        input_signature=[{n: tf.TensorSpec([None], tf.float32, name=n) for n in names}],
+        autograph=False,
+    )
     def serve_raw(features):
         return embed({n: reshape_for(n, features[n]) for n in names})
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+    )
     def serve_examples(serialized):
         return embed(tf.io.parse_example(serialized, feature_spec))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False
+    )
     def transform_features(serialized):
         return encoder.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
     encoder.save(
         export_dir,
         save_format="tf",
+        save_traces=False,
         signatures={
             "serving_default": serve_raw.get_concrete_function(),
             "serve_examples": serve_examples.get_concrete_function(),
@@ -304,31 +440,54 @@ class WarmStartError(ValueError):
     """The base model cannot initialise this encoder (another shape or no weights)."""
 
 
+def checkpoint_keys(encoder: tf.keras.Model) -> list[tuple[str, tf.Variable]]:
+    """``(key, weight)`` per weight of ``encoder``: where a SavedModel of it keeps the weight.
+
+    Keras checkpoints a functional model's ``i``-th layer that holds weights as
+    ``layer_with_weights-<i>`` (tf_keras ``Functional._layer_checkpoint_dependencies``) and
+    each weight under the name it was added with (``kernel``, ``bias``).
+    """
+    holders = [layer for layer in encoder.layers if layer.weights]
+    return [
+        (
+            f"layer_with_weights-{i}/{w.name.split('/')[-1].split(':')[0]}/.ATTRIBUTES/"
+            "VARIABLE_VALUE",
+            w,
+        )
+        for i, layer in enumerate(holders)
+        for w in layer.weights
+    ]
+
+
 def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
     """Copies the weights of the encoder saved in ``base_model_dir`` into ``encoder``.
 
-    The served SavedModel is the encoder itself (``export_serving_model``) and keeps its
-    ``variables`` in the encoder's order (Keras names them per process, so names are not
-    compared): there must be as many, each of the same shape.
+    The served SavedModel is the encoder itself (``export_serving_model``); its checkpoint
+    (``variables/``) holds each weight under the key ``checkpoint_keys`` names (Keras names
+    variables per process, so variable names are not compared). The base must hold as many
+    encoder weights as ``encoder``, each of the same shape.
     """
-    loaded = tf.saved_model.load(base_model_dir)
-    saved = list(getattr(loaded, "variables", []))
-    mine = encoder.variables
+    reader = tf.train.load_checkpoint(os.path.join(base_model_dir, "variables", "variables"))
+    shapes = reader.get_variable_to_shape_map()
+    saved = sum(1 for key in shapes if key.startswith("layer_with_weights-"))
+    mine = checkpoint_keys(encoder)
     problems = [
-        f"weight {i} ({v.name}) is {tuple(s.shape)}, not {tuple(v.shape)}"
-        for i, (s, v) in enumerate(zip(saved, mine, strict=False))
-        if s.shape != v.shape
+        f"weight {i} ({v.name}) is {tuple(shapes[key])}, not {tuple(v.shape)}"
+        if key in shapes
+        else f"weight {i} ({v.name}) is missing"
+        for i, (key, v) in enumerate(mine)
+        if key not in shapes or tuple(shapes[key]) != tuple(v.shape)
     ]
-    if len(saved) != len(mine):
-        problems.insert(0, f"it has {len(saved)} weights, this encoder {len(mine)}")
+    if saved != len(mine):
+        problems.insert(0, f"it has {saved} weights, this encoder {len(mine)}")
     if problems:
         raise WarmStartError(
             f"cannot warm-start from {base_model_dir}: {'; '.join(problems[:5])}; train with "
             f"the same features, encoder, hidden units and embedding dimension, or without "
             f"--warm-start"
         )
-    for source, variable in zip(saved, mine, strict=True):
-        variable.assign(source)
+    for key, variable in mine:
+        variable.assign(reader.get_tensor(key))
 
 
 def feature_dim(tft_output: tft.TFTransformOutput) -> int:
@@ -348,7 +507,7 @@ def training_length(training: TrainingSettings, train_examples: int) -> tuple[in
     return epochs, steps_per_epoch
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     """Trains the embedding model with the configured loss and exports it.
 
     ``fn_args.custom_config`` holds every ``TrainingSettings`` field (on Kubeflow it is the
@@ -383,6 +542,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     schema = load_schema(fn_args.schema_path)
 
     strategy = make_strategy()
+    strategy_name, devices = describe_strategy(strategy)
     replicas = strategy.num_replicas_in_sync
     batch_size = training.batch_size
     if batch_size % replicas:
@@ -395,9 +555,16 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         )
     epochs, steps_per_epoch = training_length(training, n_train)
 
-    pk = training.batch_sampler == "pk"
     train_ds = make_dataset(
-        fn_args.train_files, fn_args.data_accessor, schema, spec, batch_size, seed, in_order=pk
+        fn_args.train_files,
+        fn_args.data_accessor,
+        schema,
+        spec,
+        batch_size,
+        seed,
+        in_order=training.batch_sampler == "pk",
+        rows=n_train,
+        memory_budget=memory_budget(training),
     )
     validation = None  # (features, labels) of the valid split, when there is one
     if VALID_SPLIT in counts:
@@ -423,6 +590,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
         trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        trainer.build_optimizer()
         best = selection.BestEpoch(encoder) if validation is not None else None
         started_from = None
         if training.warm_start and fn_args.base_model:
@@ -444,7 +612,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         params,
         n_train,
         replicas,
-        ", ".join(strategy.extended.worker_devices),
+        f"{strategy_name}: {', '.join(devices)}",
         batch_size,
         epochs,
         steps_per_epoch,
@@ -503,9 +671,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         "loss": spec.name,
         "loss_params": params,
         "pair_gen_mode": stats["mode"],
-        "strategy": type(strategy).__name__,
+        "strategy": strategy_name,
         "num_replicas": replicas,
-        "devices": list(strategy.extended.worker_devices),
+        "devices": devices,
         "global_batch_size": batch_size,
         "per_replica_batch_size": batch_size // replicas,
         "epochs": epochs,

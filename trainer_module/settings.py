@@ -67,6 +67,15 @@ class TrainingSettings(StageSettings):
         "(P = --pk-classes, K = batch size / P)",
         one_of(*BATCH_SAMPLERS),
     )
+    in_memory_mb: int = setting(
+        1024,
+        "hold the parsed train split in memory when it takes at most this many MiB (read once, "
+        "then a seeded permutation per epoch: no parsing after the first read); larger splits "
+        "stream from the files through a seeded shuffle buffer; 0: always stream. The two "
+        "streams differ, so the setting is part of what a training reproduces",
+        at_least(0),
+        metavar="MIB",
+    )
     pk_classes: int = setting(8, "P, the classes per batch with --batch-sampler pk", at_least(2))
     seed: int = seed_setting()
     warm_start: bool = setting(

@@ -31,7 +31,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
-from tfx import v1 as tfx
+from tfx.components.trainer import fn_args_utils
+from tfx.components.tuner.component import TunerFnResult
 
 from trainer_module import model as model_lib
 from trainer_module import preprocessing, run, selection
@@ -106,6 +107,7 @@ def train_and_score(
             encoder, spec, loss, num_classes, seed=training.seed
         )
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+        trainer.build_optimizer()
         best = selection.BestEpoch(encoder)
     guard = run.StopOnNonFiniteWeights()
     history = trainer.fit(
@@ -125,7 +127,7 @@ def train_and_score(
     return float(best.value.numpy())
 
 
-def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
     """The ``Tuner``'s function: a random search of ``tuning_trials`` trials.
 
     ``fn_args.custom_config``: every training setting, plus ``tuning_trials`` (>= 1) and
@@ -156,6 +158,8 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
         training.batch_size,
         training.seed,
         in_order=training.batch_sampler == "pk",
+        rows=n_train,
+        memory_budget=run.memory_budget(training),
     )
     validation = selection.read_rows(fn_args.eval_files, training.seed)
     strategy = run.make_strategy()
@@ -184,4 +188,4 @@ def tuner_fn(fn_args: tfx.components.FnArgs) -> tfx.components.TunerFnResult:
     )
     logging.info("tuning %s: %d trials over %s", spec.name, trials, json.dumps(space))
     # verbose 0: KerasTuner prints each trial's table otherwise; the log has every trial
-    return tfx.components.TunerFnResult(tuner=search, fit_kwargs={"verbose": 0})
+    return TunerFnResult(tuner=search, fit_kwargs={"verbose": 0})

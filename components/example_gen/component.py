@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfx import v1 as tfx
 from tfx.components import FileBasedExampleGen
 from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
+from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.example_gen import executor
 from components.example_gen.settings import IngestSettings
@@ -32,23 +32,29 @@ def labelled_example_gen(
     """
     settings.validate()
     splits = [
-        tfx.proto.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
-        tfx.proto.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
+        example_gen_pb2.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
+        example_gen_pb2.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
     ]
     if settings.validation_fraction > 0:
-        splits.append(tfx.proto.SplitConfig.Split(name=executor.VALID, hash_buckets=1))
+        splits.append(example_gen_pb2.SplitConfig.Split(name=executor.VALID, hash_buckets=1))
     range_config = None
     if settings.uses_spans:
         pattern = settings.data_pattern
-        splits.append(tfx.proto.SplitConfig.Split(name=executor.NEW_SPAN, hash_buckets=1))
-        range_config = tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(num_spans=1))
+        splits.append(example_gen_pb2.SplitConfig.Split(name=executor.NEW_SPAN, hash_buckets=1))
+        range_config = range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=1)
+        )
     elif settings.data_pattern:
         pattern = settings.data_pattern
-    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="data", pattern=pattern)])
+    input_config = example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="data", pattern=pattern)]
+    )
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=splits)),
+        output_config=example_gen_pb2.Output(
+            split_config=example_gen_pb2.SplitConfig(splits=splits)
+        ),
         range_config=range_config,
         custom_config=runtime_settings or executor.pack_settings(settings),
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),

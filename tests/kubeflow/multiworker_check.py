@@ -19,7 +19,10 @@ LOSSES = ("triplet_semihard", "multi_similarity", "supcon")
 def main():
     strategy = run.make_strategy()
     x, y = batch()
-    out = {"strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync}
+    out = {
+        "strategy": run.describe_strategy(strategy)[0],
+        "replicas": strategy.num_replicas_in_sync,
+    }
     one = None
     if len(sys.argv) > 1 and sys.argv[1] == "single":
         import tensorflow as tf

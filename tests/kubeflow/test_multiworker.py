@@ -70,7 +70,7 @@ def test_tf_config_with_two_workers_selects_multi_worker_strategy(results):
         # MultiWorkerMirroredStrategy's class is CollectiveAllReduceStrategy in TF 2.16
         assert w["strategy"] in ("MultiWorkerMirroredStrategy", "CollectiveAllReduceStrategy")
         assert w["replicas"] == 2
-    assert single["strategy"] == "MirroredStrategy"
+    assert single["strategy"] == "none"  # one device, no TF_CONFIG: no distribution strategy
 
 
 @pytest.mark.parametrize("name", LOSSES)

@@ -91,6 +91,16 @@ def runs(tmp_path_factory):
     return out
 
 
+def test_local_beam_steps_neither_package_tfx_nor_try_the_prism_runner(runs):
+    # local_runner.beam_args: TFX builds no sdist of itself for local workers, and Beam does
+    # not try to download its Prism runner before each pipeline
+    logs = os.path.join(runs["root"], "logs")
+    text = "".join(open(os.path.join(logs, name)).read() for name in os.listdir(logs))
+    assert "Generating examples." in text  # the log is the run's
+    assert "Attempting to infer TFX Python dependency" not in text
+    assert "PrismRunner" not in text
+
+
 def test_first_run_executes_every_component(runs):
     states = runs["first"]["components"]
     assert runs["first"]["ingest"]["rows_read"] == runs["first"]["ingest"]["rows_kept"] == 600

@@ -2,8 +2,10 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from trainer_module import model as model_lib
+from trainer_module.losses import registry
 from trainer_module.retrieval.search import normalise
 
 
@@ -29,3 +31,23 @@ def test_mlp_encoder_is_not_the_input_and_unknown_kinds_are_refused():
     assert not np.allclose(emb, normalise(x), atol=1e-2)
     with pytest.raises(ValueError, match="unknown encoder 'cnn'; valid: mlp, residual"):
         model_lib.build_encoder(8, [16], 8, kind="cnn")
+
+
+@pytest.mark.parametrize("name", ["triplet_semihard", "proxy_anchor", "arcface", "supcon"])
+@pytest.mark.parametrize("prebuilt", [True, False])
+def test_fit_traces_the_train_step_once_when_the_optimizer_is_built_first(name, prebuilt):
+    # class heads and loss weights exist from construction; without build_optimizer the
+    # optimizer's slots are created in fit's first trace and tf.function traces it again
+    spec = registry.get_spec(name)
+    encoder = model_lib.build_encoder(8, [16], 4, seed=0)
+    loss = registry.build(name, registry.validate(name, {}), 5, 4)
+    trainer = model_lib.build_training_model(encoder, spec, loss, 5, seed=0)
+    trainer.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    if prebuilt:
+        trainer.build_optimizer()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    y = np.arange(64, dtype=np.int64) % 5
+    history = trainer.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert trainer.train_tf_function.experimental_get_tracing_count() == (1 if prebuilt else 2)

@@ -82,33 +82,84 @@ def test_run_fn_refuses_incomplete_training_settings(prepared, tmp_path):
         run.run_fn(fn_args)
 
 
-def test_trainer_batches_line_up_with_pk_groups(prepared):
-    examples, schema_artifact = prepared["modes"]["pk_batches"]
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx.utils import io_utils
-
-    schema = io_utils.parse_pbtxt_file(
-        os.path.join(schema_artifact.uri, pair_gen.SCHEMA_FILE), schema_pb2.Schema()
-    )
+def _mode_inputs(prepared, mode):
+    """``(file patterns, DataAccessor, schema, train rows)`` of PairGen's output in ``mode``."""
+    examples, schema_artifact = prepared["modes"][mode]
+    schema = run.load_schema(os.path.join(schema_artifact.uri, pair_gen.SCHEMA_FILE))
     accessor = fn_args_utils.DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None,
         data_view_decode_fn=None,
     )
-    dataset = run.make_dataset(
-        [os.path.join(examples.uri, "Split-train", "*")],
-        accessor,
-        schema,
-        registry.get_spec("triplet_semihard"),
-        64,
-        seed=0,
-        in_order=True,
-    )
     stats = json.load(open(os.path.join(examples.uri, pair_gen.STATS_FILE)))["splits"]["train"]
+    return [os.path.join(examples.uri, "Split-train", "*")], accessor, schema, stats
+
+
+@pytest.mark.parametrize("budget", [0, 2**30], ids=["streamed", "in_memory"])
+def test_trainer_batches_line_up_with_pk_groups(prepared, budget):
+    files, accessor, schema, stats = _mode_inputs(prepared, "pk_batches")
+    spec = registry.get_spec("triplet_semihard")
+    rows = stats["examples"]
+    dataset = run.make_dataset(
+        files, accessor, schema, spec, 64, seed=0, in_order=True, rows=rows, memory_budget=budget
+    )
     assert stats["batches"] >= 3
-    for _, labels in dataset.take(stats["batches"] + 2):  # wraps around into the next epoch
+    batches = list(dataset.take(stats["batches"] + 2))  # wraps around into the next epoch
+    for _, labels in batches:
         _, counts = np.unique(labels.numpy(), return_counts=True)
         assert len(counts) == 8 and set(counts.tolist()) == {8}
+    # in order, the rows held in memory are batched exactly as the files stream them
+    streamed = run.make_dataset(files, accessor, schema, spec, 64, seed=0, in_order=True)
+    for (x, y), (xs, ys) in zip(batches, streamed.take(len(batches)), strict=True):
+        np.testing.assert_array_equal(x.numpy(), xs.numpy())
+        np.testing.assert_array_equal(y.numpy(), ys.numpy())
+
+
+def test_in_memory_batches_are_seeded_permutations_of_every_row():
+    n, b = 10, 3
+    features = tf.reshape(tf.range(n * 2, dtype=tf.float32), [n, 2])
+    labels = tf.range(n, dtype=tf.int64)
+
+    def passes(seed, shuffle=True, count=3):
+        ds = run.in_memory_batches((features, labels), b, seed, shuffle)
+        batches = list(ds.take(count * (n // b)))
+        for x, y in batches:
+            np.testing.assert_array_equal(x.numpy()[:, 0], 2 * y.numpy())  # rows kept whole
+        rows = [y.numpy() for _, y in batches]
+        return [np.concatenate(rows[i * 3 : i * 3 + 3]) for i in range(count)]
+
+    first = passes(0)
+    for one in first:  # each pass: 9 distinct rows of the 10, the 10th left for later
+        assert len(one) == 9 and len(set(one.tolist())) == 9
+    assert not np.array_equal(first[0], first[1])  # every pass its own permutation
+    assert all(np.array_equal(a, c) for a, c in zip(first, passes(0), strict=True))
+    assert not np.array_equal(first[0], passes(1)[0])
+    assert all(np.array_equal(p, np.arange(9)) for p in passes(0, shuffle=False))
+
+
+def test_a_split_within_the_memory_budget_is_read_once_and_holds_every_row(prepared, monkeypatch):
+    files, accessor, schema, stats = _mode_inputs(prepared, "none")
+    spec = registry.get_spec("triplet_semihard")
+    rows, batch = stats["examples"], 64
+    reads = []
+    real_read = run.read_into_memory
+    monkeypatch.setattr(run, "read_into_memory", lambda *a: reads.append(a) or real_read(*a))
+    streamed = run.make_dataset(files, accessor, schema, spec, batch, 0, rows=rows)
+    per_row = run.row_bytes(streamed.element_spec)
+    assert per_row == len(FEATURES) * 4 + 8  # float32 features and the int64 label key
+    tight = run.make_dataset(
+        files, accessor, schema, spec, batch, 0, rows=rows, memory_budget=rows * per_row - 1
+    )
+    assert reads == []  # neither the default nor a budget one byte short reads into memory
+    held = run.make_dataset(
+        files, accessor, schema, spec, batch, 0, rows=rows, memory_budget=rows * per_row
+    )
+    assert len(reads) == 1
+    one_pass = [x.numpy() for x, _ in held.take(rows // batch)]
+    seen = {r.tobytes() for r in np.concatenate(one_pass)}
+    every = {r.tobytes() for x, _ in streamed.take(4 * rows // batch) for r in x.numpy()}
+    assert len(seen) == rows // batch * batch and seen <= every
+    assert {r.tobytes() for x, _ in tight.take(2) for r in x.numpy()} <= every
 
 
 def test_strategy_choice_follows_tf_config(monkeypatch):
@@ -121,8 +172,17 @@ def test_strategy_choice_follows_tf_config(monkeypatch):
     assert run.workers_in(two) == 2
     assert run.workers_in(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}})) == 2
     assert run.workers_in(None) == 1
+    training = TrainingSettings()
+    monkeypatch.setenv("TF_CONFIG", two)
+    assert run.memory_budget(training) == 0  # each worker streams its shard
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert isinstance(run.make_strategy(), tf.distribute.MirroredStrategy)
+    assert run.memory_budget(training) == training.in_memory_mb * 2**20
+    # one logical device in this process: no distribution strategy (TensorFlow's default)
+    strategy = run.make_strategy()
+    assert strategy is tf.distribute.get_strategy()
+    assert run.describe_strategy(strategy) == ("none", [run.local_devices()[0]])
+    mirrored = tf.distribute.MirroredStrategy(devices=run.local_devices())
+    assert run.describe_strategy(mirrored)[0] == "MirroredStrategy"
 
 
 def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_path):
@@ -218,6 +278,11 @@ def test_warm_start_begins_from_the_base_model_weights(prepared, tmp_path):
     mismatch = fn_args_for(prepared, "none", tmp_path / "wider", wider.to_dict())
     mismatch.base_model = base_dir
     with pytest.raises(run.WarmStartError, match=r"is \(64, 32\), not \(64, 48\)"):
+        run.run_fn(mismatch)
+    deeper = TrainingSettings(**{**small, "hidden_units": [32, 32]}, warm_start=True)
+    mismatch = fn_args_for(prepared, "none", tmp_path / "deeper", deeper.to_dict())
+    mismatch.base_model = base_dir
+    with pytest.raises(run.WarmStartError, match=r"it has 4 weights, this encoder 6"):
         run.run_fn(mismatch)
 
 
