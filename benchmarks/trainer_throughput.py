@@ -16,11 +16,12 @@ one replica, the same encoder, loss and optimiser:
   shuffle=True)`` with no distribution strategy, the tf_keras way with no input pipeline.
 
 Each is timed over ``--steps`` steps after a warm-up ``fit`` of ``WARMUP`` steps (tracing;
-for ours, the read into memory too: printed as set-up), twice in mirrored order (ours,
-streamed, plain, plain, streamed, ours), the faster kept. It prints examples per second and
+for ours, the read into memory too: printed as set-up), ``--rounds`` times in alternating
+order (ours, streamed, plain, then plain, streamed, ours, ...), the fastest kept: on a shared
+2-core machine one timing of the same loop varied by up to 50%. It prints examples per second and
 the ratios to plain (target >= 0.9 for ours).
 
-    .venv/bin/python benchmarks/trainer_throughput.py [--rows 1000000] [--steps 3000]
+    .venv/bin/python benchmarks/trainer_throughput.py [--rows 1000000] [--steps 2000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loss", default="")
     parser.add_argument("--work-dir", default="")
     args = parser.parse_args()
@@ -193,7 +195,8 @@ def main() -> None:
         "plain": plain,
     }
     times = {name: [] for name in variants}
-    for name in (*variants, *reversed(variants)):
+    order = [list(variants), list(reversed(variants))]
+    for name in [n for r in range(args.rounds) for n in order[r % 2]]:
         seconds, ready = variants[name]()
         times[name].append(seconds)
         rate = args.steps * batch / seconds
