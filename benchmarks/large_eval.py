@@ -6,7 +6,7 @@ writes them. The model is a SavedModel with the three signatures this project's 
 exports (``serve_examples``: ``normalise(x @ W)`` with a fixed random 128 x 64 ``W``;
 ``transform_features``: ``x``; ``serving_default``: raw ``x``), so the executor scores the
 candidate and both raw-feature baselines, as in a pipeline run. The executor's ``Do`` runs in a
-fresh process (Beam DirectRunner in memory, the project's default) with ``max_eval_queries``
+fresh process (Beam in memory, the local runner's ``DEFAULT_BEAM_ARGS``) with ``max_eval_queries``
 (default 100,000): every source's embeddings are written as shards by Beam, the sampled
 queries search the whole split tile by tile. Printed: the executor's wall time, its phases
 (from its ``evaluation.json``), its peak memory (VmHWM; the target is under 4 GB) and the
