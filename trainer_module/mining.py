@@ -10,17 +10,6 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def label_masks(labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Boolean ``[B, B]`` masks ``(positive, negative)`` from class ids ``[B]``.
-
-    ``positive[i, j]``: same label and ``i != j``. ``negative[i, j]``: different label.
-    """
-    labels = tf.reshape(labels, [-1])
-    same = tf.equal(labels[:, None], labels[None, :])
-    not_self = tf.logical_not(tf.eye(tf.shape(labels)[0], dtype=tf.bool))
-    return tf.logical_and(same, not_self), tf.logical_not(same)
-
-
 def semihard_negative_distances(
     dist: tf.Tensor, negative_mask: tf.Tensor, fallback: str = "hardest"
 ) -> tuple[tf.Tensor, tf.Tensor]:

@@ -111,6 +111,10 @@ def test_registry_cli_and_readme_list_the_same_losses(capsys):
         if line and not line.startswith(" ")
     ]
     assert sorted(listed) == registry.names()
+    # the README's list of losses that take a distance object is the registry's
+    marked = section[section.index("<!-- distance-losses -->") : section.index("<!-- /distance")]
+    with_distance = [n for n in registry.names() if "distance" in registry.get_spec(n).params]
+    assert re.findall(r"`([a-z0-9_]+)`", marked) == with_distance
 
 
 def test_component_beam_args_override_one_component(tmp_path):

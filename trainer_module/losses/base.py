@@ -16,6 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from trainer_module.distances import Distance, get_distance
+from trainer_module.losses.xbm import CrossBatchMemory
 
 
 def gather_global_batch(*tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:
@@ -81,12 +82,18 @@ def resolve_distance(distance: str | Distance) -> Distance:
 
 
 class Loss(tf.keras.layers.Layer):
-    """Base of every loss: ``loss(labels, y_pred) -> scalar`` (see the module doc)."""
+    """Base of every loss: ``loss(labels, y_pred) -> scalar`` (see the module doc).
+
+    ``input_mode`` says what ``labels`` and ``y_pred`` hold; ``registered_name`` is set by
+    ``declare.register`` and names the layer.
+    """
 
     input_mode = "labelled"
+    registered_name = ""
 
-    def __init__(self, name: str, **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", self.registered_name or type(self).__name__)
+        super().__init__(**kwargs)
 
     def call(self, labels: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
@@ -98,20 +105,17 @@ class MetricLoss(Loss):
     The batch is first gathered over replicas (global-batch mining). Queries are the batch;
     references are the batch too, or the batch plus a cross-batch memory of earlier batches
     (``memory_size > 0``, Wang et al., "Cross-Batch Memory for Embedding Learning", CVPR 2020).
-    Reference ``j < B`` is query ``j`` itself and never counts as its positive.
+    Reference ``j < B`` is query ``j`` itself and never counts as its positive. A loss whose
+    constructor forwards ``**kwargs`` here takes ``memory_size``; one that does not, takes none.
     """
 
-    input_mode = "labelled"
-
-    def __init__(self, name: str, memory_size: int = 0, embedding_dim: int | None = None, **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, memory_size: int = 0, embedding_dim: int | None = None, **kwargs):
+        super().__init__(**kwargs)
         self.memory_size = int(memory_size)
         self.memory = None
         if self.memory_size:
             if not embedding_dim:
-                raise ValueError(f"loss {name!r}: a cross-batch memory needs embedding_dim")
-            from trainer_module.losses.xbm import CrossBatchMemory
-
+                raise ValueError(f"loss {self.name!r}: a cross-batch memory needs embedding_dim")
             self.memory = CrossBatchMemory(self.memory_size, int(embedding_dim))
 
     def call(self, labels: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from trainer_module.losses.base import Loss
+from trainer_module.losses.declare import register
 
 
 class ClassificationLoss(Loss):
@@ -26,8 +27,8 @@ class ClassificationLoss(Loss):
 
     input_mode = "classification"
 
-    def __init__(self, name: str, num_classes: int, label_smoothing: float = 0.0):
-        super().__init__(name=name)
+    def __init__(self, num_classes: int, label_smoothing: float = 0.0):
+        super().__init__()
         self.num_classes = int(num_classes)
         self.label_smoothing = float(label_smoothing)
 
@@ -44,32 +45,35 @@ class ClassificationLoss(Loss):
         raise NotImplementedError
 
 
+@register("categorical_crossentropy")
 class CategoricalCrossentropy(ClassificationLoss):
-    """``-sum_c q_c log softmax(z)_c``."""
+    """Softmax cross-entropy against one-hot (optionally smoothed) targets.
 
-    def __init__(self, num_classes: int, label_smoothing: float = 0.0):
-        super().__init__("categorical_crossentropy", num_classes, label_smoothing)
+    ``-sum_c q_c log p_c``.
+    """
 
     def per_example(self, labels, logits):
         return tf.nn.softmax_cross_entropy_with_logits(self.targets(labels), logits)
 
 
+@register("sparse_categorical_crossentropy")
 class SparseCategoricalCrossentropy(ClassificationLoss):
-    """``-log softmax(z)_y``."""
+    """Softmax cross-entropy against integer class ids: ``-log p_y``."""
 
     def __init__(self, num_classes: int):
-        super().__init__("sparse_categorical_crossentropy", num_classes)
+        super().__init__(num_classes)
 
     def per_example(self, labels, logits):
         ids = tf.reshape(tf.cast(labels, tf.int32), [-1])
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits)
 
 
+@register("categorical_hinge")
 class CategoricalHinge(ClassificationLoss):
-    """``max(0, 1 + max_{c != y} z_c - z_y)``."""
+    """Categorical hinge on the logits: ``max(0, 1 + max_{c != y} z_c - z_y)``."""
 
     def __init__(self, num_classes: int):
-        super().__init__("categorical_hinge", num_classes)
+        super().__init__(num_classes)
 
     def per_example(self, labels, logits):
         onehot = self.targets(labels)
@@ -78,11 +82,12 @@ class CategoricalHinge(ClassificationLoss):
         return tf.nn.relu(1.0 + neg - pos)
 
 
+@register("kl_divergence")
 class KLDivergence(ClassificationLoss):
-    """``sum_c q_c (log q_c - log softmax(z)_c)`` (terms with ``q_c = 0`` are 0)."""
+    """KL divergence of the softmax from the targets: ``sum_c q_c (log q_c - log p_c)``.
 
-    def __init__(self, num_classes: int, label_smoothing: float = 0.0):
-        super().__init__("kl_divergence", num_classes, label_smoothing)
+    Terms with ``q_c = 0`` are 0.
+    """
 
     def per_example(self, labels, logits):
         q = self.targets(labels)
@@ -90,11 +95,9 @@ class KLDivergence(ClassificationLoss):
         return tf.reduce_sum(q * (log_q - tf.nn.log_softmax(logits)), axis=-1)
 
 
+@register("poisson")
 class Poisson(ClassificationLoss):
-    """``mean_c (p_c - q_c log p_c)`` with ``p = softmax(z)``."""
-
-    def __init__(self, num_classes: int, label_smoothing: float = 0.0):
-        super().__init__("poisson", num_classes, label_smoothing)
+    """Poisson loss on the softmax rates: ``mean_c (p_c - q_c log p_c)``."""
 
     def per_example(self, labels, logits):
         p = tf.nn.softmax(logits)

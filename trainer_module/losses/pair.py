@@ -26,6 +26,8 @@ import tensorflow as tf
 
 from trainer_module.distances import Distance, safe_l2_normalize, safe_sqrt
 from trainer_module.losses.base import Loss, resolve_distance
+from trainer_module.losses.declare import Check, register
+from trainer_module.stage_settings import any_number, positive
 
 
 class PairLoss(Loss):
@@ -33,8 +35,8 @@ class PairLoss(Loss):
 
     input_mode = "pairs"
 
-    def __init__(self, name: str, similar_label: int = 1):
-        super().__init__(name=name)
+    def __init__(self, similar_label: int = 1):
+        super().__init__()
         if similar_label not in (0, 1):
             raise ValueError(f"similar_label must be 0 or 1, got {similar_label!r}")
         self.similar_label = int(similar_label)
@@ -57,6 +59,7 @@ class PairLoss(Loss):
         raise NotImplementedError
 
 
+@register("contrastive", factor=Check(positive, "0.5 as in the paper, 1 without"))
 class ContrastiveLoss(PairLoss):
     """Contrastive loss (Hadsell, Chopra, LeCun, CVPR 2006).
 
@@ -76,7 +79,7 @@ class ContrastiveLoss(PairLoss):
         factor: float = 0.5,
         similar_label: int = 1,
     ):
-        super().__init__("contrastive", similar_label)
+        super().__init__(similar_label)
         self.margin = float(margin)
         self.factor = float(factor)
         self.distance = resolve_distance(distance)
@@ -91,11 +94,16 @@ class ContrastiveLoss(PairLoss):
         return self.factor * (t * d_sq + (1.0 - t) * tf.square(tf.nn.relu(self.margin - d_lin)))
 
 
+@register(
+    "binary_crossentropy",
+    scale=Check(positive, "initial scale w"),
+    bias=Check(any_number, "initial bias b"),
+)
 class BinaryCrossentropyPairLoss(PairLoss):
     """``BCE(t, sigmoid(w * cos + b))``, learned ``w`` (init ``scale``), ``b`` (init ``bias``)."""
 
     def __init__(self, scale: float = 10.0, bias: float = -5.0, similar_label: int = 1):
-        super().__init__("binary_crossentropy", similar_label)
+        super().__init__(similar_label)
         self.scale = self.add_weight(
             name="scale", shape=(), initializer=tf.keras.initializers.Constant(scale)
         )
@@ -108,66 +116,88 @@ class BinaryCrossentropyPairLoss(PairLoss):
         return tf.nn.sigmoid_cross_entropy_with_logits(labels=t, logits=logits)
 
 
-class _CosineMapped(PairLoss):
-    def __init__(self, name: str, fn, similar_label: int = 1):
-        super().__init__(name, similar_label)
-        self._fn = fn
+class CosinePairLoss(PairLoss):
+    """A pair loss of the target ``t`` and the pair's cosine ``c``: ``score(t, c)``.
+
+    These losses fix the cosine similarity (no ``distance`` parameter): they map it into the
+    range of a classic Keras loss, as the module doc says.
+    """
 
     def per_pair(self, t, y_pred):
-        return self._fn(t, self.cosine(y_pred))
+        return self.score(t, self.cosine(y_pred))
+
+    def score(self, t: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
 
 
 def _hinge(t, c):
     return tf.nn.relu(1.0 - (2.0 * t - 1.0) * c)
 
 
-def hinge(similar_label: int = 1) -> PairLoss:
-    """``max(0, 1 - t' cos)``, ``t' = +1`` similar / ``-1`` dissimilar."""
-    return _CosineMapped("hinge", _hinge, similar_label)
-
-
-def squared_hinge(similar_label: int = 1) -> PairLoss:
-    """``max(0, 1 - t' cos)^2``."""
-    return _CosineMapped("squared_hinge", lambda t, c: tf.square(_hinge(t, c)), similar_label)
-
-
 def _unit(c):
     return (1.0 + c) / 2.0
 
 
-def mean_squared_error(similar_label: int = 1) -> PairLoss:
+@register("hinge")
+class Hinge(CosinePairLoss):
+    """``max(0, 1 - t' cos)``, ``t' = +1`` similar / ``-1`` dissimilar."""
+
+    def score(self, t, c):
+        return _hinge(t, c)
+
+
+@register("squared_hinge")
+class SquaredHinge(CosinePairLoss):
+    """``max(0, 1 - t' cos)^2``."""
+
+    def score(self, t, c):
+        return tf.square(_hinge(t, c))
+
+
+@register("mean_squared_error")
+class MeanSquaredError(CosinePairLoss):
     """``(t - (1 + cos)/2)^2``."""
-    return _CosineMapped("mean_squared_error", lambda t, c: tf.square(t - _unit(c)), similar_label)
+
+    def score(self, t, c):
+        return tf.square(t - _unit(c))
 
 
-def mean_absolute_error(similar_label: int = 1) -> PairLoss:
+@register("mean_absolute_error")
+class MeanAbsoluteError(CosinePairLoss):
     """``|t - (1 + cos)/2|``."""
-    return _CosineMapped("mean_absolute_error", lambda t, c: tf.abs(t - _unit(c)), similar_label)
+
+    def score(self, t, c):
+        return tf.abs(t - _unit(c))
 
 
-def huber(delta: float = 1.0, similar_label: int = 1) -> PairLoss:
+@register("huber", delta=Check(positive, "Huber delta"))
+class Huber(CosinePairLoss):
     """Huber of ``e = t - (1 + cos)/2``.
 
     ``e^2 / 2`` if ``|e| <= delta``, else ``delta (|e| - delta / 2)``.
     """
 
-    def fn(t, c):
+    def __init__(self, delta: float = 1.0, similar_label: int = 1):
+        super().__init__(similar_label)
+        self.delta = float(delta)
+
+    def score(self, t, c):
         e = tf.abs(t - _unit(c))
-        return tf.where(e <= delta, 0.5 * tf.square(e), delta * (e - 0.5 * delta))
-
-    return _CosineMapped("huber", fn, similar_label)
+        return tf.where(e <= self.delta, 0.5 * tf.square(e), self.delta * (e - 0.5 * self.delta))
 
 
-def log_cosh(similar_label: int = 1) -> PairLoss:
+@register("log_cosh")
+class LogCosh(CosinePairLoss):
     """``log(cosh(t - (1 + cos)/2))``, computed as ``e + softplus(-2e) - log 2``."""
 
-    def fn(t, c):
+    def score(self, t, c):
         e = t - _unit(c)
         return e + tf.nn.softplus(-2.0 * e) - tf.math.log(2.0)
 
-    return _CosineMapped("log_cosh", fn, similar_label)
 
-
-def cosine_similarity(similar_label: int = 1) -> PairLoss:
+@register("cosine_similarity")
+class CosineSimilarity(CosinePairLoss):
     """``-t' cos``: similar pairs towards ``cos = 1``, dissimilar towards ``cos = -1``."""
-    return _CosineMapped("cosine_similarity", lambda t, c: -(2.0 * t - 1.0) * c, similar_label)
+
+    def score(self, t, c):
+        return -(2.0 * t - 1.0) * c

@@ -18,9 +18,13 @@ from trainer_module.losses.base import (
     masked_mean,
     reference_masks,
     resolve_distance,
+    warn_if_empty,
 )
+from trainer_module.losses.declare import Check, register
+from trainer_module.stage_settings import at_least, one_of
 
 
+@register("triplet")
 class TripletLoss(Loss):
     """Triplet margin loss on offline triplets (Schroff et al., "FaceNet", CVPR 2015).
 
@@ -39,7 +43,7 @@ class TripletLoss(Loss):
     input_mode = "triplets"
 
     def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2"):
-        super().__init__(name="triplet")
+        super().__init__()
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
 
@@ -50,6 +54,7 @@ class TripletLoss(Loss):
         return tf.reduce_mean(tf.nn.relu(d_ap - d_an + self.margin))
 
 
+@register("triplet_k_negatives", num_negatives=Check(at_least(1), "K negatives per anchor"))
 class TripletKNegativesLoss(Loss):
     """Triplet loss with an explicit set of K negatives per anchor; the most violating counts.
 
@@ -58,18 +63,29 @@ class TripletKNegativesLoss(Loss):
     (the hardest of the K negatives, as in the "multiple negatives" form of the triplet
     loss; Hermans et al., "In Defense of the Triplet Loss", 2017, use the same max-violation
     idea over a batch). Input: ``[B, 2 + K, D]`` = anchor, positive, K negatives; labels are
-    ignored. Defaults: ``squared_l2``, ``margin=0.2``.
+    ignored. ``num_negatives`` is K: PairGen builds that many negatives per anchor for this
+    loss, and the loss refuses an input with another count. Defaults: ``squared_l2``,
+    ``margin=0.2``, ``num_negatives=5``.
     """
 
     input_mode = "triplets_k"
 
-    def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2"):
-        super().__init__(name="triplet_k_negatives")
+    def __init__(
+        self, margin: float = 0.2, distance: str | Distance = "squared_l2", num_negatives: int = 5
+    ):
+        super().__init__()
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
+        self.num_negatives = int(num_negatives)
 
     def call(self, labels, y_pred):
         anchor, positive, negatives = y_pred[:, 0], y_pred[:, 1], y_pred[:, 2:]
+        k = negatives.shape[1]
+        if k is not None and k != self.num_negatives:
+            raise ValueError(
+                f"loss {self.name!r}: input has {k} negatives per anchor, "
+                f"num_negatives is {self.num_negatives}"
+            )
         k = tf.shape(negatives)[1]
         d_ap = self.distance.paired(anchor, positive)
         flat_anchor = tf.repeat(anchor, k, axis=0)
@@ -78,41 +94,26 @@ class TripletKNegativesLoss(Loss):
         return tf.reduce_mean(tf.nn.relu(d_ap - tf.reduce_min(d_an, axis=1) + self.margin))
 
 
-class PairwiseRankingLoss(Loss):
-    """RankNet logistic ranking loss on offline triplets (Burges et al., ICML 2005).
-
-    ``L = mean_i log(1 + exp(-(s(a_i, p_i) - s(a_i, n_i)) / T))``, with the similarity
-    ``s = -d`` for the chosen distance (``cosine`` by default, so ``s`` is the cosine
-    similarity) and temperature ``T`` (default 1; RankNet's sigma is ``1/T``).
-    Input: ``[B, 3, D]``; labels ignored.
-    """
-
-    input_mode = "triplets"
-
-    def __init__(self, distance: str | Distance = "cosine", temperature: float = 1.0):
-        super().__init__(name="pairwise_ranking")
-        self.distance = resolve_distance(distance)
-        self.temperature = float(temperature)
-
-    def call(self, labels, y_pred):
-        anchor, positive, negative = tf.unstack(y_pred, num=3, axis=1)
-        margin = self.distance.paired(anchor, negative) - self.distance.paired(anchor, positive)
-        return tf.reduce_mean(tf.nn.softplus(-margin / self.temperature))
-
-
+@register("triplet_semihard", fallback=Check(one_of("hardest", "easiest"), "when no semi-hard"))
 class TripletSemiHardLoss(MetricLoss):
     """Triplet loss with online semi-hard negative mining (Schroff et al., FaceNet 2015).
 
     For every anchor-positive pair ``(a, p)`` (same label, ``a != p``), the negative is the
     closest ``n`` with ``d(a, n) > d(a, p)``; when none is that far, the hardest (closest)
-    negative of ``a`` is used (``fallback="easiest"`` takes the farthest instead, as
-    TensorFlow Addons' ``TripletSemiHardLoss`` did).
+    negative of ``a`` (``fallback="easiest"``: the farthest).
 
     ``L = mean_{(a,p)} max(0, d(a, p) - d(a, n*(a, p)) + m)``
 
     Labels: class ids; anchors without a positive or a negative contribute nothing; a batch
-    without any valid triplet gives 0 and a warning. Defaults: ``distance="l2"``,
-    ``margin=1.0`` (TensorFlow Addons). O(B^2) memory: one row-wise sort, one binary search.
+    without any valid triplet gives 0 and a warning. O(B^2) memory: one row-wise sort, one
+    binary search.
+
+    Defaults: ``distance="l2"``, ``margin=1.0``, ``fallback="hardest"``. Conventions differ:
+    TensorFlow Addons' ``TripletSemiHardLoss`` (0.4-0.7, as ``tf.contrib``'s
+    ``triplet_semihard_loss``) used margin 1.0 on *squared* Euclidean distances and fell back
+    to the *easiest* negative (``distance="squared_l2", fallback="easiest"`` reproduces it;
+    TFA 0.8 added ``distance_metric``, default Euclidean); pytorch-metric-learning pairs a
+    semi-hard miner with ``TripletMarginLoss`` (margin 0.05, Euclidean on unit vectors).
     """
 
     def __init__(
@@ -122,7 +123,7 @@ class TripletSemiHardLoss(MetricLoss):
         fallback: str = "hardest",
         **kwargs,
     ):
-        super().__init__(name="triplet_semihard", **kwargs)
+        super().__init__(**kwargs)
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
         self.fallback = fallback
@@ -135,19 +136,22 @@ class TripletSemiHardLoss(MetricLoss):
         return masked_mean(tf.nn.relu(dist - d_an + self.margin), valid, self.name)
 
 
+@register("triplet_hard")
 class TripletHardLoss(MetricLoss):
     """Batch-hard triplet loss (Hermans et al., "In Defense of the Triplet Loss", 2017).
 
     ``L = mean_a max(0, max_{p in P(a)} d(a, p) - min_{n in N(a)} d(a, n) + m)``
 
-    over anchors with at least one positive and one negative. ``soft=True`` replaces the
-    hinge with ``softplus`` (the paper's soft margin). Defaults: ``l2``, ``margin=1.0``.
+    over anchors with at least one positive and one negative. ``soft=True`` is the paper's
+    soft margin, ``softplus(max_p d(a, p) - min_n d(a, n))``, which has no margin: ``margin``
+    is then not used (as TensorFlow Addons' ``triplet_hard_loss(soft=True)``).
+    Defaults: ``l2``, ``margin=1.0``, ``soft=False``.
     """
 
     def __init__(
         self, margin: float = 1.0, distance: str | Distance = "l2", soft: bool = False, **kwargs
     ):
-        super().__init__(name="triplet_hard", **kwargs)
+        super().__init__(**kwargs)
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
         self.soft = bool(soft)
@@ -158,11 +162,12 @@ class TripletHardLoss(MetricLoss):
         hardest_pos = mining.masked_max(dist, positive)
         hardest_neg = mining.masked_min(dist, negative)
         valid = tf.logical_and(tf.reduce_any(positive, 1), tf.reduce_any(negative, 1))
-        gap = hardest_pos - hardest_neg + self.margin
-        per_anchor = tf.nn.softplus(gap) if self.soft else tf.nn.relu(gap)
+        gap = hardest_pos - hardest_neg
+        per_anchor = tf.nn.softplus(gap) if self.soft else tf.nn.relu(gap + self.margin)
         return masked_mean(per_anchor, valid, self.name)
 
 
+@register("triplet_all")
 class TripletAllLoss(MetricLoss):
     """Batch-all triplet loss (Hermans et al. 2017): every valid triplet of the batch.
 
@@ -173,7 +178,7 @@ class TripletAllLoss(MetricLoss):
     """
 
     def __init__(self, margin: float = 1.0, distance: str | Distance = "l2", **kwargs):
-        super().__init__(name="triplet_all", **kwargs)
+        super().__init__(**kwargs)
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
 
@@ -196,7 +201,5 @@ class TripletAllLoss(MetricLoss):
                 tf.logical_and(tf.reduce_any(positive, 1), tf.reduce_any(negative, 1)), tf.int32
             )
         )
-        from trainer_module.losses.base import warn_if_empty
-
         warn_if_empty(any_valid, self.name)
         return tf.math.divide_no_nan(total, active)

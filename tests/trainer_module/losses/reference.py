@@ -177,12 +177,11 @@ def triplet_hard(labels, e, margin=1.0, distance="l2", soft=False):
         pos, neg = _split(labels, a)
         if not pos or not neg:
             continue
-        gap = (
-            max(dist(distance, e[a], e[j]) for j in pos)
-            - min(dist(distance, e[a], e[j]) for j in neg)
-            + margin
+        gap = max(dist(distance, e[a], e[j]) for j in pos) - min(
+            dist(distance, e[a], e[j]) for j in neg
         )
-        terms.append(softplus(gap) if soft else max(0.0, gap))
+        # Hermans et al.'s soft margin ln(1 + exp(gap)) has no margin
+        terms.append(softplus(gap) if soft else max(0.0, gap + margin))
     return _mean(terms)
 
 

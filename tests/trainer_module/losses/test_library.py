@@ -125,8 +125,16 @@ def test_offline_triplet_family_matches_reference(distance):
     ) == pytest.approx(ref.pairwise_ranking(a, p, n, distance, 0.5), abs=ATOL)
     k_stacked = tf.constant(np.concatenate([a[:, None], p[:, None], negs], 1), tf.float32)
     assert float(
-        _build("triplet_k_negatives", distance=distance, margin=0.3)(tf.zeros([6]), k_stacked)
+        _build("triplet_k_negatives", distance=distance, margin=0.3, num_negatives=3)(
+            tf.zeros([6]), k_stacked
+        )
     ) == pytest.approx(ref.triplet_k_negatives(a, p, negs, 0.3, distance), abs=ATOL)
+
+
+def test_k_negatives_refuses_an_input_with_another_k():
+    stacked = tf.zeros([6, 2 + 4, D])
+    with pytest.raises(ValueError, match="input has 4 negatives per anchor, num_negatives is 3"):
+        _build("triplet_k_negatives", num_negatives=3)(tf.zeros([6]), stacked)
 
 
 ONLINE = {
@@ -157,8 +165,14 @@ def test_online_losses_match_reference(name, seed):
 def test_triplet_hard_soft_margin():
     rng = np.random.default_rng(9)
     labels, emb = _labels(rng, 10), _embeddings(rng, 10)
-    got = float(_build("triplet_hard", soft=True)(tf.constant(labels), tf.constant(emb)))
-    assert got == pytest.approx(ref.triplet_hard(labels, emb, soft=True), abs=ATOL)
+    expected = ref.triplet_hard(labels, emb, soft=True)
+    for margin in (0.0, 1.0, 3.0):  # Hermans' soft margin has none: the margin is not used
+        loss = _build("triplet_hard", soft=True, margin=margin)
+        assert float(loss(tf.constant(labels), tf.constant(emb))) == pytest.approx(
+            expected, abs=ATOL
+        )
+    hinge = float(_build("triplet_hard", margin=3.0)(tf.constant(labels), tf.constant(emb)))
+    assert hinge == pytest.approx(ref.triplet_hard(labels, emb, margin=3.0), abs=ATOL)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -201,7 +215,7 @@ def _inputs_for(spec, emb):
     if spec.input_mode == "triplets":
         return labels, tf.stack([emb, emb, emb], axis=1)
     if spec.input_mode == "triplets_k":
-        return labels, tf.stack([emb] * 5, axis=1)
+        return labels, tf.stack([emb] * (2 + spec.defaults()["num_negatives"]), axis=1)
     return labels, emb
 
 

@@ -1,4 +1,7 @@
-"""Modern metric-learning losses over a labelled batch, mined over the global batch.
+"""Ranking losses: a positive ranked above negatives, by softmax, log-sum-exp or a logistic.
+
+``pairwise_ranking`` takes offline triplets; the others a labelled batch, mined over the
+global batch.
 
 Notation: ``S[i, j]`` is the cosine similarity of query ``i`` and reference ``j`` (the batch,
 plus the cross-batch memory when enabled), ``P(i)`` the positives of ``i`` (same label,
@@ -10,11 +13,9 @@ no valid anchor gives 0 and a warning. ``log(1 + sum exp(x))`` is computed as
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
-from trainer_module.distances import Cosine, Distance, safe_l2_normalize, safe_sqrt
+from trainer_module.distances import Cosine, Distance
 from trainer_module.losses.base import (
     Loss,
     MetricLoss,
@@ -23,6 +24,8 @@ from trainer_module.losses.base import (
     reference_masks,
     resolve_distance,
 )
+from trainer_module.losses.declare import Check, register
+from trainer_module.stage_settings import any_number, non_negative, positive
 
 
 def _similarity(embeddings: tf.Tensor, ref_embeddings: tf.Tensor) -> tf.Tensor:
@@ -33,20 +36,47 @@ def _has_both(positive: tf.Tensor, negative: tf.Tensor) -> tf.Tensor:
     return tf.logical_and(tf.reduce_any(positive, 1), tf.reduce_any(negative, 1))
 
 
+@register("pairwise_ranking")
+class PairwiseRankingLoss(Loss):
+    """RankNet logistic ranking loss on offline triplets (Burges et al., ICML 2005).
+
+    ``L = mean_i log(1 + exp(-(s(a_i, p_i) - s(a_i, n_i)) / T))``, with the similarity
+    ``s = -d`` for the chosen distance (``cosine`` by default, so ``s`` is the cosine
+    similarity) and temperature ``T`` (default 1; RankNet's sigma is ``1/T``).
+    Input: ``[B, 3, D]``; labels ignored.
+    """
+
+    input_mode = "triplets"
+
+    def __init__(self, distance: str | Distance = "cosine", temperature: float = 1.0):
+        super().__init__()
+        self.distance = resolve_distance(distance)
+        self.temperature = float(temperature)
+
+    def call(self, labels, y_pred):
+        anchor, positive, negative = tf.unstack(y_pred, num=3, axis=1)
+        margin = self.distance.paired(anchor, negative) - self.distance.paired(anchor, positive)
+        return tf.reduce_mean(tf.nn.softplus(-margin / self.temperature))
+
+
+@register("npairs")
 class NPairsLoss(MetricLoss):
-    """Multi-class N-pair loss (Sohn, NeurIPS 2016) and InfoNCE (van den Oord et al., 2018).
+    """Multi-class N-pair loss (Sohn, NeurIPS 2016), on cosine similarities with ``T = 1``.
 
     For every anchor-positive pair ``(a, p)``:
 
     ``l(a, p) = -log( exp(S_ap / T) / (exp(S_ap / T) + sum_{n in N(a)} exp(S_an / T)) )``
     ``       = softplus( lse_{n in N(a)}(S_an / T) - S_ap / T )``
 
-    ``L`` is the mean over all anchor-positive pairs. ``npairs`` uses ``T = 1`` (Sohn's inner
-    product of unit vectors), ``infonce`` ``T = 0.1``.
+    ``L`` is the mean over all anchor-positive pairs. ``S`` is the cosine similarity (the inner
+    product of unit vectors), so ``npairs`` and ``infonce`` differ only in ``T``. Sohn used raw
+    inner products of unnormalised embeddings with an L2 penalty on their norms, as does
+    pytorch-metric-learning's ``NPairsLoss`` (dot-product similarity); on unit vectors with
+    ``T = 1`` the logits span only [-1, 1], a weaker push than Sohn's.
     """
 
-    def __init__(self, temperature: float = 1.0, name: str = "npairs", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, temperature: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
         self.temperature = float(temperature)
 
     def compute(self, labels, embeddings, ref_labels, ref_embeddings):
@@ -57,6 +87,15 @@ class NPairsLoss(MetricLoss):
         return masked_mean(terms, positive, self.name)
 
 
+@register("infonce")
+class InfoNCELoss(NPairsLoss):
+    """InfoNCE (van den Oord et al., 2018): the N-pair loss above with ``T = 0.1``."""
+
+    def __init__(self, temperature: float = 0.1, **kwargs):
+        super().__init__(temperature, **kwargs)
+
+
+@register("supcon")
 class SupConLoss(MetricLoss):
     """Supervised contrastive loss (Khosla et al., "Supervised Contrastive Learning", 2020).
 
@@ -67,7 +106,7 @@ class SupConLoss(MetricLoss):
     """
 
     def __init__(self, temperature: float = 0.1, **kwargs):
-        super().__init__(name="supcon", **kwargs)
+        super().__init__(**kwargs)
         self.temperature = float(temperature)
 
     def compute(self, labels, embeddings, ref_labels, ref_embeddings):
@@ -85,6 +124,13 @@ class SupConLoss(MetricLoss):
         return masked_mean(per_anchor, _has_both(positive, negative), self.name)
 
 
+@register(
+    "multi_similarity",
+    alpha=Check(positive, "positive scale"),
+    beta=Check(positive, "negative scale"),
+    base=Check(any_number, "lambda"),
+    epsilon=Check(non_negative, "mining margin"),
+)
 class MultiSimilarityLoss(MetricLoss):
     """Multi-similarity loss with its pair mining (Wang et al., CVPR 2019).
 
@@ -106,7 +152,7 @@ class MultiSimilarityLoss(MetricLoss):
         epsilon: float = 0.1,
         **kwargs,
     ):
-        super().__init__(name="multi_similarity", **kwargs)
+        super().__init__(**kwargs)
         self.alpha, self.beta, self.base, self.epsilon = map(float, (alpha, beta, base, epsilon))
 
     def compute(self, labels, embeddings, ref_labels, ref_embeddings):
@@ -124,6 +170,7 @@ class MultiSimilarityLoss(MetricLoss):
         return masked_mean(per_anchor, _has_both(positive, negative), self.name)
 
 
+@register("circle", m=Check(non_negative, "relaxation margin"), gamma=Check(positive, "scale"))
 class CircleLoss(MetricLoss):
     """Circle loss (Sun et al., CVPR 2020), pair-based form.
 
@@ -139,7 +186,7 @@ class CircleLoss(MetricLoss):
     """
 
     def __init__(self, m: float = 0.4, gamma: float = 80.0, **kwargs):
-        super().__init__(name="circle", **kwargs)
+        super().__init__(**kwargs)
         self.m, self.gamma = float(m), float(gamma)
 
     def compute(self, labels, embeddings, ref_labels, ref_embeddings):
@@ -157,6 +204,7 @@ class CircleLoss(MetricLoss):
         return masked_mean(per_anchor, valid, self.name)
 
 
+@register("lifted_structure")
 class LiftedStructureLoss(MetricLoss):
     """Lifted structured loss (Oh Song et al., CVPR 2016).
 
@@ -171,8 +219,8 @@ class LiftedStructureLoss(MetricLoss):
     distances between references, so it takes no cross-batch memory.)
     """
 
-    def __init__(self, margin: float = 1.0, distance: str | Distance = "l2", **kwargs):
-        super().__init__(name="lifted_structure", **kwargs)
+    def __init__(self, margin: float = 1.0, distance: str | Distance = "l2"):
+        super().__init__()
         self.margin = float(margin)
         self.distance = resolve_distance(distance)
 
@@ -198,6 +246,7 @@ class LiftedStructureLoss(MetricLoss):
         return masked_mean(tf.square(tf.nn.relu(j)), positive, self.name) / 2.0
 
 
+@register("soft_nn")
 class SoftNearestNeighborLoss(MetricLoss):
     """Soft nearest neighbour loss (Frosst, Papernot, Hinton, ICML 2019).
 
@@ -208,7 +257,7 @@ class SoftNearestNeighborLoss(MetricLoss):
     """
 
     def __init__(self, temperature: float = 0.1, distance: str | Distance = "squared_l2", **kwargs):
-        super().__init__(name="soft_nn", **kwargs)
+        super().__init__(**kwargs)
         self.temperature = float(temperature)
         self.distance = resolve_distance(distance)
 
@@ -221,86 +270,3 @@ class SoftNearestNeighborLoss(MetricLoss):
         valid = _has_both(positive, negative)
         per_anchor = tf.where(valid, per_anchor, tf.zeros_like(per_anchor))
         return masked_mean(per_anchor, valid, self.name)
-
-
-class ProxyAnchorLoss(MetricLoss):
-    """Proxy-Anchor loss (Kim et al., CVPR 2020), one learned proxy per class.
-
-    With ``s(x, p)`` the cosine similarity of an embedding and a proxy, ``P+`` the proxies
-    whose class is in the batch, ``X_p+`` / ``X_p-`` the batch embeddings of / not of class p:
-
-    ``L = 1/|P+| sum_{p in P+} log(1 + sum_{x in X_p+} exp(-alpha (s(x,p) - delta)))
-        + 1/|P|  sum_{p in P}  log(1 + sum_{x in X_p-} exp( alpha (s(x,p) + delta)))``
-
-    Labels: class ids in ``[0, C)``. Defaults (paper): ``alpha=32``, ``delta=0.1``.
-    """
-
-    def __init__(
-        self, num_classes: int, embedding_dim: int, alpha: float = 32.0, delta: float = 0.1
-    ):
-        super().__init__(name="proxy_anchor")
-        self.num_classes = int(num_classes)
-        self.alpha, self.delta = float(alpha), float(delta)
-        self.proxies = self.add_weight(
-            name="proxies",
-            shape=(self.num_classes, int(embedding_dim)),
-            initializer=tf.keras.initializers.HeNormal(seed=0),
-        )
-
-    def compute(self, labels, embeddings, ref_labels, ref_embeddings):
-        sim = tf.matmul(
-            safe_l2_normalize(embeddings), safe_l2_normalize(self.proxies), transpose_b=True
-        )  # [B, C]
-        member = tf.cast(tf.one_hot(tf.cast(labels, tf.int32), self.num_classes), tf.bool)
-        pos_lse = masked_logsumexp(
-            tf.transpose(-self.alpha * (sim - self.delta)), tf.transpose(member)
-        )  # [C]
-        neg_lse = masked_logsumexp(
-            tf.transpose(self.alpha * (sim + self.delta)), tf.transpose(tf.logical_not(member))
-        )
-        with_pos = tf.reduce_any(member, axis=0)
-        pos_term = masked_mean(tf.nn.softplus(pos_lse), with_pos)
-        neg_term = tf.reduce_mean(tf.nn.softplus(neg_lse))
-        return pos_term + neg_term
-
-
-class ArcFaceLoss(Loss):
-    """ArcFace, additive angular margin (Deng et al., CVPR 2019).
-
-    Learned class centres ``W`` (unit rows); ``cos t_c = e . W_c`` for the unit embedding
-    ``e``. The target logit becomes ``cos(t_y + m)``, others stay ``cos t_c``, all scaled by
-    ``s``, then softmax cross-entropy. Where ``t_y + m > pi`` (``cos t_y < cos(pi - m)``), the
-    target logit is ``cos t_y - m sin(m)`` instead, as in the authors' code, so it stays
-    monotonic. ``cos(t + m)`` is expanded as ``cos t cos m - sin t sin m`` (no ``acos``).
-    Labels: class ids in ``[0, C)``. Defaults (paper): ``scale=64``, ``margin=0.5``.
-    """
-
-    input_mode = "labelled"
-
-    def __init__(
-        self, num_classes: int, embedding_dim: int, scale: float = 64.0, margin: float = 0.5
-    ):
-        super().__init__(name="arcface")
-        self.num_classes = int(num_classes)
-        self.scale, self.margin = float(scale), float(margin)
-        self.centres = self.add_weight(
-            name="centres",
-            shape=(self.num_classes, int(embedding_dim)),
-            initializer=tf.keras.initializers.GlorotUniform(seed=0),
-        )
-
-    def call(self, labels, y_pred):
-        ids = tf.reshape(tf.cast(labels, tf.int32), [-1])
-        cos = tf.matmul(
-            safe_l2_normalize(y_pred), safe_l2_normalize(self.centres), transpose_b=True
-        )
-        cos = tf.clip_by_value(cos, -1.0, 1.0)
-        sin = safe_sqrt(1.0 - tf.square(cos))
-        m = self.margin
-        with_margin = cos * math.cos(m) - sin * math.sin(m)
-        with_margin = tf.where(cos > math.cos(math.pi - m), with_margin, cos - m * math.sin(m))
-        onehot = tf.one_hot(ids, self.num_classes)
-        logits = self.scale * (onehot * with_margin + (1.0 - onehot) * cos)
-        return tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids, logits=logits)
-        )
