@@ -162,7 +162,7 @@ def main() -> None:
             loss = registry.build(
                 spec.name, training.full_loss_params(), num_classes, training.embedding_dim
             )
-            trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=0)
+            trainer = model_lib.EmbeddingTrainer(encoder, loss, num_classes, seed=0)
             trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
         return trainer
 

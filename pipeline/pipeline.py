@@ -55,19 +55,6 @@ RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluati
 # ... and what it may change in a comparison, whose branches' training settings are compiled in
 COMPARE_RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "evaluation")
 
-COMPONENT_IDS = (
-    "FileBasedExampleGen",
-    "StatisticsGen",
-    "SchemaGen",  # ImportSchemaGen with a curated schema file
-    "DataValidator",
-    "Transform",
-    "PairGen",
-    "Trainer",
-    "latest_blessed_model_resolver",
-    "RetrievalEvaluator",
-    "Pusher",
-)
-
 
 def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
     """Adds ``config.component_beam_args[id]`` to the Beam arguments of component ``id``."""

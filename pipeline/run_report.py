@@ -60,7 +60,11 @@ def _output_json(store, execution, key: str, name: str) -> tuple[Any, dict[str, 
 
 
 def run_executions(config: PipelineConfig, run_context_name: str | None = None) -> dict[str, Any]:
-    """``{node_id: execution}`` of one pipeline run (the newest when no name is given)."""
+    """The executions of one pipeline run (the newest when no name is given), by node.
+
+    Returns ``{"run": run context name, "executions": {node_id: execution}, "store": the open
+    MetadataStore}``, or ``{}`` when the store holds no such run.
+    """
     store = _store(config)
     runs = list(store.get_contexts_by_type("pipeline_run"))
     if run_context_name:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from trainer_module import keys
 from trainer_module.losses.base import Loss
-from trainer_module.losses.registry import LossSpec
 from trainer_module.settings import ENCODERS
 
 EMBEDDING_KEY = "embedding"
-PAIR_KEYS = ("left", "right")
-TRIPLET_KEYS = ("anchor", "positive", "negative")
-TRIPLET_K_KEYS = ("anchor", "positive", "negatives")
 
 
 def build_encoder(
@@ -39,7 +36,7 @@ def build_encoder(
     """
     if kind not in ENCODERS:
         raise ValueError(f"unknown encoder {kind!r}; valid: {', '.join(ENCODERS)}")
-    inputs = tf.keras.Input(shape=(input_dim,), name="features", dtype=tf.float32)
+    inputs = tf.keras.Input(shape=(input_dim,), name=keys.FEATURES, dtype=tf.float32)
     x = inputs
     for i, units in enumerate(hidden_units):
         init = tf.keras.initializers.GlorotUniform(seed=seed + i)
@@ -67,6 +64,10 @@ def build_encoder(
 class EmbeddingTrainer(tf.keras.Model):
     """Trains ``encoder`` with ``loss`` (a loss layer of the library, see ``losses.base``).
 
+    The model's inputs are those of the loss's ``input_mode``: a feature batch, or the
+    vectors of PairGen's pairs or triplets by their keys (``keys.VECTOR_KEYS``); a
+    classification loss gets a class head of ``num_classes`` on the embedding.
+
     ``train_step`` computes the loss each replica returns (the global-batch loss for mining
     losses, the local mean for per-example losses), scales it by ``1/replicas`` and lets the
     optimizer sum the gradients over replicas: the same update as one device on the global
@@ -77,16 +78,15 @@ class EmbeddingTrainer(tf.keras.Model):
         self,
         encoder: tf.keras.Model,
         loss: Loss,
-        input_mode: str,
         num_classes: int | None = None,
         seed: int = 0,
     ):
         super().__init__(name="embedding_trainer")
         self.encoder = encoder
         self.loss_layer = loss
-        self.input_mode = input_mode
+        self.input_mode = loss.input_mode
         self.head = None
-        if input_mode == "classification":
+        if self.input_mode == "classification":
             self.head = tf.keras.layers.Dense(
                 num_classes,
                 kernel_initializer=tf.keras.initializers.GlorotUniform(seed=seed + 1000),
@@ -110,16 +110,15 @@ class EmbeddingTrainer(tf.keras.Model):
             return enc(inputs, training=training)
         if self.input_mode == "classification":
             return self.head(enc(inputs, training=training))
-        if self.input_mode == "pairs":
-            return tf.stack([enc(inputs[k], training=training) for k in PAIR_KEYS], axis=1)
-        if self.input_mode == "triplets":
-            return tf.stack([enc(inputs[k], training=training) for k in TRIPLET_KEYS], axis=1)
-        negatives = inputs["negatives"]  # [B, K, F]
+        if self.input_mode in ("pairs", "triplets"):
+            vectors = keys.VECTOR_KEYS[self.input_mode]
+            return tf.stack([enc(inputs[k], training=training) for k in vectors], axis=1)
+        negatives = inputs[keys.NEGATIVES]  # [B, K, F]
         shape = tf.shape(negatives)
         flat = enc(tf.reshape(negatives, [-1, negatives.shape[-1]]), training=training)
         neg_emb = tf.reshape(flat, [shape[0], shape[1], flat.shape[-1]])
-        anchor = enc(inputs["anchor"], training=training)[:, None]
-        positive = enc(inputs["positive"], training=training)[:, None]
+        anchor = enc(inputs[keys.ANCHOR], training=training)[:, None]
+        positive = enc(inputs[keys.POSITIVE], training=training)[:, None]
         return tf.concat([anchor, positive, neg_emb], axis=1)
 
     def _loss(self, data, training: bool):
@@ -153,14 +152,3 @@ class EmbeddingTrainer(tf.keras.Model):
     def test_step(self, data):
         loss = self._loss(data, training=False)
         return {"loss": self._report(loss / tf.cast(self._replicas(), loss.dtype))}
-
-
-def build_training_model(
-    encoder: tf.keras.Model,
-    spec: LossSpec,
-    loss: Loss,
-    num_classes: int | None,
-    seed: int = 0,
-) -> EmbeddingTrainer:
-    """The model ``fit`` trains for the loss ``spec``; it shares its weights with ``encoder``."""
-    return EmbeddingTrainer(encoder, loss, spec.input_mode, num_classes, seed)

@@ -27,11 +27,9 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from trainer_module import keys
 from trainer_module.transform_settings import TransformSettings
 
-FEATURES_KEY = "features"
-LABEL_KEY = "label"
-LABEL_ID_KEY = "label_id"
 LABEL_VOCAB = "label"
 MISSING_COUNT_KEY = "missing_count"
 # Bound of a z-scored feature: values this many standard deviations out are equally far.
@@ -93,7 +91,7 @@ def preprocessing_fn(
     analyzers run in one phase (one pass over the data).
     """
     config = dict(custom_config or {})
-    label_column = config.pop("label_column", LABEL_KEY)
+    label_column = config.pop("label_column", keys.LABEL)
     settings = TransformSettings.from_dict(config, source="Transform's custom_config")
     if label_column not in inputs:
         raise ValueError(
@@ -124,8 +122,8 @@ def preprocessing_fn(
     label = _label_column(inputs[label_column])
     label_id = tft.compute_and_apply_vocabulary(label, default_value=-1, vocab_filename=LABEL_VOCAB)
     return {
-        FEATURES_KEY: tf.ensure_shape(features, [None, len(names)]),
-        LABEL_KEY: label,
-        LABEL_ID_KEY: tf.cast(label_id, tf.int64),
+        keys.FEATURES: tf.ensure_shape(features, [None, len(names)]),
+        keys.LABEL: label,
+        keys.LABEL_ID: tf.cast(label_id, tf.int64),
         MISSING_COUNT_KEY: tf.reduce_sum(1 - tf.cast(present, tf.int64), axis=1),
     }

@@ -23,17 +23,18 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.components.trainer import fn_args_utils
+from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
+from trainer_module import keys, pair_gen_build, preprocessing, resume, selection, tuning_space
 from trainer_module import model as model_lib
-from trainer_module import preprocessing, resume, selection, tuning_space
 from trainer_module.losses import registry
 from trainer_module.settings import TrainingSettings
 from trainer_module.splits import VALID as VALID_SPLIT
 
 SUMMARY_FILE = "training_summary.json"
-PAIR_GEN_STATS_FILE = "pair_gen_stats.json"
 LABEL_HASH_BUCKETS = 2**62
 READ_BATCH = 4096  # rows per batch when a split is read into memory
 
@@ -85,12 +86,9 @@ def label_key(labels: tf.Tensor) -> tf.Tensor:
     return tf.strings.to_hash_bucket_fast(tf.reshape(labels, [-1]), LABEL_HASH_BUCKETS)
 
 
-def split_counts(file_patterns: list[str]) -> dict[str, Any]:
-    """PairGen's stats (written beside ``Split-*``) for the artifact the patterns point into."""
-    split_dir = os.path.dirname(file_patterns[0])  # <artifact>/Split-<name>/*
-    path = os.path.join(os.path.dirname(split_dir), PAIR_GEN_STATS_FILE)
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+def built_by_pair_gen(schema_path: str) -> dict[str, Any]:
+    """PairGen's build record (mode, K, P x K, split counts) from the schema it handed us."""
+    return pair_gen_build.read(load_schema(schema_path), schema_path)
 
 
 class PairGenMismatchError(ValueError):
@@ -128,35 +126,26 @@ def check_pair_gen(training: TrainingSettings, built: dict[str, Any]) -> None:
         )
 
 
-def uses_class_ids(spec: registry.LossSpec) -> bool:
-    """Whether the loss takes vocabulary ids (class heads, proxies) rather than label keys."""
-    return spec.needs_num_classes
-
-
 def _to_model_inputs(spec: registry.LossSpec):
     mode = spec.input_mode
-    if mode in ("triplets", "triplets_k", "pairs"):
-        keys = {
-            "triplets": model_lib.TRIPLET_KEYS,
-            "triplets_k": model_lib.TRIPLET_K_KEYS,
-            "pairs": model_lib.PAIR_KEYS,
-        }[mode]
+    if mode in keys.VECTOR_KEYS:
+        vectors = keys.VECTOR_KEYS[mode]
 
         def offline(batch):
-            inputs = {k: batch[k] for k in keys}
+            inputs = {k: batch[k] for k in vectors}
             if mode == "pairs":
-                return inputs, tf.reshape(batch["similar"], [-1])
-            return inputs, tf.zeros_like(batch["anchor"][:, 0])
+                return inputs, tf.reshape(batch[keys.SIMILAR], [-1])
+            return inputs, tf.zeros_like(batch[vectors[0]][:, 0])
 
         return offline
-    if uses_class_ids(spec):
+    if spec.needs_num_classes:  # vocabulary ids (heads, proxies), not label keys
         return lambda batch: (
-            batch[preprocessing.FEATURES_KEY],
-            tf.reshape(batch[preprocessing.LABEL_ID_KEY], [-1]),
+            batch[keys.FEATURES],
+            tf.reshape(batch[keys.LABEL_ID], [-1]),
         )
     return lambda batch: (
-        batch[preprocessing.FEATURES_KEY],
-        label_key(batch[preprocessing.LABEL_KEY]),
+        batch[keys.FEATURES],
+        label_key(batch[keys.LABEL]),
     )
 
 
@@ -206,11 +195,11 @@ def make_dataset(
                 f"label vocabulary), fewer than one batch of {batch_size}"
             )
         return in_memory_batches(columns, batch_size, seed, shuffle=not in_order)
-    if uses_class_ids(spec):
+    if spec.needs_num_classes:  # vocabulary ids (heads, proxies), not label keys
         # rows of classes the label vocabulary has never seen have no class id
         dataset = (
             dataset.unbatch()
-            .filter(lambda row: tf.reduce_all(row[preprocessing.LABEL_ID_KEY] >= 0))
+            .filter(lambda row: tf.reduce_all(row[keys.LABEL_ID] >= 0))
             .batch(batch_size, drop_remainder=True)
         )
     return dataset.map(to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -251,7 +240,7 @@ def read_into_memory(
     )
     parts = list(dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE))
     columns = tf.nest.map_structure(lambda *p: tf.concat(p, axis=0), *parts)
-    if uses_class_ids(spec):
+    if spec.needs_num_classes:  # vocabulary ids (heads, proxies), not label keys
         known = columns[1] >= 0
         columns = tf.nest.map_structure(lambda c: tf.boolean_mask(c, known), columns)
     return columns
@@ -337,7 +326,7 @@ def export_serving_model(
 
     def embed(raw_features):
         transformed = encoder.tft_layer(raw_features)
-        return {model_lib.EMBEDDING_KEY: encoder(transformed[preprocessing.FEATURES_KEY])}
+        return {model_lib.EMBEDDING_KEY: encoder(transformed[keys.FEATURES])}
 
     def reshape_for(name: str, column: tf.Tensor) -> tf.Tensor:
         shape = feature_spec[name].shape
@@ -408,7 +397,7 @@ def _first_features(inputs) -> tf.Tensor:
     """A ``[B, F]`` feature batch from a batch's model inputs (any input mode)."""
     if not isinstance(inputs, dict):
         return inputs
-    for key in (*model_lib.TRIPLET_KEYS[:1], *model_lib.PAIR_KEYS[:1]):
+    for key in (keys.ANCHOR, keys.LEFT):
         if key in inputs:
             return inputs[key]
     raise KeyError(f"no feature batch among the inputs {sorted(inputs)}")
@@ -492,7 +481,7 @@ def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
 
 def feature_dim(tft_output: tft.TFTransformOutput) -> int:
     """F, the width of the transformed feature vector the encoder reads."""
-    return int(tft_output.transformed_feature_spec()[preprocessing.FEATURES_KEY].shape[0])
+    return int(tft_output.transformed_feature_spec()[keys.FEATURES].shape[0])
 
 
 def training_length(training: TrainingSettings, train_examples: int) -> tuple[int, int]:
@@ -533,7 +522,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
         logging.info("tuned: %s", tuned)
     spec = training.loss_spec
     params = training.full_loss_params()
-    stats = split_counts(fn_args.train_files)
+    stats = built_by_pair_gen(fn_args.schema_path)
     check_pair_gen(training, stats)
     seed = training.seed
     tf.keras.utils.set_random_seed(seed)
@@ -588,7 +577,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
             kind=training.encoder,
         )
         loss = registry.build(spec.name, params, num_classes, embedding_dim)
-        trainer = model_lib.build_training_model(encoder, spec, loss, num_classes, seed=seed)
+        trainer = model_lib.EmbeddingTrainer(encoder, loss, num_classes, seed=seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
         trainer.build_optimizer()
         best = selection.BestEpoch(encoder) if validation is not None else None
@@ -706,9 +695,6 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     logging.info("training summary: %s", json.dumps(summary))
 
 
-def load_schema(path: str):
+def load_schema(path: str) -> schema_pb2.Schema:
     """The schema proto in the text file ``path`` (PairGen's output schema)."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx.utils import io_utils
-
     return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())

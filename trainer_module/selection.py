@@ -22,11 +22,14 @@ epoch, including those before the kill.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from trainer_module import preprocessing
+from trainer_module import keys
+from trainer_module import records as tfrecords
 from trainer_module.retrieval import metrics
 
 MAX_ROWS = 20000
@@ -45,26 +48,29 @@ def read_rows(
     """
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     spec = {
-        preprocessing.FEATURES_KEY: tf.io.VarLenFeature(tf.float32),
-        preprocessing.LABEL_KEY: tf.io.FixedLenFeature([], tf.string),
+        keys.FEATURES: tf.io.VarLenFeature(tf.float32),
+        keys.LABEL: tf.io.FixedLenFeature([], tf.string),
     }
+    if not files:
+        return np.zeros((0, 0), np.float32), np.zeros(0, dtype=object)
+    per_file = [tf.data.TFRecordDataset(f, tfrecords.compression_of(f)) for f in files]
     dataset = (
-        tf.data.TFRecordDataset(files, compression_type="GZIP")
+        functools.reduce(tf.data.Dataset.concatenate, per_file)
         .batch(READ_BATCH)
         .map(lambda batch: tf.io.parse_example(batch, spec))
     )
     rng = np.random.default_rng(seed)
-    keys = np.zeros(0)
+    draws = np.zeros(0)
     features: list[np.ndarray] = []
     labels = np.zeros(0, dtype=object)
     for batch in dataset:
-        dense = tf.sparse.to_dense(batch[preprocessing.FEATURES_KEY]).numpy()
-        keys = np.concatenate([keys, rng.random(len(dense))])
+        dense = tf.sparse.to_dense(batch[keys.FEATURES]).numpy()
+        draws = np.concatenate([draws, rng.random(len(dense))])
         features = [np.concatenate([*features, dense])] if features else [dense]
-        labels = np.concatenate([labels, batch[preprocessing.LABEL_KEY].numpy().astype(object)])
-        if len(keys) > max_rows:
-            keep = np.sort(np.argpartition(keys, max_rows)[:max_rows])
-            keys, labels = keys[keep], labels[keep]
+        labels = np.concatenate([labels, batch[keys.LABEL].numpy().astype(object)])
+        if len(draws) > max_rows:
+            keep = np.sort(np.argpartition(draws, max_rows)[:max_rows])
+            draws, labels = draws[keep], labels[keep]
             features = [features[0][keep]]
     if not features:
         return np.zeros((0, 0), np.float32), np.zeros(0, dtype=object)

@@ -103,9 +103,7 @@ def train_and_score(
         loss = registry.build(
             spec.name, training.full_loss_params(), num_classes, training.embedding_dim
         )
-        trainer = model_lib.build_training_model(
-            encoder, spec, loss, num_classes, seed=training.seed
-        )
+        trainer = model_lib.EmbeddingTrainer(encoder, loss, num_classes, seed=training.seed)
         trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
         trainer.build_optimizer()
         best = selection.BestEpoch(encoder)
@@ -140,7 +138,7 @@ def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
     training = TrainingSettings.from_dict(config, complete=True, source="the Tuner's custom_config")
     if trials < 1 or not space:
         raise ValueError(f"tuning needs at least one trial and a space, got {trials}, {space}")
-    stats = run.split_counts(fn_args.train_files)
+    stats = run.built_by_pair_gen(fn_args.schema_path)
     run.check_pair_gen(training, stats)
     if run.VALID_SPLIT not in stats["splits"]:
         raise ValueError("tuning scores trials on the valid split, and PairGen wrote none")

@@ -28,6 +28,9 @@ from collections.abc import Iterator
 
 from tfx.dsl.io import fileio
 
+from trainer_module import records as tfrecords
+from trainer_module.records import is_gzip
+
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfr")
@@ -44,11 +47,6 @@ class DataError(ValueError):
 def is_tfrecord(path: str) -> bool:
     """Whether ``path`` is read as tf.Example TFRecords (otherwise as CSV)."""
     return path.lower().endswith(TFRECORD_SUFFIXES)
-
-
-def is_gzip(path: str) -> bool:
-    """Whether ``path`` is gzip-compressed (by its suffix, as Beam's readers decide)."""
-    return path.lower().endswith(".gz")
 
 
 class _RawStream(io.RawIOBase):
@@ -179,12 +177,11 @@ def iter_tfrecords(path: str) -> Iterator[bytes]:
     """The records of a TFRecord file, or a ``DataError`` naming the file and the record."""
     import tensorflow as tf
 
-    compression = "GZIP" if is_gzip(path) else ""
     count = 0
     try:
-        for record in tf.data.TFRecordDataset(path, compression_type=compression):
+        for record in tfrecords.iter_records(path):
             count += 1
-            yield record.numpy()
+            yield record
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
         raise DataError(
             f"{path} is not a readable TFRecord file: after {count} good record(s), "

@@ -30,8 +30,9 @@ Execution properties: ``settings`` (``PairSettings`` as JSON) and, optionally, `
 Kubeflow gets the data it needs.
 
 Output: an ``Examples`` artifact (gzipped TFRecords in ``Split-<name>``), a ``Schema`` of its
-features, and ``pair_gen_stats.json`` beside the data, which records the mode and shape built
-(``run_fn`` checks them against its loss before training).
+features that also carries the build record the Trainer reads (``pair_gen_build``: mode, K,
+P x K, example counts; ``run_fn`` checks them against its loss before training), and
+``pair_gen_stats.json`` beside the data with the full statistics.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from components.pair_gen import sampling, steps
 from components.pair_gen.blocks import Payload, Store
 from components.pair_gen.settings import PairSettings
 from components.pair_gen.steps import PairGenError
-from trainer_module.preprocessing import FEATURES_KEY, LABEL_KEY
+from trainer_module import keys, pair_gen_build
 from trainer_module.settings import TrainingSettings
 from trainer_module.splits import TRAIN, VALID
 
@@ -61,7 +62,6 @@ STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"
 SETTINGS_KEY = "settings"
 TRAINING_KEY = "training"
-TRIPLET_KEYS = ("anchor", "positive", "negative")
 
 __all__ = [
     "Executor",
@@ -150,24 +150,14 @@ def output_schema(mode: str, dim: int, k: int) -> schema_pb2.Schema:
             f.shape.dim.add(size=size)
         f.presence.min_fraction = 1.0
 
-    if mode == "triplets":
-        for name in TRIPLET_KEYS:
-            add(name, schema_pb2.FLOAT, dim)
-        add("anchor_label", schema_pb2.BYTES, 1)
-        add("negative_label", schema_pb2.BYTES, 1)
-    elif mode == "triplets_k":
-        add("anchor", schema_pb2.FLOAT, dim)
-        add("positive", schema_pb2.FLOAT, dim)
-        add("negatives", schema_pb2.FLOAT, k, dim)
-        add("anchor_label", schema_pb2.BYTES, 1)
-    elif mode == "pairs":
-        add("left", schema_pb2.FLOAT, dim)
-        add("right", schema_pb2.FLOAT, dim)
-        add("similar", schema_pb2.INT, 1)
-        add("left_label", schema_pb2.BYTES, 1)
-        add("right_label", schema_pb2.BYTES, 1)
-    else:
+    if mode not in keys.VECTOR_KEYS:
         raise PairGenError(f"mode {mode!r} has no generated schema")
+    for name in keys.VECTOR_KEYS[mode]:
+        add(name, schema_pb2.FLOAT, *((k, dim) if name == keys.NEGATIVES else (dim,)))
+    if mode == "pairs":
+        add(keys.SIMILAR, schema_pb2.INT, 1)
+    for name in keys.LABEL_KEYS[mode]:
+        add(name, schema_pb2.BYTES, 1)
     return schema
 
 
@@ -195,7 +185,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         }
 
         transformed_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
-        dim = _feature_dim(transformed_schema, FEATURES_KEY)
+        dim = _feature_dim(transformed_schema, keys.FEATURES)
         split_names = artifact_utils.decode_split_names(examples.split_names)
         out_examples.split_names = artifact_utils.encode_split_names(split_names)
         stats_path = os.path.join(out_examples.uri, STATS_FILE)
@@ -222,7 +212,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     rows_only = split == VALID or (mode == "pk_batches" and split != TRAIN)
                     if mode == "none" or rows_only:
                         split_mode = "none"
-                    args = (p, split, files, prefix, block_rows, LABEL_KEY)
+                    args = (p, split, files, prefix, block_rows, keys.LABEL)
                     if split_mode == "none":
                         split_stats.append(_pass_through(*args))
                         continue
@@ -231,7 +221,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         Payload(None if split_mode == "pk_batches" else dim),
                     )
                     split_stats.append(
-                        _sample(*args, store, split_mode, seed, options, FEATURES_KEY)
+                        _sample(*args, store, split_mode, seed, options, keys.FEATURES)
                     )
                 _ = (
                     split_stats
@@ -251,9 +241,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if fileio.exists(tmp):
                 fileio.rmtree(tmp)
 
-        passes_rows = mode in ("none", "pk_batches")
-        schema = transformed_schema if passes_rows else output_schema(mode, dim, k)
-        io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
         with fileio.open(stats_path, "r") as f:
             stats = json.loads(f.read())
         for split, s in sorted(stats["splits"].items()):
@@ -265,6 +252,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
             if s["examples"] == 0:
                 raise PairGenError(f"split {split!r} produced no examples ({mode})")
+        passes_rows = mode in ("none", "pk_batches")
+        schema = schema_pb2.Schema()
+        schema.CopyFrom(transformed_schema if passes_rows else output_schema(mode, dim, k))
+        pair_gen_build.annotate(schema, stats)  # what the Trainer checks and counts
+        io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
 
     def _spill_dir(self, out_uri: str) -> str:
         """The execution's temporary folder (beside the output when run without a context)."""

@@ -22,25 +22,12 @@ from tfx_bsl.coders import example_coder
 
 from components.pair_gen import example_bytes, sampling
 from components.pair_gen.blocks import Store
+from trainer_module import keys
+from trainer_module import records as tfrecords
 
 
 class PairGenError(ValueError):
     """The examples cannot give what the mode needs; the message names the split or file."""
-
-
-def read_batches(path: str, batch: int):
-    """A TFRecord file (gzipped or not) in lists of at most ``batch`` serialized records."""
-    compression = "GZIP" if path.endswith(".gz") else ""
-    records = []
-    for record in tf.compat.v1.io.tf_record_iterator(
-        path, tf.io.TFRecordOptions(compression_type=compression)
-    ):
-        records.append(record)
-        if len(records) == batch:
-            yield records
-            records = []
-    if records:
-        yield records
 
 
 def decode(
@@ -103,7 +90,7 @@ class Spill(beam.DoFn):
     def process(self, element):
         file_index, path = element
         first = 0
-        for b, records in enumerate(read_batches(path, self._block_rows)):
+        for b, records in enumerate(tfrecords.iter_batches(path, self._block_rows)):
             labels, feats = decode(
                 records, path, first, self._label_key, self._features_key, self._store.payload.dim
             )
@@ -210,8 +197,7 @@ class Draw(beam.DoFn):
     def _store_unit(self, unit: int, tuples: np.ndarray, flags: np.ndarray, plan) -> None:
         self._store.write_unit(unit, _save({"tuples": tuples, "flags": flags}))
         flat = tuples.ravel()
-        blocks = plan.locate(flat)[0] if len(flat) else flat
-        order = np.argsort(blocks, kind="stable")
+        blocks, order = plan.by_block(flat)
         starts = np.searchsorted(blocks[order], np.arange(len(plan.block_ids) + 1))
         self._store.write_requests(unit, flat[order], starts)
 
@@ -228,16 +214,13 @@ class Resolve(beam.DoFn):
 
     def process(self, block: int, plan: sampling.ClassPlan, units: int, _drawn):
         block_id = plan.block_ids[block]
-        classes = plan.class_ids(self._store.labels(block_id))
-        order = np.argsort(classes, kind="stable")
-        sorted_classes = classes[order]
+        rows_of = sampling.BlockRows(plan.class_ids(self._store.labels(block_id)))
         items = self._store.block_items(block_id)
         sections = []
         for unit in range(units):
             wanted = self._store.requests_for(unit, block)
             _, cls, occurrence = plan.locate(wanted)
-            rows = order[np.searchsorted(sorted_classes, cls, side="left") + occurrence]
-            sections.append(self._store.payload.take(items, rows))
+            sections.append(self._store.payload.take(items, rows_of.rows(cls, occurrence)))
         self._store.write_answers(block, sections)
         yield block
 
@@ -245,8 +228,7 @@ class Resolve(beam.DoFn):
 def gather(store: Store, unit: int, units: int, tuples: np.ndarray, plan):
     """The payload items of a unit's tuples, in tuple order (``[n, slots, dim]`` or a list)."""
     flat = tuples.ravel()
-    blocks = plan.locate(flat)[0] if len(flat) else flat
-    order = np.argsort(blocks, kind="stable")
+    blocks, order = plan.by_block(flat)
     parts = [store.answers_for(int(b), unit, units) for b in np.unique(blocks)]
     if store.payload.is_vector:
         out = np.empty((len(flat), store.payload.dim), np.float32)
@@ -265,31 +247,17 @@ def encode(mode: str, tuples: np.ndarray, flags: np.ndarray, vectors: np.ndarray
     if not len(tuples):
         return []
     labels = np.asarray([s.encode() for s in plan.labels], dtype=object)
-    first = labels[plan.class_of(tuples[:, 0])]
-    last = labels[plan.class_of(tuples[:, -1])]
-    if mode == "triplets":
-        columns = {
-            "anchor": ("float", vectors[:, 0]),
-            "positive": ("float", vectors[:, 1]),
-            "negative": ("float", vectors[:, 2]),
-            "anchor_label": ("bytes", first),
-            "negative_label": ("bytes", last),
-        }
-    elif mode == "triplets_k":
-        columns = {
-            "anchor": ("float", vectors[:, 0]),
-            "positive": ("float", vectors[:, 1]),
-            "negatives": ("float", vectors[:, 2:]),
-            "anchor_label": ("bytes", first),
-        }
-    else:
-        columns = {
-            "left": ("float", vectors[:, 0]),
-            "right": ("float", vectors[:, 1]),
-            "similar": ("int64", flags.tolist()),
-            "left_label": ("bytes", first),
-            "right_label": ("bytes", last),
-        }
+    vector_keys = keys.VECTOR_KEYS[mode]
+    columns = {
+        key: ("float", vectors[:, 2:] if key == keys.NEGATIVES else vectors[:, i])
+        for i, key in enumerate(vector_keys)
+    }
+    if mode == "pairs":
+        columns[keys.SIMILAR] = ("int64", flags.tolist())
+    label_keys = keys.LABEL_KEYS[mode]
+    first_and_last = (tuples[:, 0], tuples[:, -1])[: len(label_keys)]
+    for key, members in zip(label_keys, first_and_last, strict=True):
+        columns[key] = ("bytes", labels[plan.class_of(members)])
     return example_bytes.serialize(columns, len(tuples))
 
 
@@ -357,7 +325,7 @@ class PassThrough(beam.DoFn):
 
         def records():
             first = 0
-            for batch in read_batches(path, self._block_rows):
+            for batch in tfrecords.iter_batches(path, self._block_rows):
                 labels, _ = decode(batch, path, first, self._label_key)
                 for label, n in _count(labels).items():
                     counts[label] = counts.get(label, 0) + n

@@ -29,10 +29,12 @@ import numpy as np
 import tensorflow as tf
 from tfx.dsl.io import fileio
 
+from trainer_module import keys
+from trainer_module import records as tfrecords
+
 EMBED_SIGNATURE = "serve_examples"
 TRANSFORM_SIGNATURE = "transform_features"
 RAW_SIGNATURE = "serving_default"
-TRANSFORMED_FEATURES_KEY = "features"
 # the raw-feature baselines, scored beside every model (see the executor's docstring)
 RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
 RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
@@ -116,7 +118,7 @@ class _Embed(beam.DoFn):
         if self._source == EMBED_SIGNATURE:
             return self._fn(examples=serialized)["embedding"].numpy().reshape(n, -1)
         if self._source == RAW_TRANSFORMED:
-            return self._fn(examples=serialized)[TRANSFORMED_FEATURES_KEY].numpy().reshape(n, -1)
+            return self._fn(examples=serialized)[keys.FEATURES].numpy().reshape(n, -1)
         parsed = tf.io.parse_example(serialized, self._raw_spec) if self._raw_spec else {}
         columns = [
             parsed[name][:, :width].to_tensor(default_value=0, shape=[n, width]).numpy()
@@ -202,7 +204,7 @@ class EmbeddingShards:
     def records(self):
         """``(labels, keys, embeddings)`` of every record, in order."""
         for path in self.files:
-            for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            for record in tfrecords.iter_records(path):
                 yield decode_record(record)
 
     def index(self) -> tuple[np.ndarray, np.ndarray]:

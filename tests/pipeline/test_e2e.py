@@ -18,9 +18,22 @@ import numpy as np
 import pytest
 
 from pipeline import data
-from pipeline.pipeline import COMPONENT_IDS
 
 pytestmark = pytest.mark.e2e
+
+# The nodes a single-loss run has, in pipeline order.
+COMPONENT_IDS = (
+    "FileBasedExampleGen",
+    "StatisticsGen",
+    "SchemaGen",  # ImportSchemaGen with a curated schema file
+    "DataValidator",
+    "Transform",
+    "PairGen",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "RetrievalEvaluator",
+    "Pusher",
+)
 
 UPSTREAM_OF_EVALUATOR = COMPONENT_IDS[: COMPONENT_IDS.index("Trainer") + 1]
 

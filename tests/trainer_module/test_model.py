@@ -38,10 +38,9 @@ def test_mlp_encoder_is_not_the_input_and_unknown_kinds_are_refused():
 def test_fit_traces_the_train_step_once_when_the_optimizer_is_built_first(name, prebuilt):
     # class heads and loss weights exist from construction; without build_optimizer the
     # optimizer's slots are created in fit's first trace and tf.function traces it again
-    spec = registry.get_spec(name)
     encoder = model_lib.build_encoder(8, [16], 4, seed=0)
     loss = registry.build(name, registry.validate(name, {}), 5, 4)
-    trainer = model_lib.build_training_model(encoder, spec, loss, 5, seed=0)
+    trainer = model_lib.EmbeddingTrainer(encoder, loss, 5, seed=0)
     trainer.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     if prebuilt:
         trainer.build_optimizer()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer_module import preprocessing, resume, selection
+from trainer_module import keys, resume, selection
 from trainer_module.retrieval import metrics
 
 
@@ -15,8 +15,8 @@ def _write_rows(path, features, labels):
     with tf.io.TFRecordWriter(path, options) as writer:
         for x, y in zip(features, labels, strict=True):
             ex = tf.train.Example()
-            ex.features.feature[preprocessing.FEATURES_KEY].float_list.value.extend(x)
-            ex.features.feature[preprocessing.LABEL_KEY].bytes_list.value.append(y.encode())
+            ex.features.feature[keys.FEATURES].float_list.value.extend(x)
+            ex.features.feature[keys.LABEL].bytes_list.value.append(y.encode())
             writer.write(ex.SerializeToString())
 
 

@@ -4,11 +4,14 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
 
 from components.pair_gen import executor
 from components.pair_gen.settings import PairSettings
 from tests.transform_helpers import analyze_and_transform, write_splits
+from trainer_module import pair_gen_build
 
 
 def _transformed(tmp_path, labels_by_split):
@@ -83,7 +86,12 @@ def test_triplets_respect_labels_and_counts(tmp_path):
     stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))
     assert stats["splits"]["train"]["examples"] == 12 * 2
     assert stats["splits"]["eval"]["examples"] == 6 * 2
-    assert os.path.exists(os.path.join(schema_uri, executor.SCHEMA_FILE))
+    schema_path = os.path.join(schema_uri, executor.SCHEMA_FILE)
+    schema = io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
+    built = pair_gen_build.read(schema, schema_path)  # what the Trainer reads
+    assert built["mode"] == "triplets" and built["splits"]["train"]["examples"] == 24
+    assert built["splits"]["eval"]["rows"] == stats["splits"]["eval"]["rows"] == 6
+    assert [f.name for f in schema.feature][:3] == ["anchor", "positive", "negative"]
 
     source = _labels_by_vector(examples_dir, "train", "eval")
     triplets = _read(uri, "train")

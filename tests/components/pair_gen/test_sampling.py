@@ -14,7 +14,7 @@ def test_class_plan_maps_indices_to_rows_and_back():
     for block, classes, g in ((0, block0, g0), (1, block1, g1)):
         located_block, cls, occurrence = plan.locate(g)
         assert (located_block == block).all() and (cls == classes).all()
-        rows = sampling.rows_of(classes, cls, occurrence)
+        rows = sampling.BlockRows(classes).rows(cls, occurrence)
         assert rows.tolist() == list(range(len(classes)))
 
 
@@ -50,3 +50,15 @@ def test_a_ten_million_row_class_is_sampled_over_all_its_blocks():
     assert ((counts - 400) ** 2 / 400).sum() < 620  # chi-square, df 499: p < 0.001 beyond 600
     negatives = plan.draw_negative(sampling.uniforms(6, 10_000), anchors[:10_000])
     assert (plan.class_of(negatives) == 1).all() and len(np.unique(negatives)) > 3_000
+
+
+def test_by_block_groups_indices_by_block_keeping_their_order():
+    plan = sampling.ClassPlan.from_block_counts(
+        [("f0-b0", 4, {"x": 3, "y": 1}), ("f0-b1", 3, {"y": 2, "z": 1})]
+    )
+    g = np.array([6, 0, 4, 3, 1])  # z(b1), x(b0), y(b1), y(b0), x(b0)
+    blocks, order = plan.by_block(g)
+    assert blocks.tolist() == [1, 0, 1, 0, 0]
+    assert g[order].tolist() == [0, 3, 1, 6, 4]
+    empty_blocks, empty_order = plan.by_block(np.array([], np.int64))
+    assert len(empty_blocks) == len(empty_order) == 0

@@ -18,11 +18,10 @@ F, D, C, B = 6, 8, 4, 16
 
 
 def gradients(name, strategy, x, y, gather=True):
-    spec = registry.get_spec(name)
     with strategy.scope():
         encoder = model_lib.build_encoder(F, [12], D, seed=3)
         loss = registry.build(name, {}, num_classes=C, embedding_dim=D)
-        trainer = model_lib.EmbeddingTrainer(encoder, loss, spec.input_mode, C, seed=3)
+        trainer = model_lib.EmbeddingTrainer(encoder, loss, C, seed=3)
         trainer(x[:2])
     if not gather:
         from trainer_module.losses import base
