@@ -95,9 +95,9 @@ def run_executor(work: str, queries: int) -> None:
     """The executor's Do on the split and model in ``work``; prints wall time and peak memory."""
     from tfx.types import artifact_utils, standard_artifacts
 
-    from components.retrieval_evaluator import executor
-    from components.retrieval_evaluator.settings import EvaluationSettings
-    from pipeline.local_runner import DEFAULT_BEAM_ARGS
+    from tfx_metric_learning.components.retrieval_evaluator import executor
+    from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+    from tfx_metric_learning.pipeline.local_runner import DEFAULT_BEAM_ARGS
 
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(work, "examples")

@@ -110,7 +110,7 @@ def run_fast_ceiling(root: str, out: str) -> None:
     """Read -> decode in batches -> serialise directly -> write: PairGen's I/O, no sampling."""
     import apache_beam as beam
 
-    from components.pair_gen import example_bytes, steps
+    from tfx_metric_learning.components.pair_gen import example_bytes, steps
 
     def copy(element):
         index, path = element
@@ -138,8 +138,8 @@ def run_pair_gen(root: str, out: str) -> None:
     """PairGen's executor, triplets mode, one triplet per anchor."""
     from tfx.types import artifact_utils, standard_artifacts
 
-    from components.pair_gen import executor
-    from components.pair_gen.settings import PairSettings
+    from tfx_metric_learning.components.pair_gen import executor
+    from tfx_metric_learning.components.pair_gen.settings import PairSettings
 
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(root, "examples")

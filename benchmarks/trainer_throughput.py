@@ -90,7 +90,7 @@ def in_memory(split: str, schema) -> tuple[np.ndarray, np.ndarray]:
     """The split's ``(features, label keys)`` as numpy arrays: plain ``fit``'s input."""
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from trainer_module import run
+    from tfx_metric_learning.trainer_module import run
 
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     files = tf.io.gfile.glob(os.path.join(split, "*.gz"))
@@ -116,10 +116,10 @@ def main() -> None:
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils, standard_artifacts
 
-    from trainer_module import model as model_lib
-    from trainer_module import run
-    from trainer_module.losses import registry
-    from trainer_module.settings import TrainingSettings
+    from tfx_metric_learning.trainer_module import model as model_lib
+    from tfx_metric_learning.trainer_module import run
+    from tfx_metric_learning.trainer_module.losses import registry
+    from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
     work = args.work_dir or os.path.join(
         tempfile.gettempdir(), f"trainer-throughput-{args.rows}-{args.classes}"

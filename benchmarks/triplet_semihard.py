@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _memory import peak_rss_mb  # noqa: E402
 
-from trainer_module.losses.triplet import TripletSemiHardLoss  # noqa: E402
+from tfx_metric_learning.trainer_module.losses.triplet import TripletSemiHardLoss  # noqa: E402
 
 
 def _pairwise_distance(feature: tf.Tensor) -> tf.Tensor:

@@ -59,7 +59,7 @@ def bare_tft(examples_dir: str, out_dir: str) -> None:
     from tfx.utils import io_utils
     from tfx_bsl.public import tfxio
 
-    from trainer_module import preprocessing
+    from tfx_metric_learning.trainer_module import preprocessing
 
     schema_path = glob.glob(os.path.join(out_dir, "root", "artifacts", "SchemaGen", "*", "*"))
     schema = io_utils.parse_pbtxt_file(
@@ -107,7 +107,7 @@ def main() -> None:
         csv_path = os.path.join(tmp, "wide.csv")
         write_csv(csv_path, args.rows, args.features, args.classes)
         summary = os.path.join(tmp, "summary.json")
-        cmd = [sys.executable, "-m", "pipeline.cli", "run", "--data", csv_path]
+        cmd = [sys.executable, "-m", "tfx_metric_learning.pipeline.cli", "run", "--data", csv_path]
         cmd += ["--pipeline-root", os.path.join(tmp, "root"), "--epochs", str(args.epochs)]
         cmd += ["--summary-json", summary, "--batch-size", "64"]
         started = time.time()

@@ -28,11 +28,11 @@ from __future__ import annotations
 import json
 import os
 
-from tfx import v1 as tfx
 from tfx.orchestration import data_types
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
-from pipeline.config import PipelineConfig, is_remote
-from pipeline.pipeline import (
+from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
+from tfx_metric_learning.pipeline.pipeline import (
     COMPARE_RUNTIME_PARAMETERS,
     RUNTIME_PARAMETERS,
     create_compare_pipeline,
@@ -83,8 +83,8 @@ def compile_pipeline(
     ``pipeline.create_compare_pipeline`` (its winner blessed and pushed) instead.
     """
     config.validate()
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+    runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
+        config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(
             default_image=image, use_pipeline_spec_2_1=True
         ),
         output_dir=os.path.dirname(os.path.abspath(output_path)),

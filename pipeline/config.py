@@ -16,13 +16,13 @@ import dataclasses
 import json
 import os
 
-from components.data_validator.settings import ValidationSettings
-from components.example_gen.settings import IngestSettings
-from components.pair_gen.settings import PairSettings
-from components.retrieval_evaluator.settings import EvaluationSettings
-from trainer_module.settings import TrainingSettings
-from trainer_module.stage_settings import SettingsError
-from trainer_module.transform_settings import TransformSettings
+from tfx_metric_learning.components.data_validator.settings import ValidationSettings
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.trainer_module.transform_settings import TransformSettings
 
 # The folder under the pipeline root where the Trainer keeps its resumable state.
 TRAINER_STATE = "trainer_state"

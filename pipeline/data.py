@@ -12,9 +12,9 @@ import os
 
 from tfx.dsl.io import fileio
 
-from components.data_validator import ledger
-from components.example_gen import files, spans
-from components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.example_gen import files, spans
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 DIGITS_FILE = "digits.csv"
 

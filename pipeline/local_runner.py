@@ -10,10 +10,10 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from pipeline import preflight, run_state
-from pipeline.candidates import require_validation_split
-from pipeline.config import PipelineConfig, is_remote
-from pipeline.data import prepare_default_data
+from tfx_metric_learning.pipeline import preflight, run_state, tfx_progress
+from tfx_metric_learning.pipeline.candidates import require_validation_split
+from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
+from tfx_metric_learning.pipeline.data import prepare_default_data
 
 # FnApiRunner is what Beam's DirectRunner runs batch pipelines on; named directly, Beam 2.74's
 # DirectRunner does not first try to download and start its Prism runner (from GitHub) for
@@ -87,37 +87,6 @@ def beam_args(config: PipelineConfig) -> list[str]:
     if runner in StandardOptions.LOCAL_RUNNERS and not given & set(DEPENDENCY_FLAGS):
         args.append(LOCAL_WORKERS_ARG)
     return args
-
-
-class _ProgressHandler(py_logging.Handler):
-    """Turns LocalDagRunner's log records into one progress line per component."""
-
-    def __init__(self, emit_line: Callable[[str], None], total: int):
-        super().__init__(level=py_logging.INFO)
-        self._emit_line = emit_line
-        self._total = total
-        self._index = 0
-        self._started = 0.0
-        self._cached = False
-        self._skipped = False
-
-    def emit(self, record: py_logging.LogRecord) -> None:
-        msg = record.msg if isinstance(record.msg, str) else ""
-        if msg.startswith("Component %s is running."):
-            self._index += 1
-            self._started = time.time()
-            self._cached = self._skipped = False
-            self._emit_line(f"[{self._index}/{self._total}] {record.args[0]} ...")
-        elif msg.startswith("A cached execution %d is used."):
-            self._cached = True
-        elif msg.startswith("Skipping execution for %s"):
-            self._skipped = True
-        elif msg.startswith("Component %s is finished."):
-            state = "cached" if self._cached else "skipped" if self._skipped else "done"
-            took = time.time() - self._started
-            self._emit_line(
-                f"[{self._index}/{self._total}] {record.args[0]} {state} ({took:.1f} s)"
-            )
 
 
 def new_run_id() -> str:
@@ -207,7 +176,7 @@ def _checked_and_locked(
     lock = run_state.RunLock(state_dir, wait_seconds=wait_for_lock)
     lock.acquire(run_id)
     try:
-        from pipeline import run_report
+        from tfx_metric_learning.pipeline import run_report
 
         abandoned = run_report.mark_abandoned(
             config, f"its run ended without finishing it; marked by run {run_id}"
@@ -248,10 +217,10 @@ def _write_schema(
     from tfx.orchestration import metadata as tfx_metadata
     from tfx.types import artifact_utils, standard_artifacts
 
-    from components.data_validator.executor import load_schema
-    from components.data_validator.schema_curation import curate
-    from pipeline import run_report
-    from pipeline.pipeline import create_schema_pipeline
+    from tfx_metric_learning.components.data_validator.executor import load_schema
+    from tfx_metric_learning.components.data_validator.schema_curation import curate
+    from tfx_metric_learning.pipeline import run_report
+    from tfx_metric_learning.pipeline.pipeline import create_schema_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
@@ -302,8 +271,8 @@ def _run_pipeline(
     configure_cpu_devices(config.cpu_replicas)
     from tfx.orchestration import metadata as tfx_metadata
 
-    from pipeline import run_report
-    from pipeline.pipeline import create_pipeline
+    from tfx_metric_learning.pipeline import run_report
+    from tfx_metric_learning.pipeline.pipeline import create_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
@@ -374,9 +343,9 @@ def compare(
         configure_cpu_devices(config.cpu_replicas)
         from tfx.orchestration import metadata as tfx_metadata
 
-        from components.leaderboard.executor import LEADERBOARD_FILE
-        from pipeline import run_report
-        from pipeline.pipeline import create_compare_pipeline
+        from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
+        from tfx_metric_learning.pipeline import run_report
+        from tfx_metric_learning.pipeline.pipeline import create_compare_pipeline
 
         out: dict = {"deploy_protocol": protocols[0], "protocols": {}, "data": data_path}
         for i, variant in enumerate(configs):
@@ -432,7 +401,7 @@ def _execute(
 
     absl_logger = py_logging.getLogger("absl")
     handlers: list[py_logging.Handler] = [
-        _ProgressHandler(progress, total=len(pipeline.components))
+        tfx_progress.ProgressHandler(progress, total=len(pipeline.components))
     ]
     if log_file:
         os.makedirs(os.path.dirname(log_file), exist_ok=True)

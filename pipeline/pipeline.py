@@ -32,24 +32,24 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
-from components.data_validator.component import DataValidator
-from components.data_validator.executor import BLESSED_PROPERTY
-from components.example_gen.component import labelled_example_gen
-from components.leaderboard.component import Leaderboard
-from components.pair_gen.component import PairGen
-from components.pusher import executor as pusher_executor
-from components.retrieval_evaluator.component import RetrievalEvaluator
-from components.retrieval_evaluator.settings import EvaluationSettings
-from pipeline.candidates import Candidate, branch_id, require_validation_split
-from pipeline.config import PipelineConfig
-from pipeline.data import split_input
-from trainer_module import tuning_space
-from trainer_module.splits import EVAL, TRAIN, VALID
-from trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.components.data_validator.component import DataValidator
+from tfx_metric_learning.components.data_validator.executor import BLESSED_PROPERTY
+from tfx_metric_learning.components.example_gen.component import labelled_example_gen
+from tfx_metric_learning.components.leaderboard.component import Leaderboard
+from tfx_metric_learning.components.pair_gen.component import PairGen
+from tfx_metric_learning.components.pusher import executor as pusher_executor
+from tfx_metric_learning.components.retrieval_evaluator.component import RetrievalEvaluator
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.pipeline.candidates import Candidate, branch_id, require_validation_split
+from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline.data import split_input
+from tfx_metric_learning.trainer_module import tuning_space
+from tfx_metric_learning.trainer_module.splits import EVAL, TRAIN, VALID
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
-PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
-RUN_FN = "trainer_module.run.run_fn"
-TUNER_FN = "trainer_module.tuning.tuner_fn"
+PREPROCESSING_FN = "tfx_metric_learning.trainer_module.preprocessing.preprocessing_fn"
+RUN_FN = "tfx_metric_learning.trainer_module.run.run_fn"
+TUNER_FN = "tfx_metric_learning.trainer_module.tuning.tuner_fn"
 # What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
 RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluation")
 # ... and what it may change in a comparison, whose branches' training settings are compiled in

@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from components.example_gen import split_plan
-from components.example_gen.files import DataError
-from components.example_gen.layout import count_labels, read_layout
-from components.pair_gen import sampling
-from pipeline.config import PipelineConfig
-from pipeline.data import input_paths
+from tfx_metric_learning.components.example_gen import split_plan
+from tfx_metric_learning.components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen.layout import count_labels, read_layout
+from tfx_metric_learning.components.pair_gen import sampling
+from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline.data import input_paths
 
 
 class PreflightError(ValueError):

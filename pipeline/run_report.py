@@ -10,13 +10,13 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
 
-from components.data_validator.executor import (
+from tfx_metric_learning.components.data_validator.executor import (
     BASELINE_PROPERTY,
     BLESSED_PROPERTY,
     FOUND_PROPERTY,
     SPAN_PROPERTY,
 )
-from pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline.config import PipelineConfig
 
 _STATES = metadata_store_pb2.Execution.State
 

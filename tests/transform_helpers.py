@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
-from trainer_module import preprocessing
+from tfx_metric_learning.trainer_module import preprocessing
 
 
 def raw_feature_spec(feature_names, label="label"):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer_module import keys
-from trainer_module.losses.base import Loss
-from trainer_module.settings import ENCODERS
+from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.trainer_module.losses.base import Loss
+from tfx_metric_learning.trainer_module.settings import ENCODERS
 
 EMBEDDING_KEY = "embedding"
 

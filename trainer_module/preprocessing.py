@@ -27,8 +27,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer_module import keys
-from trainer_module.transform_settings import TransformSettings
+from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.trainer_module.transform_settings import TransformSettings
 
 LABEL_VOCAB = "label"
 MISSING_COUNT_KEY = "missing_count"

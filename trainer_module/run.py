@@ -28,11 +28,18 @@ from tfx.components.trainer import fn_args_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from trainer_module import keys, pair_gen_build, preprocessing, resume, selection, tuning_space
-from trainer_module import model as model_lib
-from trainer_module.losses import registry
-from trainer_module.settings import TrainingSettings
-from trainer_module.splits import VALID as VALID_SPLIT
+from tfx_metric_learning.trainer_module import (
+    keys,
+    pair_gen_build,
+    preprocessing,
+    resume,
+    selection,
+    tuning_space,
+)
+from tfx_metric_learning.trainer_module import model as model_lib
+from tfx_metric_learning.trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.splits import VALID as VALID_SPLIT
 
 SUMMARY_FILE = "training_summary.json"
 LABEL_HASH_BUCKETS = 2**62

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from trainer_module.losses import registry
-from trainer_module.stage_settings import (
+from tfx_metric_learning.trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.stage_settings import (
     StageSettings,
     at_least,
     boolean,

@@ -11,7 +11,7 @@ declaration come
 - serialisation (``to_dict`` / ``to_json``) and parsing (``from_dict`` / ``from_json``): unknown
   keys are refused naming them; with ``complete=True`` (what a KFP runtime parameter must be)
   missing keys are refused too, so a partial JSON never silently falls back to code defaults;
-- the CLI flags of ``run`` and ``compile`` (``pipeline/cli_options.py`` reads the metadata).
+- the CLI flags of ``run`` and ``compile`` (``pipeline/cli/options.py`` reads the metadata).
 
 The checks below are shared with the loss registry, so a number is judged the same way
 everywhere. Written by hand because no dependency of the stack offers typed, JSON-round-trip

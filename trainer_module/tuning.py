@@ -34,11 +34,11 @@ from absl import logging
 from tfx.components.trainer import fn_args_utils
 from tfx.components.tuner.component import TunerFnResult
 
-from trainer_module import model as model_lib
-from trainer_module import preprocessing, run, selection
-from trainer_module.losses import registry
-from trainer_module.settings import TrainingSettings
-from trainer_module.tuning_space import DIVERGED, SPACE_KEY, TRIALS_KEY, apply
+from tfx_metric_learning.trainer_module import model as model_lib
+from tfx_metric_learning.trainer_module import preprocessing, run, selection
+from tfx_metric_learning.trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.tuning_space import DIVERGED, SPACE_KEY, TRIALS_KEY, apply
 
 
 def hyperparameters(space: dict[str, list[float]]) -> kt.HyperParameters:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 # the Tuner's custom_config keys, beside every training setting
 TRIALS_KEY = "tuning_trials"

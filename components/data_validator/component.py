@@ -8,8 +8,8 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.data_validator import executor
-from components.data_validator.settings import ValidationSettings
+from tfx_metric_learning.components.data_validator import executor
+from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 
 
 class DataValidatorSpec(ComponentSpec):

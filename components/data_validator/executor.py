@@ -30,9 +30,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
-from components.data_validator import ledger
-from components.data_validator.settings import ValidationSettings
-from components.example_gen.split_plan import NEW_SPAN
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.data_validator.settings import ValidationSettings
+from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 
 SETTINGS_KEY = "settings"
 STATISTICS_KEY = "statistics"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from trainer_module.stage_settings import StageSettings, boolean, open_fraction, setting
+from tfx_metric_learning.trainer_module.stage_settings import (
+    StageSettings,
+    boolean,
+    open_fraction,
+    setting,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,8 +9,8 @@ from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from components.example_gen import executor
-from components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
 def labelled_example_gen(

@@ -36,12 +36,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.data_validator import ledger
-from components.example_gen import files, rows, spans, split_plan
-from components.example_gen.files import DataError
-from components.example_gen.layout import InputLayout, read_layout
-from components.example_gen.settings import IngestSettings
-from components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.example_gen import files, rows, spans, split_plan
+from tfx_metric_learning.components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen.layout import InputLayout, read_layout
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
 
 REPORT_FILE = "ingest_report.json"
 # custom properties of the examples artifact (ML Metadata): the spans read, those left out

@@ -18,9 +18,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 
-from components.example_gen import files, rows
-from components.example_gen.files import DataError
-from components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.example_gen import files, rows
+from tfx_metric_learning.components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
 @dataclasses.dataclass(frozen=True)

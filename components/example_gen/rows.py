@@ -14,7 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen.files import DataError
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none"})
 

@@ -32,7 +32,7 @@ from tfx.components.example_gen import utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 
-from components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen.files import DataError
 
 
 @dataclasses.dataclass(frozen=True)

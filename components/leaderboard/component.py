@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.leaderboard import executor
+from tfx_metric_learning.components.leaderboard import executor
 
 
 class LeaderboardSpec(ComponentSpec):

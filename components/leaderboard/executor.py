@@ -21,9 +21,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.leaderboard import ranking, report
-from components.retrieval_evaluator.executor import EVALUATION_FILE
-from trainer_module.run import SUMMARY_FILE
+from tfx_metric_learning.components.leaderboard import ranking, report
+from tfx_metric_learning.components.retrieval_evaluator.executor import EVALUATION_FILE
+from tfx_metric_learning.trainer_module.run import SUMMARY_FILE
 
 BRANCHES_KEY = "branches"
 METRICS_KEY = "metrics"

@@ -21,8 +21,8 @@ Pure: plain dicts in, a JSON-ready dict out.
 
 from __future__ import annotations
 
-from components.leaderboard import statistics
-from components.retrieval_evaluator.settings import ROUNDING
+from tfx_metric_learning.components.leaderboard import statistics
+from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING
 
 # what selects (on the validation split) and what the paired tests compare (on the test split)
 SELECTION_METRIC = "map_at_r"

@@ -14,7 +14,7 @@ import html
 import matplotlib
 from tfx.dsl.io import fileio
 
-from components.retrieval_evaluator import report as evaluation_report
+from tfx_metric_learning.components.retrieval_evaluator import report as evaluation_report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -8,9 +8,9 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.pair_gen import executor
-from components.pair_gen.settings import PairSettings
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 
 class PairGenSpec(ComponentSpec):

@@ -50,13 +50,13 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.pair_gen import sampling, steps
-from components.pair_gen.blocks import Payload, Store
-from components.pair_gen.settings import PairSettings
-from components.pair_gen.steps import PairGenError
-from trainer_module import keys, pair_gen_build
-from trainer_module.settings import TrainingSettings
-from trainer_module.splits import TRAIN, VALID
+from tfx_metric_learning.components.pair_gen import sampling, steps
+from tfx_metric_learning.components.pair_gen.blocks import Payload, Store
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.components.pair_gen.steps import PairGenError
+from tfx_metric_learning.trainer_module import keys, pair_gen_build
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.splits import TRAIN, VALID
 
 STATS_FILE = "pair_gen_stats.json"
 SCHEMA_FILE = "schema.pbtxt"

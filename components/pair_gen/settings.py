@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from trainer_module.settings import TrainingSettings
-from trainer_module.stage_settings import (
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.stage_settings import (
     StageSettings,
     at_least,
     one_of,

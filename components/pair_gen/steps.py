@@ -20,10 +20,10 @@ import numpy as np
 import tensorflow as tf
 from tfx_bsl.coders import example_coder
 
-from components.pair_gen import example_bytes, sampling
-from components.pair_gen.blocks import Store
-from trainer_module import keys
-from trainer_module import records as tfrecords
+from tfx_metric_learning.components.pair_gen import example_bytes, sampling
+from tfx_metric_learning.components.pair_gen.blocks import Store
+from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.trainer_module import records as tfrecords
 
 
 class PairGenError(ValueError):

@@ -8,8 +8,8 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.retrieval_evaluator import executor
-from components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.components.retrieval_evaluator import executor
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 
 
 class RetrievalEvaluatorSpec(ComponentSpec):

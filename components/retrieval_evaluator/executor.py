@@ -47,12 +47,12 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components.retrieval_evaluator import embeddings as embeddings_lib
-from components.retrieval_evaluator import report as report_lib
-from components.retrieval_evaluator import verification
-from components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
-from trainer_module.retrieval import metrics as metrics_lib
-from trainer_module.retrieval import search
+from tfx_metric_learning.components.retrieval_evaluator import embeddings as embeddings_lib
+from tfx_metric_learning.components.retrieval_evaluator import report as report_lib
+from tfx_metric_learning.components.retrieval_evaluator import verification
+from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
+from tfx_metric_learning.trainer_module.retrieval import metrics as metrics_lib
+from tfx_metric_learning.trainer_module.retrieval import search
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"

@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from components.retrieval_evaluator import verification  # noqa: E402
+from tfx_metric_learning.components.retrieval_evaluator import verification  # noqa: E402
 
 REPORT_FILE = "report.html"
 TSNE_MAX_POINTS = 2000

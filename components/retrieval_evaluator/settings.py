@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.retrieval_evaluator import verification
-from trainer_module.stage_settings import (
+from tfx_metric_learning.components.retrieval_evaluator import verification
+from tfx_metric_learning.trainer_module.stage_settings import (
     StageSettings,
     any_number,
     at_least,

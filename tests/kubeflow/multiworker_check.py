@@ -11,7 +11,7 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from tests.trainer_module.losses.distributed_check import batch, gradients  # noqa: E402
-from trainer_module import run  # noqa: E402
+from tfx_metric_learning.trainer_module import run  # noqa: E402
 
 LOSSES = ("triplet_semihard", "multi_similarity", "supcon")
 

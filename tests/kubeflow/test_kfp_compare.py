@@ -15,8 +15,8 @@ import os
 import pytest
 import yaml
 
-from pipeline import cli, data
 from tests.kubeflow.kfp_local import LocalBackend
+from tfx_metric_learning.pipeline import cli, data
 
 pytestmark = pytest.mark.e2e
 

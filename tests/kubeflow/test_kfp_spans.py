@@ -17,10 +17,10 @@ import os
 import pytest
 import yaml
 
-from components.data_validator import ledger
-from pipeline import cli
 from tests.kubeflow.kfp_local import LocalBackend
 from tests.pipeline import span_data
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.pipeline import cli
 
 pytestmark = pytest.mark.e2e
 

@@ -8,11 +8,11 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from components.retrieval_evaluator.settings import EvaluationSettings
-from pipeline import cli
-from pipeline.config import PipelineConfig
-from pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.pipeline import cli
+from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 IMAGE = "registry.example/tfx-metric-learning:test"
 
@@ -88,7 +88,7 @@ def test_remote_paths_stay_remote(compiled):
 
 
 def test_runtime_parameters_exist_and_feed_the_tasks(tmp_path):
-    from kubeflow import runner
+    from tfx_metric_learning.kubeflow import runner
 
     config = PipelineConfig(
         pipeline_root="gs://bucket/pipeline-root",

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from kubeflow import schedule
-from pipeline import cli
+from tfx_metric_learning.kubeflow import schedule
+from tfx_metric_learning.pipeline import cli
 
 
 @pytest.fixture

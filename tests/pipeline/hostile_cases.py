@@ -62,7 +62,7 @@ def cli(folder: str, *args: str, data: str | None = None) -> tuple[int, str]:
     import contextlib
     import io
 
-    from pipeline import cli as cli_module
+    from tfx_metric_learning.pipeline import cli as cli_module
 
     argv = ["run", "--pipeline-root", os.path.join(folder, "root"), *args]
     if data:
@@ -105,7 +105,7 @@ def _gzip_named_csv(folder: str) -> str:
 
 
 def _locked(folder: str) -> tuple[int, str]:
-    from pipeline import run_state
+    from tfx_metric_learning.pipeline import run_state
 
     root = os.path.join(folder, "root")
     os.makedirs(root)
@@ -118,7 +118,7 @@ def _locked(folder: str) -> tuple[int, str]:
 
 
 def _decide_nan(folder: str) -> tuple[None, str]:
-    from components.retrieval_evaluator.executor import decide
+    from tfx_metric_learning.components.retrieval_evaluator.executor import decide
 
     blessed, reasons = decide(
         {"map_at_r": math.nan, "precision_at_1": 0.9},
@@ -131,13 +131,13 @@ def _decide_nan(folder: str) -> tuple[None, str]:
 
 
 def _report_math_labels(folder: str) -> tuple[None, str]:
-    from components.retrieval_evaluator import executor
+    from tfx_metric_learning.components.retrieval_evaluator import executor
 
     rng = np.random.default_rng(0)
     labels = np.array(["$5_$10", "$10_$20", "50%_{x}", "^caret"] * 10)
     emb = rng.normal(size=(len(labels), 4)).astype(np.float32)
     results = {"candidate": executor.score((emb, labels), None, [1, 5])}
-    from components.retrieval_evaluator import report
+    from tfx_metric_learning.components.retrieval_evaluator import report
 
     path, errors = report.write_report(
         os.path.join(folder, "report"), results, emb, labels, ["map_at_r"], {"blessed": False}
@@ -154,7 +154,7 @@ def _report_math_labels(folder: str) -> tuple[None, str]:
 def _nan_weights(folder: str) -> tuple[None, str]:
     import tensorflow as tf
 
-    from trainer_module import run
+    from tfx_metric_learning.trainer_module import run
 
     encoder = tf.keras.Sequential([tf.keras.layers.Dense(4, input_shape=(3,))])
     encoder.layers[0].kernel.assign(tf.fill([3, 4], math.nan))
@@ -166,8 +166,8 @@ def _nan_weights(folder: str) -> tuple[None, str]:
 
 
 def _quoted_header(folder: str) -> tuple[None, str]:
-    from components.example_gen.layout import count_labels, read_layout
-    from components.example_gen.settings import IngestSettings
+    from tfx_metric_learning.components.example_gen.layout import count_labels, read_layout
+    from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
     path = os.path.join(folder, "d.csv")
     write_csv(path, ["width\n(cm)", "b", "label"], labelled_rows(4, 10))

@@ -12,9 +12,9 @@ import sys
 import tensorflow as tf
 
 import tests.ram_filesystem as ram
-from pipeline import data, local_runner
-from pipeline.config import PipelineConfig
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.pipeline import data, local_runner
+from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 ROOTS = {
     "data": "ram://bucket/data",

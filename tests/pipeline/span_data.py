@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pipeline.data import digits_csv_text
+from tfx_metric_learning.pipeline.data import digits_csv_text
 
 PATTERN = "span-{SPAN}/*.csv"
 # rows of the digits (1,797) each day brings: day 2 brings more than day 1

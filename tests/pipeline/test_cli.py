@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from pipeline import cli
-from trainer_module.losses import registry
+from tfx_metric_learning.pipeline import cli
+from tfx_metric_learning.trainer_module.losses import registry
 
 
 def test_unknown_loss_is_refused_before_the_pipeline_starts(capsys, tmp_path):
@@ -75,7 +75,7 @@ def test_too_many_bad_rows_stop_the_run_with_file_and_count(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipeline.cli",
+            "tfx_metric_learning.pipeline.cli",
             "run",
             "--data",
             str(path),
@@ -118,8 +118,8 @@ def test_registry_cli_and_readme_list_the_same_losses(capsys):
 
 
 def test_component_beam_args_override_one_component(tmp_path):
-    from pipeline.config import PipelineConfig
-    from pipeline.pipeline import create_pipeline
+    from tfx_metric_learning.pipeline.config import PipelineConfig
+    from tfx_metric_learning.pipeline.pipeline import create_pipeline
 
     config = PipelineConfig(
         pipeline_root=str(tmp_path),

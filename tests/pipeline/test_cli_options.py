@@ -4,9 +4,9 @@ import argparse
 
 import pytest
 
-from pipeline import cli
-from pipeline.cli_options import add_stage_options, stage_settings_from_args
-from pipeline.config import STAGES
+from tfx_metric_learning.pipeline import cli
+from tfx_metric_learning.pipeline.cli.options import add_stage_options, stage_settings_from_args
+from tfx_metric_learning.pipeline.config import STAGES
 
 
 def _parse(*argv):

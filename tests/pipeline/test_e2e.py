@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from pipeline import data
+from tfx_metric_learning.pipeline import data
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def cli(*args, cwd=None, tmpdir=None):
     if tmpdir:
         env.update(TMPDIR=tmpdir, TEMP=tmpdir, TMP=tmpdir)
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "tfx_metric_learning.pipeline.cli", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -190,8 +190,8 @@ def test_runs_leave_the_system_temp_folder_clean(runs):
 
 
 def test_each_summary_reads_its_own_run(runs):
-    from pipeline import run_report
-    from pipeline.config import PipelineConfig
+    from tfx_metric_learning.pipeline import run_report
+    from tfx_metric_learning.pipeline.config import PipelineConfig
 
     names = [runs[n]["run"] for n in ("first", "second", "worse")]
     assert len(set(names)) == 3, names

@@ -15,8 +15,8 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.pusher.executor import is_complete
-from pipeline import data
+from tfx_metric_learning.components.pusher.executor import is_complete
+from tfx_metric_learning.pipeline import data
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 def start(args):
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     return subprocess.Popen(
-        [sys.executable, "-u", "-m", "pipeline.cli", *args],
+        [sys.executable, "-u", "-m", "tfx_metric_learning.pipeline.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

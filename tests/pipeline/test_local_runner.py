@@ -3,8 +3,8 @@
 import pytest
 from tfx.utils import dependency_utils
 
-from pipeline import local_runner
-from pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline import local_runner
+from tfx_metric_learning.pipeline.config import PipelineConfig
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,10 @@
 import pytest
 
-from components.example_gen.settings import IngestSettings
-from pipeline import preflight
-from pipeline.config import PipelineConfig
 from tests.pipeline.hostile_cases import labelled_rows, write_csv
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.pipeline import preflight
+from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 
 def _config(validation_fraction=0.2, **training):

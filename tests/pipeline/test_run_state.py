@@ -6,8 +6,8 @@ import time
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import run_report, run_state
-from pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline import run_report, run_state
+from tfx_metric_learning.pipeline.config import PipelineConfig
 
 
 def test_second_lock_is_refused_naming_the_holder_and_granted_after_release(tmp_path):

@@ -23,10 +23,10 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.data_validator import ledger
-from components.example_gen.executor import SPANS_PROPERTY
-from pipeline.cli import EXIT_ANOMALIES
 from tests.pipeline import span_data
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.example_gen.executor import SPANS_PROPERTY
+from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def run_day(tmp, day, extra):
     ]  # fmt: skip
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "tfx_metric_learning.pipeline.cli", *args],
         capture_output=True,
         text=True,
         env=env,

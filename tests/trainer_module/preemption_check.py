@@ -10,14 +10,14 @@ import sys
 
 from absl import logging
 
-from pipeline.local_runner import configure_cpu_devices
+from tfx_metric_learning.pipeline.local_runner import configure_cpu_devices
 
 
 def main(examples: str, schema: str, graph: str, out: str, settings: str) -> None:
     configure_cpu_devices(2)
     logging.set_verbosity(logging.INFO)
     from tests.trainer_module.run_helpers import fn_args_from
-    from trainer_module import run
+    from tfx_metric_learning.trainer_module import run
 
     run.run_fn(fn_args_from(examples, schema, graph, out, json.loads(settings)))
 

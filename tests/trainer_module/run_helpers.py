@@ -9,9 +9,9 @@ from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.pair_gen import executor as pair_gen
-from components.pair_gen.settings import PairSettings
 from tests.transform_helpers import analyze_and_transform, write_splits
+from tfx_metric_learning.components.pair_gen import executor as pair_gen
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
 
 FEATURES = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)]
 SPLITS = ("train", "eval", "valid")

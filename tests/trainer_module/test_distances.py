@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer_module import distances
+from tfx_metric_learning.trainer_module import distances
 
 
 def _numpy_pairwise(name, a, b):

@@ -5,7 +5,7 @@ from google.protobuf import wrappers_pb2
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.utils import io_utils
 
-from trainer_module import pair_gen_build
+from tfx_metric_learning.trainer_module import pair_gen_build
 
 STATS = {
     "mode": "triplets_k",

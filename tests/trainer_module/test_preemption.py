@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainer_module.run_helpers import prepare_run_inputs, serialized
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 EPOCHS = 4
 SAVED = re.compile(rf"epoch (\d+)/{EPOCHS} saved for resumption")

@@ -3,7 +3,7 @@
 import os
 import time
 
-from trainer_module import resume
+from tfx_metric_learning.trainer_module import resume
 
 
 def test_only_state_untouched_for_days_is_removed(tmp_path):

@@ -14,13 +14,13 @@ import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
 
-from components.pair_gen import executor as pair_gen
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
-from trainer_module import run, selection
-from trainer_module.losses import registry
-from trainer_module.retrieval import metrics
-from trainer_module.settings import TrainingSettings
-from trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.components.pair_gen import executor as pair_gen
+from tfx_metric_learning.trainer_module import run, selection
+from tfx_metric_learning.trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.retrieval import metrics
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 @pytest.fixture(scope="module")

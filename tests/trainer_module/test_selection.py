@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainer_module import keys, resume, selection
-from trainer_module.retrieval import metrics
+from tfx_metric_learning.trainer_module import keys, resume, selection
+from tfx_metric_learning.trainer_module.retrieval import metrics
 
 
 def _write_rows(path, features, labels):

@@ -6,8 +6,8 @@ import pytest
 import tensorflow_transform as tft
 
 from tests.trainer_module.run_helpers import fn_args_for, prepare_run_inputs
-from trainer_module import preprocessing, run, selection, tuning, tuning_space
-from trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module import preprocessing, run, selection, tuning, tuning_space
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 SMALL = {"epochs": 1, "batch_size": 64, "train_steps": 10, "embedding_dim": 16}
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer_module.distances import Distance, get_distance
-from trainer_module.losses.xbm import CrossBatchMemory
+from tfx_metric_learning.trainer_module.distances import Distance, get_distance
+from tfx_metric_learning.trainer_module.losses.xbm import CrossBatchMemory
 
 
 def gather_global_batch(*tensors: tf.Tensor) -> tuple[tf.Tensor, ...]:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer_module.losses.base import Loss
-from trainer_module.losses.declare import register
+from tfx_metric_learning.trainer_module.losses.base import Loss
+from tfx_metric_learning.trainer_module.losses.declare import register
 
 
 class ClassificationLoss(Loss):

@@ -23,9 +23,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from trainer_module.distances import DISTANCES
-from trainer_module.losses.base import Loss
-from trainer_module.stage_settings import (
+from tfx_metric_learning.trainer_module.distances import DISTANCES
+from tfx_metric_learning.trainer_module.losses.base import Loss
+from tfx_metric_learning.trainer_module.stage_settings import (
     at_least,
     boolean,
     fraction,
@@ -154,7 +154,7 @@ def register(name: str, **checks: Check) -> Callable[[type], type]:
             name=name,
             family=cls.__module__.rsplit(".", 1)[-1],
             input_mode=cls.input_mode,
-            summary=inspect.getdoc(cls).splitlines()[0],
+            summary=inspect.getdoc(cls).splitlines()[0].replace("``", ""),
             params=params,
             cls=cls,
             context=tuple(context),

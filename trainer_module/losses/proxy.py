@@ -10,10 +10,15 @@ import math
 
 import tensorflow as tf
 
-from trainer_module.distances import safe_l2_normalize, safe_sqrt
-from trainer_module.losses.base import Loss, MetricLoss, masked_logsumexp, masked_mean
-from trainer_module.losses.declare import Check, register
-from trainer_module.stage_settings import non_negative, positive
+from tfx_metric_learning.trainer_module.distances import safe_l2_normalize, safe_sqrt
+from tfx_metric_learning.trainer_module.losses.base import (
+    Loss,
+    MetricLoss,
+    masked_logsumexp,
+    masked_mean,
+)
+from tfx_metric_learning.trainer_module.losses.declare import Check, register
+from tfx_metric_learning.trainer_module.stage_settings import non_negative, positive
 
 
 @register("proxy_anchor", alpha=Check(positive, "scale"), delta=Check(non_negative, "margin"))

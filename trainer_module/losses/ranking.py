@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer_module.distances import Cosine, Distance
-from trainer_module.losses.base import (
+from tfx_metric_learning.trainer_module.distances import Cosine, Distance
+from tfx_metric_learning.trainer_module.losses.base import (
     Loss,
     MetricLoss,
     masked_logsumexp,
@@ -24,8 +24,8 @@ from trainer_module.losses.base import (
     reference_masks,
     resolve_distance,
 )
-from trainer_module.losses.declare import Check, register
-from trainer_module.stage_settings import any_number, non_negative, positive
+from tfx_metric_learning.trainer_module.losses.declare import Check, register
+from tfx_metric_learning.trainer_module.stage_settings import any_number, non_negative, positive
 
 
 def _similarity(embeddings: tf.Tensor, ref_embeddings: tf.Tensor) -> tf.Tensor:

@@ -11,8 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 # Importing the family modules registers their losses.
-from trainer_module.losses import classification, pair, proxy, ranking, triplet  # noqa: F401
-from trainer_module.losses.declare import INPUT_MODES, REGISTERED, LossSpec, Param
+from tfx_metric_learning.trainer_module.losses import classification, pair, proxy, ranking, triplet  # noqa: F401
+from tfx_metric_learning.trainer_module.losses.declare import (
+    INPUT_MODES,
+    REGISTERED,
+    LossSpec,
+    Param,
+)
 
 __all__ = ["INPUT_MODES", "REGISTRY", "LossSpec", "Param", "build", "get_spec", "names"]
 

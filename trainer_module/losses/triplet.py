@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from trainer_module import mining
-from trainer_module.distances import Distance
-from trainer_module.losses.base import (
+from tfx_metric_learning.trainer_module import mining
+from tfx_metric_learning.trainer_module.distances import Distance
+from tfx_metric_learning.trainer_module.losses.base import (
     Loss,
     MetricLoss,
     masked_mean,
@@ -20,8 +20,8 @@ from trainer_module.losses.base import (
     resolve_distance,
     warn_if_empty,
 )
-from trainer_module.losses.declare import Check, register
-from trainer_module.stage_settings import at_least, one_of
+from tfx_metric_learning.trainer_module.losses.declare import Check, register
+from tfx_metric_learning.trainer_module.stage_settings import at_least, one_of
 
 
 @register("triplet")

@@ -7,10 +7,10 @@ import pandas as pd
 import tensorflow_data_validation as tfdv
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.data_validator import executor, ledger
-from components.data_validator.settings import ValidationSettings
-from components.example_gen.split_plan import NEW_SPAN
 from tests.components.data_validator.test_schema_curation import LABEL, curated_schema, span
+from tfx_metric_learning.components.data_validator import executor, ledger
+from tfx_metric_learning.components.data_validator.settings import ValidationSettings
+from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 
 
 def stats_artifact(root, name, by_split):

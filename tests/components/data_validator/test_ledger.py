@@ -1,6 +1,6 @@
 """The span ledger: verdicts written whole, read back, rejected spans and the last accepted."""
 
-from components.data_validator import ledger
+from tfx_metric_learning.components.data_validator import ledger
 
 
 def verdict(span, accepted, version=None):

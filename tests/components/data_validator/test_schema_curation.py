@@ -4,7 +4,10 @@ import numpy as np
 import pandas as pd
 import tensorflow_data_validation as tfdv
 
-from components.data_validator.schema_curation import SPARSE_ZERO_FRACTION, curate
+from tfx_metric_learning.components.data_validator.schema_curation import (
+    SPARSE_ZERO_FRACTION,
+    curate,
+)
 
 LABEL = "label"
 

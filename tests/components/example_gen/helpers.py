@@ -10,8 +10,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import component, executor
-from components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.example_gen import component, executor
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
 def run_example_gen(input_base: str, pattern: str, out_dir: str, artifact=None, **settings) -> dict:

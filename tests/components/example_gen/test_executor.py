@@ -6,11 +6,11 @@ import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
-from components.data_validator import ledger
-from components.example_gen import executor
-from components.example_gen.split_plan import NEW_SPAN
-from pipeline import data
 from tests.components.example_gen.helpers import run_example_gen
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
+from tfx_metric_learning.pipeline import data
 
 
 def _write_csv(path, header, rows):
@@ -297,8 +297,8 @@ def test_settings_that_change_the_compiled_splits_ask_for_a_new_compile(tmp_path
     from tfx.types import standard_component_specs
     from tfx.utils import proto_utils
 
-    from components.example_gen import component
-    from components.example_gen.settings import IngestSettings
+    from tfx_metric_learning.components.example_gen import component
+    from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
     _write_csv(tmp_path / "d.csv", ["a", "b", "c", "label"], _rows(per_class=50))
     for compiled, at_runtime, words in ((0.2, 0.0, "leaves out"), (0.0, 0.2, "asks for")):

@@ -3,7 +3,7 @@ import gzip
 import pytest
 import tensorflow as tf
 
-from components.example_gen import files
+from tfx_metric_learning.components.example_gen import files
 
 
 def test_gzip_csv_is_read_like_plain(tmp_path):

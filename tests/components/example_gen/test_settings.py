@@ -4,9 +4,9 @@ import pytest
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from components.example_gen import executor
-from components.example_gen.settings import IngestSettings
-from trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def _unpacked(settings):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from components.example_gen import spans
-from components.example_gen.files import DataError
+from tfx_metric_learning.components.example_gen import spans
+from tfx_metric_learning.components.example_gen.files import DataError
 
 
 def touch(root, *paths):

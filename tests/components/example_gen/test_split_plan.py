@@ -1,4 +1,4 @@
-from components.example_gen import split_plan
+from tfx_metric_learning.components.example_gen import split_plan
 
 
 def test_seen_classes_plan_puts_at_least_one_row_on_each_side():

@@ -7,9 +7,9 @@ import pytest
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from components.leaderboard import executor
-from components.retrieval_evaluator.executor import EVALUATION_FILE
-from trainer_module.run import SUMMARY_FILE
+from tfx_metric_learning.components.leaderboard import executor
+from tfx_metric_learning.components.retrieval_evaluator.executor import EVALUATION_FILE
+from tfx_metric_learning.trainer_module.run import SUMMARY_FILE
 
 METRICS = ["map_at_r", "r_precision", "precision_at_1", "recall_at_1", "recall_at_5", "roc_auc"]
 

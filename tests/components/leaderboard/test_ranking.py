@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.leaderboard import ranking, statistics
+from tfx_metric_learning.components.leaderboard import ranking, statistics
 
 METRICS = ["map_at_r", "precision_at_1"]
 

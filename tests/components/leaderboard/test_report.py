@@ -1,6 +1,6 @@
 """The leaderboard's table and verdict: what the CLI prints and the README shows."""
 
-from components.leaderboard import ranking, report
+from tfx_metric_learning.components.leaderboard import ranking, report
 
 METRICS = ["map_at_r", "r_precision", "precision_at_1", "recall_at_1", "roc_auc"]
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from components.leaderboard import statistics
+from tfx_metric_learning.components.leaderboard import statistics
 
 # two-sided 95% Student t quantiles t_{0.975, df} from a printed table
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262}

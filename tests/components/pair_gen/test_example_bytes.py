@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from components.pair_gen import example_bytes
+from tfx_metric_learning.components.pair_gen import example_bytes
 
 
 def test_example_bytes_equal_deterministic_protobuf():

@@ -8,10 +8,10 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
-from components.pair_gen import executor
-from components.pair_gen.settings import PairSettings
 from tests.transform_helpers import analyze_and_transform, write_splits
-from trainer_module import pair_gen_build
+from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.trainer_module import pair_gen_build
 
 
 def _transformed(tmp_path, labels_by_split):
@@ -324,7 +324,7 @@ def test_multi_processing_workers_write_the_same_bytes(tmp_path):
 
 @pytest.mark.parametrize("mode", ["none", "pairs", "triplets", "triplets_k", "pk_batches"])
 def test_examples_built_predicts_what_pair_gen_writes(tmp_path, mode):
-    from components.pair_gen import sampling
+    from tfx_metric_learning.components.pair_gen import sampling
 
     train = ["a"] * 6 + ["b"] * 5 + ["c"] * 7 + ["d"] * 2 + ["lonely"]
     examples_dir, graph = _transformed(tmp_path, {"train": train, "eval": ["a", "b"] * 2})

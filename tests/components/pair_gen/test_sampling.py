@@ -1,6 +1,6 @@
 import numpy as np
 
-from components.pair_gen import sampling
+from tfx_metric_learning.components.pair_gen import sampling
 
 
 def test_class_plan_maps_indices_to_rows_and_back():

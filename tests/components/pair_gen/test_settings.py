@@ -2,10 +2,10 @@
 
 import pytest
 
-from components.pair_gen import executor
-from components.pair_gen.settings import PairSettings
-from trainer_module.settings import TrainingSettings
-from trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_following_takes_the_shape_the_loss_consumes_and_keeps_the_rest():

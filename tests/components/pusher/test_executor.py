@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import tensorflow as tf
 
-from components.pusher import executor
+from tfx_metric_learning.components.pusher import executor
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ KILLED_PUSH = textwrap.dedent(
     """
     import os, signal, sys
     from tfx.utils import io_utils
-    from components.pusher import executor
+    from tfx_metric_learning.components.pusher import executor
 
     copy_file = io_utils.copy_file
 

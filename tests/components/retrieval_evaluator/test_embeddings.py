@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.retrieval_evaluator import embeddings
+from tfx_metric_learning.components.retrieval_evaluator import embeddings
 
 
 def write_shards(out_dir, source, split, batches):

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.retrieval_evaluator import executor
-from components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.components.retrieval_evaluator import executor
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 
 FEATURES = ("x", "y")
 
@@ -208,7 +208,7 @@ def test_baseline_with_a_non_finite_metric_leaves_the_thresholds_to_decide():
 
 
 def test_a_figure_that_fails_costs_neither_metrics_nor_blessing(tmp_path, monkeypatch):
-    from components.retrieval_evaluator import report
+    from tfx_metric_learning.components.retrieval_evaluator import report
 
     def broken(*args, **kwargs):
         raise RuntimeError("no display")

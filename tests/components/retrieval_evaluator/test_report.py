@@ -3,7 +3,7 @@ import struct
 
 import numpy as np
 
-from components.retrieval_evaluator import executor, report
+from tfx_metric_learning.components.retrieval_evaluator import executor, report
 
 
 def png_size(path):

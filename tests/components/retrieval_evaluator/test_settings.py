@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from components.retrieval_evaluator.settings import EvaluationSettings
-from trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 @pytest.mark.parametrize(

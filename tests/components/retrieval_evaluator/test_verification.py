@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
-from components.retrieval_evaluator import verification
+from tfx_metric_learning.components.retrieval_evaluator import verification
 
 
 def _brute_pairs(emb, labels):

@@ -11,8 +11,8 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from trainer_module import model as model_lib  # noqa: E402
-from trainer_module.losses import registry  # noqa: E402
+from tfx_metric_learning.trainer_module import model as model_lib  # noqa: E402
+from tfx_metric_learning.trainer_module.losses import registry  # noqa: E402
 
 F, D, C, B = 6, 8, 4, 16
 
@@ -24,7 +24,7 @@ def gradients(name, strategy, x, y, gather=True):
         trainer = model_lib.EmbeddingTrainer(encoder, loss, C, seed=3)
         trainer(x[:2])
     if not gather:
-        from trainer_module.losses import base
+        from tfx_metric_learning.trainer_module.losses import base
 
         base_gather = base.gather_global_batch
         base.gather_global_batch = lambda *t: t

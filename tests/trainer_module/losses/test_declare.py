@@ -5,10 +5,10 @@ import inspect
 import pytest
 import tensorflow as tf
 
-from trainer_module.losses import declare, registry
-from trainer_module.losses.base import Loss, MetricLoss
-from trainer_module.losses.declare import Check, register
-from trainer_module.stage_settings import positive
+from tfx_metric_learning.trainer_module.losses import declare, registry
+from tfx_metric_learning.trainer_module.losses.base import Loss, MetricLoss
+from tfx_metric_learning.trainer_module.losses.declare import Check, register
+from tfx_metric_learning.trainer_module.stage_settings import positive
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_parameters_defaults_family_and_context_come_from_the_class(scratch_regi
     assert spec.defaults() == {"scale": 3.0, "margin": 0.5, "memory_size": 0}  # XBM inherited
     assert spec.family == "test_declare"  # the module's name
     assert spec.input_mode == "labelled" and spec.pair_gen_mode == "none"
-    assert spec.summary == "A scratch loss for this test: ``scale * 0``."
+    assert spec.summary == "A scratch loss for this test: scale * 0."
     assert spec.context == ("num_classes", "embedding_dim") and spec.needs_num_classes
     assert spec.params["scale"].doc == "a scale" and spec.params["margin"].doc == "margin m"
     built = spec.cls(num_classes=3, scale=2.0, embedding_dim=4)

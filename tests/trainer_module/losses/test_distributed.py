@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.losses import registry
 
 LABELLED = [n for n in registry.names() if registry.get_spec(n).input_mode == "labelled"]
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainer_module.losses import reference as ref
-from trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.losses import registry
 
 ATOL = 1e-5
 C, D = 4, 5

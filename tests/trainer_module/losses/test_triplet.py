@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tests.trainer_module.losses import reference as ref
-from trainer_module.losses import registry
-from trainer_module.losses.triplet import TripletLoss, TripletSemiHardLoss
+from tfx_metric_learning.trainer_module.losses import registry
+from tfx_metric_learning.trainer_module.losses.triplet import TripletLoss, TripletSemiHardLoss
 
 
 def _dist(name, x, y):

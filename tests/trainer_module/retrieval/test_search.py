@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tests.trainer_module.retrieval.test_metrics import tied_vectors
-from trainer_module.retrieval import search
+from tfx_metric_learning.trainer_module.retrieval import search
 
 
 def reference(queries, gallery, k, exclude=None):

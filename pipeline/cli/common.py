@@ -1,0 +1,301 @@
+"""What the subcommands share: flags, the config they make, the local run's flow.
+
+The run, Beam, schema and candidate flags; the config; the local run's log file, progress,
+errors and exit status. Defaults of the run flags are ``PipelineConfig``'s (read from its
+fields, never restated); the stages' flags come from their settings (``options``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from tfx_metric_learning.pipeline import candidates, local_runner, preflight, run_state
+from tfx_metric_learning.pipeline.cli.options import given, stage_settings_from_args
+from tfx_metric_learning.pipeline.config import STAGES, PipelineConfig
+from tfx_metric_learning.trainer_module.stage_settings import SettingsError
+
+# exit status of a run the DataValidator stopped (2: refused before running, 1: failed)
+EXIT_ANOMALIES = 3
+# training options a comparison's candidates set (or that have no meaning in one)
+PER_CANDIDATE_FLAGS = ("--loss", "--loss-param", "--warm-start")
+
+
+def _default(name: str) -> Any:
+    """``PipelineConfig``'s default of field ``name``."""
+    return {f.name: f for f in dataclasses.fields(PipelineConfig)}[name].default
+
+
+def add_beam_options(parser: argparse.ArgumentParser) -> None:
+    """``--beam-arg`` (repeatable)."""
+    parser.add_argument(
+        "--beam-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="Beam pipeline argument, e.g. --beam-arg=--direct_num_workers=2 (repeatable; "
+        "default --runner=FnApiRunner --direct_running_mode=in_memory, Beam's DirectRunner "
+        "for batch pipelines)",
+    )
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """Where the data is, where the run writes and how it runs: the local subcommands."""
+    run.add_argument(
+        "--data",
+        default=_default("data"),
+        help="CSV or tf.Example TFRecord file, or a folder of them, local or a URI "
+        "(default: the bundled digits, written into the pipeline root)",
+    )
+    run.add_argument(
+        "--pipeline-root",
+        default=_default("pipeline_root"),
+        help="folder or URI for artifacts (and, when local, ML Metadata, data and logs)",
+    )
+    run.add_argument(
+        "--metadata-path",
+        default=_default("metadata_path"),
+        help="ML Metadata's SQLite file (default: PIPELINE_ROOT/metadata.sqlite; required "
+        "when the pipeline root is a URI)",
+    )
+    run.add_argument(
+        "--serving-dir",
+        default=_default("serving_dir"),
+        help="where Pusher writes blessed models (default: PIPELINE_ROOT/serving_model)",
+    )
+    run.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=_default("cpu_replicas"),
+        help="logical CPU devices for MirroredStrategy when there is no GPU",
+    )
+    add_beam_options(run)
+    run.add_argument(
+        "--component-beam-arg",
+        action="append",
+        default=[],
+        metavar="COMPONENT=ARG",
+        help="a Beam argument for one component only, e.g. Transform=--direct_num_workers=2",
+    )
+    run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument(
+        "--wait-for-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run of this pipeline is running, wait this long for it before refusing",
+    )
+    run.add_argument("--verbose", action="store_true", help="show TFX/Beam logs on the terminal")
+    run.add_argument(
+        "--summary-json",
+        default="",
+        metavar="PATH",
+        help="also write the run summary (states, metrics, blessing) as JSON",
+    )
+
+
+def add_local_parser(
+    sub, name: str, help: str, description: str, schema_required: bool = False
+) -> argparse.ArgumentParser:
+    """A subparser of a local run (``run``, ``schema``, ``compare``): run flags, ``--schema``.
+
+    The caller adds the stages' settings and its own flags.
+    """
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_run_options(parser)
+    add_schema_option(parser, required=schema_required)
+    return parser
+
+
+def add_schema_option(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--schema PATH``: the curated schema file."""
+    parser.add_argument(
+        "--schema",
+        default=_default("schema_file"),
+        required=required,
+        metavar="PATH",
+        help="curated schema file (TFDV text format, kept in version control) that runs import "
+        "and validate the new data against; a run given a PATH that does not exist yet first "
+        "writes it as the schema command does (default: SchemaGen infers a schema on every "
+        "run, which lets any change through)",
+    )
+
+
+def add_candidate_options(parser: argparse.ArgumentParser) -> None:
+    """The candidates and seeds of a comparison (``compare``, ``compile --compare``)."""
+    parser.add_argument(
+        "--losses",
+        type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="candidate losses with their default parameters (with no --losses and no "
+        f"--candidate: {', '.join(candidates.DEFAULT_LOSSES)})",
+    )
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        metavar="'NAME KEY=VALUE ...'",
+        help="a candidate with settings (repeatable): a loss and its parameters or training "
+        "settings, e.g. 'triplet_semihard margin=0.2 learning_rate=0.003'",
+    )
+    parser.add_argument(
+        "--tuning-trials",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tune each candidate first: TFX's Tuner runs a KerasTuner random search of N "
+        "trials over the learning rate and the loss's margin or temperature (what the "
+        "candidate does not set), scored on validation MAP@R; 0: no tuning",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=candidates.DEFAULT_SEEDS,
+        help="trainings per candidate, seeds --seed, --seed + 1, ... (the same for every "
+        "candidate, so results pair by seed)",
+    )
+
+
+def component_beam_args(items: list[str]) -> dict[str, list[str]]:
+    """``{component id: [Beam args]}`` from ``--component-beam-arg COMPONENT=ARG`` items."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        component, sep, arg = item.partition("=")
+        if not sep or not arg:
+            raise ValueError(f"--component-beam-arg expects COMPONENT=ARG, got {item!r}")
+        out.setdefault(component, []).append(arg)
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """A validated ``PipelineConfig`` from parsed arguments.
+
+    Fields whose flags a subcommand lacks keep the config's defaults.
+    """
+    config = PipelineConfig(
+        pipeline_root=args.pipeline_root,
+        metadata_path=getattr(args, "metadata_path", _default("metadata_path")),
+        serving_dir=args.serving_dir,
+        data=getattr(args, "data", _default("data")),
+        cpu_replicas=getattr(args, "cpu_replicas", _default("cpu_replicas")),
+        beam_args=list(args.beam_arg),
+        component_beam_args=component_beam_args(getattr(args, "component_beam_arg", [])),
+        enable_cache=not getattr(args, "no_cache", False),
+        schema_file=getattr(args, "schema", _default("schema_file")),
+        **stage_settings_from_args(args, STAGES),
+    )
+    config.validate()
+    return config
+
+
+def comparison(args: argparse.Namespace, config: PipelineConfig) -> tuple[list, list[int], int]:
+    """``(candidates, seeds, tuning trials)`` of ``compare`` or ``compile --compare``.
+
+    Refuses the training options that each candidate sets itself (``--loss``,
+    ``--loss-param``) or that a comparison does not do (``--warm-start``: every candidate
+    starts from scratch, so they are compared on equal terms).
+    """
+    wrong = [flag for flag in PER_CANDIDATE_FLAGS if given(args, flag)]
+    if wrong:
+        raise SettingsError(
+            f"{', '.join(wrong)}: a comparison's candidates set the loss and its parameters "
+            f"(--losses, --candidate 'NAME KEY=VALUE ...') and start from scratch"
+        )
+    chosen = candidates.from_options(args.losses, args.candidate)
+    seeds = candidates.seeds(config.training.seed, args.seeds)
+    return chosen, seeds, candidates.tuning_trials(args.tuning_trials)
+
+
+def refuse(error: BaseException) -> int:
+    """Prints ``error`` and returns 2 (refused before running)."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost cause or context of ``error`` (what actually went wrong)."""
+    seen = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        nxt = error.__cause__ or error.__context__
+        if nxt is None:
+            break
+        error = nxt
+    return error
+
+
+def execute(
+    args: argparse.Namespace,
+    prepare: Callable[[PipelineConfig], tuple[Callable[..., dict], list[str]]],
+) -> dict | int:
+    """Runs a local command (``local_runner.run``, ``compare``, ``write_schema``).
+
+    ``prepare(config)`` returns the command and lines announcing it; it and the config from
+    ``args`` may refuse (``ValueError``, exit status 2). Prints the pipeline root and the
+    announcement, then one progress line per component; the full TFX/Beam log goes to
+    ``<local state>/logs/run-<time>.log``. Returns the command's summary (with ``log_file``),
+    or the exit status when refused (2) or failed (1: the root cause printed, the traceback
+    appended to the log).
+    """
+    try:
+        config = config_from_args(args)
+        command, announce = prepare(config)
+        log_file = os.path.join(
+            local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")
+        )
+    except (ValueError, FileNotFoundError) as e:
+        return refuse(e)
+    print(f"Pipeline root: {config.pipeline_root}")
+    for line in announce:
+        print(line)
+    try:
+        summary = command(
+            config,
+            progress=print,
+            log_file=log_file,
+            quiet=not args.verbose,
+            wait_for_lock=args.wait_for_lock,
+        )
+    except (run_state.RunRefused, preflight.PreflightError, SettingsError) as e:
+        return refuse(e)
+    except Exception as e:  # the pipeline failed: show the cause, not the whole stack
+        cause = root_cause(e)
+        try:
+            os.makedirs(os.path.dirname(log_file), exist_ok=True)
+            with open(log_file, "a") as f:
+                f.write(traceback.format_exc())
+        except OSError as log_error:  # the log is a courtesy; the error must still be shown
+            print(f"(could not write the log {log_file}: {log_error})", file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc()
+        print(f"\nerror: the pipeline failed: {type(cause).__name__}: {cause}", file=sys.stderr)
+        print(f"Full log: {log_file}", file=sys.stderr)
+        return 1
+    summary["log_file"] = log_file
+    return summary
+
+
+def write_summary_json(args: argparse.Namespace, summary: dict) -> None:
+    """``--summary-json PATH``: the summary as JSON."""
+    if args.summary_json:
+        with open(args.summary_json, "w") as f:
+            json.dump(summary, f, indent=2, default=str)
+
+
+def exit_status(run_summary: dict) -> int:
+    """0, or ``EXIT_ANOMALIES`` when the DataValidator stopped the run."""
+    validation = run_summary.get("validation") or {}
+    return EXIT_ANOMALIES if validation and not validation["accepted"] else 0

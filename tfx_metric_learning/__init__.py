@@ -1,0 +1,19 @@
+"""tfx-metric-learning: a TFX pipeline that trains embedding models which separate vectors.
+
+The installed distribution has this one top-level import package; the repository's top-level
+folders are its subpackages (``pyproject.toml`` maps them):
+
+- ``tfx_metric_learning.pipeline``: the pipeline definition, its config, runners and CLI;
+- ``tfx_metric_learning.components``: the custom TFX components;
+- ``tfx_metric_learning.trainer_module``: what runs inside Transform and the Trainer;
+- ``tfx_metric_learning.kubeflow``: compiling for Kubeflow Pipelines v2.
+
+So nothing of this project claims a generic top-level name (``pipeline``, ``components``) or
+the ``kubeflow`` namespace of the Kubeflow SDKs (``kubeflow.training``, ``kubeflow.katib``).
+"""
+
+import os
+
+# TFT 1.16 and TFMA expect Keras 2 (tf_keras): set before TensorFlow is imported, which every
+# import of this project's code passes through first (the one place it is set in code).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
