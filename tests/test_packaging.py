@@ -2,10 +2,10 @@
 
 The repository keeps its top-level folders (``pipeline/``, ``components/``,
 ``trainer_module/``, ``kubeflow/``); ``pyproject.toml`` maps them under ``tfx_metric_learning``.
-These tests build the real wheel, install it into a folder beside a package laid out as the
+These tests build the real wheel, install it into a folder, put a package laid out as the
 Kubeflow SDKs are (``kubeflow/__init__.py`` a pkgutil namespace, copied from the
-kubeflow-training 1.8.1 wheel, and ``kubeflow/training/``), and import both from a fresh
-interpreter outside the repository.
+kubeflow-training 1.8.1 wheel, and ``kubeflow/training/``) on a later ``sys.path`` entry, and
+import both from a fresh interpreter outside the repository.
 """
 
 import os
@@ -81,10 +81,12 @@ def test_the_wheel_has_one_top_level_package(wheel):
 
 
 def test_installed_beside_a_kubeflow_sdk_both_import(wheel, tmp_path):
-    site = tmp_path / "site"
+    site, sdk_site = tmp_path / "site", tmp_path / "sdk"
     with zipfile.ZipFile(wheel) as z:
         z.extractall(site)  # what pip install --target does with a pure-Python wheel
-    sdk = site / "kubeflow"
+    # the SDK on a later sys.path entry: a regular package named kubeflow earlier on the path
+    # (this project's old layout) would hide kubeflow.training
+    sdk = sdk_site / "kubeflow"
     (sdk / "training").mkdir(parents=True)
     (sdk / "__init__.py").write_text(KUBEFLOW_NAMESPACE_INIT)
     (sdk / "training" / "__init__.py").write_text("SDK = 'kubeflow-training'\n")
@@ -94,7 +96,7 @@ def test_installed_beside_a_kubeflow_sdk_both_import(wheel, tmp_path):
         "from tfx_metric_learning.trainer_module.losses import registry\n"
         "print(kubeflow.training.SDK, runner.__file__, cli.__file__, len(registry.names()))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(site), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{sdk_site}", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_USE_LEGACY_KERAS", None)  # the package sets it itself
     done = subprocess.run(
         [sys.executable, "-c", script],
