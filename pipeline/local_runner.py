@@ -10,10 +10,31 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from tfx_metric_learning.pipeline import preflight, run_state, tfx_progress
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from absl import logging as absl_logging
+from apache_beam.options.pipeline_options import StandardOptions
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.compiler import compiler
+from tfx.dsl.compiler import constants as compiler_constants
+from tfx.dsl.io import fileio
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.types import artifact_utils, standard_artifacts
+
+from tfx_metric_learning.components.data_validator.executor import load_schema
+from tfx_metric_learning.components.data_validator.schema_curation import curate
+from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
+from tfx_metric_learning.pipeline import preflight, run_report, run_state, tfx_progress
 from tfx_metric_learning.pipeline.candidates import require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
 from tfx_metric_learning.pipeline.data import prepare_default_data
+from tfx_metric_learning.pipeline.pipeline import (
+    create_compare_pipeline,
+    create_pipeline,
+    create_schema_pipeline,
+)
 
 # FnApiRunner is what Beam's DirectRunner runs batch pipelines on; named directly, Beam 2.74's
 # DirectRunner does not first try to download and start its Prism runner (from GitHub) for
@@ -39,8 +60,6 @@ def configure_cpu_devices(count: int) -> None:
 
     Must run before TensorFlow initialises its devices (before any op runs).
     """
-    import tensorflow as tf
-
     cpus = tf.config.list_physical_devices("CPU")
     wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
     current = tf.config.get_logical_device_configuration(cpus[0])
@@ -78,8 +97,6 @@ def beam_args(config: PipelineConfig) -> list[str]:
     given, ``LOCAL_WORKERS_ARG`` is added so that TFX does not package itself for workers
     that already run here; a remote runner (Dataflow, Flink, Spark) gets nothing added.
     """
-    from apache_beam.options.pipeline_options import StandardOptions
-
     given = {a.split("=", 1)[0] for a in config.beam_args}
     args = [a for a in DEFAULT_BEAM_ARGS if a.split("=", 1)[0] not in given]
     args += list(config.beam_args)
@@ -105,8 +122,6 @@ def prepare(config: PipelineConfig) -> None:
         state_dir, "pipeline root" if state_dir == root else "folder of --metadata-path"
     )
     if is_remote(root):
-        from tfx.dsl.io import fileio
-
         try:
             fileio.makedirs(root)
         except Exception as e:  # any filesystem's error: the root cannot be used
@@ -176,8 +191,6 @@ def _checked_and_locked(
     lock = run_state.RunLock(state_dir, wait_seconds=wait_for_lock)
     lock.acquire(run_id)
     try:
-        from tfx_metric_learning.pipeline import run_report
-
         abandoned = run_report.mark_abandoned(
             config, f"its run ended without finishing it; marked by run {run_id}"
         )
@@ -198,7 +211,6 @@ def _checked_and_locked(
 
 
 def _exists(path: str) -> bool:
-    from tfx.dsl.io import fileio
 
     return fileio.exists(path)
 
@@ -211,16 +223,6 @@ def _write_schema(
     log_file: str | None,
     quiet: bool,
 ) -> dict:
-    import tensorflow_data_validation as tfdv
-    from tfx.components.statistics_gen import stats_artifact_utils
-    from tfx.dsl.io import fileio
-    from tfx.orchestration import metadata as tfx_metadata
-    from tfx.types import artifact_utils, standard_artifacts
-
-    from tfx_metric_learning.components.data_validator.executor import load_schema
-    from tfx_metric_learning.components.data_validator.schema_curation import curate
-    from tfx_metric_learning.pipeline import run_report
-    from tfx_metric_learning.pipeline.pipeline import create_schema_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
@@ -269,10 +271,6 @@ def _run_pipeline(
     quiet: bool,
 ) -> dict:
     configure_cpu_devices(config.cpu_replicas)
-    from tfx.orchestration import metadata as tfx_metadata
-
-    from tfx_metric_learning.pipeline import run_report
-    from tfx_metric_learning.pipeline.pipeline import create_pipeline
 
     config = dataclasses.replace(config, beam_args=beam_args(config))
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
@@ -341,11 +339,6 @@ def compare(
     started = time.time()
     with _checked_and_locked(config, progress, wait_for_lock, check) as (run_id, data_path):
         configure_cpu_devices(config.cpu_replicas)
-        from tfx.orchestration import metadata as tfx_metadata
-
-        from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
-        from tfx_metric_learning.pipeline import run_report
-        from tfx_metric_learning.pipeline.pipeline import create_compare_pipeline
 
         out: dict = {"deploy_protocol": protocols[0], "protocols": {}, "data": data_path}
         for i, variant in enumerate(configs):
@@ -386,12 +379,6 @@ def _execute(
     quiet: bool,
 ) -> None:
     """Compiles ``pipeline`` with ``run_id`` as its run id and runs it with LocalDagRunner."""
-    from absl import logging as absl_logging
-    from tfx.dsl.compiler import compiler
-    from tfx.dsl.compiler import constants as compiler_constants
-    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-    from tfx.orchestration.portable import runtime_parameter_utils
-
     # compiled here (the pipeline declares no pip dependencies for TFX to resolve) so that
     # the run id is ours and the summary reads this run, not merely the newest one
     pipeline_ir = compiler.Compiler().compile(pipeline)
