@@ -11,8 +11,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.losses.base import Loss
-from tfx_metric_learning.trainer_module.settings import ENCODERS
+from tfx_metric_learning.trainer_module.settings import ENCODERS, TrainingSettings
 
 EMBEDDING_KEY = "embedding"
 
@@ -152,3 +153,27 @@ class EmbeddingTrainer(tf.keras.Model):
     def test_step(self, data):
         loss = self._loss(data, training=False)
         return {"loss": self._report(loss / tf.cast(self._replicas(), loss.dtype))}
+
+
+def build_trainer(
+    training: TrainingSettings, feature_dim: int, num_classes: int | None
+) -> tuple[tf.keras.Model, EmbeddingTrainer]:
+    """``(encoder, trainer)`` for ``training``: its encoder, its loss, compiled with Adam.
+
+    The optimizer's slots are built too (``build_optimizer``). Call it inside the strategy's
+    scope; the weights start from ``training.seed``.
+    """
+    encoder = build_encoder(
+        feature_dim,
+        list(training.hidden_units),
+        training.embedding_dim,
+        seed=training.seed,
+        kind=training.encoder,
+    )
+    loss = registry.build(
+        training.loss, training.full_loss_params(), num_classes, training.embedding_dim
+    )
+    trainer = EmbeddingTrainer(encoder, loss, num_classes, seed=training.seed)
+    trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
+    trainer.build_optimizer()
+    return encoder, trainer

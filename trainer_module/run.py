@@ -574,19 +574,8 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     else:
         logging.info("no validation split: training every epoch and keeping the last")
 
-    embedding_dim = training.embedding_dim
     with strategy.scope():
-        encoder = model_lib.build_encoder(
-            feature_dim(tft_output),
-            list(training.hidden_units),
-            embedding_dim,
-            seed=seed,
-            kind=training.encoder,
-        )
-        loss = registry.build(spec.name, params, num_classes, embedding_dim)
-        trainer = model_lib.EmbeddingTrainer(encoder, loss, num_classes, seed=seed)
-        trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
-        trainer.build_optimizer()
+        encoder, trainer = model_lib.build_trainer(training, feature_dim(tft_output), num_classes)
         best = selection.BestEpoch(encoder) if validation is not None else None
         started_from = None
         if training.warm_start and fn_args.base_model:

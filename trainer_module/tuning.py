@@ -36,7 +36,6 @@ from tfx.components.tuner.component import TunerFnResult
 
 from tfx_metric_learning.trainer_module import model as model_lib
 from tfx_metric_learning.trainer_module import preprocessing, run, selection
-from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 from tfx_metric_learning.trainer_module.tuning_space import DIVERGED, SPACE_KEY, TRIALS_KEY, apply
 
@@ -90,22 +89,9 @@ def train_and_score(
     strategy: tf.distribute.Strategy,
 ) -> float:
     """Trains a fresh model with ``training``; its best validation MAP@R (epoch 0 included)."""
-    spec = training.loss_spec
     tf.keras.utils.set_random_seed(training.seed)
     with strategy.scope():
-        encoder = model_lib.build_encoder(
-            feature_dim,
-            list(training.hidden_units),
-            training.embedding_dim,
-            seed=training.seed,
-            kind=training.encoder,
-        )
-        loss = registry.build(
-            spec.name, training.full_loss_params(), num_classes, training.embedding_dim
-        )
-        trainer = model_lib.EmbeddingTrainer(encoder, loss, num_classes, seed=training.seed)
-        trainer.compile(optimizer=tf.keras.optimizers.Adam(training.learning_rate))
-        trainer.build_optimizer()
+        encoder, trainer = model_lib.build_trainer(training, feature_dim, num_classes)
         best = selection.BestEpoch(encoder)
     guard = run.StopOnNonFiniteWeights()
     history = trainer.fit(
