@@ -111,17 +111,19 @@ def run_fast_ceiling(root: str, out: str) -> None:
     import apache_beam as beam
 
     from tfx_metric_learning.components.pair_gen import example_bytes, steps
+    from tfx_metric_learning.trainer_module import keys
+    from tfx_metric_learning.trainer_module.records import iter_batches
 
     def copy(element):
         index, path = element
 
         def records():
-            for batch in steps.read_batches(path, 20_000):
-                labels, feats = steps.decode(batch, path, 0, "label", "features")
+            for batch in iter_batches(path, 20_000):
+                labels, feats = steps.decode(batch, path, 0, keys.LABEL, keys.FEATURES)
                 columns = {
-                    "features": ("float", feats),
-                    "label": ("bytes", [x.encode() for x in labels]),
-                    "label_id": ("int64", [int(x) for x in labels]),
+                    keys.FEATURES: ("float", feats),
+                    keys.LABEL: ("bytes", [x.encode() for x in labels]),
+                    keys.LABEL_ID: ("int64", [int(x) for x in labels]),
                     "missing_count": ("int64", [0] * len(labels)),
                 }
                 yield from example_bytes.serialize(columns, len(labels))
