@@ -5,6 +5,7 @@ same command) completes: what finished before is reused from the cache, the exec
 killed runs left RUNNING are marked FAILED, and the serving folder holds one whole model.
 """
 
+import glob
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from tfx_metric_learning.components.pusher.executor import is_complete
 from tfx_metric_learning.pipeline import data
+from tfx_metric_learning.pipeline.config import TRAINER_STATE
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +35,20 @@ def start(args):
     )
 
 
-def kill_when(process, line_start, sig, delay):
-    """Reads progress lines until one starts with ``line_start``; then ``sig`` after ``delay``."""
+def kill_when(process, line_start, sig, delay=0.0, until=None):
+    """Reads progress lines until ``line_start`` starts; then ``sig`` after ``delay``.
+
+    With ``until`` (a callable), the signal waits instead until ``until()`` is true, polled
+    every 50 ms while the run is alive: a fixed delay races a fast machine.
+    """
     seen = []
     for line in process.stdout:
         seen.append(line)
         if line.startswith("[") and line_start in line and line.rstrip().endswith("..."):
             time.sleep(delay)
+            while until is not None and not until() and process.poll() is None:
+                time.sleep(0.05)
+            assert process.poll() is None, "the run ended before the signal: " + "".join(seen)
             os.killpg(process.pid, sig)
             break
     process.stdout.read()
@@ -47,20 +56,27 @@ def kill_when(process, line_start, sig, delay):
     return "".join(seen)
 
 
+def an_epoch_saved(root):
+    """True once the Trainer has saved an epoch's resumable state under ``root``."""
+    return bool(glob.glob(os.path.join(root, TRAINER_STATE, "*", "checkpoint")))
+
+
 def test_killed_runs_rerun_to_completion_reusing_the_cache(tmp_path):
     csv = tmp_path / "data" / "digits.csv"
     csv.parent.mkdir()
     csv.write_text(data.digits_csv_text(limit=600))
+    root = str(tmp_path / "root")
     args = [
-        "run", "--data", str(csv), "--pipeline-root", str(tmp_path / "root"),
+        "run", "--data", str(csv), "--pipeline-root", root,
         "--epochs", "6", "--batch-size", "64",
     ]  # fmt: skip
 
     first = start(args)
-    out1 = kill_when(first, "Transform", signal.SIGTERM, delay=3)
+    out1 = kill_when(first, "Transform", signal.SIGTERM, delay=1)
     assert first.returncode == -signal.SIGTERM, out1
     second = start(args)
-    out2 = kill_when(second, "Trainer", signal.SIGKILL, delay=8)
+    # killed mid-training: after its first epoch's state is saved, before the last epoch
+    out2 = kill_when(second, "Trainer", signal.SIGKILL, until=lambda: an_epoch_saved(root))
     assert second.returncode == -signal.SIGKILL, out2
     assert "FileBasedExampleGen cached" in out2 and "StatisticsGen cached" in out2
     assert "Marked 1 execution(s) left RUNNING" in out2  # run 1's Transform
