@@ -6,7 +6,11 @@ TFX's own) and replaces only the Beam conversion, in order to:
 - read CSV (plain or gzip, the setting's encoding and delimiter, a header that may span
   lines) or TFRecords, naming the columns by one rule (``files``, ``layout``);
 - validate every row (missing label, wrong field count, non-numeric or infinite values),
-  dropping bad rows and counting them per reason and per file;
+  dropping bad rows and counting them per reason and per file, ``BATCH_ROWS`` rows at a time
+  (``batch``: numpy converts a batch's cells, each row's outcome is ``rows.validate_row``'s,
+  and the tf.Examples are encoded with the bytes protobuf's deterministic serialisation
+  writes); the chunks of rows stay batched through the report, the cutoffs and the split,
+  and become one element per row only for TFX's writer;
 - with a span pattern, read the window of spans up to the newest one the driver resolved
   (``spans``), leaving out spans validation rejected, and write the newest span's rows again
   as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
@@ -27,6 +31,7 @@ import os
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from absl import logging
 from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import utils as tfx_example_gen_utils
@@ -37,13 +42,15 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import files, rows, spans, split_plan
+from tfx_metric_learning.components.example_gen import batch, files, rows, spans, split_plan
 from tfx_metric_learning.components.example_gen.files import DataError
 from tfx_metric_learning.components.example_gen.layout import InputLayout, read_layout
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
 
 REPORT_FILE = "ingest_report.json"
+# rows validated and encoded together (numpy per batch; a batch of 64 features is ~1 MB)
+BATCH_ROWS = 2048
 # custom properties of the examples artifact (ML Metadata): the spans read, those left out
 SPANS_PROPERTY = "spans"
 LEFT_OUT_PROPERTY = "spans_left_out"
@@ -99,78 +106,116 @@ def _example_values(example, renamed: dict[str, str]) -> dict[str, Any]:
     return values
 
 
-class _ValidateRow(beam.DoFn):
-    """(file, raw row) -> ("ok", label, serialized, missing cols, file) or ("bad", file, info).
+def _new_report() -> dict[str, Any]:
+    """An empty ingest report accumulator (what ``_ReportFn`` merges)."""
+    return {
+        "rows_read": 0,
+        "rows_written": 0,
+        "bad_rows": {},
+        "bad_rows_by_file": {},
+        "missing_values": {},
+        "non_numeric": {},
+        "classes": {},
+    }
 
-    A CSV row arrives as the bytes of one line and is decoded with the setting's encoding
-    (bytes it cannot decode stop the run naming the file); a TFRecord row as a record.
+
+def _add(counts: dict, key: Any, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+class _ValidateBatch(beam.DoFn):
+    """A batch of (file, raw row) -> one chunk per file: the kept rows and their report.
+
+    A chunk is ``{"file", "labels", "examples", "hashes", "report"}``: the kept rows' labels,
+    serialized tf.Examples and split hashes (``_row_hash``), and the report accumulator of
+    every row of the batch from that file (``_new_report``'s keys). A CSV row arrives as the
+    bytes of one line and is decoded with the setting's encoding (bytes it cannot decode stop
+    the run naming the file), then validated by ``batch.validate_csv``; a TFRecord row is a
+    record, validated by ``rows.validate_row``. Both are encoded by ``batch.ExampleEncoder``.
     """
 
-    def __init__(self, layout: InputLayout, encoding: str):
+    def __init__(self, layout: InputLayout, encoding: str, seed: int):
         self._layout = layout
         self._encoding = encoding
+        self._seed = seed
+        self._encoder = None
 
-    def process(self, element: tuple[str, Any]):
-        filename, raw = element
+    def setup(self):
+        self._encoder = batch.ExampleEncoder(self._layout.feature_names, self._layout.label_name)
+
+    def process(self, elements: list[tuple[str, Any]]):
+        by_file: dict[str, list] = {}
+        for filename, raw in elements:
+            by_file.setdefault(filename, []).append(raw)
+        for filename, raws in by_file.items():
+            yield self._chunk(filename, raws)
+
+    def _check(self, filename: str, raws: list) -> tuple[batch.Checked, int]:
+        """The batch validated, and the number of rows read (blank CSV lines are not)."""
         layout = self._layout
-        if layout.tfrecord:
-            values = _example_values(files.parse_example(raw, filename), layout.renamed)
-        else:
-            line = files.decode_line(raw, self._encoding, filename)
-            fields = files.split_fields(line.rstrip("\r\n"), layout.header.delimiter)
-            if not fields or fields == [""]:
-                return  # blank line
-            if len(fields) != len(layout.names):
-                yield ("bad", filename, {"reason": rows.WRONG_FIELD_COUNT})
-                return
-            values = dict(zip(layout.names, fields, strict=True))
-        features, label, info = rows.validate_row(values, layout.feature_names, layout.label_name)
-        if features is None:
-            yield ("bad", filename, info)
-            return
-        example = rows.to_example(features, layout.label_name, label)
-        yield (
-            "ok",
-            label,
-            example.SerializeToString(deterministic=True),
-            info["missing"],
-            filename,
-        )
+        if not layout.tfrecord:
+            lines = [
+                files.decode_line(raw, self._encoding, filename).rstrip("\r\n") for raw in raws
+            ]
+            checked, blank = batch.validate_csv(
+                lines, layout.header.delimiter, layout.names, layout.label_index
+            )
+            return checked, len(raws) - len(blank)
+        kept, labels, values, bad = [], [], [], []
+        for i, raw in enumerate(raws):
+            example = _example_values(files.parse_example(raw, filename), layout.renamed)
+            features, label, info = rows.validate_row(
+                example, layout.feature_names, layout.label_name
+            )
+            if features is None:
+                bad.append((i, info))
+            else:
+                kept.append(i)
+                labels.append(label)
+                values.append([features[name] for name in layout.feature_names])
+        matrix = np.array(values, dtype=np.float32).reshape(len(kept), -1)
+        return batch.Checked(kept, labels, matrix, bad), len(raws)
+
+    def _chunk(self, filename: str, raws: list) -> dict[str, Any]:
+        checked, read = self._check(filename, raws)
+        report = _new_report()
+        report["rows_read"] = read
+        report["rows_written"] = len(checked.labels)
+        for label in checked.labels:
+            _add(report["classes"], label, 1)
+        missing = np.isnan(checked.values).sum(axis=0)
+        for j in np.flatnonzero(missing):
+            report["missing_values"][self._layout.feature_names[j]] = int(missing[j])
+        for _, info in checked.bad:
+            _add(report["bad_rows"], info["reason"], 1)
+            _add(report["bad_rows_by_file"], filename, 1)
+            if info["reason"] == rows.NON_NUMERIC:
+                entry = report["non_numeric"].setdefault(
+                    info["column"], {"count": 0, "example": info["value"], "file": filename}
+                )
+                entry["count"] += 1
+        examples = self._encoder.encode(checked.values, checked.labels)
+        hashes = np.array([_row_hash(self._seed, e) for e in examples], dtype=np.uint64)
+        return {
+            "file": filename,
+            "labels": checked.labels,
+            "examples": examples,
+            "hashes": hashes,
+            "report": report,
+        }
 
 
 class _ReportFn(beam.CombineFn):
-    """Counts rows read, written, dropped (by reason and file), missing values and classes."""
+    """Merges the chunks' reports.
+
+    Rows read, written, dropped (by reason and file), missing values and classes.
+    """
 
     def create_accumulator(self) -> dict[str, Any]:
-        return {
-            "rows_read": 0,
-            "rows_written": 0,
-            "bad_rows": {},
-            "bad_rows_by_file": {},
-            "missing_values": {},
-            "non_numeric": {},
-            "classes": {},
-        }
+        return _new_report()
 
-    def add_input(self, acc: dict[str, Any], record: tuple) -> dict[str, Any]:
-        acc["rows_read"] += 1
-        if record[0] == "ok":
-            _, label, _, missing, _ = record
-            acc["rows_written"] += 1
-            acc["classes"][label] = acc["classes"].get(label, 0) + 1
-            for col in missing:
-                acc["missing_values"][col] = acc["missing_values"].get(col, 0) + 1
-            return acc
-        _, filename, info = record
-        reason = info["reason"]
-        acc["bad_rows"][reason] = acc["bad_rows"].get(reason, 0) + 1
-        acc["bad_rows_by_file"][filename] = acc["bad_rows_by_file"].get(filename, 0) + 1
-        if reason == rows.NON_NUMERIC:
-            entry = acc["non_numeric"].setdefault(
-                info["column"], {"count": 0, "example": info["value"], "file": filename}
-            )
-            entry["count"] += 1
-        return acc
+    def add_input(self, acc: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+        return self.merge_accumulators([acc, report])
 
     def merge_accumulators(self, accumulators):
         merged = self.create_accumulator()
@@ -179,7 +224,7 @@ class _ReportFn(beam.CombineFn):
             merged["rows_written"] += acc["rows_written"]
             for key in ("bad_rows", "bad_rows_by_file", "missing_values", "classes"):
                 for k, v in acc[key].items():
-                    merged[key][k] = merged[key].get(k, 0) + v
+                    _add(merged[key], k, v)
             for col, entry in acc["non_numeric"].items():
                 if col in merged["non_numeric"]:
                     merged["non_numeric"][col]["count"] += entry["count"]
@@ -196,8 +241,15 @@ def _row_hash(seed: int, serialized: bytes) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+def _hashes_by_label(chunk: dict[str, Any]):
+    """(label, the chunk's hashes of that label): what the cutoffs are computed from."""
+    labels = np.array(chunk["labels"], dtype=object)
+    for label in set(chunk["labels"]):
+        yield label, chunk["hashes"][labels == label]
+
+
 def _cutoffs(
-    element: tuple[str, list[int]], eval_fraction: float, validation_fraction: float
+    element: tuple[str, list[np.ndarray]], eval_fraction: float, validation_fraction: float
 ) -> tuple[str, tuple[int, int]]:
     """Per class: the hashes below which a row goes to eval, and then to valid.
 
@@ -205,15 +257,58 @@ def _cutoffs(
     ``eval_count(n_train, validation_fraction)`` to valid (none when that fraction is 0), as
     ``split_plan`` plans them.
     """
-    label, hashes = element
-    hashes = sorted(hashes)
+    label, parts = element
+    hashes = np.sort(np.concatenate(list(parts)))
     k_eval = split_plan.eval_count(len(hashes), eval_fraction)
     k_valid = (
         split_plan.eval_count(len(hashes) - k_eval, validation_fraction)
         if validation_fraction > 0
         else 0
     )
-    return label, (hashes[k_eval], hashes[k_eval + k_valid])
+    return label, (int(hashes[k_eval]), int(hashes[k_eval + k_valid]))
+
+
+class _SplitChunk(beam.DoFn):
+    """A chunk -> one (labels, examples) part per split it has rows of, tagged by split.
+
+    ``seen_classes``: a row goes to eval when its hash is below its class's eval cutoff, else
+    to valid when below the valid cutoff, else to train; ``unseen_classes``: by its class's
+    role.
+    """
+
+    def process(self, chunk: dict[str, Any], cut=None, roles=None):
+        labels = chunk["labels"]
+        if cut is not None:
+            eval_cut = np.array([cut[c][0] for c in labels], dtype=np.uint64)
+            valid_cut = np.array([cut[c][1] for c in labels], dtype=np.uint64)
+            hashes = chunk["hashes"]
+            where = np.where(hashes < eval_cut, 1, np.where(hashes < valid_cut, 2, 0))
+        else:
+            held, valid = set(roles[EVAL]), set(roles[VALID])
+            where = np.array([1 if c in held else 2 if c in valid else 0 for c in labels])
+        for index, name in enumerate((TRAIN, EVAL, VALID)):
+            rows_in = np.flatnonzero(where == index)
+            if rows_in.size:
+                part = (
+                    [labels[i] for i in rows_in],
+                    [chunk["examples"][i] for i in rows_in],
+                )
+                yield beam.pvalue.TaggedOutput(name, part)
+
+
+def _class_counts(part: tuple[list[str], list[bytes]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for label in part[0]:
+        _add(counts, label, 1)
+    return counts
+
+
+def _sum_counts(all_counts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counts in all_counts:
+        for k, v in counts.items():
+            _add(total, k, v)
+    return total
 
 
 def _class_roles(report: dict, eval_classes: list[str], validation_fraction: float) -> dict:
@@ -264,11 +359,16 @@ class Executor(BaseExampleGenExecutor):
                 for i, pattern in enumerate(read["patterns"])
             ]
             raw = reads[0] if len(reads) == 1 else reads | "FlattenSpans" >> beam.Flatten()
-        records = raw | "Validate" >> beam.ParDo(_ValidateRow(layout, settings.encoding))
-        report = records | "Report" >> beam.CombineGlobally(_ReportFn())
-        good = records | "KeepValid" >> beam.Filter(lambda r: r[0] == "ok")
-        seed = settings.seed
-        keyed = good | "Key" >> beam.Map(lambda r: (r[1], _row_hash(seed, r[2]), r[2]))
+        chunks = (
+            raw
+            | "Batch" >> beam.BatchElements(min_batch_size=BATCH_ROWS, max_batch_size=BATCH_ROWS)
+            | "Validate" >> beam.ParDo(_ValidateBatch(layout, settings.encoding, settings.seed))
+        )
+        report = (
+            chunks
+            | "Reports" >> beam.Map(lambda c: c["report"])
+            | "Report" >> beam.CombineGlobally(_ReportFn())
+        )
 
         validation_fraction = settings.validation_fraction
         if settings.protocol == "unseen_classes":
@@ -282,46 +382,41 @@ class Executor(BaseExampleGenExecutor):
             roles = report | "ClassRoles" >> beam.Map(
                 _class_roles, beam.pvalue.AsSingleton(eval_classes), validation_fraction
             )
-
-            def by_class(r, n, roles):
-                return 1 if r[0] in roles[EVAL] else 2 if r[0] in roles[VALID] else 0
-
-            parts = keyed | "SplitByClass" >> beam.Partition(
-                by_class, 3, roles=beam.pvalue.AsSingleton(roles)
-            )
+            side = {"roles": beam.pvalue.AsSingleton(roles)}
         else:
-            fraction = settings.eval_fraction
             cutoffs = (
-                keyed
-                | "LabelHash" >> beam.Map(lambda r: (r[0], r[1]))
+                chunks
+                | "LabelHashes" >> beam.FlatMap(_hashes_by_label)
                 | "GroupHashes" >> beam.GroupByKey()
-                | "Cutoff" >> beam.Map(_cutoffs, fraction, validation_fraction)
+                | "Cutoff" >> beam.Map(_cutoffs, settings.eval_fraction, validation_fraction)
             )
-
-            def by_hash(r, n, cut):
-                eval_cut, valid_cut = cut[r[0]]
-                return 1 if r[1] < eval_cut else 2 if r[1] < valid_cut else 0
-
-            parts = keyed | "Stratify" >> beam.Partition(
-                by_hash, 3, cut=beam.pvalue.AsDict(cutoffs)
-            )
+            side = {"cut": beam.pvalue.AsDict(cutoffs)}
             roles = None
+        parts = chunks | "Split" >> beam.ParDo(_SplitChunk(), **side).with_outputs(
+            TRAIN, EVAL, VALID
+        )
 
-        splits = {TRAIN: parts[0], EVAL: parts[1]}
+        splits = {TRAIN: parts[TRAIN], EVAL: parts[EVAL]}
         if validation_fraction > 0:
-            splits[VALID] = parts[2]
-        outputs = dict(splits)
+            splits[VALID] = parts[VALID]
+        outputs = {
+            name: part | f"Examples[{name}]" >> beam.FlatMap(lambda p: p[1])
+            for name, part in splits.items()
+        }
         if read["new_span_paths"] is not None:
             newest = set(read["new_span_paths"])
-            outputs[NEW_SPAN] = good | "NewSpan" >> beam.Filter(lambda r: r[4] in newest)
+            outputs[NEW_SPAN] = (
+                chunks
+                | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest)
+                | "NewSpan" >> beam.FlatMap(lambda c: c["examples"])
+            )
         per_split = {
             name: (
-                pcoll
-                | f"Label[{name}]" >> beam.Map(lambda r: r[0])
-                | f"CountClasses[{name}]" >> beam.combiners.Count.PerElement()
-                | f"ToDict[{name}]" >> beam.combiners.ToDict()
+                part
+                | f"Classes[{name}]" >> beam.Map(_class_counts)
+                | f"CountClasses[{name}]" >> beam.CombineGlobally(_sum_counts)
             )
-            for name, pcoll in splits.items()
+            for name, part in splits.items()
         }
 
         def finish(rep, counts, roles=None):
@@ -359,10 +454,7 @@ class Executor(BaseExampleGenExecutor):
             | "WriteReport"
             >> beam.io.WriteToText(self._report_prefix, shard_name_template="", num_shards=1)
         )
-        return {
-            name: pcoll | f"Serialized[{name}]" >> beam.Map(lambda r: r[2])
-            for name, pcoll in outputs.items()
-        }
+        return outputs
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Runs the conversion, then checks the ingest report and fails on unusable data."""
