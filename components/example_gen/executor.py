@@ -173,7 +173,7 @@ class _ValidateBatch(beam.DoFn):
                 kept.append(i)
                 labels.append(label)
                 values.append([features[name] for name in layout.feature_names])
-        matrix = np.array(values, dtype=np.float32).reshape(len(kept), -1)
+        matrix = np.array(values, dtype=np.float32).reshape(len(kept), len(layout.feature_names))
         return batch.Checked(kept, labels, matrix, bad), len(raws)
 
     def _chunk(self, filename: str, raws: list) -> dict[str, Any]:
@@ -243,9 +243,13 @@ def _row_hash(seed: int, serialized: bytes) -> int:
 
 def _hashes_by_label(chunk: dict[str, Any]):
     """(label, the chunk's hashes of that label): what the cutoffs are computed from."""
-    labels = np.array(chunk["labels"], dtype=object)
-    for label in set(chunk["labels"]):
-        yield label, chunk["hashes"][labels == label]
+    if not chunk["labels"]:
+        return
+    names, inverse = np.unique(np.array(chunk["labels"], dtype=str), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+    for k, name in enumerate(names.tolist()):
+        yield name, chunk["hashes"][order[bounds[k] : bounds[k + 1]]]
 
 
 def _cutoffs(

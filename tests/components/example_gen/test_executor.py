@@ -211,6 +211,28 @@ def test_tfrecord_input_is_validated_like_csv(tmp_path):
     assert report["feature_columns"] == ["a", "b"]
 
 
+def test_a_tfrecord_file_of_only_bad_rows_is_counted_against_its_file(tmp_path):
+    def write(name, rows):
+        with tf.io.TFRecordWriter(str(tmp_path / name)) as writer:
+            for a, label in rows:
+                feature = {"a": tf.train.Feature(float_list=tf.train.FloatList(value=[a]))}
+                if label is not None:
+                    feature["label"] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[label.encode()])
+                    )
+                example = tf.train.Example(features=tf.train.Features(feature=feature))
+                writer.write(example.SerializeToString())
+
+    write("a.tfrecord", [(float(i), f"c{i % 4}") for i in range(80)])
+    write("b.tfrecord", [(1.0, None), (float("inf"), "c1")])  # a chunk with no row kept
+    report = run_example_gen(
+        str(tmp_path), "*.tfrecord", str(tmp_path / "out"), max_bad_row_fraction=0.05
+    )
+    assert report["rows_read"] == 82 and report["rows_written"] == 80
+    assert report["bad_rows"] == {"missing_label": 1, "non_finite_value": 1}
+    assert report["bad_rows_by_file"] == {str(tmp_path / "b.tfrecord"): 2}
+
+
 def test_gzip_latin1_semicolon_csv_is_read_with_its_settings(tmp_path):
     rows = _rows(labels_as=["café", "thé", "eau", "lait"])
     with gzip.open(tmp_path / "d.csv.gz", "wt", encoding="latin-1", newline="") as f:
