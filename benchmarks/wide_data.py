@@ -7,7 +7,8 @@ run, each in a fresh process:
   peak memory;
 - the baseline for Transform: TFT's ``AnalyzeAndTransformDataset`` alone, with the pipeline's
   own ``preprocessing_fn`` on the same rows read from ExampleGen's output through TFXIO (what
-  TFX's Transform does inside), and the transform graph written.
+  TFX's Transform does inside: analysed on train, every split transformed), and the transform
+  graph written (``_ceilings.transform``).
 
 It prints the component times and the ratio Transform / bare TFT: a ratio near 1 says the
 time is TFT's own cost for this many raw features (tracing, fingerprinting and saving a
@@ -19,7 +20,6 @@ graph with one input per feature), not this project's code.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
@@ -50,43 +50,12 @@ def write_csv(path: str, rows: int, features: int, classes: int, seed: int = 0) 
             f.write(",".join(f"{v:.4f}" for v in row) + f",{label}\n")
 
 
-def bare_tft(examples_dir: str, out_dir: str) -> None:
-    """TFT alone on ExampleGen's train split, as TFX's Transform runs it; prints JSON."""
-    import functools
+def bare_tft(root: str, out_dir: str) -> None:
+    """TFT alone on the run's ExampleGen output (``_ceilings.transform``); prints JSON."""
+    import _ceilings
 
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx.utils import io_utils
-    from tfx_bsl.public import tfxio
-
-    from tfx_metric_learning.trainer_module import preprocessing
-
-    schema_path = glob.glob(os.path.join(out_dir, "root", "artifacts", "SchemaGen", "*", "*"))
-    schema = io_utils.parse_pbtxt_file(
-        os.path.join(schema_path[0], "schema.pbtxt"), schema_pb2.Schema()
-    )
-    started = time.time()
-    sources = {
-        split: tfxio.TFExampleRecord(
-            file_pattern=os.path.join(examples_dir, f"Split-{split}", "*"), schema=schema
-        )
-        for split in ("train", "eval")
-    }
-    fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"label_column": "label"})
-    import apache_beam as beam
-
-    with beam.Pipeline() as p, tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=out_dir)):
-        data = {
-            split: (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
-            for split, source in sources.items()
-        }
-        # as TFX's Transform: analyse train, transform train and eval, write the graph
-        (_, _), transform_fn = data["train"] | tft_beam.AnalyzeAndTransformDataset(
-            fn, output_record_batches=True
-        )
-        _ = (data["eval"], transform_fn) | tft_beam.TransformDataset(output_record_batches=True)
-        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(out_dir, "bare_tft"))
-    print(json.dumps({"seconds": time.time() - started, "peak_mb": peak_rss_mb()}))
+    seconds = _ceilings.transform(root, out_dir)
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -96,7 +65,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=2000)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--bare-tft", nargs=2, metavar=("EXAMPLES", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--bare-tft", nargs=2, metavar=("ROOT", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_tft:
         bare_tft(*args.bare_tft)
@@ -127,11 +96,8 @@ def main() -> None:
             if m
         }
         peak = re.search(r"PEAK_KB (\d+)", proc.stderr)
-        examples = glob.glob(
-            os.path.join(tmp, "root", "artifacts", "FileBasedExampleGen", "*", "*")
-        )
         bare = subprocess.run(
-            [sys.executable, __file__, "--bare-tft", examples[0], tmp],
+            [sys.executable, __file__, "--bare-tft", os.path.join(tmp, "root"), tmp],
             capture_output=True,
             text=True,
             env=env,

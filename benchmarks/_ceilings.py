@@ -1,0 +1,190 @@
+"""Ceilings for the pipeline's components, for the benchmarks to compare against.
+
+Each ceiling is the library a component is built on, called bare on the data a pipeline run
+used.
+
+Each function reads the artifacts of a finished run under ``root`` (the pipeline root),
+runs in the caller's process and returns its timings in seconds; run it in a fresh process
+(as ``pipeline_scale.py`` does) so that one measurement does not warm the next.
+
+- ``example_gen``: a Beam pipeline reading the CSV, decoding it with tfx-bsl's CSV decoder
+  (what TFX's ``CsvExampleGen`` uses), encoding tf.Examples with tfx-bsl and writing GZIP
+  TFRecords: no validation, split or report;
+- ``statistics``: TFDV's ``GenerateStatistics`` on ExampleGen's splits (what TFX's
+  StatisticsGen runs), statistics written per split;
+- ``transform``: TFT's ``AnalyzeAndTransformDataset`` with the pipeline's own
+  ``preprocessing_fn`` on ExampleGen's splits through TFXIO, analysed on train, every split
+  transformed and the transform graph written (what TFX's Transform does inside);
+- ``fit``: the Trainer's split (PairGen's output) parsed into numpy arrays, then plain
+  ``fit`` of the same encoder and loss for one epoch, one device, no input pipeline;
+- ``knn``: faiss's exhaustive k-NN (inner product of the unit vectors, as the evaluator
+  ranks by cosine) of the candidate's eval embeddings against themselves, k = the largest
+  class (MAP@R needs R neighbours); the embeddings read from the evaluator's shards.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import tempfile
+import time
+
+BEAM_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+
+
+def artifact(root: str, component: str, output: str) -> str:
+    """The newest artifact folder of ``component``'s ``output`` under the pipeline root."""
+    found = glob.glob(os.path.join(root, "artifacts", component, output, "*"))
+    if not found:
+        raise FileNotFoundError(f"no {component} {output} under {root}")
+    return max(found, key=lambda p: int(os.path.basename(p)))
+
+
+def splits_of(examples_dir: str) -> list[str]:
+    """The split names of an Examples artifact folder."""
+    return sorted(
+        os.path.basename(p)[len("Split-") :]
+        for p in glob.glob(os.path.join(examples_dir, "Split-*"))
+    )
+
+
+def example_gen(csv: str, out: str) -> float:
+    """Bare tfx-bsl CSV -> tf.Example -> GZIP TFRecords; seconds."""
+    import apache_beam as beam
+    from tfx_bsl.coders import csv_decoder, example_coder
+
+    with open(csv) as f:
+        columns = f.readline().strip().split(",")
+    started = time.perf_counter()
+    with beam.Pipeline(argv=BEAM_ARGS) as p:
+        _ = (
+            p
+            | beam.io.ReadFromText(csv, skip_header_lines=1)
+            | csv_decoder.CSVToRecordBatch(column_names=columns, desired_batch_size=None)
+            | beam.FlatMap(example_coder.RecordBatchToExamples)
+            | beam.io.WriteToTFRecord(os.path.join(out, "data_tfrecord"), file_name_suffix=".gz")
+        )
+    return time.perf_counter() - started
+
+
+def statistics(root: str, out: str) -> float:
+    """Bare TFDV statistics of every ExampleGen split; seconds."""
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    examples = artifact(root, "FileBasedExampleGen", "examples")
+    started = time.perf_counter()
+    with beam.Pipeline(argv=BEAM_ARGS) as p:
+        for split in splits_of(examples):
+            source = tfxio.TFExampleRecord(
+                file_pattern=os.path.join(examples, f"Split-{split}", "*")
+            )
+            _ = (
+                p
+                | f"Read[{split}]" >> source.BeamSource()
+                | f"Stats[{split}]" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+                | f"Write[{split}]"
+                >> tfdv.WriteStatisticsToBinaryFile(os.path.join(out, split, "FeatureStats.pb"))
+            )
+    return time.perf_counter() - started
+
+
+def transform(root: str, out: str) -> float:
+    """Bare TFT with the pipeline's preprocessing_fn: analyse train, transform all; seconds."""
+    import apache_beam as beam
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+    from tfx_bsl.public import tfxio
+
+    from tfx_metric_learning.trainer_module import preprocessing
+
+    examples = artifact(root, "FileBasedExampleGen", "examples")
+    schema = io_utils.parse_pbtxt_file(
+        os.path.join(artifact(root, "SchemaGen", "schema"), "schema.pbtxt"), schema_pb2.Schema()
+    )
+    fn = functools.partial(preprocessing.preprocessing_fn, custom_config={"label_column": "label"})
+    os.makedirs(out, exist_ok=True)
+    started = time.perf_counter()
+    sources = {
+        split: tfxio.TFExampleRecord(
+            file_pattern=os.path.join(examples, f"Split-{split}", "*"), schema=schema
+        )
+        for split in splits_of(examples)
+    }
+    with beam.Pipeline(argv=BEAM_ARGS) as p, tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=out)):
+        data = {
+            split: (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
+            for split, source in sources.items()
+        }
+        (_, _), transform_fn = data["train"] | tft_beam.AnalyzeAndTransformDataset(
+            fn, output_record_batches=True
+        )
+        for split in sources:
+            if split != "train":
+                _ = (
+                    data[split],
+                    transform_fn,
+                ) | f"Transform[{split}]" >> tft_beam.TransformDataset(output_record_batches=True)
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(out, "transform_graph"))
+    return time.perf_counter() - started
+
+
+def fit(root: str, epochs: str = "1") -> tuple[float, float]:
+    """(seconds to parse PairGen's train split into arrays, seconds of plain ``fit``)."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tensorflow_transform.tf_metadata import schema_utils
+    from tfx.utils import io_utils
+
+    from tfx_metric_learning.trainer_module import keys, records, run
+    from tfx_metric_learning.trainer_module import model as model_lib
+    from tfx_metric_learning.trainer_module.settings import TrainingSettings
+
+    split = os.path.join(artifact(root, "PairGen", "examples"), "Split-train")
+    schema = io_utils.parse_pbtxt_file(
+        os.path.join(artifact(root, "PairGen", "schema"), "schema.pbtxt"), schema_pb2.Schema()
+    )
+    spec = {
+        k: v
+        for k, v in schema_utils.schema_as_feature_spec(schema).feature_spec.items()
+        if k in (keys.FEATURES, keys.LABEL)
+    }
+    started = time.perf_counter()
+    xs, ys = [], []
+    for path in sorted(glob.glob(os.path.join(split, "*"))):
+        for batch in records.iter_batches(path, 65536):
+            parsed = tf.io.parse_example(tf.constant(batch), spec)
+            xs.append(parsed[keys.FEATURES].numpy())
+            ys.append(run.label_key(parsed[keys.LABEL]).numpy())
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    read = time.perf_counter() - started
+    training = TrainingSettings()
+    graph = tft.TFTransformOutput(artifact(root, "Transform", "transform_graph"))
+    num_classes = graph.vocabulary_size_by_name(keys.LABEL)
+    _, trainer = model_lib.build_trainer(training, x.shape[1], num_classes)
+    started = time.perf_counter()
+    trainer.fit(x, y, batch_size=training.batch_size, epochs=int(epochs), shuffle=True, verbose=0)
+    return read, time.perf_counter() - started
+
+
+def knn(root: str) -> tuple[float, int, int]:
+    """(faiss seconds, rows, k) for the candidate's eval embeddings against themselves."""
+    import faiss
+    import numpy as np
+
+    from tfx_metric_learning.components.retrieval_evaluator import embeddings
+
+    emb_dir = os.path.join(artifact(root, "RetrievalEvaluator", "evaluation"), "embeddings")
+    shards = embeddings.EmbeddingShards(emb_dir, "candidate", "eval")
+    labels, _ = shards.index()
+    x = np.ascontiguousarray(shards.take(np.arange(len(labels))), dtype=np.float32)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    k = int(np.unique(labels, return_counts=True)[1].max())
+    started = time.perf_counter()
+    faiss.knn(x, x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return time.perf_counter() - started, len(labels), k
