@@ -18,8 +18,9 @@ runs in the caller's process and returns its timings in seconds; run it in a fre
 - ``fit``: the Trainer's split (PairGen's output) parsed into numpy arrays, then plain
   ``fit`` of the same encoder and loss for one epoch, one device, no input pipeline;
 - ``knn``: faiss's exhaustive k-NN (inner product of the unit vectors, as the evaluator
-  ranks by cosine) of the candidate's eval embeddings against themselves, k = the largest
-  class (MAP@R needs R neighbours); the embeddings read from the evaluator's shards.
+  ranks by cosine) of the queries the evaluator scored (every eval row, or its seeded
+  sample) against the candidate's eval embeddings, k = the largest class (MAP@R needs R
+  neighbours); the embeddings read from the evaluator's shards.
 """
 
 from __future__ import annotations
@@ -172,8 +173,12 @@ def fit(root: str, epochs: str = "1") -> tuple[float, float]:
     return read, time.perf_counter() - started
 
 
-def knn(root: str) -> tuple[float, int, int]:
-    """(faiss seconds, rows, k) for the candidate's eval embeddings against themselves."""
+def knn(root: str, max_queries: str = "0") -> tuple[float, int, int, int]:
+    """(faiss seconds, queries, rows, k): the candidate's eval queries against the eval split.
+
+    The queries are the rows the evaluator scores: all of them, or with ``max_queries`` its
+    seeded sample (``embeddings.sample_rows``); k is the largest class.
+    """
     import faiss
     import numpy as np
 
@@ -181,10 +186,11 @@ def knn(root: str) -> tuple[float, int, int]:
 
     emb_dir = os.path.join(artifact(root, "RetrievalEvaluator", "evaluation"), "embeddings")
     shards = embeddings.EmbeddingShards(emb_dir, "candidate", "eval")
-    labels, _ = shards.index()
+    labels, keys = shards.index()
     x = np.ascontiguousarray(shards.take(np.arange(len(labels))), dtype=np.float32)
     x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    queries = x[embeddings.sample_rows(keys, int(max_queries))]
     k = int(np.unique(labels, return_counts=True)[1].max())
     started = time.perf_counter()
-    faiss.knn(x, x, k, metric=faiss.METRIC_INNER_PRODUCT)
-    return time.perf_counter() - started, len(labels), k
+    faiss.knn(queries, x, k, metric=faiss.METRIC_INNER_PRODUCT)
+    return time.perf_counter() - started, len(queries), len(labels), k

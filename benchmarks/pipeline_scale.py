@@ -41,6 +41,8 @@ import _ceilings
 import numpy as np
 import psutil
 
+from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _ceilings
 PROGRESS = re.compile(r"^\[\d+/\d+\] (\S+) (done|cached|skipped) \(([\d.]+) s\)")
@@ -194,8 +196,9 @@ def measure_ceilings(csv: str, root: str, scratch: str, epochs: int) -> dict:
     found["Transform"] = (seconds, "bare TFT, same preprocessing_fn")
     (read, fitted), _ = child("--child", "ceiling", "fit", root, str(epochs))
     found["Trainer"] = (fitted, f"plain fit in memory (parsing into arrays {read:.1f} s)")
-    (faiss_s, n, k), _ = child("--child", "ceiling", "knn", root)
-    found["RetrievalEvaluator"] = (faiss_s, f"bare faiss k-NN, {n:,} eval rows, k {k}")
+    queries = str(EvaluationSettings().max_eval_queries)
+    (faiss_s, q, n, k), _ = child("--child", "ceiling", "knn", root, queries)
+    found["RetrievalEvaluator"] = (faiss_s, f"bare faiss k-NN, {q:,} of {n:,} eval rows, k {k}")
     return found
 
 
