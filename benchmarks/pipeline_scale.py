@@ -44,7 +44,6 @@ import psutil
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _ceilings
 PROGRESS = re.compile(r"^\[\d+/\d+\] (\S+) (done|cached|skipped) \(([\d.]+) s\)")
 STARTED = re.compile(r"^\[\d+/\d+\] (\S+) \.\.\.$")
 CHUNK = 50_000
