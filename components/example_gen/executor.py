@@ -9,8 +9,9 @@ TFX's own) and replaces only the Beam conversion, in order to:
   dropping bad rows and counting them per reason and per file, ``BATCH_ROWS`` rows at a time
   (``batch``: numpy converts a batch's cells, each row's outcome is ``rows.validate_row``'s,
   and the tf.Examples are encoded with the bytes protobuf's deterministic serialisation
-  writes); the chunks of rows stay batched through the report, the cutoffs and the split,
-  and become one element per row only for TFX's writer;
+  writes); the chunks of rows stay batched through the report, the cutoffs, the split and
+  the writer (``sink``: gzipped TFRecord shards as TFX's ``WriteSplit`` names them, without
+  its reshuffle of every row);
 - with a span pattern, read the window of spans up to the newest one the driver resolved
   (``spans``), leaving out spans validation rejected, and write the newest span's rows again
   as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
@@ -35,14 +36,16 @@ import numpy as np
 from absl import logging
 from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import utils as tfx_example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import batch, files, rows, spans, split_plan
+from tfx_metric_learning.components.example_gen import batch, files, rows, sink, spans, split_plan
 from tfx_metric_learning.components.example_gen.files import DataError
 from tfx_metric_learning.components.example_gen.layout import InputLayout, read_layout
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
@@ -333,7 +336,10 @@ class Executor(BaseExampleGenExecutor):
     def GenerateExamplesByBeam(
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.pvalue.PCollection]:
-        """Reads, validates and splits the rows; writes the ingest report."""
+        """Reads, validates and splits the rows; writes the ingest report.
+
+        Returns, per output split, its rows as chunks (lists of serialized tf.Examples).
+        """
         settings = ingest_settings(exec_properties)
         read = _files_to_read(exec_properties, settings)
         paths = read["paths"]
@@ -404,15 +410,15 @@ class Executor(BaseExampleGenExecutor):
         if validation_fraction > 0:
             splits[VALID] = parts[VALID]
         outputs = {
-            name: part | f"Examples[{name}]" >> beam.FlatMap(lambda p: p[1])
+            name: part | f"Examples[{name}]" >> beam.Map(lambda p: p[1])
             for name, part in splits.items()
         }
         if read["new_span_paths"] is not None:
             newest = set(read["new_span_paths"])
             outputs[NEW_SPAN] = (
                 chunks
-                | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest)
-                | "NewSpan" >> beam.FlatMap(lambda c: c["examples"])
+                | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest and c["labels"])
+                | "NewSpan" >> beam.Map(lambda c: c["examples"])
             )
         per_split = {
             name: (
@@ -467,7 +473,7 @@ class Executor(BaseExampleGenExecutor):
         )
         report_path = os.path.join(examples.uri, REPORT_FILE)
         self._report_prefix = report_path
-        super().Do(input_dict, output_dict, exec_properties)
+        self._write_examples(output_dict, exec_properties)
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
@@ -486,6 +492,45 @@ class Executor(BaseExampleGenExecutor):
                 LEFT_OUT_PROPERTY, ",".join(str(s["span"]) for s in report["spans_left_out"])
             )
         logging.info(summarise_report(report))
+
+    def _write_examples(self, output_dict, exec_properties) -> None:
+        """``BaseExampleGenExecutor.Do`` with ``sink.WriteChunks`` in place of TFX's WriteSplit.
+
+        The same split names, files and artifact properties (payload and file format) as TFX's
+        own; the only supported output is tf.Examples in gzipped TFRecords.
+        """
+        self._log_startup({}, output_dict, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+        if payload not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE):
+            raise ValueError(f"output_data_format {payload}: only tf.Examples are written")
+        if file_format not in (
+            None,
+            example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+            example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        ):
+            raise ValueError(f"output_file_format {file_format}: only gzipped TFRecords")
+        outputs = output_dict[standard_component_specs.EXAMPLES_KEY]
+        artifact_utils.get_single_instance(outputs).split_names = artifact_utils.encode_split_names(
+            tfx_example_gen_utils.generate_output_split_names(input_config, output_config)
+        )
+        with self._make_beam_pipeline() as pipeline:
+            for name, chunks in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                split_uri = artifact_utils.get_split_uri(outputs, name)
+                _ = chunks | f"WriteSplit[{name}]" >> sink.WriteChunks(split_uri)
+        for artifact in outputs:
+            examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
+            examples_utils.set_file_format(
+                artifact, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP)
+            )
 
 
 def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) -> dict[str, Any]:

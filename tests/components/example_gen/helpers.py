@@ -14,8 +14,12 @@ from tfx_metric_learning.components.example_gen import component, executor
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
-def run_example_gen(input_base: str, pattern: str, out_dir: str, artifact=None, **settings) -> dict:
+def run_example_gen(
+    input_base: str, pattern: str, out_dir: str, artifact=None, overrides=None, **settings
+) -> dict:
     """Runs the executor; returns the ingest report.
+
+    ``overrides``: execution properties set over the component's (e.g. an output format).
 
     With a span pattern, the span is resolved first by TFX's own driver code (the input
     processor ExampleGen's driver uses), as a pipeline run does.
@@ -32,6 +36,7 @@ def run_example_gen(input_base: str, pattern: str, out_dir: str, artifact=None, 
             props[key] = proto_utils.proto_to_json(props[key])
     if props.get(standard_component_specs.RANGE_CONFIG_KEY):
         props = _resolve_span(props)
+    props.update(overrides or {})
     examples = artifact or standard_artifacts.Examples()
     examples.uri = out_dir
     executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
