@@ -5,7 +5,9 @@ used.
 
 Each function reads the artifacts of a finished run under ``root`` (the pipeline root),
 runs in the caller's process and returns its timings in seconds; run it in a fresh process
-(as ``pipeline_scale.py`` does) so that one measurement does not warm the next.
+(as ``pipeline_scale.py`` does) so that one measurement does not warm the next. The Beam
+ceilings take ``workers``: in-process ("1", the default) or that many worker processes, as
+the run they are compared with.
 
 - ``example_gen``: a Beam pipeline reading the CSV, decoding it with tfx-bsl's CSV decoder
   (what TFX's ``CsvExampleGen`` uses), encoding tf.Examples with tfx-bsl and writing GZIP
@@ -31,7 +33,16 @@ import os
 import tempfile
 import time
 
-BEAM_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+
+def beam_args(workers: str) -> list[str]:
+    """Beam's FnApiRunner in-process (``workers`` "1") or on that many worker processes."""
+    if int(workers) == 1:
+        return ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+    return [
+        "--runner=FnApiRunner",
+        "--direct_running_mode=multi_processing",
+        f"--direct_num_workers={workers}",
+    ]
 
 
 def artifact(root: str, component: str, output: str) -> str:
@@ -50,7 +61,7 @@ def splits_of(examples_dir: str) -> list[str]:
     )
 
 
-def example_gen(csv: str, out: str) -> float:
+def example_gen(csv: str, out: str, workers: str = "1") -> float:
     """Bare tfx-bsl CSV -> tf.Example -> GZIP TFRecords; seconds."""
     import apache_beam as beam
     from tfx_bsl.coders import csv_decoder, example_coder
@@ -58,7 +69,7 @@ def example_gen(csv: str, out: str) -> float:
     with open(csv) as f:
         columns = f.readline().strip().split(",")
     started = time.perf_counter()
-    with beam.Pipeline(argv=BEAM_ARGS) as p:
+    with beam.Pipeline(argv=beam_args(workers)) as p:
         _ = (
             p
             | beam.io.ReadFromText(csv, skip_header_lines=1)
@@ -69,7 +80,7 @@ def example_gen(csv: str, out: str) -> float:
     return time.perf_counter() - started
 
 
-def statistics(root: str, out: str) -> float:
+def statistics(root: str, out: str, workers: str = "1") -> float:
     """Bare TFDV statistics of every ExampleGen split; seconds."""
     import apache_beam as beam
     import tensorflow_data_validation as tfdv
@@ -77,7 +88,7 @@ def statistics(root: str, out: str) -> float:
 
     examples = artifact(root, "FileBasedExampleGen", "examples")
     started = time.perf_counter()
-    with beam.Pipeline(argv=BEAM_ARGS) as p:
+    with beam.Pipeline(argv=beam_args(workers)) as p:
         for split in splits_of(examples):
             source = tfxio.TFExampleRecord(
                 file_pattern=os.path.join(examples, f"Split-{split}", "*")
@@ -92,7 +103,7 @@ def statistics(root: str, out: str) -> float:
     return time.perf_counter() - started
 
 
-def transform(root: str, out: str) -> float:
+def transform(root: str, out: str, workers: str = "1") -> float:
     """Bare TFT with the pipeline's preprocessing_fn: analyse train, transform all; seconds."""
     import apache_beam as beam
     import tensorflow_transform.beam as tft_beam
@@ -115,7 +126,10 @@ def transform(root: str, out: str) -> float:
         )
         for split in splits_of(examples)
     }
-    with beam.Pipeline(argv=BEAM_ARGS) as p, tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=out)):
+    with (
+        beam.Pipeline(argv=beam_args(workers)) as p,
+        tft_beam.Context(temp_dir=tempfile.mkdtemp(dir=out)),
+    ):
         data = {
             split: (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
             for split, source in sources.items()

@@ -5,16 +5,20 @@ For each size in ``--sizes`` (default 20,000, 200,000 and 1,000,000 rows) a synt
 written (class centres plus noise, not timed), then, each in a fresh process:
 
 - **pipeline**: ``metric-learning run --data CSV --epochs 1`` (the CLI with its default
-  Beam arguments), with per component the wall time its progress line reports, rows per
-  second (the CSV's rows over that time) and the peak RSS of the whole process tree while it
-  ran (polled every 0.2 s: Beam workers are child processes);
-- **ceilings** (``_ceilings``), each in its own fresh process on the same runner, on the
-  data of that run: ExampleGen vs a bare Beam pipeline reading the same CSV with tfx-bsl's CSV
-  decoder (what TFX's ``CsvExampleGen`` uses) and writing tf.Examples; StatisticsGen vs bare
-  TFDV; Transform vs bare TFT with the same ``preprocessing_fn``; the Trainer vs plain ``fit``
-  on the same rows in memory; the evaluator vs one bare faiss k-NN of its eval embeddings;
-- with ``--workers``, ExampleGen alone through its executor on Beam's DirectRunner with 1
-  and with 2 worker processes (``direct_running_mode=multi_processing``).
+  Beam arguments: in-process, or one worker process per CPU from
+  ``local_runner.PARALLEL_INPUT_BYTES`` of input), with per component the wall time its
+  progress line reports, rows per second (the CSV's rows over that time) and the peak RSS of
+  the whole process tree while it ran (polled every 0.2 s: Beam workers are child
+  processes);
+- **ceilings** (``_ceilings``), each in its own fresh process on the same runner and
+  workers as the run, on the data of that run: ExampleGen vs a bare Beam pipeline reading
+  the same CSV with tfx-bsl's CSV decoder (what TFX's ``CsvExampleGen`` uses) and writing
+  tf.Examples; StatisticsGen vs bare TFDV; Transform vs bare TFT with the same
+  ``preprocessing_fn``; the Trainer vs plain ``fit`` on the same rows in memory; the
+  evaluator vs one bare faiss k-NN of its eval embeddings;
+- with ``--workers``, the pipeline again with the other worker setting (``--beam-workers 2``
+  where the automatic choice was in-process, ``--beam-workers 1`` where it was workers): per
+  component in-process vs worker processes and the speed-up.
 
 The printed table gives per component seconds, rows/s, peak MB, the ceiling's seconds and
 the ratio ceiling / component (1 = as fast as the bare library; ExampleGen's target is
@@ -46,6 +50,7 @@ from tfx_metric_learning.components.retrieval_evaluator.settings import Evaluati
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRESS = re.compile(r"^\[\d+/\d+\] (\S+) (done|cached|skipped) \(([\d.]+) s\)")
 STARTED = re.compile(r"^\[\d+/\d+\] (\S+) \.\.\.$")
+WORKERS = re.compile(r"^Beam components on (\d+) worker processes")
 CHUNK = 50_000
 
 
@@ -117,19 +122,27 @@ def env_for_children() -> dict:
     return dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
 
 
-def pipeline_run(csv: str, work: str, epochs: int) -> dict:
-    """The whole pipeline through the CLI in a fresh process; per-component figures."""
+def pipeline_run(csv: str, root: str, epochs: int, beam_workers: int) -> dict:
+    """The whole pipeline through the CLI in a fresh process; per-component figures.
+
+    ``beam_workers`` is the CLI's ``--beam-workers`` (0: automatic); ``workers`` in the result
+    is what the run used (1: in-process), read from its progress line.
+    """
     command = [
         sys.executable, "-u", "-m", "tfx_metric_learning.pipeline.cli", "run",
-        "--data", csv, "--pipeline-root", os.path.join(work, "root"), "--epochs", str(epochs),
+        "--data", csv, "--pipeline-root", root, "--epochs", str(epochs),
+        "--beam-workers", str(beam_workers),
     ]  # fmt: skip
     lines, peaks, wall = run_measured(command, env_for_children())
-    seconds = {}
+    seconds, workers = {}, 1
     for line in lines:
         found = PROGRESS.match(line)
         if found:
             seconds[found.group(1)] = float(found.group(3))
-    return {"seconds": seconds, "peaks": peaks, "wall": wall}
+        found = WORKERS.match(line)
+        if found:
+            workers = int(found.group(1))
+    return {"seconds": seconds, "peaks": peaks, "wall": wall, "workers": workers}
 
 
 def ceiling_main(name: str, *args: str) -> None:
@@ -140,41 +153,6 @@ def ceiling_main(name: str, *args: str) -> None:
     print("FIGURES " + json.dumps(figures))
 
 
-def example_gen_main(csv: str, out: str, workers: int) -> None:
-    """ExampleGen's executor alone (own process) on 1 or more workers: prints its seconds."""
-    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-    from tfx.types import standard_artifacts, standard_component_specs
-    from tfx.utils import proto_utils
-
-    import tfx_metric_learning  # noqa: F401  (sets TF_USE_LEGACY_KERAS)
-    from tfx_metric_learning.components.example_gen import component, executor
-    from tfx_metric_learning.components.example_gen.settings import IngestSettings
-
-    gen = component.labelled_example_gen(
-        os.path.dirname(csv), os.path.basename(csv), IngestSettings(label_column="label")
-    )
-    props = dict(gen.exec_properties)
-    for key in (
-        standard_component_specs.INPUT_CONFIG_KEY,
-        standard_component_specs.OUTPUT_CONFIG_KEY,
-        standard_component_specs.CUSTOM_CONFIG_KEY,
-    ):
-        if props.get(key) is not None and not isinstance(props[key], str):
-            props[key] = proto_utils.proto_to_json(props[key])
-    examples = standard_artifacts.Examples()
-    examples.uri = out
-    mode = "in_memory" if workers == 1 else "multi_processing"
-    args = [
-        "--runner=FnApiRunner", f"--direct_running_mode={mode}",
-        f"--direct_num_workers={workers}", "--sdk_container_image=this-environment",
-    ]  # fmt: skip
-    started = time.time()
-    executor.Executor(BaseBeamExecutor.Context(beam_pipeline_args=args)).Do(
-        {}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props
-    )
-    print("FIGURES " + json.dumps(time.time() - started))
-
-
 def child(*args: str) -> tuple[Any, float]:
     """Runs this file with ``args`` in a fresh process: (the FIGURES it printed, peak tree MB)."""
     command = [sys.executable, "-u", os.path.abspath(__file__), *args]
@@ -183,16 +161,21 @@ def child(*args: str) -> tuple[Any, float]:
     return figures[-1], peaks["(all)"]
 
 
-def measure_ceilings(csv: str, root: str, scratch: str, epochs: int) -> dict:
-    """Component id -> (ceiling seconds, what the ceiling is), each in a fresh process."""
+def measure_ceilings(csv: str, root: str, scratch: str, epochs: int, workers: int) -> dict:
+    """Component id -> (ceiling seconds, what the ceiling is), each in a fresh process.
+
+    The Beam ceilings run on ``workers`` worker processes (1: in-process), as the run did.
+    """
     os.makedirs(scratch, exist_ok=True)
+    w = str(workers)
+    on = "" if workers == 1 else f", {workers} workers"
     found = {}
-    seconds, _ = child("--child", "ceiling", "example_gen", csv, os.path.join(scratch, "eg"))
-    found["FileBasedExampleGen"] = (seconds, "bare tfx-bsl CSV decoder -> tf.Example")
-    seconds, _ = child("--child", "ceiling", "statistics", root, os.path.join(scratch, "stats"))
-    found["StatisticsGen"] = (seconds, "bare TFDV GenerateStatistics, every split")
-    seconds, _ = child("--child", "ceiling", "transform", root, os.path.join(scratch, "tft"))
-    found["Transform"] = (seconds, "bare TFT, same preprocessing_fn")
+    seconds, _ = child("--child", "ceiling", "example_gen", csv, os.path.join(scratch, "eg"), w)
+    found["FileBasedExampleGen"] = (seconds, f"bare tfx-bsl CSV decoder -> tf.Example{on}")
+    seconds, _ = child("--child", "ceiling", "statistics", root, os.path.join(scratch, "st"), w)
+    found["StatisticsGen"] = (seconds, f"bare TFDV GenerateStatistics, every split{on}")
+    seconds, _ = child("--child", "ceiling", "transform", root, os.path.join(scratch, "tft"), w)
+    found["Transform"] = (seconds, f"bare TFT, same preprocessing_fn{on}")
     (read, fitted), _ = child("--child", "ceiling", "fit", root, str(epochs))
     found["Trainer"] = (fitted, f"plain fit in memory (parsing into arrays {read:.1f} s)")
     queries = str(EvaluationSettings().max_eval_queries)
@@ -208,16 +191,16 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=64)
     parser.add_argument("--classes", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--workers", action="store_true", help="ExampleGen on 1 and 2 workers")
+    parser.add_argument(
+        "--workers",
+        action="store_true",
+        help="also run each size on the other worker setting (in-process vs 2+ workers)",
+    )
     parser.add_argument("--work-dir", default="", help="kept when given (default: a temp dir)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, *rest = args.child
-        if kind == "ceiling":
-            ceiling_main(*rest)
-        else:
-            example_gen_main(rest[0], rest[1], int(rest[2]))
+        ceiling_main(*args.child[1:])
         return
 
     work = args.work_dir or tempfile.mkdtemp(prefix="pipeline_scale-")
@@ -231,12 +214,16 @@ def main() -> None:
         csv = os.path.join(folder, "data", "data.csv")
         if not os.path.exists(csv):
             write_csv(csv, rows, args.features, args.classes)
-        shutil.rmtree(os.path.join(folder, "root"), ignore_errors=True)
-        run = pipeline_run(csv, folder, args.epochs)
         root = os.path.join(folder, "root")
+        shutil.rmtree(root, ignore_errors=True)
+        run = pipeline_run(csv, root, args.epochs, 0)
         scratch = os.path.join(folder, "scratch")
-        ceilings = measure_ceilings(csv, root, scratch, args.epochs)
-        print(f"\n{rows:,} rows ({os.path.getsize(csv) / 2**20:.0f} MB CSV)")
+        ceilings = measure_ceilings(csv, root, scratch, args.epochs, run["workers"])
+        where = "in-process" if run["workers"] == 1 else f"{run['workers']} worker processes"
+        print(
+            f"\n{rows:,} rows ({os.path.getsize(csv) / 2**20:.0f} MB CSV); Beam components "
+            f"{where} (automatic)"
+        )
         print(
             f"  {'component':<30}{'seconds':>8}{'rows/s':>10}{'peak MB':>9}"
             f"{'ceiling s':>11}{'ratio':>7}  ceiling"
@@ -266,12 +253,24 @@ def main() -> None:
             + f"; bare faiss / score_candidate {faiss_s / inside['score_candidate']:.2f}"
         )
         if args.workers:
-            one, _ = child("--child", "eg", csv, os.path.join(scratch, "w1"), "1")
-            two, _ = child("--child", "eg", csv, os.path.join(scratch, "w2"), "2")
+            other = 2 if run["workers"] == 1 else 1
+            other_root = os.path.join(folder, f"root-{other}")
+            shutil.rmtree(other_root, ignore_errors=True)
+            again = pipeline_run(csv, other_root, args.epochs, other)
+            by = {run["workers"]: run, again["workers"]: again}
+            n = max(by)
+            print(f"  {'Beam components':<30}{'in-process':>11}{f'{n} workers':>11}  speed-up")
+            for name, one in by[1]["seconds"].items():
+                many = by[n]["seconds"].get(name, 0.0)
+                ratio = f"{one / many:.2f}x" if many >= 0.5 else "-"
+                print(f"  {name:<30}{one:>11.1f}{many:>11.1f}  {ratio}")
+            totals = [sum(by[w]["seconds"].values()) for w in (1, n)]
             print(
-                f"  ExampleGen alone: 1 worker {one:.1f} s, 2 workers {two:.1f} s: "
-                f"speed-up {one / two:.2f}x"
+                f"  {'pipeline (components)':<30}{totals[0]:>11.1f}{totals[1]:>11.1f}  "
+                f"{totals[0] / totals[1]:.2f}x; peak MB {by[1]['peaks']['(all)']:.0f} vs "
+                f"{by[n]['peaks']['(all)']:.0f}"
             )
+            shutil.rmtree(other_root, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)

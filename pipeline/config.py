@@ -76,6 +76,10 @@ class PipelineConfig:
     beam_args: list[str] = dataclasses.field(default_factory=list)
     # per-component Beam arguments, added after beam_args (e.g. more workers for Transform)
     component_beam_args: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    # worker processes for the local run's Beam components (local_runner.parallel_beam_args):
+    # 0 = automatic (the CPUs, for inputs of local_runner.PARALLEL_INPUT_BYTES or more),
+    # 1 = every step in-process, N = N processes whatever the input's size
+    beam_workers: int = 0
     enable_cache: bool = True
 
     def __post_init__(self) -> None:
@@ -117,6 +121,10 @@ class PipelineConfig:
         """Refuses bad values naming the setting and the rule; changes nothing."""
         for name in STAGES:
             getattr(self, name).validate()
+        if self.beam_workers < 0:
+            raise SettingsError(
+                f"beam_workers must be >= 0 (0 = automatic), got {self.beam_workers}"
+            )
         if self.cpu_replicas < 1:
             raise SettingsError(f"cpu_replicas must be >= 1, got {self.cpu_replicas}")
         if self.training.batch_size % self.cpu_replicas:

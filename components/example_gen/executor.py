@@ -4,14 +4,17 @@ It runs inside TFX's ``FileBasedExampleGen`` (its driver, span handling and cach
 TFX's own) and replaces only the Beam conversion, in order to:
 
 - read CSV (plain or gzip, the setting's encoding and delimiter, a header that may span
-  lines) or TFRecords, naming the columns by one rule (``files``, ``layout``);
+  lines) or TFRecords, naming the columns by one rule (``files``, ``layout``); a CSV file is
+  read in byte ranges (``ranges``) and a TFRecord file whole, ``BATCH_ROWS`` rows per Beam
+  element, so worker processes share a large input;
 - validate every row (missing label, wrong field count, non-numeric or infinite values),
   dropping bad rows and counting them per reason and per file, ``BATCH_ROWS`` rows at a time
   (``batch``: numpy converts a batch's cells, each row's outcome is ``rows.validate_row``'s,
   and the tf.Examples are encoded with the bytes protobuf's deterministic serialisation
   writes); the chunks of rows stay batched through the report, the cutoffs, the split and
   the writer (``sink``: gzipped TFRecord shards as TFX's ``WriteSplit`` names them, without
-  its reshuffle of every row);
+  its reshuffle of every row); while the cutoffs are computed the encoded rows wait in
+  staged files, not in memory (``Executor``);
 - with a span pattern, read the window of spans up to the newest one the driver resolved
   (``spans``), leaving out spans validation rejected, and write the newest span's rows again
   as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
@@ -29,10 +32,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import tensorflow as tf
 from absl import logging
 from google.protobuf import json_format, struct_pb2
 from tfx.components.example_gen import utils as tfx_example_gen_utils
@@ -45,13 +50,24 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import batch, files, rows, sink, spans, split_plan
+from tfx_metric_learning.components.example_gen import (
+    batch,
+    files,
+    ranges,
+    rows,
+    sink,
+    spans,
+    split_plan,
+)
 from tfx_metric_learning.components.example_gen.files import DataError
 from tfx_metric_learning.components.example_gen.layout import InputLayout, read_layout
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
+from tfx_metric_learning.trainer_module import records
 
 REPORT_FILE = "ingest_report.json"
+# under the examples artifact while ExampleGen runs: each chunk's encoded rows (see Executor)
+STAGING_DIR = ".staging"
 # rows validated and encoded together (numpy per batch; a batch of 64 features is ~1 MB)
 BATCH_ROWS = 2048
 # custom properties of the examples artifact (ML Metadata): the spans read, those left out
@@ -127,18 +143,20 @@ def _add(counts: dict, key: Any, n: int) -> None:
 
 
 class _ValidateBatch(beam.DoFn):
-    """A batch of (file, raw row) -> one chunk per file: the kept rows and their report.
+    """(file, a batch of its raw rows) -> a chunk: the kept rows and their report.
 
-    A chunk is ``{"file", "labels", "examples", "hashes", "report"}``: the kept rows' labels,
-    serialized tf.Examples and split hashes (``_row_hash``), and the report accumulator of
-    every row of the batch from that file (``_new_report``'s keys). A CSV row arrives as the
+    A chunk is ``{"file", "labels", "staged", "hashes", "report"}``: the kept rows' labels, the
+    staged file of their serialized tf.Examples (see ``Executor``; None when no row is kept),
+    their split hashes (``_row_hash``) and the report accumulator of every row of the batch
+    (``_new_report``'s keys). A CSV row arrives as the
     bytes of one line and is decoded with the setting's encoding (bytes it cannot decode stop
     the run naming the file), then validated by ``batch.validate_csv``; a TFRecord row is a
     record, validated by ``rows.validate_row``. Both are encoded by ``batch.ExampleEncoder``.
     """
 
-    def __init__(self, layout: InputLayout, encoding: str, seed: int):
+    def __init__(self, layout: InputLayout, encoding: str, seed: int, staging: str):
         self._layout = layout
+        self._staging = staging
         self._encoding = encoding
         self._seed = seed
         self._encoder = None
@@ -146,12 +164,9 @@ class _ValidateBatch(beam.DoFn):
     def setup(self):
         self._encoder = batch.ExampleEncoder(self._layout.feature_names, self._layout.label_name)
 
-    def process(self, elements: list[tuple[str, Any]]):
-        by_file: dict[str, list] = {}
-        for filename, raw in elements:
-            by_file.setdefault(filename, []).append(raw)
-        for filename, raws in by_file.items():
-            yield self._chunk(filename, raws)
+    def process(self, element: tuple[str, list]):
+        filename, raws = element
+        yield self._chunk(filename, raws)
 
     def _check(self, filename: str, raws: list) -> tuple[batch.Checked, int]:
         """The batch validated, and the number of rows read (blank CSV lines are not)."""
@@ -199,10 +214,16 @@ class _ValidateBatch(beam.DoFn):
                 entry["count"] += 1
         examples = self._encoder.encode(checked.values, checked.labels)
         hashes = np.array([_row_hash(self._seed, e) for e in examples], dtype=np.uint64)
+        staged = None
+        if examples:
+            staged = os.path.join(self._staging, f"{uuid.uuid4().hex}.tfrecord")
+            with tf.io.TFRecordWriter(staged) as out:
+                for example in examples:
+                    out.write(example)
         return {
             "file": filename,
             "labels": checked.labels,
-            "examples": examples,
+            "staged": staged,
             "hashes": hashes,
             "report": report,
         }
@@ -237,6 +258,11 @@ class _ReportFn(beam.CombineFn):
 
     def extract_output(self, acc: dict[str, Any]) -> dict[str, Any]:
         return acc
+
+
+def _staged_examples(chunk: dict[str, Any]) -> list[bytes]:
+    """A chunk's serialized tf.Examples, read back from its staged file."""
+    return list(records.iter_records(chunk["staged"])) if chunk["staged"] else []
 
 
 def _row_hash(seed: int, serialized: bytes) -> int:
@@ -293,13 +319,11 @@ class _SplitChunk(beam.DoFn):
         else:
             held, valid = set(roles[EVAL]), set(roles[VALID])
             where = np.array([1 if c in held else 2 if c in valid else 0 for c in labels])
+        examples = _staged_examples(chunk)
         for index, name in enumerate((TRAIN, EVAL, VALID)):
             rows_in = np.flatnonzero(where == index)
             if rows_in.size:
-                part = (
-                    [labels[i] for i in rows_in],
-                    [chunk["examples"][i] for i in rows_in],
-                )
+                part = ([labels[i] for i in rows_in], [examples[i] for i in rows_in])
                 yield beam.pvalue.TaggedOutput(name, part)
 
 
@@ -327,7 +351,16 @@ def _class_roles(report: dict, eval_classes: list[str], validation_fraction: flo
 
 
 class Executor(BaseExampleGenExecutor):
-    """Validating, protocol-aware ExampleGen executor (CSV or tf.Example TFRecords)."""
+    """Validating, protocol-aware ExampleGen executor (CSV or tf.Example TFRecords).
+
+    The split needs every row's hash before it can place any row (the per-class cutoffs), so
+    the rows wait between validation and the split. They wait on disk, not in the runner: each
+    chunk's encoded rows go to one uncompressed TFRecord file under ``<examples>/.staging/``
+    and the chunk carries only its labels and hashes (about 50 bytes a row, where the encoded
+    rows are about 1.1 KB a row at 64 features). The split reads a chunk's file back and
+    routes its rows. Measured at 1,000,000 rows: peak memory XX. The folder is deleted when
+    the execution ends, failed or not; a retried bundle writes new files under new names.
+    """
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         """Not used: ``GenerateExamplesByBeam`` is overridden to split by protocol."""
@@ -354,25 +387,19 @@ class Executor(BaseExampleGenExecutor):
         )
 
         if layout.tfrecord:
-            raw = (
+            batches = (
                 pipeline
-                | "ReadTFRecords" >> beam.Create(paths)
-                | "ReadEach" >> beam.FlatMap(_read_tfrecord_file)
+                | "TFRecordFiles" >> beam.Create(paths)
+                | "ReadTFRecords" >> beam.FlatMap(_read_tfrecord_batches)
             )
         else:
-            reads = [
+            batches = (
                 pipeline
-                | f"ReadCSV[{i}]"
-                >> beam.io.ReadFromTextWithFilename(
-                    pattern, skip_header_lines=layout.header.lines, coder=beam.coders.BytesCoder()
-                )
-                for i, pattern in enumerate(read["patterns"])
-            ]
-            raw = reads[0] if len(reads) == 1 else reads | "FlattenSpans" >> beam.Flatten()
-        chunks = (
-            raw
-            | "Batch" >> beam.BatchElements(min_batch_size=BATCH_ROWS, max_batch_size=BATCH_ROWS)
-            | "Validate" >> beam.ParDo(_ValidateBatch(layout, settings.encoding, settings.seed))
+                | "ByteRanges" >> beam.Create(ranges.plan(paths, layout.header.lines))
+                | "ReadCSV" >> beam.FlatMap(_read_csv_batches)
+            )
+        chunks = batches | "Validate" >> beam.ParDo(
+            _ValidateBatch(layout, settings.encoding, settings.seed, self._staging)
         )
         report = (
             chunks
@@ -418,7 +445,7 @@ class Executor(BaseExampleGenExecutor):
             outputs[NEW_SPAN] = (
                 chunks
                 | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest and c["labels"])
-                | "NewSpan" >> beam.Map(lambda c: c["examples"])
+                | "NewSpan" >> beam.Map(_staged_examples)
             )
         per_split = {
             name: (
@@ -468,12 +495,27 @@ class Executor(BaseExampleGenExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Runs the conversion, then checks the ingest report and fails on unusable data."""
+        payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
+        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
+        if payload not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE):
+            raise ValueError(f"output_data_format {payload}: only tf.Examples are written")
+        if file_format not in (
+            None,
+            example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
+            example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        ):
+            raise ValueError(f"output_file_format {file_format}: only gzipped TFRecords")
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         report_path = os.path.join(examples.uri, REPORT_FILE)
         self._report_prefix = report_path
-        self._write_examples(output_dict, exec_properties)
+        self._staging = os.path.join(examples.uri, STAGING_DIR)
+        fileio.makedirs(self._staging)
+        try:
+            self._write_examples(output_dict, exec_properties)
+        finally:
+            fileio.rmtree(self._staging)
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
@@ -508,16 +550,6 @@ class Executor(BaseExampleGenExecutor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
-        payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
-        file_format = exec_properties.get(standard_component_specs.OUTPUT_FILE_FORMAT_KEY)
-        if payload not in (None, example_gen_pb2.FORMAT_TF_EXAMPLE):
-            raise ValueError(f"output_data_format {payload}: only tf.Examples are written")
-        if file_format not in (
-            None,
-            example_gen_pb2.FILE_FORMAT_UNSPECIFIED,
-            example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-        ):
-            raise ValueError(f"output_file_format {file_format}: only gzipped TFRecords")
         outputs = output_dict[standard_component_specs.EXAMPLES_KEY]
         artifact_utils.get_single_instance(outputs).split_names = artifact_utils.encode_split_names(
             tfx_example_gen_utils.generate_output_split_names(input_config, output_config)
@@ -534,7 +566,7 @@ class Executor(BaseExampleGenExecutor):
 
 
 def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) -> dict[str, Any]:
-    """The globs and files this execution reads, and the spans they belong to.
+    """The files this execution reads, and the spans they belong to.
 
     Without spans: the one pattern of the input config. With spans: the window of spans up
     to the one the driver resolved (``exec_properties['span']``), leaving out those the span
@@ -575,7 +607,7 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
         paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
         if not paths:
             raise DataError(f"no input files match {pattern}")
-        return {**out, "patterns": [pattern], "paths": paths}
+        return {**out, "paths": paths}
     found = spans.find_spans(base, settings.data_pattern)
     newest = int(exec_properties.get("span") or max(found, default=0))
     if newest in found and found[newest].pattern != resolved:
@@ -587,22 +619,34 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
     chosen, left_out = spans.window(
         found, newest, settings.window, ledger.rejected(settings.verdicts_dir)
     )
-    patterns, paths, described = [], [], []
+    paths, described = [], []
     for span in chosen:
         span_files = spans.span_paths(base, span)
         if not span_files:
             raise DataError(f"span {span.number} ({os.path.join(base, span.pattern)}) has no files")
-        patterns.append(os.path.join(base, span.pattern))
         paths.extend(span_files)
         described.append({"span": span.number, "version": span.version, "files": span_files})
     out["new_span_paths"] = described[-1]["files"]
     out["left_out"] = [{"span": s.number, "version": s.version} for s in left_out]
-    return {**out, "spans": described, "patterns": patterns, "paths": paths}
+    return {**out, "spans": described, "paths": paths}
 
 
-def _read_tfrecord_file(path: str):
+def _read_tfrecord_batches(path: str):
+    """(path, at most ``BATCH_ROWS`` records of it), for every record of the file."""
+    batch: list[bytes] = []
     for record in files.iter_tfrecords(path):
-        yield path, record
+        batch.append(record)
+        if len(batch) == BATCH_ROWS:
+            yield path, batch
+            batch = []
+    if batch:
+        yield path, batch
+
+
+def _read_csv_batches(byte_range: ranges.ByteRange):
+    """(path, at most ``BATCH_ROWS`` lines of it), for every line of the range."""
+    for lines in ranges.read_batches(byte_range, BATCH_ROWS):
+        yield byte_range.path, lines
 
 
 def summarise_report(report: dict[str, Any]) -> str:

@@ -58,6 +58,16 @@ class _RawStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._handle.seek(offset, whence)
+        return self._handle.tell()
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
     def readinto(self, buffer) -> int:
         data = self._handle.read(len(buffer))
         buffer[: len(data)] = data
@@ -71,7 +81,10 @@ class _RawStream(io.RawIOBase):
 
 @contextlib.contextmanager
 def open_binary(path: str):
-    """A buffered binary stream of the file's content (gunzipped for ``.gz``), local or a URI."""
+    """A buffered binary stream of the file's content (gunzipped for ``.gz``), local or a URI.
+
+    A plain file's stream can seek (``ranges`` starts reading in the middle of a file).
+    """
     stream = io.BufferedReader(_RawStream(fileio.open(path, "rb")), buffer_size=1 << 20)
     try:
         yield gzip.GzipFile(fileobj=stream, mode="rb") if is_gzip(path) else stream

@@ -78,6 +78,15 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     )
     add_beam_options(run)
     run.add_argument(
+        "--beam-workers",
+        type=int,
+        default=_default("beam_workers"),
+        metavar="N",
+        help="worker processes for the Beam components of a local run: 0 = automatic (one per "
+        f"CPU when the input is {local_runner.PARALLEL_INPUT_BYTES // 2**20} MB or more, else "
+        "in-process), 1 = in-process, N = N processes (default 0)",
+    )
+    run.add_argument(
         "--component-beam-arg",
         action="append",
         default=[],
@@ -191,6 +200,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         serving_dir=args.serving_dir,
         data=getattr(args, "data", _default("data")),
         cpu_replicas=getattr(args, "cpu_replicas", _default("cpu_replicas")),
+        beam_workers=getattr(args, "beam_workers", _default("beam_workers")),
         beam_args=list(args.beam_arg),
         component_beam_args=component_beam_args(getattr(args, "component_beam_arg", [])),
         enable_cache=not getattr(args, "no_cache", False),

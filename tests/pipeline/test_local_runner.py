@@ -45,3 +45,71 @@ def test_beam_args_keep_tfx_from_packaging_itself_for_local_workers_only(given, 
     if "--runner=DataflowRunner" not in args:
         # TFX's own check (BaseBeamExecutor) then leaves the arguments as they are: no sdist
         assert dependency_utils.make_beam_dependency_flags(args) == args
+
+
+MULTI = "--direct_running_mode=multi_processing"
+
+
+@pytest.fixture
+def csv_dir(tmp_path):
+    (tmp_path / "d.csv").write_text("a,label\n" + "".join(f"{i},c{i % 2}\n" for i in range(50)))
+    return str(tmp_path)
+
+
+def _parallel(csv_dir, **fields):
+    return local_runner.parallel_beam_args(PipelineConfig(data=csv_dir, **fields), csv_dir)
+
+
+def test_small_input_stays_in_process(csv_dir, monkeypatch):
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    assert _parallel(csv_dir) == ([], "")
+
+
+def test_large_input_uses_every_cpu(csv_dir, monkeypatch):
+    size = local_runner.input_bytes(PipelineConfig(data=csv_dir), csv_dir)
+    assert size == len("a,label\n" + "".join(f"{i},c{i % 2}\n" for i in range(50)))
+    monkeypatch.setattr(local_runner, "PARALLEL_INPUT_BYTES", size)
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0, 1, 2})
+    flags, why = _parallel(csv_dir)
+    assert flags == [MULTI, "--direct_num_workers=3"]
+    assert "3 worker processes" in why and "3 CPUs" in why
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0})
+    assert _parallel(csv_dir) == ([], "")  # one CPU: nothing to share
+    monkeypatch.setattr(local_runner, "PARALLEL_INPUT_BYTES", size + 1)
+    monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0, 1, 2})
+    assert _parallel(csv_dir) == ([], "")
+
+
+def test_beam_workers_forces_a_count_and_one_keeps_everything_in_process(csv_dir):
+    flags, why = _parallel(csv_dir, beam_workers=2)
+    assert flags == [MULTI, "--direct_num_workers=2"] and "--beam-workers 2" in why
+    assert _parallel(csv_dir, beam_workers=1) == ([], "")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--direct_num_workers=4"],
+        ["--direct_running_mode=multi_threading"],
+        ["--runner=DataflowRunner"],
+    ],
+)
+def test_beam_arguments_that_choose_the_workers_win(csv_dir, given):
+    assert _parallel(csv_dir, beam_workers=2, beam_args=given) == ([], "")
+    config = PipelineConfig(data=csv_dir, beam_workers=2, beam_args=given)
+    assert local_runner.local_config(config, csv_dir, print).beam_args == local_runner.beam_args(
+        config
+    )
+
+
+def test_local_config_adds_the_workers_and_says_so(csv_dir):
+    said = []
+    config = PipelineConfig(data=csv_dir, beam_workers=2)
+    local = local_runner.local_config(config, csv_dir, said.append)
+    assert local.beam_args == local_runner.beam_args(config) + [MULTI, "--direct_num_workers=2"]
+    assert len(said) == 1 and "--beam-workers 1 keeps them in-process" in said[0]
+
+
+def test_negative_beam_workers_are_refused():
+    with pytest.raises(ValueError, match="beam_workers must be >= 0"):
+        PipelineConfig(beam_workers=-1).validate()

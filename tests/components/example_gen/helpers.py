@@ -6,6 +6,7 @@ import json
 import os
 
 from tfx.components.example_gen import input_processor
+from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
@@ -15,11 +16,18 @@ from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
 def run_example_gen(
-    input_base: str, pattern: str, out_dir: str, artifact=None, overrides=None, **settings
+    input_base: str,
+    pattern: str,
+    out_dir: str,
+    artifact=None,
+    overrides=None,
+    beam_args=None,
+    **settings,
 ) -> dict:
     """Runs the executor; returns the ingest report.
 
-    ``overrides``: execution properties set over the component's (e.g. an output format).
+    ``overrides``: execution properties set over the component's (e.g. an output format);
+    ``beam_args``: the Beam pipeline's arguments (default: Beam's defaults).
 
     With a span pattern, the span is resolved first by TFX's own driver code (the input
     processor ExampleGen's driver uses), as a pipeline run does.
@@ -39,7 +47,8 @@ def run_example_gen(
     props.update(overrides or {})
     examples = artifact or standard_artifacts.Examples()
     examples.uri = out_dir
-    executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
+    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args or [])
+    executor.Executor(context).Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
     with open(os.path.join(out_dir, executor.REPORT_FILE)) as f:
         return json.load(f)
 

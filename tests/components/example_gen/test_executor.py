@@ -8,7 +8,8 @@ from tfx.types import standard_artifacts
 
 from tests.components.example_gen.helpers import run_example_gen
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen import executor, ranges
+from tfx_metric_learning.components.example_gen import rows as rows_module
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 from tfx_metric_learning.pipeline import data
 
@@ -337,3 +338,40 @@ def test_settings_that_change_the_compiled_splits_ask_for_a_new_compile(tmp_path
         examples.uri = str(tmp_path / f"out{compiled}")
         with pytest.raises(executor.DataError, match=f"{words} the validation split"):
             executor.Executor().Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
+
+
+def test_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
+    """Many byte ranges on 2 worker processes: the same rows in every split, the same report."""
+    data = tmp_path / "in"
+    data.mkdir()
+    bad = {7: ["1", "", ""], 500: ["1", "2"]}  # a missing label, a wrong field count
+    rows = [bad.get(i, [i * 0.5, i % 7, f"c{i % 9}"]) for i in range(1500)]
+    _write_csv(data / "a.csv", ["f1", "f2", "label"], rows[:900])
+    _write_csv(data / "b.csv", ["f1", "f2", "label"], rows[900:])
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 2000)  # ~20 ranges (planned in this process)
+    reports, written = [], []
+    for name, args in [
+        ("one", ["--runner=FnApiRunner"]),
+        ("two", ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]),
+    ]:
+        out = str(tmp_path / name)
+        reports.append(
+            run_example_gen(str(data), "*.csv", out, beam_args=args, label_column="label")
+        )
+        written.append(
+            {
+                split: sorted(
+                    e.SerializeToString(deterministic=True) for e in _read_split(out, split)
+                )
+                for split in ("train", "eval", "valid")
+            }
+        )
+        assert not os.path.exists(os.path.join(out, executor.STAGING_DIR))
+    assert reports[0]["rows_read"] == 1500
+    assert reports[0]["bad_rows"] == {
+        rows_module.MISSING_LABEL: 1,
+        rows_module.WRONG_FIELD_COUNT: 1,
+    }
+    assert reports[0] == reports[1]
+    assert written[0] == written[1]
+    assert sum(len(v) for v in written[0].values()) == 1498
