@@ -225,21 +225,21 @@ def main() -> None:
             f"{where} (automatic)"
         )
         print(
-            f"  {'component':<30}{'seconds':>8}{'rows/s':>10}{'peak MB':>9}"
+            f"  {'component':<30}{'seconds':>8}{'rows/s':>11}{'peak MB':>9}"
             f"{'ceiling s':>11}{'ratio':>7}  ceiling"
         )
         for name, took in run["seconds"].items():
             rate = f"{rows / took:,.0f}" if took > 0 else "-"
             peak = run["peaks"].get(name)  # None: ended before the first 0.2 s poll
             peak_text = f"{peak:.0f}" if peak else "-"
-            line = f"  {name:<30}{took:>8.1f}{rate:>10}{peak_text:>9}"
+            line = f"  {name:<30}{took:>8.1f}{rate:>11}{peak_text:>9}"
             if name in ceilings:
                 seconds, what = ceilings[name]
                 line += f"{seconds:>11.1f}{seconds / took:>7.2f}  {what}"
             print(line)
         total = sum(run["seconds"].values())
         print(
-            f"  {'pipeline (components)':<30}{total:>8.1f}{rows / total:>10,.0f}"
+            f"  {'pipeline (components)':<30}{total:>8.1f}{rows / total:>11,.0f}"
             f"{run['peaks']['(all)']:>9.0f}  process wall {run['wall']:.1f} s, "
             f"{1e6 * run['wall'] / rows:.0f} us/row"
         )
