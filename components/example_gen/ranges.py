@@ -46,8 +46,9 @@ class ByteRange:
     header_lines: int
 
 
-def plan(paths: list[str], header_lines: int, range_bytes: int = RANGE_BYTES) -> list[ByteRange]:
-    """The ranges of every file: ``range_bytes`` each, or the whole file when gzipped."""
+def plan(paths: list[str], header_lines: int, range_bytes: int = 0) -> list[ByteRange]:
+    """The ranges of every file: ``range_bytes`` (0: ``RANGE_BYTES``) each, a gzip file whole."""
+    range_bytes = range_bytes or RANGE_BYTES
     out = []
     for path in paths:
         size = -1 if is_gzip(path) else fileio.stat(path).length

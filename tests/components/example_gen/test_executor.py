@@ -348,7 +348,8 @@ def test_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
     rows = [bad.get(i, [i * 0.5, i % 7, f"c{i % 9}"]) for i in range(1500)]
     _write_csv(data / "a.csv", ["f1", "f2", "label"], rows[:900])
     _write_csv(data / "b.csv", ["f1", "f2", "label"], rows[900:])
-    monkeypatch.setattr(ranges, "RANGE_BYTES", 2000)  # ~20 ranges (planned in this process)
+    monkeypatch.setattr(ranges, "RANGE_BYTES", 1000)  # ranges are planned in this process
+    assert len(ranges.plan([str(data / "a.csv"), str(data / "b.csv")], 1)) > 10
     reports, written = [], []
     for name, args in [
         ("one", ["--runner=FnApiRunner"]),
