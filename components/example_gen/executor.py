@@ -556,10 +556,12 @@ class Executor(BaseExampleGenExecutor):
         artifact_utils.get_single_instance(outputs).split_names = artifact_utils.encode_split_names(
             tfx_example_gen_utils.generate_output_split_names(input_config, output_config)
         )
+        logging.info("Generating examples.")  # TFX's log lines, as its Do writes them
         with self._make_beam_pipeline() as pipeline:
             for name, chunks in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
                 split_uri = artifact_utils.get_split_uri(outputs, name)
                 _ = chunks | f"WriteSplit[{name}]" >> sink.WriteChunks(split_uri)
+        logging.info("Examples generated.")
         for artifact in outputs:
             examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
             examples_utils.set_file_format(
