@@ -31,6 +31,7 @@ from tfx_metric_learning.pipeline.candidates import require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
 from tfx_metric_learning.pipeline.data import input_paths, prepare_default_data
 from tfx_metric_learning.pipeline.pipeline import (
+    ALWAYS_RUN,
     create_compare_pipeline,
     create_pipeline,
     create_schema_pipeline,
@@ -422,6 +423,18 @@ def compare(
     return out
 
 
+def never_cached(pipeline_ir, node_ids) -> None:
+    """Switches caching off for the nodes ``node_ids`` of a compiled pipeline (IR).
+
+    TFX sets every node's ``caching_options`` from the pipeline's ``enable_cache``; a node
+    whose result depends on more than its inputs and properties (``pipeline.ALWAYS_RUN``)
+    must run every time.
+    """
+    for node in pipeline_ir.nodes:
+        if node.pipeline_node.node_info.id in node_ids:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+
+
 def _execute(
     pipeline,
     run_id: str,
@@ -436,6 +449,7 @@ def _execute(
     runtime_parameter_utils.substitute_runtime_parameter(
         pipeline_ir, {compiler_constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
     )
+    never_cached(pipeline_ir, ALWAYS_RUN)
 
     absl_logger = py_logging.getLogger("absl")
     handlers: list[py_logging.Handler] = [

@@ -2,8 +2,13 @@
 
 ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen of a curated schema file)
            -> DataValidator (schema, and drift against the last accepted span)
-           -> Transform -> PairGen -> Trainer -> RetrievalEvaluator (+ latest blessed model)
-           -> Pusher (pushes only a blessed model)
+           -> Transform -> PairGen -> Trainer -> RetrievalEvaluator (+ the production model)
+           -> Pusher (pushes only a blessed model, and records it as production)
+
+What is in production is what was pushed: ``ProductionModel`` reads the record the Pusher
+keeps at the serving location (``components/production``) and hands the evaluator its
+baseline and, with warm start, the Trainer its weights. The same mechanism runs locally and
+on every Kubeflow backend; no ML Metadata query (resolver) is compiled.
 
 Transform and everything after it run only when the DataValidator accepted the data (one
 ``Cond``). Pusher is not under a second ``Cond`` on the blessing: TFX evaluates a node's
@@ -23,20 +28,17 @@ import os
 from tfx.components import Pusher, SchemaGen, StatisticsGen, Trainer, Transform, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
-from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.experimental.conditionals.conditional import Cond
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
-from tfx.types import Channel, standard_artifacts
 
 from tfx_metric_learning.components.data_validator.component import DataValidator
 from tfx_metric_learning.components.data_validator.executor import BLESSED_PROPERTY
 from tfx_metric_learning.components.example_gen.component import labelled_example_gen
 from tfx_metric_learning.components.leaderboard.component import Leaderboard
 from tfx_metric_learning.components.pair_gen.component import PairGen
+from tfx_metric_learning.components.production import spec as production_spec
+from tfx_metric_learning.components.production.component import ProductionModel
 from tfx_metric_learning.components.pusher import executor as pusher_executor
 from tfx_metric_learning.components.retrieval_evaluator.component import RetrievalEvaluator
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
@@ -54,6 +56,11 @@ TUNER_FN = "tfx_metric_learning.trainer_module.tuning.tuner_fn"
 RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "training", "evaluation")
 # ... and what it may change in a comparison, whose branches' training settings are compiled in
 COMPARE_RUNTIME_PARAMETERS = ("data_root", "ingest", "validation", "evaluation")
+# The node that reads what is in production (a file outside the pipeline's artifacts).
+PRODUCTION_MODEL = "ProductionModel"
+# Nodes whose result depends on more than their inputs and properties: no cache may replay
+# them (the local runner and the Kubeflow compiler switch caching off for these ids).
+ALWAYS_RUN = (PRODUCTION_MODEL,)
 
 
 def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
@@ -89,10 +96,10 @@ def create_pipeline(
     head = _validated_examples(config, input_base, pattern, runtime)
     example_gen, schema_gen = head[0], head[2]
     accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
-    model_resolver = _model_resolver()
+    production = _production(config)
     with Cond(accepted == 1):
-        downstream = _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
-    return _pipeline(config, [*head, model_resolver, *downstream], metadata_connection_config)
+        downstream = _training_and_push(config, example_gen, schema_gen, production, runtime)
+    return _pipeline(config, [*head, production, *downstream], metadata_connection_config)
 
 
 def _input(data_path: str, runtime: dict, allowed: tuple[str, ...]) -> tuple[str, str]:
@@ -121,13 +128,9 @@ def _validated_examples(config: PipelineConfig, input_base: str, pattern: str, r
     return [example_gen, statistics_gen, schema_gen, data_validator]
 
 
-def _model_resolver() -> object:
-    """The latest blessed model of this pipeline: production, which a new model must match."""
-    return Resolver(
-        strategy_class=LatestBlessedModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+def _production(config: PipelineConfig) -> object:
+    """What is in production at the serving location: the baseline a new model must match."""
+    return ProductionModel(serving_dir=config.serving_dir).with_id(PRODUCTION_MODEL)
 
 
 def create_compare_pipeline(
@@ -139,6 +142,7 @@ def create_compare_pipeline(
     metadata_connection_config=None,
     runtime_parameters: dict | None = None,
     tuning_trials: int = 0,
+    max_parallel_branches: int = 0,
 ) -> Pipeline:
     """The comparison of ``candidates`` over ``seeds``, one TFX pipeline.
 
@@ -148,7 +152,7 @@ def create_compare_pipeline(
     Trainer (selecting its epoch on the validation split) and RetrievalEvaluator (test
     metrics and raw-feature baselines; its own blessing is not used). Then the Leaderboard
     gathers every branch and outputs the winner's model; with ``deploy`` that model goes
-    through the usual RetrievalEvaluator (against the latest blessed model) and Pusher. No
+    through the usual RetrievalEvaluator (against the production model) and Pusher. No
     branch depends on another, so Kubeflow runs them in parallel.
 
     With ``tuning_trials`` > 0 each candidate is first tuned by TFX's ``Tuner`` (KerasTuner
@@ -159,6 +163,10 @@ def create_compare_pipeline(
 
     ``runtime_parameters`` may replace the data side only (``COMPARE_RUNTIME_PARAMETERS``):
     each branch's training settings are compiled in, they make the branches.
+
+    ``max_parallel_branches`` > 0 bounds how many branches run at once where branches run in
+    parallel (Kubeflow): the first Tuner or Trainer of branch ``i`` waits for the evaluator of
+    branch ``i - max_parallel_branches`` (an ordering edge, no data).
     """
     config.validate()
     require_validation_split(config.ingest.validation_fraction)
@@ -169,12 +177,13 @@ def create_compare_pipeline(
     head = _validated_examples(config, input_base, pattern, runtime)
     example_gen, schema_gen = head[0], head[2]
     accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
-    model_resolver = _model_resolver() if deploy else None
+    production = _production(config) if deploy else None
     with Cond(accepted == 1):
         transform = _transform(config, example_gen, schema_gen)
         pair_gens: dict[str, object] = {}
         nodes: list = [transform]
         branches = []
+        branch_ends: list = []  # each branch's evaluator, in order
         for candidate in candidates:
             tuner = None
             for seed in seeds:
@@ -192,6 +201,8 @@ def create_compare_pipeline(
                 suffix = branch_id(candidate.label, seed)
                 if tuning_trials > 0 and tuner is None:
                     tuner = _tuner(candidate, training, tuning_trials, pair_gen, transform)
+                first = tuner if tuner is not None and tuner not in nodes else None
+                if tuner is not None and first is not None:
                     nodes.append(tuner.with_id(f"Tuner_{suffix}"))
                 tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner else {}
                 trainer = _trainer(config, training.to_dict(), pair_gen, transform, tuned).with_id(
@@ -204,6 +215,9 @@ def create_compare_pipeline(
                     settings=runtime.get("evaluation", config.evaluation),
                 ).with_id(f"RetrievalEvaluator_{suffix}")
                 nodes += [trainer, evaluator]
+                if max_parallel_branches > 0 and len(branch_ends) >= max_parallel_branches:
+                    (first or trainer).add_upstream_node(branch_ends[-max_parallel_branches])
+                branch_ends.append(evaluator)
                 branches.append(
                     {
                         "candidate": candidate.label,
@@ -217,10 +231,10 @@ def create_compare_pipeline(
         nodes.append(leaderboard)
         if deploy:
             nodes += _bless_and_push(
-                config, example_gen, leaderboard.outputs["model"], model_resolver, runtime
+                config, example_gen, leaderboard.outputs["model"], production, runtime
             )
-    resolver = [model_resolver] if deploy else []
-    return _pipeline(config, [*head, *resolver, *nodes], metadata_connection_config)
+    reader = [production] if deploy else []
+    return _pipeline(config, [*head, *reader, *nodes], metadata_connection_config)
 
 
 def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> object:
@@ -343,16 +357,16 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
     )
 
 
-def _bless_and_push(config: PipelineConfig, example_gen, model, model_resolver, runtime) -> list:
+def _bless_and_push(config: PipelineConfig, example_gen, model, production, runtime) -> list:
     """RetrievalEvaluator of ``model`` against production, then Pusher.
 
-    Production is the latest blessed model; Pusher pushes ``model`` only when blessed,
-    all-or-nothing (components/pusher).
+    Production is the ``ProductionModel``'s output; Pusher pushes ``model`` only when
+    blessed, all-or-nothing, and then records it as production (components/pusher).
     """
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
         model=model,
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=production.outputs[production_spec.MODEL_KEY],
         label_column=config.ingest.label_feature,
         settings=runtime.get("evaluation", config.evaluation),
     )
@@ -362,13 +376,13 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, model_resolver, 
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
-        # all-or-nothing pushes; leftovers of killed ones removed (components/pusher)
+        # all-or-nothing pushes, the production record; leftovers of killed ones removed
         custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
     )
     return [evaluator, pusher]
 
 
-def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime) -> list:
+def _training_and_push(config, example_gen, schema_gen, production, runtime) -> list:
     """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
     transform = _transform(config, example_gen, schema_gen)
     pair_gen = PairGen(
@@ -377,14 +391,16 @@ def _training_and_push(config, example_gen, schema_gen, model_resolver, runtime)
         settings=config.pair_settings,
         training=runtime.get("training"),
     )
-    # warm start: the Trainer gets the latest blessed model (wired only then, so that a cold
-    # start stays cached when a new model is blessed)
+    # warm start: the Trainer gets the production model (wired only then: the production
+    # model is read anew on every run, and a cold start's Trainer stays cacheable)
     base_model = (
-        {"base_model": model_resolver.outputs["model"]} if config.training.warm_start else {}
+        {"base_model": production.outputs[production_spec.MODEL_KEY]}
+        if config.training.warm_start
+        else {}
     )
     training = runtime.get("training", config.training.resolved().to_dict())
     trainer = _trainer(config, training, pair_gen, transform, base_model)
     evaluator, pusher = _bless_and_push(
-        config, example_gen, trainer.outputs["model"], model_resolver, runtime
+        config, example_gen, trainer.outputs["model"], production, runtime
     )
     return [transform, pair_gen, trainer, evaluator, pusher]

@@ -16,7 +16,9 @@ from tfx_metric_learning.components.data_validator.executor import (
     FOUND_PROPERTY,
     SPAN_PROPERTY,
 )
+from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.pipeline.config import PipelineConfig
+from tfx_metric_learning.pipeline.pipeline import PRODUCTION_MODEL
 
 _STATES = metadata_store_pb2.Execution.State
 
@@ -131,6 +133,18 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
         "blessed": None,
         "pushed_model": None,
     }
+    _, production = _output_json(
+        store,
+        executions.get(PRODUCTION_MODEL),
+        production_spec.MODEL_KEY,
+        production_spec.FOUND_FILE,
+    )
+    if production is not None:
+        summary["production"] = {
+            "status": production["status"],
+            "reason": production["reason"],
+            "version": (production.get("record") or {}).get("version"),
+        }
     evaluator = executions.get("RetrievalEvaluator")
     evaluation, record = _output_json(store, evaluator, "evaluation", "evaluation.json")
     if record is not None:
@@ -151,7 +165,7 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
-    examples, report = _output_json(
+    _, report = _output_json(
         store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
     )
     if report is not None:
@@ -163,8 +177,8 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
         }
         if report.get("spans"):
-            # the span ExampleGen's driver resolved, as ML Metadata records it
-            summary["ingest"]["span"] = examples.custom_properties["span"].int_value
+            # the span ExampleGen resolved (the newest of the spans it read)
+            summary["ingest"]["span"] = report["spans"][-1]["span"]
             summary["ingest"]["spans_read"] = [s["span"] for s in report["spans"]]
             summary["ingest"]["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
     validator = executions.get("DataValidator")

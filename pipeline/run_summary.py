@@ -15,6 +15,13 @@ def strategy_words(name: str) -> str:
     return "one device, no distribution strategy" if name == "none" else name
 
 
+def production_line(production: dict) -> str:
+    """What was in production when the run started (its baseline and warm start)."""
+    if production["status"] == "found":
+        return f"Production at the start: {production['reason']}."
+    return f"Production at the start: none ({production['reason']}); no baseline to beat."
+
+
 def format_summary(summary: dict) -> str:
     """The end-of-run summary: metrics, blessing, where the pushed model is."""
     lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
@@ -42,6 +49,9 @@ def format_summary(summary: dict) -> str:
     validation = summary.get("validation")
     if validation:
         lines.append(validation_line(validation))
+    production = summary.get("production")
+    if production:
+        lines.append(production_line(production))
     metrics = summary.get("metrics")
     baseline = summary.get("baseline_metrics")
     if metrics:
@@ -76,7 +86,12 @@ def format_summary(summary: dict) -> str:
                 f"rows of the {kept['split']} split)."
             )
         if training.get("warm_started_from"):
-            lines.append(f"Warm start from: {training['warm_started_from']}")
+            version = (production or {}).get("version")
+            lines.append(
+                "Warm start from: "
+                + (f"production version {version}, " if version else "")
+                + training["warm_started_from"]
+            )
         if training.get("resumed_after_epoch"):
             lines.append(f"Resumed after epoch {training['resumed_after_epoch']} (preempted).")
     blessed = summary.get("blessed")

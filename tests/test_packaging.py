@@ -112,3 +112,84 @@ def test_installed_beside_a_kubeflow_sdk_both_import(wheel, tmp_path):
     assert runner_file.startswith(str(site / PACKAGE / "kubeflow"))
     assert cli_file.startswith(str(site / PACKAGE / "pipeline"))
     assert int(losses) > 20
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    with open(os.path.join(REPO_DIR, "constraints.txt")) as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if "==" in line:
+                name, version = line.split("==")
+                pins[_canonical(name)] = version.strip()
+    return pins
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-").strip()
+
+
+def _dev_only() -> set[str]:
+    """The dev extras and what only they pull in (not in the image)."""
+    from importlib import metadata
+
+    dev = {
+        _canonical(r.split(";")[0].split("[")[0].split("=")[0].split("<")[0].split(">")[0])
+        for r in _pyproject()["project"]["optional-dependencies"]["dev"]
+    }
+    out, todo = set(), list(dev)
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        out.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for r in requires:
+            if "extra ==" in r:
+                continue
+            todo.append(
+                _canonical(
+                    r.split(";")[0]
+                    .split("[")[0]
+                    .split(" ")[0]
+                    .split("=")[0]
+                    .split("<")[0]
+                    .split(">")[0]
+                    .split("!")[0]
+                    .split("~")[0]
+                )
+            )
+    return out
+
+
+def test_the_pins_cover_the_whole_installed_stack_and_pip_check_passes():
+    """What the image installs (constraints.txt) is the stack the tests ran on."""
+    from importlib import metadata
+
+    pins = _pins()
+    installed = {_canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    ours = {"tfx-metric-learning", "pip", "setuptools", "wheel"}
+    runtime = {n: v for n, v in installed.items() if n not in ours}
+    unpinned = sorted(n for n in runtime if n not in pins and n not in _dev_only())
+    assert unpinned == [], f"installed but not pinned in constraints.txt: {unpinned}"
+    moved = {n: (v, pins[n]) for n, v in runtime.items() if n in pins and pins[n] != v}
+    assert moved == {}, f"installed version differs from the pin: {moved}"
+    check = subprocess.run(
+        [sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_the_image_installs_the_pins_on_the_tested_python_and_beam():
+    with open(os.path.join(REPO_DIR, "kubeflow", "Dockerfile")) as f:
+        dockerfile = f.read()
+    assert "pip install -c constraints.txt ." in dockerfile
+    assert "pip check" in dockerfile
+    assert "FROM gcr.io/tfx-oss-public" not in dockerfile  # its stack is not the pinned one
+    python = f"python:{sys.version_info.major}.{sys.version_info.minor}."
+    assert f"ARG PYTHON_IMAGE={python}" in dockerfile
+    assert f"ARG BEAM_VERSION={_pins()['apache-beam']}\n" in dockerfile
+    assert f"beam_python{sys.version_info.major}.{sys.version_info.minor}_sdk" in dockerfile

@@ -27,6 +27,7 @@ import os
 
 import tensorflow as tf
 from absl import logging
+from tf_keras.src.distribute import distributed_file_utils
 
 EPOCH_KEY = "epochs_done"
 # a state folder untouched this long belongs to a training that will not resume: 3 days, so a
@@ -68,22 +69,42 @@ def state_dir(checkpoint_dir: str, settings: dict, inputs: list[str]) -> str:
 class EpochState:
     """The resumable state of a training model and its optimizer in ``directory``."""
 
-    def __init__(self, directory: str, model: tf.keras.Model, best: tf.Module | None = None):
-        """``best``: the selection's kept epoch (``selection.BestEpoch``), saved alongside."""
+    def __init__(
+        self,
+        directory: str,
+        model: tf.keras.Model,
+        best: tf.Module | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
+        """``best``: the selection's kept epoch (``selection.BestEpoch``), saved alongside.
+
+        With several workers (``strategy`` a ``MultiWorkerMirroredStrategy``) every worker
+        restores from ``directory`` and saves, as saving may need all of them, but only the
+        chief saves there: the others save into a temporary folder they remove (tf_keras'
+        ``distributed_file_utils``, as Keras' ``BackupAndRestore`` does).
+        """
         self.directory = directory
+        self._strategy = strategy
         self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name=EPOCH_KEY)
         extra = {"best": best} if best is not None else {}
         checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, **{EPOCH_KEY: self.epochs_done}, **extra
         )
-        self._manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+        self._read = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=1)
+        self._write = self._read
+        if strategy is not None and not strategy.extended.should_checkpoint:
+            self._write = tf.train.CheckpointManager(
+                checkpoint,
+                distributed_file_utils.write_dirpath(directory, strategy),
+                max_to_keep=1,
+            )
 
     def restore(self) -> int:
         """Restores the latest state, if any; returns the epochs it had done (0 when none)."""
-        latest = self._manager.latest_checkpoint
+        latest = self._read.latest_checkpoint
         if latest is None:
             return 0
-        self._manager.checkpoint.restore(latest).expect_partial()
+        self._read.checkpoint.restore(latest).expect_partial()
         done = int(self.epochs_done.numpy())
         logging.info("resuming training after epoch %d from %s", done, latest)
         return done
@@ -91,7 +112,9 @@ class EpochState:
     def save(self, epochs_done: int) -> None:
         """Saves the state after ``epochs_done`` epochs (the previous one is kept until then)."""
         self.epochs_done.assign(epochs_done)
-        self._manager.save(checkpoint_number=epochs_done)
+        self._write.save(checkpoint_number=epochs_done)
+        if self._write is not self._read:
+            distributed_file_utils.remove_temp_dirpath(self.directory, self._strategy)
 
     def delete(self) -> None:
         """Removes the state folder (the training is done and exported)."""

@@ -24,6 +24,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tensorflow_metadata.proto.v0 import schema_pb2
+from tf_keras.src.distribute import distributed_file_utils
 from tfx.components.trainer import fn_args_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
@@ -70,6 +71,16 @@ def make_strategy() -> tf.distribute.Strategy:
     if len(devices) == 1:
         return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the training's outputs (export, summary, state clean-up).
+
+    With several workers (``MultiWorkerMirroredStrategy``) only the chief does: the task of
+    type ``chief``, else worker 0 (TensorFlow's ``should_checkpoint``); every other strategy
+    runs in one process, which is the chief.
+    """
+    return bool(strategy.extended.should_checkpoint)
 
 
 def local_devices() -> list[str]:
@@ -298,6 +309,26 @@ def memory_budget(training: TrainingSettings) -> int:
     return training.in_memory_mb * 2**20
 
 
+def shard_across_workers(dataset: tf.data.Dataset, file_patterns: list[str]) -> tf.data.Dataset:
+    """``dataset`` with the sharding several workers can do on ``file_patterns``' files.
+
+    MultiWorkerMirroredStrategy shards a file-based dataset by file, and fails when there are
+    fewer files than workers ("Could not apply FILE based sharding"); a small split written as
+    one file is then sharded by element (each worker reads every file and keeps its share of
+    the batches). With one worker nothing changes.
+    """
+    workers = workers_in(os.environ.get("TF_CONFIG"))
+    if workers < 2:
+        return dataset
+    files = sum(len(tf.io.gfile.glob(pattern)) for pattern in file_patterns)
+    if files >= workers:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    logging.info("%d train file(s) for %d workers: sharded by element", files, workers)
+    return dataset.with_options(options)
+
+
 def missing_as_nan(raw_spec: dict[str, Any]) -> dict[str, Any]:
     """The raw feature spec with NaN as the default of every fixed-length float feature.
 
@@ -455,6 +486,33 @@ def checkpoint_keys(encoder: tf.keras.Model) -> list[tuple[str, tf.Variable]]:
     ]
 
 
+# custom_config keys of TFX's google_cloud_ai_platform Trainer extension (its job's arguments,
+# region, labels ...: tfx.extensions.google_cloud_ai_platform), which runs this run_fn with
+# them in place when the training is a Vertex AI custom job (kubeflow/distributed.py)
+EXTENSION_PREFIX = "ai_platform_"
+
+
+def training_config(custom_config: dict[str, Any] | None) -> dict[str, Any]:
+    """The training settings in the Trainer's ``custom_config``: all but the extension's keys."""
+    return {k: v for k, v in (custom_config or {}).items() if not k.startswith(EXTENSION_PREFIX)}
+
+
+def base_model_dir(base_model: str | None) -> str | None:
+    """``fn_args.base_model`` when it holds a SavedModel, else None (a cold start).
+
+    The pipeline wires the production model (``components/production``) as the base model;
+    its artifact holds no model when nothing is in production yet.
+    """
+    if base_model and tf.io.gfile.exists(os.path.join(base_model, "saved_model.pb")):
+        return base_model
+    if base_model:
+        logging.warning(
+            "warm start asked for, but %s holds no model (nothing is in production): cold start",
+            base_model,
+        )
+    return None
+
+
 def warm_start(encoder: tf.keras.Model, base_model_dir: str) -> None:
     """Copies the weights of the encoder saved in ``base_model_dir`` into ``encoder``.
 
@@ -521,7 +579,9 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     """
     started = time.time()
     training = TrainingSettings.from_dict(
-        fn_args.custom_config, complete=True, source="the Trainer's custom_config"
+        training_config(fn_args.custom_config),
+        complete=True,
+        source="the Trainer's custom_config",
     )
     tuned = (fn_args.hyperparameters or {}).get("values") or {}
     if tuned:  # the Tuner's best trial (trainer_module/tuning.py)
@@ -562,6 +622,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
         rows=n_train,
         memory_budget=memory_budget(training),
     )
+    train_ds = shard_across_workers(train_ds, fn_args.train_files)
     validation = None  # (features, labels) of the valid split, when there is one
     if VALID_SPLIT in counts:
         validation = selection.read_rows(fn_args.eval_files, seed)
@@ -577,17 +638,16 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     with strategy.scope():
         encoder, trainer = model_lib.build_trainer(training, feature_dim(tft_output), num_classes)
         best = selection.BestEpoch(encoder) if validation is not None else None
-        started_from = None
-        if training.warm_start and fn_args.base_model:
-            warm_start(encoder, fn_args.base_model)
-            started_from = fn_args.base_model
+        started_from = base_model_dir(fn_args.base_model) if training.warm_start else None
+        if started_from:
+            warm_start(encoder, started_from)
             logging.info("warm start: the encoder starts from %s", started_from)
         state = None
         if training.checkpoint_dir:
             inputs = [*fn_args.train_files, *fn_args.eval_files, fn_args.transform_output]
             inputs.append(f"base_model={started_from or ''}")
             folder = resume.state_dir(training.checkpoint_dir, training.to_dict(), inputs)
-            state = resume.EpochState(folder, trainer, best=best)
+            state = resume.EpochState(folder, trainer, best=best, strategy=strategy)
         resumed = min(state.restore(), epochs) if state else 0
     if resumed:  # the batches of the epochs done are skipped: the same stream as unkilled
         train_ds = train_ds.skip(resumed * steps_per_epoch)
@@ -620,6 +680,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
             weights_guard,
             *selecting,  # before saving: the saved state holds this epoch's offer
             *saving,
+            # writes from the chief only (a non-chief into a temporary folder it removes)
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
             tf.keras.callbacks.LambdaCallback(
                 on_epoch_end=lambda epoch, logs: logging.info(
@@ -646,12 +707,20 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     sample = next(iter(train_ds.take(1)))[0]
     check_finite_model(encoder, _first_features(sample), what)
 
-    export_serving_model(encoder, tft_output, fn_args.serving_model_dir)
-    if state:
+    chief = is_chief(strategy)
+    # every worker saves (saving may need all of them), a non-chief to a temporary folder
+    # that is removed again (tf_keras' distributed_file_utils, as Keras' own callbacks do)
+    export_dir = distributed_file_utils.write_dirpath(fn_args.serving_model_dir, strategy)
+    export_serving_model(encoder, tft_output, export_dir)
+    distributed_file_utils.remove_temp_dirpath(fn_args.serving_model_dir, strategy)
+    if state and chief:
         state.delete()
         stale = resume.remove_stale(training.checkpoint_dir, time.time(), keep=state.directory)
         if stale:
             logging.info("removed resumable state left by other trainings: %s", stale)
+    if not chief:
+        logging.info("not the chief: the export, summary and state clean-up are the chief's")
+        return
     summary = {
         "loss": spec.name,
         "loss_params": params,

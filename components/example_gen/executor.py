@@ -1,7 +1,6 @@
 """ExampleGen executor for labelled numeric data (CSV or tf.Example TFRecords).
 
-It runs inside TFX's ``FileBasedExampleGen`` (its driver, span handling and caching are
-TFX's own) and replaces only the Beam conversion, in order to:
+It runs inside TFX's ``FileBasedExampleGen`` and replaces the Beam conversion, in order to:
 
 - read CSV (plain or gzip, the setting's encoding and delimiter, a header that may span
   lines) or TFRecords, naming the columns by one rule (``files``, ``layout``); a CSV file is
@@ -15,9 +14,12 @@ TFX's own) and replaces only the Beam conversion, in order to:
   the writer (``sink``: gzipped TFRecord shards as TFX's ``WriteSplit`` names them, without
   its reshuffle of every row); while the cutoffs are computed the encoded rows wait in
   staged files, not in memory (``Executor``);
-- with a span pattern, read the window of spans up to the newest one the driver resolved
-  (``spans``), leaving out spans validation rejected, and write the newest span's rows again
-  as the ``new_span`` split; the spans read are recorded in the report and on the artifact;
+- with a span pattern, find the newest span (and its newest version) itself, whether or not a
+  driver ran (``newest_span``: the open-source Kubeflow backend runs none), read the window of
+  spans up to it (``spans``), leaving out spans validation rejected, and write the newest
+  span's rows again as the ``new_span`` split; the span, version, spans read and the input
+  fingerprint (TFX's own, over the files read) are recorded in the report and on the
+  artifact;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
   class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
   held out), as ``split_plan`` computes it from the class sizes; then, with
@@ -47,7 +49,7 @@ from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.utils import io_utils, proto_utils
 
 from tfx_metric_learning.components.data_validator import ledger
 from tfx_metric_learning.components.example_gen import (
@@ -72,6 +74,8 @@ STAGING_DIR = ".staging"
 BATCH_ROWS = 2048
 # custom properties of the examples artifact (ML Metadata): the spans read, those left out
 SPANS_PROPERTY = "spans"
+# the fingerprint of the files read (TFX's: counts, bytes, mtimes per span pattern)
+FINGERPRINT_PROPERTY = "input_fingerprint"
 LEFT_OUT_PROPERTY = "spans_left_out"
 
 
@@ -463,6 +467,7 @@ class Executor(BaseExampleGenExecutor):
             rep["files"] = paths
             rep["spans"] = read["spans"]
             rep["spans_left_out"] = read["left_out"]
+            rep["input_fingerprint"] = read["fingerprint"]
             if layout.header is not None:
                 rep["delimiter"] = layout.header.delimiter
                 rep["encoding"] = settings.encoding
@@ -521,13 +526,13 @@ class Executor(BaseExampleGenExecutor):
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
-        # the span and version the driver resolved, as the Examples type's own properties: the
-        # driver records them as custom properties locally, but TFX's KFP v2 entrypoint builds
-        # the output artifact without them
-        if exec_properties.get(tfx_example_gen_utils.SPAN_PROPERTY_NAME) is not None:
-            examples.span = int(exec_properties[tfx_example_gen_utils.SPAN_PROPERTY_NAME])
-        if exec_properties.get(tfx_example_gen_utils.VERSION_PROPERTY_NAME) is not None:
-            examples.version = int(exec_properties[tfx_example_gen_utils.VERSION_PROPERTY_NAME])
+        # the span, version and fingerprint of what was read, resolved here (``newest_span``),
+        # as the Examples type's own properties: no backend's driver is relied on
+        newest = report["spans"][-1] if report["spans"] else {"span": 0, "version": None}
+        examples.span = int(newest["span"])
+        if newest["version"] is not None:
+            examples.version = int(newest["version"])
+        examples.set_string_custom_property(FINGERPRINT_PROPERTY, report["input_fingerprint"])
         if report["spans"]:
             examples.set_string_custom_property(
                 SPANS_PROPERTY, ",".join(str(s["span"]) for s in report["spans"])
@@ -611,15 +616,11 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
         paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
         if not paths:
             raise DataError(f"no input files match {pattern}")
-        return {**out, "paths": paths}
+        return {**out, "paths": paths, "fingerprint": fingerprint(base, [resolved])}
     found = spans.find_spans(base, settings.data_pattern)
-    newest = int(exec_properties.get("span") or max(found, default=0))
-    if newest in found and found[newest].pattern != resolved:
-        raise DataError(
-            f"ExampleGen's input pattern {resolved!r} is not span {newest} of the data pattern "
-            f"{settings.data_pattern!r}: the data pattern changed since the pipeline was "
-            f"compiled; compile it again"
-        )
+    if not found:
+        raise DataError(f"no span of {settings.data_pattern!r} under {base}")
+    newest = newest_span(exec_properties, settings, resolved, found)
     chosen, left_out = spans.window(
         found, newest, settings.window, ledger.rejected(settings.verdicts_dir)
     )
@@ -632,7 +633,43 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
         described.append({"span": span.number, "version": span.version, "files": span_files})
     out["new_span_paths"] = described[-1]["files"]
     out["left_out"] = [{"span": s.number, "version": s.version} for s in left_out]
+    out["fingerprint"] = fingerprint(base, [s.pattern for s in chosen])
     return {**out, "spans": described, "paths": paths}
+
+
+def newest_span(
+    exec_properties: dict[str, Any],
+    settings: IngestSettings,
+    pattern: str,
+    found: dict[int, spans.Span],
+) -> int:
+    """The span this execution validates: the newest under the data folder, resolved here.
+
+    ExampleGen does not rely on a driver: on the open-source Kubeflow backend none runs, and
+    ``pattern`` (the input config's) is the data pattern itself. Where TFX's driver did run
+    (locally; Vertex's pre-cache check) it resolved ``pattern`` to one span's files and set
+    the ``span`` property; that span must then be the one found here, so a data pattern
+    changed since compiling is named, not read silently.
+    """
+    newest = max(found)
+    if pattern == settings.data_pattern:
+        return newest
+    driver_span = exec_properties.get(tfx_example_gen_utils.SPAN_PROPERTY_NAME)
+    span = int(driver_span) if driver_span is not None else newest
+    if span not in found or found[span].pattern != pattern:
+        raise DataError(
+            f"ExampleGen's input pattern {pattern!r} is neither the data pattern "
+            f"{settings.data_pattern!r} nor span {span} of it: the data pattern changed since "
+            f"the pipeline was compiled; compile it again"
+        )
+    return span
+
+
+def fingerprint(base: str, patterns: list[str]) -> str:
+    """The fingerprint of the files read: TFX's own (file count, bytes, mtimes) per pattern."""
+    return "\n".join(
+        io_utils.generate_fingerprint(pattern, os.path.join(base, pattern)) for pattern in patterns
+    )
 
 
 def _read_tfrecord_batches(path: str):

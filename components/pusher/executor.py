@@ -15,12 +15,19 @@ itself is copied leaves a truncated ``saved_model.pb`` a server may try to load.
    object); there, the files are renamed one by one, ``saved_model.pb`` last, so a server
    still sees either no loadable model or the whole of it.
 
+4. the production record at the serving location (``components/production/record.py``) is
+   made to name the new version, with the metrics it was blessed with (the evaluator's
+   ``BLESSING_METRICS_FILE`` in the blessing), the run and the time. It is written only once
+   the version folder is complete, so it never names a model a server cannot load; a push
+   killed before it leaves the previous record, and production unchanged.
+
 The rest (the blessing check, the version from the clock, the archived copy in the pushed
 model's artifact, its ``pushed*`` properties) is TFX's own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -30,6 +37,10 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
+
+from tfx_metric_learning.components.production import record as production_record
+from tfx_metric_learning.components.production import spec as production_spec
+from tfx_metric_learning.components.retrieval_evaluator.spec import BLESSING_METRICS_FILE
 
 SAVED_MODEL = "saved_model.pb"
 STAGING_PREFIX = ".push-"
@@ -115,7 +126,44 @@ class Executor(tfx_pusher.Executor):
         if destination.WhichOneof("destination") != "filesystem":
             raise NotImplementedError(f"push destination {destination} is not a filesystem")
         version = str(int(time.time()))
-        serving_path = push(model_path, destination.filesystem.base_directory, version)
+        base = destination.filesystem.base_directory
+        previous = production_record.read(base)
+        serving_path = push(model_path, base, version)
         logging.info("Model written to serving path %s.", serving_path)
+        blessed_with = _blessed_metrics(input_dict)
+        path = production_record.write(
+            base,
+            production_record.make_record(
+                version,
+                serving_path,
+                source_model_uri=artifact_utils.get_single_uri(
+                    input_dict[standard_component_specs.MODEL_KEY]
+                ),
+                metrics=blessed_with.get("metrics"),
+                comparison_metric=blessed_with.get("comparison_metric", ""),
+                pipeline=self._pipeline_name(),
+                run=exec_properties.get(production_spec.PIPELINE_RUN_KEY)
+                or (self._context.pipeline_run_id if self._context else None)
+                or "",
+                previous_version=(previous.record or {}).get("version") if previous.found else None,
+            ),
+        )
+        logging.info("production record %s names version %s", path, version)
         io_utils.copy_dir(model_path, model_push.uri)  # the archived copy, as TFX keeps it
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+
+    def _pipeline_name(self) -> str:
+        info = self._context.pipeline_info if self._context else None
+        return info.id if info is not None else ""
+
+
+def _blessed_metrics(input_dict) -> dict:
+    """What the evaluator wrote beside the blessing (``{}`` for another evaluator's blessing)."""
+    blessings = input_dict.get(standard_component_specs.MODEL_BLESSING_KEY) or []
+    if not blessings:
+        return {}
+    path = os.path.join(blessings[0].uri, BLESSING_METRICS_FILE)
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path, "r") as f:
+        return json.loads(f.read())

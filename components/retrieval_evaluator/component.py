@@ -8,7 +8,7 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from tfx_metric_learning.components.retrieval_evaluator import executor
+from tfx_metric_learning.components.retrieval_evaluator import executor, spec
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 
 
@@ -16,18 +16,18 @@ class RetrievalEvaluatorSpec(ComponentSpec):
     """Raw examples, the candidate model, an optional baseline -> evaluation and blessing."""
 
     PARAMETERS = {
-        executor.LABEL_COLUMN_KEY: ExecutionParameter(type=str),
+        spec.LABEL_COLUMN_KEY: ExecutionParameter(type=str),
         # EvaluationSettings as JSON (every setting)
-        executor.SETTINGS_KEY: ExecutionParameter(type=str),
+        spec.SETTINGS_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
+        spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        spec.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        spec.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
-        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        spec.EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        spec.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
 
 
@@ -45,7 +45,10 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
         settings: EvaluationSettings | data_types.RuntimeParameter,
         baseline_model: types.BaseChannel | None = None,
     ):
-        """Evaluates ``model`` (against ``baseline_model`` when one resolves).
+        """Evaluates ``model`` (against ``baseline_model`` when it holds a model).
+
+        ``baseline_model``: the ``ProductionModel`` component's output (components/production),
+        which holds no model when nothing is in production.
 
         ``settings``: what to measure and the blessing rule (or a runtime parameter holding
         them as JSON, checked by the executor). ``label_column``: the raw label feature.
@@ -53,7 +56,7 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
         if isinstance(settings, EvaluationSettings):
             settings.validate()
             settings = settings.to_json()
-        spec = RetrievalEvaluatorSpec(
+        component_spec = RetrievalEvaluatorSpec(
             examples=examples,
             model=model,
             baseline_model=baseline_model,
@@ -62,4 +65,4 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )
-        super().__init__(spec=spec)
+        super().__init__(spec=component_spec)

@@ -1,7 +1,8 @@
 """RetrievalEvaluator executor: embed the eval split (Beam), score retrieval, bless or not.
 
-The candidate model, and the baseline (the latest blessed model) when one resolves, embed
-the same raw eval examples through their ``serve_examples`` signature in one Beam pipeline.
+The candidate model, and the baseline (the production model, ``components/production``, when
+the run's ``ProductionModel`` found one) embed the same raw eval examples through their
+``serve_examples`` signature in one Beam pipeline.
 The same pipeline scores two raw-feature baselines, the inputs themselves as the identity
 embedding under the same cosine similarity:
 
@@ -15,21 +16,21 @@ raw baseline by at least ``min_lift_over_raw`` (a model that separates worse tha
 inputs is refused, and the reason says so), and, with a baseline model, its comparison metric
 is not worse than the baseline's by more than the tolerance.
 
-Outputs follow TFX's Evaluator conventions (its own constants) so that
-``LatestBlessedModelStrategy`` and Pusher work unchanged: the ``ModelBlessing`` has the int
-``blessed`` property, ``current_model``, ``current_model_id`` (and ``baseline_model`` /
-``baseline_model_id``), and a ``BLESSED`` or ``NOT_BLESSED`` file. The ``ModelEvaluation``
-holds ``metrics.json`` (the candidate's metrics), ``evaluation.json`` (the decision and every
-number behind it) and ``report/``.
+Outputs follow TFX's Evaluator conventions (its own constants) so that TFX's Pusher logic
+works unchanged: the ``ModelBlessing`` has the int ``blessed`` property, ``current_model``,
+``current_model_id`` (and ``baseline_model`` / ``baseline_model_id``), and a ``BLESSED`` or
+``NOT_BLESSED`` file, plus ``spec.BLESSING_METRICS_FILE`` (what the Pusher records as the
+metrics production was blessed with). The ``ModelEvaluation`` holds ``metrics.json`` (the
+candidate's metrics), ``evaluation.json`` (the decision and every number behind it) and
+``report/``.
 
-The model ids on two orchestrators: locally they are ML Metadata's integer ids, which
-``LatestBlessedModelStrategy`` resolves. On Kubeflow Pipelines v2 / Vertex AI an artifact is
-known by its resource *name*, and the compiled resolver looks up the blessed model with
-``name="<the blessing's current_model_id>"``; TFX's container entrypoint
+The model ids: locally they are ML Metadata's integer ids. On Kubeflow Pipelines v2 / Vertex
+AI an artifact is known by its resource *name*; TFX's container entrypoint
 (``kubeflow_v2_run_executor``) turns the integer ids it handed the executor back into those
 names, but only for executors that are a kind of TFX's Evaluator executor. This executor is
-one (it subclasses it and replaces ``Do`` entirely), so the conversion applies to its
-blessing too. Tested through the entrypoint in ``tests/kubeflow/test_kfp_simulation.py``.
+one (it subclasses it and replaces ``Do`` entirely), so the blessing names the models as the
+backend knows them. Nothing reads them back to find a model: production is the record at the
+serving location.
 """
 
 from __future__ import annotations
@@ -47,19 +48,29 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from tfx_metric_learning.components.production import spec as production_spec
+from tfx_metric_learning.components.production.executor import has_model
 from tfx_metric_learning.components.retrieval_evaluator import embeddings as embeddings_lib
 from tfx_metric_learning.components.retrieval_evaluator import report as report_lib
 from tfx_metric_learning.components.retrieval_evaluator import verification
 from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
+from tfx_metric_learning.components.retrieval_evaluator.spec import (
+    BASELINE_MODEL_KEY,
+    BLESSING_KEY,
+    BLESSING_METRICS_FILE,
+    EMBEDDINGS_DIR,
+    EVALUATION_FILE,
+    EVALUATION_KEY,
+    EXAMPLES_KEY,
+    LABEL_COLUMN_KEY,
+    METRICS_FILE,
+    MODEL_KEY,
+    REPORT_DIR,
+    SETTINGS_KEY,
+)
 from tfx_metric_learning.trainer_module.retrieval import metrics as metrics_lib
 from tfx_metric_learning.trainer_module.retrieval import search
 
-METRICS_FILE = "metrics.json"
-EVALUATION_FILE = "evaluation.json"
-REPORT_DIR = "report"
-EMBEDDINGS_DIR = "embeddings"
-LABEL_COLUMN_KEY = "label_column"
-SETTINGS_KEY = "settings"
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 RAW_BASELINES = embeddings_lib.RAW_BASELINES
 
@@ -252,12 +263,11 @@ class Executor(tfx_evaluator_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Embeds, computes metrics, decides and writes evaluation and blessing."""
         self._log_startup(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        model = artifact_utils.get_single_instance(input_dict["model"])
-        baselines = input_dict.get("baseline_model") or []
-        baseline = baselines[0] if baselines else None
-        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
-        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        baseline = production_baseline(input_dict.get(BASELINE_MODEL_KEY) or [])
+        evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION_KEY])
+        blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
 
         settings = EvaluationSettings.from_json(
             exec_properties.get(SETTINGS_KEY) or "",
@@ -374,7 +384,12 @@ class Executor(tfx_evaluator_executor.Executor):
                 "classes_without_positive": lone,
             },
             "baseline_model": (
-                {"id": baseline.id, "uri": baseline.uri, "metrics": base_metrics}
+                {
+                    "id": baseline.id,
+                    "uri": baseline.uri,
+                    "production_version": _production_version(baseline),
+                    "metrics": base_metrics,
+                }
                 if baseline is not None
                 else None
             ),
@@ -397,6 +412,13 @@ class Executor(tfx_evaluator_executor.Executor):
             os.path.join(evaluation.uri, EVALUATION_FILE), json.dumps(record, indent=2)
         )
         _write_blessing(blessing, blessed, model, baseline)
+        io_utils.write_string_file(
+            os.path.join(blessing.uri, BLESSING_METRICS_FILE),
+            json.dumps(
+                {"blessed": blessed, "comparison_metric": comparison_metric, "metrics": candidate},
+                indent=2,
+            ),
+        )
         logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
         for name, raw in raw_metrics.items():
             logging.info("retrieval metrics (%s): %s", name, json.dumps(raw))
@@ -405,6 +427,26 @@ class Executor(tfx_evaluator_executor.Executor):
                 "retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics)
             )
         logging.info("blessed: %s %s", blessed, "; ".join(reasons))
+
+
+def production_baseline(baselines: list) -> object | None:
+    """The baseline model: the production model's artifact when it holds a model, else None.
+
+    The ``ProductionModel`` component outputs its artifact on every run, with no model in it
+    when nothing usable is in production (the first run): there is then no baseline.
+    """
+    if not baselines:
+        return None
+    if not has_model(baselines[0].uri):
+        logging.info("no production model in %s: no baseline", baselines[0].uri)
+        return None
+    return baselines[0]
+
+
+def _production_version(baseline) -> str | None:
+    if baseline.has_custom_property(production_spec.VERSION_PROPERTY):
+        return baseline.get_string_custom_property(production_spec.VERSION_PROPERTY) or None
+    return None
 
 
 def _write_blessing(blessing, blessed: bool, model, baseline) -> None:

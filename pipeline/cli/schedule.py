@@ -1,4 +1,4 @@
-"""``metric-learning schedule``: upload a compiled pipeline and create a recurring run."""
+"""``metric-learning schedule``: a recurring run of a compiled pipeline, on KFP or Vertex AI."""
 
 from __future__ import annotations
 
@@ -9,36 +9,70 @@ from tfx_metric_learning.pipeline.cli import common
 
 
 def add_parser(sub, name: str) -> None:
-    """The ``schedule`` subparser: the KFP host, the compiled pipeline, the cron."""
+    """The ``schedule`` subparser: the backend, the compiled pipeline, the cron."""
     parser = sub.add_parser(
         name,
-        help="upload a compiled pipeline to a KFP host and create a recurring run",
+        help="schedule a compiled pipeline: a recurring run on open-source Kubeflow Pipelines "
+        "or a Vertex AI schedule",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://HOST:8080")
-    parser.add_argument("--pipeline", required=True, help="PipelineSpec YAML from compile")
+    parser.add_argument("--backend", choices=("kfp", "vertex"), default="kfp")
+    parser.add_argument("--pipeline", required=True, help="the file compile wrote")
     parser.add_argument(
-        "--cron", default="0 0 3 * * *", help="6-field cron expression (seconds first)"
+        "--cron",
+        default="0 3 * * *",
+        help="cron expression: 5 fields (minute hour day month weekday); Vertex also takes "
+        "'TZ=Area/City ...', KFP also 6 fields (seconds first)",
     )
-    parser.add_argument("--experiment", default="metric-learning")
-    parser.add_argument("--job-name", default="metric-learning-retraining")
-    parser.add_argument("--namespace", default=None)
-    parser.add_argument("--token", default=None, help="bearer token for the KFP API")
+    kfp = parser.add_argument_group("open-source Kubeflow Pipelines (--backend kfp)")
+    kfp.add_argument("--host", default=None, help="KFP API endpoint, e.g. http://HOST:8080")
+    kfp.add_argument("--experiment", default="metric-learning")
+    kfp.add_argument("--job-name", default="metric-learning-retraining")
+    kfp.add_argument("--namespace", default=None)
+    kfp.add_argument("--token", default=None, help="bearer token for the KFP API")
+    kfp.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="run the intervals missed while the recurring run was paused (default: only the "
+        "latest)",
+    )
+    vertex = parser.add_argument_group("Vertex AI (--backend vertex)")
+    vertex.add_argument("--project", default=None, help="Google Cloud project")
+    vertex.add_argument("--region", default=None, help="e.g. europe-west4")
+    vertex.add_argument("--service-account", default=None)
+    vertex.add_argument("--display-name", default="metric-learning-retraining")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Creates the recurring run; 2 when the host refuses."""
+    """Creates the schedule; 2 when it cannot be created."""
     try:
-        run_id = schedule.schedule(
-            args.host,
-            args.pipeline,
-            args.cron,
-            args.experiment,
-            args.job_name,
-            args.namespace,
-            args.token,
-        )
+        if args.backend == "kfp":
+            if not args.host:
+                raise schedule.ScheduleError("--backend kfp needs --host (the KFP API endpoint)")
+            created = schedule.schedule_kfp(
+                args.host,
+                args.pipeline,
+                args.cron,
+                args.experiment,
+                args.job_name,
+                args.namespace,
+                args.token,
+                catch_up=args.catch_up,
+            )
+            where = args.host
+        else:
+            if not (args.project and args.region):
+                raise schedule.ScheduleError("--backend vertex needs --project and --region")
+            created = schedule.schedule_vertex(
+                args.pipeline,
+                args.cron,
+                args.display_name,
+                args.project,
+                args.region,
+                service_account=args.service_account,
+            )
+            where = f"Vertex AI ({args.project}, {args.region})"
     except schedule.ScheduleError as e:
         return common.refuse(e)
-    print(f"Recurring run {run_id} created on {args.host} ({args.cron}).")
+    print(f"Schedule {created} created on {where} ({args.cron}).")
     return 0

@@ -1,63 +1,91 @@
-"""A stand-in for the Kubeflow Pipelines v2 / Vertex AI backend: runs a compiled PipelineSpec.
+"""A stand-in for the two Kubeflow Pipelines v2 backends: runs a compiled PipelineSpec.
 
 No cluster exists here, so this plays the backend's part, and only that part, around the
-real artifacts: every container task runs as its compiled ``command + args`` (TFX's KFP v2
-container entrypoint, and the ExampleGen driver as its ``preCacheCheck``) in a fresh process,
-with the ``ExecutorInput`` the spec defines; what happens inside a task is all TFX's and ours.
+real artifacts: every container task runs as its compiled ``command + args`` (the image's
+entrypoint, ``kubeflow/entrypoint.py``) in a fresh process, with the ``ExecutorInput`` the
+backend would write; what happens inside a task is all TFX's and ours. One ``LocalBackend``
+runs one compiled pipeline any number of times against one metadata store and one cache, as
+a backend keeps them between the runs of a schedule.
 
-What it does as the backend would:
+Two modes, each modelled on its own backend:
 
-- tasks in the order of their dependencies; parameters from the spec's constants or the
-  pipeline's parameters (defaults from the spec, overridden per run);
-- artifacts: each output gets a resource name (Vertex-style,
-  ``projects/local/locations/local/metadataStores/default/artifacts/<n>``), a URI under
-  ``<pipeline root>/<run id>/<task>/<output>``, and the metadata the task's
-  ``executor_output.json`` reports; all runs share one store, as a metadata store is shared;
-- resolver tasks (``outputArtifactQueries``): the compiled filter is rendered with the task's
-  input artifacts and evaluated over the store, newest matching artifact first; a filter that
-  names an input with no artifact resolves nothing (the first run has no blessed model);
-- ``triggerPolicy.condition``: evaluated as CEL (cel-python) over the task's own inputs; a
-  condition that cannot be evaluated fails the run, as it would fail the task.
+``mode="kfp"``: open-source Kubeflow Pipelines 2.x, from kubeflow/pipelines ``backend/src/v2``
+(commit 7b70c7b, 2026-08-21):
 
-Not simulated: caching (every task runs), retries, parallel execution, pods, the UI.
+- a task's driver resolves its inputs, then evaluates its condition (``driver/container.go``);
+  a task runs only when every task in its ``dependentTasks`` succeeded: the Argo DAG the
+  backend compiles gives each task ``depends: "<upstream>.Succeeded && ..."``
+  (``compiler/argocompiler/dag.go`` ``depends``), so a task after a skipped one is omitted;
+- no ``lifecycle.preCacheCheck`` runs: the backend has no such hook;
+- cache (``driver/cache.go`` ``getFingerPrint``, ``cacheutils/cache.go`` ``GenerateCacheKey``):
+  for a task with ``cachingOptions.enableCache``, the key is the input artifacts' *names*, the
+  input parameter values, the output artifacts' name/type/metadata, the output parameters'
+  types, the image and the command with its arguments; a hit reuses the earlier execution's
+  output artifacts and parameters, and nothing runs;
+- input artifacts: ``name`` is the ML Metadata id as a decimal string and ``type`` an empty
+  ``instanceSchema`` (``metadata/client.go`` ``GetOutputArtifactsByExecutionId`` leaves the
+  schema empty, ``ToRuntimeArtifact`` copies it); ``metadata`` holds the custom properties,
+  numbers as doubles, plus the launcher's ``display_name`` and ``store_session_info``
+  (``RecordArtifact``);
+- output artifacts: ``name`` is the output key, ``uri``
+  ``<root>/<pipeline>/<run>/<task>/<uuid>/<key>`` (``driver/driver.go`` ``provisionOutputs``,
+  ``metadata/client.go`` ``GetPipeline``), the type as the component defines it; the
+  executor output file is ``/tmp/kfp_outputs/output_metadata.json`` of the task's pod for a
+  pipeline root that is no object store, here a folder private to the task; a local root is
+  neither downloaded nor uploaded (``component/launcher_v2.go``: "does not have a recognized
+  storage URI ... Skipping"), as on a volume every pod mounts;
+- the executor output's ``uri`` and ``metadata`` are merged into the output artifacts
+  (``mergeRuntimeArtifacts``);
+- the pipeline root is the run's, else the spec's ``defaultPipelineRoot`` as the KFP SDK and
+  UI pass it; a run without either would use ``minio://mlpipeline/v2/artifacts``
+  (``config/env.go``): refused here, as no task could write it.
+
+``mode="vertex"``: Vertex AI Pipelines, whose service is not open source; modelled on what its
+documentation and client library (google-cloud-aiplatform) state: artifacts named by resource
+name (``projects/.../metadataStores/default/artifacts/<n>``) with their full types on every
+input; output URIs ``<root>/<run>/<task>_<uuid>/<key>``; ``lifecycle.preCacheCheck`` runs
+before the container when the spec has one; per-task caching keyed on the same inputs,
+parameters and container as above; conditions and skipped upstream tasks as above.
+
+Both resolve the run placeholders ``{{$.pipeline_job_name}}`` and ``{{$.pipeline_job_uuid}}``
+in constant parameters (``driver/resolve.go`` ``resolveInputParameter``).
+
+Not simulated: pods, resources (they are checked by ``kubeflow/backend_rules.py``), retries,
+parallel execution, the UI.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
+import uuid
 
 import celpy
 import yaml
 
-NAME_PREFIX = "projects/local/locations/local/metadataStores/default/artifacts/"
+VERTEX_NAME_PREFIX = "projects/local/locations/local/metadataStores/default/artifacts/"
+MODES = ("kfp", "vertex")
+RUN_PLACEHOLDERS = ("{{$.pipeline_job_name}}", "{{$.pipeline_job_uuid}}")
 
 
 @dataclasses.dataclass
 class StoredArtifact:
     """An artifact as the metadata store knows it."""
 
+    id: int
     name: str
     schema_title: str
     uri: str
     metadata: dict
     run_id: str
     task: str
-    state: str = "LIVE"
-
-    def runtime(self, artifact_type: dict) -> dict:
-        """As a RuntimeArtifact of an ExecutorInput."""
-        return {
-            "name": self.name,
-            "type": artifact_type,
-            "uri": self.uri,
-            "metadata": self.metadata,
-        }
+    output_key: str
+    artifact_type: dict
 
 
 @dataclasses.dataclass
@@ -65,7 +93,7 @@ class TaskRecord:
     """What happened to one task in one run."""
 
     task: str
-    state: str  # COMPLETE, SKIPPED (condition false), RESOLVED
+    state: str  # COMPLETE, CACHED, SKIPPED (condition false), OMITTED (an upstream did not run)
     seconds: float
     detail: str = ""
 
@@ -78,62 +106,30 @@ def schema_title(artifact_type: dict) -> str:
     """``tfx.Model`` from a type given as ``schemaTitle`` or as an ``instanceSchema`` YAML."""
     if "schemaTitle" in artifact_type:
         return artifact_type["schemaTitle"]
-    return yaml.safe_load(artifact_type["instanceSchema"])["title"]
-
-
-_TERM = re.compile(
-    r'^(?:schema_title="(?P<title>[^"]*)"'
-    r"|state=(?P<state>[A-Z]+)"
-    r"|metadata\.(?P<key>\w+)\.number_value=(?P<number>-?[\d.]+)"
-    r'|name="(?P<name>[^"]*)")$'
-)
-
-
-def filter_matches(expression: str, artifact: StoredArtifact) -> bool:
-    """Evaluates a compiled artifact filter (``A AND B AND ...``) on one artifact.
-
-    Only the terms TFX's resolver compiler writes are known; any other term fails loudly, so a
-    change in what TFX compiles cannot pass unnoticed.
-    """
-    for term in expression.split(" AND "):
-        m = _TERM.match(term.strip())
-        if not m:
-            raise ValueError(f"filter term not understood by the stand-in: {term!r}")
-        if m["title"] is not None and artifact.schema_title != m["title"]:
-            return False
-        if m["state"] is not None and artifact.state != m["state"]:
-            return False
-        if m["key"] is not None and artifact.metadata.get(m["key"]) != float(m["number"]):
-            return False
-        if m["name"] is not None and artifact.name != m["name"]:
-            return False
-    return True
-
-
-_INPUT_PLACEHOLDER = re.compile(
-    r"\{\{\$\.inputs\.artifacts\['(?P<key>[^']+)'\]\.metadata\['(?P<field>[^']+)'\]\}\}"
-)
-
-
-def _render(template: str, inputs: dict[str, list[StoredArtifact]]) -> str | None:
-    """The filter with its input placeholders filled; None when an input has no artifact."""
-    keys = [m["key"] for m in _INPUT_PLACEHOLDER.finditer(template)]
-    if any(not inputs.get(k) for k in keys):
-        return None
-    return _INPUT_PLACEHOLDER.sub(
-        lambda m: str(inputs[m["key"]][0].metadata.get(m["field"], "")), template
-    )
+    return (yaml.safe_load(artifact_type.get("instanceSchema") or "") or {}).get("title", "")
 
 
 class LocalBackend:
-    """Runs one compiled pipeline any number of times against one artifact store."""
+    """Runs one compiled pipeline any number of times against one store and one cache."""
 
-    def __init__(self, spec: dict, pipeline_root: str, env: dict | None = None, log=print):
+    def __init__(
+        self,
+        spec: dict,
+        env: dict | None = None,
+        log=print,
+        mode: str = "vertex",
+        pods_dir: str = "",
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: one of {MODES}")
         self.spec = spec
-        self.root = pipeline_root
+        self.mode = mode
         self.env = env or dict(os.environ)
-        self.store: list[StoredArtifact] = []
         self.log = log
+        self.pods_dir = pods_dir
+        self.store: list[StoredArtifact] = []
+        self.cache: dict[str, dict] = {}  # fingerprint -> {"outputs", "run"}
+        self.runs: dict[str, list[TaskRecord]] = {}
 
     # --- the DAG --------------------------------------------------------------------------
 
@@ -152,140 +148,233 @@ class LocalBackend:
         return done
 
     def run(
-        self, run_id: str, parameters: dict | None = None, stop_after: str | None = None
+        self,
+        run_id: str,
+        parameters: dict | None = None,
+        stop_after: str | None = None,
+        pipeline_root: str | None = None,
     ) -> list[TaskRecord]:
         """One pipeline run; returns a record per task (``stop_after`` ends it early)."""
+        root = pipeline_root or self.spec.get("defaultPipelineRoot")
+        if not root:
+            raise ValueError(
+                "no pipeline root: the open-source backend would use minio://mlpipeline/v2/"
+                "artifacts, which no TFX task can write"
+            )
         defaults = {
             name: p.get("defaultValue")
             for name, p in self.spec["root"]["inputDefinitions"]["parameters"].items()
         }
-        params = defaults | (parameters or {})
-        outputs: dict[str, dict[str, list[StoredArtifact]]] = {}
+        context = {
+            "params": defaults | (parameters or {}),
+            "root": root,
+            "run_id": run_id,
+            "uuid": str(uuid.uuid4()),
+            "outputs": {},  # task -> {key: [StoredArtifact]}
+            "states": {},
+        }
         records = []
         for name in self._order():
             started = time.time()
-            record = self._run_task(run_id, name, params, outputs)
+            record = self._run_task(name, context)
             record.seconds = round(time.time() - started, 1)
+            context["states"][name] = record.state
             records.append(record)
             self.log(
-                f"[{run_id}] {name:<55} {record.state:<9} {record.seconds:6.1f} s  {record.detail}"
+                f"[{self.mode} {run_id}] {name:<40} {record.state:<9} {record.seconds:6.1f} s  "
+                f"{record.detail}"
             )
             if name == stop_after:
                 break
+        self.runs[run_id] = records
         return records
 
-    def _inputs(self, task: dict, outputs) -> dict[str, list[StoredArtifact]]:
-        found = {}
-        for key, source in task.get("inputs", {}).get("artifacts", {}).items():
-            upstream = source["taskOutputArtifact"]
-            found[key] = outputs.get(upstream["producerTask"], {}).get(
-                upstream["outputArtifactKey"], []
-            )
-        return found
-
-    def _run_task(self, run_id, name, params, outputs) -> TaskRecord:
+    def _run_task(self, name: str, context: dict) -> TaskRecord:
         task = self.spec["root"]["dag"]["tasks"][name]
         component = self.spec["components"][task["componentRef"]["name"]]
         executor = self.spec["deploymentSpec"]["executors"][component["executorLabel"]]
-        inputs = self._inputs(task, outputs)
+        upstream = task.get("dependentTasks", [])
+        blocked = [u for u in upstream if context["states"].get(u) not in ("COMPLETE", "CACHED")]
+        if blocked:  # Argo: depends "<upstream>.Succeeded"
+            context["outputs"][name] = {}
+            return TaskRecord(name, "OMITTED", 0.0, f"upstream did not succeed: {blocked}")
+        if "container" not in executor:
+            raise ValueError(f"task {name}: executor {sorted(executor)} is not a container")
+        inputs = self._inputs(task, component, context)
+        parameters = self._parameter_values(task, context)
         condition = task.get("triggerPolicy", {}).get("condition")
-        if condition and not self._condition_holds(condition, inputs):
-            outputs[name] = {}
+        if condition and not self._condition_holds(condition, inputs, parameters):
+            context["outputs"][name] = {}
             return TaskRecord(name, "SKIPPED", 0.0, f"condition false: {condition}")
-        if "resolver" in executor:
-            outputs[name] = self._resolve(executor["resolver"], inputs)
-            found = {k: [a.name.rsplit("/", 1)[-1] for a in v] for k, v in outputs[name].items()}
-            return TaskRecord(name, "RESOLVED", 0.0, f"artifacts {found}")
-        outputs[name] = self._run_container(run_id, name, task, component, executor, params, inputs)
-        return TaskRecord(name, "COMPLETE", 0.0)
+        return self._run_container(name, task, component, executor, inputs, parameters, context)
 
-    # --- conditions and resolvers ---------------------------------------------------------
+    # --- inputs ---------------------------------------------------------------------------
+
+    def _inputs(self, task: dict, component: dict, context: dict) -> dict[str, list[dict]]:
+        definitions = component.get("inputDefinitions", {}).get("artifacts", {})
+        found = {}
+        for key, source in task.get("inputs", {}).get("artifacts", {}).items():
+            upstream = source["taskOutputArtifact"]
+            artifacts = (
+                context["outputs"]
+                .get(upstream["producerTask"], {})
+                .get(upstream["outputArtifactKey"], [])
+            )
+            found[key] = [
+                self._input_artifact(a, definitions[key]["artifactType"]) for a in artifacts
+            ]
+        return found
+
+    def _input_artifact(self, artifact: StoredArtifact, declared_type: dict) -> dict:
+        if self.mode == "kfp":
+            metadata = {
+                **artifact.metadata,
+                "display_name": artifact.output_key,
+                "store_session_info": json.dumps({"Provider": "", "Params": {}}),
+            }
+            return {
+                "name": str(artifact.id),
+                "type": {"instanceSchema": ""},
+                "uri": artifact.uri,
+                "metadata": metadata,
+            }
+        return {
+            "name": artifact.name,
+            "type": declared_type,
+            "uri": artifact.uri,
+            "metadata": dict(artifact.metadata),
+        }
+
+    def _parameter_values(self, task: dict, context: dict) -> dict:
+        values = {}
+        for key, source in task.get("inputs", {}).get("parameters", {}).items():
+            if "componentInputParameter" in source:
+                values[key] = context["params"][source["componentInputParameter"]]
+            else:
+                value = source["runtimeValue"]["constant"]
+                if value == "{{$.pipeline_job_name}}":
+                    value = context["run_id"]
+                elif value == "{{$.pipeline_job_uuid}}":
+                    value = context["uuid"]
+                values[key] = value
+        return values
 
     @staticmethod
-    def _condition_holds(condition: str, inputs: dict[str, list[StoredArtifact]]) -> bool:
+    def _condition_holds(condition: str, inputs: dict[str, list[dict]], parameters) -> bool:
         env = celpy.Environment()
         program = env.program(env.compile(condition))
         activation = {
             "inputs": celpy.json_to_cel(
                 {
-                    "artifacts": {
-                        key: {
-                            "artifacts": [
-                                {"name": a.name, "uri": a.uri, "metadata": a.metadata}
-                                for a in artifacts
-                            ]
-                        }
-                        for key, artifacts in inputs.items()
-                    }
+                    "artifacts": {key: {"artifacts": arts} for key, arts in inputs.items()},
+                    "parameter_values": parameters,
                 }
             )
         }
         return bool(program.evaluate(activation))
 
-    def _resolve(self, resolver: dict, inputs) -> dict[str, list[StoredArtifact]]:
-        resolved = {}
-        for key, query in resolver["outputArtifactQueries"].items():
-            expression = _render(query["filter"], inputs)
-            matches = [a for a in self.store if expression and filter_matches(expression, a)]
-            resolved[key] = matches[-1:]  # the newest
-        return resolved
-
     # --- containers -----------------------------------------------------------------------
 
-    def _parameter_values(self, task, component, params) -> dict:
-        values = {}
-        for key, source in task.get("inputs", {}).get("parameters", {}).items():
-            if "componentInputParameter" in source:
-                values[key] = params[source["componentInputParameter"]]
-            else:
-                values[key] = source["runtimeValue"]["constant"]
-        return values
+    def _outputs(self, name: str, component: dict, context: dict) -> tuple[dict, str, str]:
+        """``({key: RuntimeArtifact}, task folder, executor output file)`` as provisioned."""
+        definitions = component.get("outputDefinitions", {}).get("artifacts", {})
+        salt = uuid.uuid4().hex[:8]
+        pipeline = self.spec["pipelineInfo"]["name"]
+        if self.mode == "kfp":
+            task_root = os.path.join(context["root"], pipeline, context["run_id"], name, salt)
+            pod = os.path.join(self.pods_dir or context["root"], "pods", f"{name}-{salt}")
+            output_file = os.path.join(pod, "tmp", "kfp_outputs", "output_metadata.json")
+        else:
+            task_root = os.path.join(context["root"], context["run_id"], f"{name}_{salt}")
+            output_file = os.path.join(task_root, "executor_output.json")
+        outputs = {
+            key: {
+                "name": key if self.mode == "kfp" else "",
+                "type": definition["artifactType"],
+                "uri": os.path.join(task_root, key),
+                "metadata": dict(definition.get("metadata") or {}),
+            }
+            for key, definition in definitions.items()
+        }
+        return outputs, task_root, output_file
 
-    def _run_container(self, run_id, name, task, component, executor, params, inputs):
-        definitions = component.get("inputDefinitions", {}).get("artifacts", {})
-        task_dir = os.path.join(self.root, run_id, name)
-        out_defs = component.get("outputDefinitions", {}).get("artifacts", {})
-        created = {}
-        for key, definition in out_defs.items():
-            artifact = StoredArtifact(
-                name=f"{NAME_PREFIX}{len(self.store) + len(created) + 1}",
-                schema_title=schema_title(definition["artifactType"]),
-                uri=os.path.join(task_dir, key),
-                metadata={},
-                run_id=run_id,
-                task=name,
-            )
-            created[key] = (artifact, definition["artifactType"])
-        output_file = os.path.join(task_dir, "executor_output.json")
-        executor_input = {
-            "inputs": {
-                "parameterValues": self._parameter_values(task, component, params),
-                "artifacts": {
-                    key: {"artifacts": [a.runtime(definitions[key]["artifactType"]) for a in arts]}
-                    for key, arts in inputs.items()
-                },
+    def _fingerprint(self, inputs, parameters, outputs, container) -> str:
+        """The cache key of ``cacheutils.GenerateCacheKey``, hashed as ``GenerateFingerPrint``."""
+        key = {
+            "inputArtifactNames": {
+                k: {"artifactNames": [a["name"] for a in arts]} for k, arts in inputs.items()
             },
+            "inputParameterValues": parameters,
+            "outputArtifactsSpec": {
+                k: {"name": o["name"], "type": o["type"], "metadata": o["metadata"]}
+                for k, o in outputs.items()
+            },
+            "outputParametersSpec": {},
+            "containerSpec": {
+                "image": container["image"],
+                "cmdArgs": [*container["command"], *container.get("args", [])],
+            },
+        }
+        text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _run_container(self, name, task, component, executor, inputs, parameters, context):
+        container = executor["container"]
+        outputs, task_root, output_file = self._outputs(name, component, context)
+        caching = task.get("cachingOptions", {}).get("enableCache", False)
+        fingerprint = self._fingerprint(inputs, parameters, outputs, container)
+        if caching and fingerprint in self.cache:
+            hit = self.cache[fingerprint]
+            context["outputs"][name] = hit["outputs"]
+            return TaskRecord(name, "CACHED", 0.0, f"from run {hit['run']}")
+        executor_input = {
+            "inputs": {"parameterValues": parameters, "artifacts": {}},
             "outputs": {
-                "artifacts": {
-                    key: {"artifacts": [artifact.runtime(artifact_type)]}
-                    for key, (artifact, artifact_type) in created.items()
-                },
+                "artifacts": {k: {"artifacts": [o]} for k, o in outputs.items()},
                 "outputFile": output_file,
             },
         }
-        os.makedirs(task_dir, exist_ok=True)
-        container = executor["container"]
+        for key, arts in inputs.items():
+            executor_input["inputs"]["artifacts"][key] = {"artifacts": arts}
+        ids = {key: len(self.store) + i + 1 for i, key in enumerate(outputs)}
+        if self.mode == "vertex":
+            for key, output in outputs.items():
+                output["name"] = f"{VERTEX_NAME_PREFIX}{ids[key]}"
+        os.makedirs(task_root, exist_ok=True)
+        os.makedirs(os.path.dirname(output_file), exist_ok=True)
         pre = container.get("lifecycle", {}).get("preCacheCheck")
-        if pre:
+        if pre and self.mode == "vertex":
             self._exec(name + " (preCacheCheck)", pre["command"], pre["args"], executor_input)
-        self._exec(name, container["command"], container["args"], executor_input)
-        with open(output_file) as f:
-            reported = json.load(f).get("artifacts", {})
-        for key, (artifact, _) in created.items():
-            for runtime in reported.get(key, {}).get("artifacts", []):
-                artifact.metadata.update(runtime.get("metadata", {}))
-            self.store.append(artifact)
-        return {key: [artifact] for key, (artifact, _) in created.items()}
+        self._exec(name, container["command"], container.get("args", []), executor_input)
+        reported = {}
+        if os.path.exists(output_file):
+            with open(output_file) as f:
+                reported = json.load(f).get("artifacts", {})
+        produced = {}
+        for key, output in outputs.items():
+            merged = dict(output)
+            for runtime in reported.get(key, {}).get("artifacts", [])[:1]:
+                if runtime.get("uri"):
+                    merged["uri"] = runtime["uri"]
+                merged["metadata"] = {**merged["metadata"], **(runtime.get("metadata") or {})}
+            artifact_id = ids[key]
+            stored = StoredArtifact(
+                id=artifact_id,
+                name=f"{VERTEX_NAME_PREFIX}{artifact_id}",
+                schema_title=schema_title(output["type"]),
+                uri=merged["uri"],
+                metadata=merged["metadata"],
+                run_id=context["run_id"],
+                task=name,
+                output_key=key,
+                artifact_type=output["type"],
+            )
+            self.store.append(stored)
+            produced[key] = [stored]
+        context["outputs"][name] = produced
+        if caching:
+            self.cache[fingerprint] = {"outputs": produced, "run": context["run_id"]}
+        return TaskRecord(name, "COMPLETE", 0.0)
 
     def _exec(self, name: str, command: list, args: list, executor_input: dict) -> None:
         payload = json.dumps(executor_input)

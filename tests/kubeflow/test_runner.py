@@ -45,21 +45,9 @@ def _local_edges():
 def test_every_component_is_a_task_with_the_local_edges(compiled):
     tasks = compiled.root.dag.tasks
     nodes, edges = _local_edges()
-    resolver_tasks = {t for t in tasks if t.startswith("latest_blessed_model_resolver")}
-    assert set(tasks) - resolver_tasks == nodes - {"latest_blessed_model_resolver"}
-    assert resolver_tasks  # the resolver compiles into its query tasks
-
-    def task_of(node_id):
-        return {t for t in tasks if t == node_id or (t.startswith(node_id) and t in resolver_tasks)}
-
+    assert set(tasks) == nodes  # one task per component: nothing resolves outside a task
     for upstream, downstream in edges:
-        for d in task_of(downstream):
-            deps = set(tasks[d].dependent_tasks)
-            assert task_of(upstream) & deps or upstream == "latest_blessed_model_resolver", (
-                upstream,
-                downstream,
-                deps,
-            )
+        assert upstream in tasks[downstream].dependent_tasks, (upstream, downstream)
 
 
 def test_image_is_ours_and_training_runs_only_on_accepted_data(compiled):
@@ -223,17 +211,93 @@ def test_spans_window_and_schema_compile_into_the_spec(tmp_path):
     assert schema_source["taskOutputArtifact"]["producerTask"] == "ImportSchemaGen"
 
 
-def test_compile_warns_about_local_paths_only(tmp_path, capsys):
+def test_local_paths_are_refused_unless_allowed(tmp_path, capsys):
     out = tmp_path / "p.yaml"
     args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r"]
-    assert cli.main([*args, "--schema", str(tmp_path / "schema.pbtxt"), "--output", str(out)]) == 0
+    schema = ["--schema", str(tmp_path / "schema.pbtxt")]
+    assert cli.main([*args, *schema, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--schema {tmp_path / 'schema.pbtxt'} is a local path" in err
+    assert "--allow-local-paths" in err and not out.exists()
+    assert cli.main([*args, *schema, "--allow-local-paths", "--output", str(out)]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
-    assert (
-        len(warnings) == 1
-        and f"--schema {tmp_path / 'schema.pbtxt'} is a local path" in (warnings[0])
-    )
+    assert len(warnings) == 1 and "every pod must mount it" in warnings[0]
     assert cli.main([*args, "--schema", "gs://b/schema.pbtxt", "--output", str(out)]) == 0
     assert "warning:" not in capsys.readouterr().err
+
+
+def test_a_root_tensorflow_cannot_write_is_refused(tmp_path, capsys):
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "minio://mlpipeline/v2"]
+    assert cli.main([*args, "--output", str(tmp_path / "p.yaml")]) == 2
+    assert "no filesystem for minio://" in capsys.readouterr().err
+
+
+def test_the_spec_is_complete_by_itself(compiled, tmp_path):
+    spec = json_format.MessageToDict(compiled)
+    assert spec["defaultPipelineRoot"] == "gs://bucket/pipeline-root/artifacts"
+    tasks, executors = spec["root"]["dag"]["tasks"], spec["deploymentSpec"]["executors"]
+    for name, task in tasks.items():
+        container = executors[spec["components"][name]["executorLabel"]]["container"]
+        assert container["command"] == ["python", "-m", "tfx_metric_learning.kubeflow.entrypoint"]
+        assert "lifecycle" not in container  # no preCacheCheck: ExampleGen needs no driver
+        resources = container["resources"]
+        assert resources["cpuLimit"] >= 1 and resources["memoryLimit"] >= 2, name
+        # ingestion and the production model always run; the rest may come from a cache
+        always = name in ("FileBasedExampleGen", "ProductionModel")
+        assert task.get("cachingOptions", {}).get("enableCache", False) is not always, name
+        run_id = task["inputs"]["parameters"].get("pipeline_run_id", {})
+        assert (
+            run_id.get("runtimeValue", {}).get("constant") == "{{$.pipeline_job_uuid}}"
+        ) is always
+    pusher = tasks["Pusher"]["inputs"]["parameters"]["pipeline_run"]
+    assert pusher["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
+
+
+def test_the_trainer_gets_the_gpus_asked_for_on_each_backend(tmp_path):
+    kfp = compile_job(tmp_path / "kfp.json", "--trainer-gpus", "2", "--cpu", "Trainer=16")
+    trainer = kfp["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    assert trainer["resources"]["accelerator"] == {"type": "nvidia.com/gpu", "count": 2}
+    assert trainer["resources"]["cpuLimit"] == 16
+    vertex = compile_job(
+        tmp_path / "v.json",
+        "--target", "vertex", "--trainer-gpus", "1", "--trainer-accelerator", "NVIDIA_TESLA_T4",
+    )  # fmt: skip
+    trainer = vertex["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]
+    assert trainer["container"]["resources"]["accelerator"] == {
+        "type": "NVIDIA_TESLA_T4",
+        "count": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--target", "vertex", "--trainer-gpus", "1"], "needs --trainer-accelerator"),
+        (
+            ["--target", "vertex", "--trainer-gpus", "1", "--trainer-accelerator", "T4"],
+            "not a Vertex",
+        ),
+        (["--trainer-gpus", "1", "--trainer-accelerator", "NVIDIA_TESLA_T4"], "not a Kubernetes"),
+        (["--trainer-accelerator", "nvidia.com/gpu"], "needs --trainer-gpus"),
+        (["--cpu", "Trainr=4"], "unknown stage(s) ['Trainr']"),
+        (["--target", "vertex", "--trainer-workers", "2"], "needs --project and --region"),
+    ],
+)
+def test_resources_a_backend_cannot_give_are_refused(tmp_path, capsys, extra, message):
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/r", *extra]
+    assert cli.main([*args, "--output", str(tmp_path / "p.json")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_remote_beam_runner_runs_the_pipeline_image(tmp_path):
+    job = compile_job(
+        tmp_path / "df.json", "--beam-arg=--runner=DataflowRunner", "--beam-arg=--project=p"
+    )
+    args = job["pipelineSpec"]["deploymentSpec"]["executors"]["Transform_executor"]["container"]
+    assert f"--sdk_container_image={IMAGE}" in args["args"]
+    local = compile_job(tmp_path / "local.json")
+    args = local["pipelineSpec"]["deploymentSpec"]["executors"]["Transform_executor"]["container"]
+    assert not any(a.startswith("--sdk_container_image") for a in args["args"])
 
 
 def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):
@@ -258,15 +322,17 @@ def test_kfp_sdk_loads_the_yaml_and_nests_it_in_a_pipeline(tmp_path):
     assert "Trainer" in nested["dag"]["tasks"] and "PairGen" in nested["dag"]["tasks"]
 
 
-def test_warm_start_feeds_the_trainer_the_latest_blessed_model(tmp_path, compiled):
+def test_warm_start_feeds_the_trainer_the_production_model(tmp_path, compiled):
     job = compile_job(tmp_path / "warm.json", "--warm-start")
     trainer = job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]
     source = trainer["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
-    assert source["producerTask"].startswith("latest_blessed_model_resolver")
+    assert (source["producerTask"], source["outputArtifactKey"]) == ("ProductionModel", "model")
     training = json.loads(job["runtimeConfig"]["parameterValues"]["training"])
     assert training["warm_start"] is True
-    # a cold start (the default) does not wire it, so the Trainer stays cached across pushes
+    # a cold start (the default) does not wire it, so the Trainer stays cacheable
     assert "base_model" not in compiled.root.dag.tasks["Trainer"].inputs.artifacts
+    evaluator = compiled.root.dag.tasks["RetrievalEvaluator"].inputs.artifacts["baseline_model"]
+    assert evaluator.task_output_artifact.producer_task == "ProductionModel"
 
 
 def test_a_comparison_compiles_to_parallel_branches_gathered_by_the_leaderboard(tmp_path):
@@ -292,17 +358,26 @@ def test_a_comparison_compiles_to_parallel_branches_gathered_by_the_leaderboard(
     assert len(trainers) == len(evaluators) == 6  # 3 candidates x 2 seeds
     assert "Trainer" not in tasks
     shared = {"FileBasedExampleGen", "StatisticsGen", "SchemaGen", "DataValidator", "Transform"}
+    order = sorted(evaluators)
     for trainer in trainers:
         deps = set(tasks[trainer].dependent_tasks)
         # a branch waits for the shared tasks, its PairGen and its candidate's Tuner (on the
-        # first seed's PairGen), never for another candidate's branch
+        # first seed's PairGen), and for the branch --max-parallel-branches (4) before it
         others = deps - shared - {t for t in deps if t.startswith("PairGen_")}
         candidate = trainer.removeprefix("Trainer_").rsplit("_s", 1)[0]
-        assert others == {f"Tuner_{candidate}_s42"}, deps
+        assert f"Tuner_{candidate}_s42" in others, deps
+        assert all(o.startswith(("Tuner_", "RetrievalEvaluator_")) for o in others), deps
         training = json.loads(
             tasks[trainer].inputs.parameters["custom_config"].runtime_value.constant.string_value
         )
         assert training["seed"] == int(trainer.rsplit("_s", 1)[1])
+    # 6 branches, at most 4 at once: each of the last two waits for one of the first two
+    waiting = {
+        t: {d for d in tasks[t].dependent_tasks if d.startswith("RetrievalEvaluator_")}
+        for t in tasks
+        if t.startswith(("Trainer_", "Tuner_"))
+    }
+    assert sum(len(v) for v in waiting.values()) == 2 and len(order) == 6
     tuners = {t for t in tasks if t.startswith("Tuner_")}
     assert len(tuners) == 3  # one per candidate, whatever the seeds
     for tuner in tuners:

@@ -1,19 +1,131 @@
+"""Schedules through the backends' real client libraries, their HTTP layer a server on loopback.
+
+``kfp.Client`` (open-source Kubeflow Pipelines) and ``aiplatform.PipelineJob.create_schedule``
+(Vertex AI, REST transport) talk to a local HTTP server that records each request and answers
+as the API does; the tests assert what was sent: the compiled spec, its pipeline root, the
+cron, one run at a time, no catch-up, caching left as compiled.
+"""
+
 import http.server
+import json
 import os
 import threading
 import time
 
 import pytest
+import yaml
 
 from tfx_metric_learning.kubeflow import schedule
 from tfx_metric_learning.pipeline import cli
 
 
+class _Api(http.server.BaseHTTPRequestHandler):
+    """Answers KFP's v2beta1 and Vertex's v1 calls; ``server.requests`` records them."""
+
+    def _answer(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append((self.command, self.path.split("?")[0], body))
+        return body
+
+    def do_GET(self):  # noqa: N802
+        self._record()
+        if self.server.status != 200:
+            return self._answer(self.server.status, {})
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            return self._answer(200, {"experiments": [], "total_size": 0})
+        return self._answer(200, {})
+
+    def do_POST(self):  # noqa: N802
+        body = self._record()
+        if self.path.startswith("/apis/v2beta1/experiments"):
+            return self._answer(200, {"experiment_id": "exp-1", **body})
+        if self.path.startswith("/apis/v2beta1/recurringruns"):
+            return self._answer(200, {"recurring_run_id": "rr-1", **body})
+        if "/schedules" in self.path:  # Vertex: the created Schedule
+            return self._answer(200, {"name": "projects/p/locations/r/schedules/7", **body})
+        return self._answer(404, {})
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture
-def package(tmp_path):
-    path = tmp_path / "pipeline.yaml"
-    path.write_text("pipelineInfo: {name: test}\n")
+def api():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Api)
+    server.requests, server.status = [], 200
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sched") / "pipeline.yaml"
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/root"]
+    assert cli.main([*args, "--output", str(path)]) == 0
     return str(path)
+
+
+def _proto(spec: dict):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    return json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=True)
+
+
+def _host(api):
+    return f"http://127.0.0.1:{api.server_address[1]}"
+
+
+def test_a_kfp_recurring_run_carries_the_spec_its_root_and_no_catch_up(api, package):
+    run_id = schedule.schedule_kfp(_host(api), package, "0 3 * * *", "ml", "daily")
+    assert run_id == "rr-1"
+    posts = {path: body for method, path, body in api.requests if method == "POST"}
+    assert posts["/apis/v2beta1/experiments"]["display_name"] == "ml"
+    recurring = posts["/apis/v2beta1/recurringruns"]
+    assert recurring["display_name"] == "daily" and recurring["experiment_id"] == "exp-1"
+    assert recurring["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert recurring["no_catchup"] is True and int(recurring["max_concurrency"]) == 1
+    assert recurring["runtime_config"]["pipeline_root"] == "gs://b/root/artifacts"
+    # the compiled spec, as a proto (the client drops a false enableCache, proto3's default)
+    assert _proto(recurring["pipeline_spec"]) == _proto(yaml.safe_load(open(package)))
+    # caching as compiled: ExampleGen and ProductionModel never cached, the others cached
+    tasks = _proto(recurring["pipeline_spec"]).root.dag.tasks
+    assert not tasks["FileBasedExampleGen"].caching_options.enable_cache
+    assert tasks["Transform"].caching_options.enable_cache
+
+
+def test_a_vertex_schedule_carries_the_spec_its_root_and_a_five_field_cron(api, package):
+    from google.auth.credentials import AnonymousCredentials
+
+    name = schedule.schedule_vertex(
+        package,
+        "TZ=Europe/Paris 0 3 * * *",
+        "daily",
+        "p",
+        "europe-west4",
+        credentials=AnonymousCredentials(),
+        api_endpoint=_host(api),
+    )
+    assert name == "projects/p/locations/r/schedules/7"
+    ((method, path, body),) = api.requests
+    assert (method, path) == ("POST", "/v1/projects/p/locations/europe-west4/schedules")
+    assert body["cron"] == "TZ=Europe/Paris 0 3 * * *" and body["maxConcurrentRunCount"] == "1"
+    job = body["createPipelineJobRequest"]["pipelineJob"]
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/root/artifacts"
+    assert _proto(job["pipelineSpec"]).root == _proto(yaml.safe_load(open(package))).root
+    tasks = _proto(job["pipelineSpec"]).root.dag.tasks
+    assert not tasks["ProductionModel"].caching_options.enable_cache
+    assert tasks["Transform"].caching_options.enable_cache
 
 
 def _listing(root):
@@ -30,38 +142,44 @@ def test_unreachable_host_fails_fast_and_writes_nothing(package, tmp_path, capsy
     assert _listing(tmp_path) == before
 
 
-class _Denied(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        self.send_response(401)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def test_missing_auth_is_named(package, capsys):
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Denied)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host = f"http://127.0.0.1:{server.server_address[1]}"
-        code = cli.main(["schedule", "--host", host, "--pipeline", package])
-    finally:
-        server.shutdown()
+def test_missing_auth_is_named_and_nothing_is_created(api, package, capsys):
+    api.status = 401
+    code = cli.main(["schedule", "--host", _host(api), "--pipeline", package])
     assert code == 2
     assert "authentication is missing" in capsys.readouterr().err
+    assert all(method == "GET" for method, _, _ in api.requests)
 
 
-def test_bad_cron_and_missing_package_are_refused_before_any_request(tmp_path):
-    with pytest.raises(schedule.ScheduleError, match="6 fields"):
-        schedule.schedule(
-            "http://127.0.0.1:9",
-            str(tmp_path / "x.yaml") if False else __file__,
-            "0 3 * * *",
-            "e",
-            "j",
-        )
-    with pytest.raises(schedule.ScheduleError, match="does not exist"):
-        schedule.schedule(
-            "http://127.0.0.1:9", str(tmp_path / "none.yaml"), "0 0 3 * * *", "e", "j"
-        )
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: schedule.schedule_kfp("http://127.0.0.1:9", p, "3 * * *", "e", "j"), "5 fields"),
+        (
+            lambda p: schedule.schedule_vertex(p, "0 0 3 * * *", "d", "p", "r"),
+            "5 fields for Vertex",
+        ),
+        (
+            lambda p: schedule.schedule_kfp(
+                "http://127.0.0.1:9", p + ".none", "0 3 * * *", "e", "j"
+            ),
+            "does not exist",
+        ),
+    ],
+)
+def test_bad_cron_and_missing_package_are_refused_before_any_request(package, call, message):
+    with pytest.raises(schedule.ScheduleError, match=message):
+        call(package)
+
+
+def test_a_package_without_pipeline_root_is_refused(tmp_path):
+    old = tmp_path / "old.yaml"
+    old.write_text("pipelineInfo: {name: test}\nroot: {}\n")
+    with pytest.raises(schedule.ScheduleError, match="names no pipeline root"):
+        schedule.schedule_kfp("http://127.0.0.1:9", str(old), "0 3 * * *", "e", "j")
+
+
+def test_each_backend_names_what_it_needs(package, capsys):
+    assert cli.main(["schedule", "--pipeline", package]) == 2
+    assert "needs --host" in capsys.readouterr().err
+    assert cli.main(["schedule", "--backend", "vertex", "--pipeline", package]) == 2
+    assert "needs --project and --region" in capsys.readouterr().err

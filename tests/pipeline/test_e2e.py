@@ -30,7 +30,7 @@ COMPONENT_IDS = (
     "Transform",
     "PairGen",
     "Trainer",
-    "latest_blessed_model_resolver",
+    "ProductionModel",
     "RetrievalEvaluator",
     "Pusher",
 )

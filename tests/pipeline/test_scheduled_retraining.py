@@ -25,6 +25,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from tests.pipeline import span_data
 from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.components.example_gen.executor import SPANS_PROPERTY
 from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES
 
@@ -91,7 +92,12 @@ def test_day_2_warm_starts_from_day_1_and_pushes(days):
     done, summary = out[2]
     assert done.returncode == 0, done.stderr
     assert summary["ingest"]["spans_read"] == [1, 2]
-    assert summary["training"]["warm_started_from"].startswith(out[1][1]["model_uri"] + "/")
+    # the warm start is production: day 1's pushed model, as the production record names it
+    assert summary["production"]["status"] == "found"
+    assert "Production at the start: version" in done.stdout
+    assert "Warm start from: production version" in done.stdout
+    day1_version = os.path.basename(out[1][1]["pushed_model"])
+    assert summary["production"]["version"] == day1_version
     assert summary["blessed"] and summary["pushed_model"]
     assert "Warm start from:" in done.stdout
 
@@ -125,6 +131,7 @@ def test_day_4_leaves_the_rejected_span_out_and_is_not_blessed(days):
     assert summary["ingest"]["spans_left_out"] == [3]
     assert summary["validation"]["accepted"]
     assert summary["validation"]["baseline_span"] == 2  # the last accepted span, not 3
+    assert summary["production"]["version"] == os.path.basename(out[2][1]["pushed_model"])
     assert summary["blessed"] is False and summary["pushed_model"] is None
     assert any("worse than the baseline" in r for r in summary["reasons"])
     assert set(ledger.rejected(str(tmp / "root" / "span_verdicts"))) == {3}
@@ -133,7 +140,7 @@ def test_day_4_leaves_the_rejected_span_out_and_is_not_blessed(days):
 def test_serving_holds_day_1_and_day_2_and_mlmd_the_spans_read(days):
     tmp, out = days
     serving = tmp / "root" / "serving_model"
-    pushed = sorted(os.listdir(serving))
+    pushed = sorted(v for v in os.listdir(serving) if v.isdigit())
     assert [str(serving / p) for p in pushed] == [
         out[1][1]["pushed_model"],
         out[2][1]["pushed_model"],
@@ -142,6 +149,11 @@ def test_serving_holds_day_1_and_day_2_and_mlmd_the_spans_read(days):
         trained = os.path.join(out[day][1]["model_uri"], "Format-Serving", "saved_model.pb")
         with open(trained, "rb") as a, open(serving / version / "saved_model.pb", "rb") as b:
             assert a.read() == b.read()
+    # the production record names day 2's model, and the history both pushes
+    production = production_record.read(str(serving))
+    assert production.record["version"] == pushed[1]
+    assert production.record["previous_version"] == pushed[0]
+    assert [r["version"] for r in production_record.history(str(serving))] == pushed
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(tmp / "root" / "metadata.sqlite")
     store = metadata_store.MetadataStore(connection)

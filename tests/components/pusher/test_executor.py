@@ -1,6 +1,7 @@
 """Pushes are all-or-nothing: a push killed by a real SIGKILL leaves no loadable partial model,
 and the next push removes what it left."""
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,10 @@ import textwrap
 import pytest
 import tensorflow as tf
 
+from tfx_metric_learning.components.production import record as production_record
+from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.pusher import executor
+from tfx_metric_learning.components.retrieval_evaluator.spec import BLESSING_METRICS_FILE
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +113,50 @@ def test_without_folder_rename_files_move_one_by_one_saved_model_last(
     assert renamed[-1] == "saved_model.pb" and renamed.count("saved_model.pb") == 2
     assert files_of(path) == files_of(model_dir)
     assert os.listdir(tmp_path / "serving") == ["700"]
+
+
+def _pusher_inputs(tmp_path, model_dir, blessed):
+    from tfx.types import standard_artifacts
+
+    model = standard_artifacts.Model()
+    model.uri = os.path.dirname(model_dir)  # the Trainer's artifact: <uri>/Format-Serving
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / f"blessing-{blessed}")
+    os.makedirs(blessing.uri, exist_ok=True)
+    blessing.set_int_custom_property("blessed", int(blessed))
+    with open(os.path.join(blessing.uri, BLESSING_METRICS_FILE), "w") as f:
+        json.dump(
+            {"blessed": blessed, "comparison_metric": "map_at_r", "metrics": {"map_at_r": 0.9}}, f
+        )
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / f"pushed-{blessed}")
+    return {"model": [model], "model_blessing": [blessing]}, {"pushed_model": [pushed]}
+
+
+def test_a_blessed_push_becomes_the_production_record_and_an_unblessed_one_does_not(
+    tmp_path, model_dir
+):
+    from tfx.proto import pusher_pb2
+    from tfx.utils import proto_utils
+
+    base = tmp_path / "serving"
+    destination = proto_utils.proto_to_json(
+        pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
+        )
+    )
+    props = {"push_destination": destination, production_spec.PIPELINE_RUN_KEY: "run-7"}
+    inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
+    executor.Executor().Do(inputs, outputs, props)
+    found = production_record.read(str(base))
+    assert found.found and found.record["run"] == "run-7"
+    assert found.record["model_uri"] == outputs["pushed_model"][0].get_string_custom_property(
+        "pushed_destination"
+    )
+    assert found.record["metrics"] == {"map_at_r": 0.9}
+    assert found.record["source_model_uri"] == inputs["model"][0].uri
+    before = (base / production_spec.RECORD_FILE).read_text()
+    inputs, outputs = _pusher_inputs(tmp_path, model_dir, False)
+    executor.Executor().Do(inputs, outputs, props)
+    assert outputs["pushed_model"][0].get_int_custom_property("pushed") == 0
+    assert (base / production_spec.RECORD_FILE).read_text() == before

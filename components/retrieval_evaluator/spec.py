@@ -1,0 +1,27 @@
+"""The RetrievalEvaluator's contract: its keys, channels and output file names.
+
+Imported by the component, the executor, the Pusher (which records what a pushed model was
+blessed with), the run report and the tests.
+"""
+
+# execution properties
+LABEL_COLUMN_KEY = "label_column"
+SETTINGS_KEY = "settings"  # EvaluationSettings as JSON (every setting)
+
+# channels
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+# the production model (components/production): a Model artifact that may hold no model
+BASELINE_MODEL_KEY = "baseline_model"
+EVALUATION_KEY = "evaluation"
+BLESSING_KEY = "blessing"
+
+# in the ModelEvaluation
+METRICS_FILE = "metrics.json"  # the candidate's metrics
+EVALUATION_FILE = "evaluation.json"  # the decision and every number behind it
+REPORT_DIR = "report"
+EMBEDDINGS_DIR = "embeddings"
+
+# in the ModelBlessing, beside TFX's BLESSED / NOT_BLESSED file: ``{"blessed",
+# "comparison_metric", "metrics"}``, what the Pusher writes into the production record
+BLESSING_METRICS_FILE = "blessed_with.json"

@@ -1,0 +1,246 @@
+"""Four days of scheduled retraining through the compiled spec, on both backends' stand-ins.
+
+The pipeline is compiled once, as a user would for a schedule (``--data-pattern`` spans,
+``--window 2``, a curated schema written first by ``metric-learning schema``, ``--warm-start``;
+local folders stand for buckets every pod mounts: ``--allow-local-paths``), then run four
+times by ``kfp_local.LocalBackend`` in each mode, a new span arriving before each run, against
+one metadata store and one cache, as a backend keeps them across a schedule:
+
+1. span 1: nothing in production; trains, is blessed and pushed; the production record names
+   the pushed version;
+2. span 2: ExampleGen runs again (no cache replays day 1) and reads spans 1 and 2; the
+   production model (day 1's) is the evaluator's baseline and the Trainer's warm start;
+   blessed and pushed; the record names day 2's version;
+3. span 3, one feature recorded x4: the DataValidator rejects it, Transform's compiled
+   condition skips it and nothing after it runs;
+4. span 4, with the ``training`` parameter of a worse model (another loss family, one step,
+   cold): the window leaves the rejected span out, PairGen builds what that loss consumes,
+   the model is not blessed against production and not pushed.
+
+After every day the serving folder and the production record are checked: they change only
+on the days a model is pushed, and then to exactly that model.
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+
+import pytest
+import yaml
+
+from tests.kubeflow.kfp_local import MODES, LocalBackend, StoredArtifact
+from tests.pipeline import span_data
+from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.production import record as production_record
+from tfx_metric_learning.pipeline import cli
+
+pytestmark = pytest.mark.e2e
+
+DOWNSTREAM = ("Transform", "PairGen", "Trainer", "RetrievalEvaluator", "Pusher")
+
+
+def _tree_digest(folder):
+    digest = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                digest[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return digest
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    base = tmp_path_factory.mktemp("kfp-schedule")
+    schema = base / "schema.pbtxt"
+    first = base / "first-span"
+    span_data.write_span(str(first), 1)
+    pattern = ["--data-pattern", span_data.PATTERN, "--schema", str(schema)]
+    args = ["schema", "--data", str(first), "--pipeline-root", str(base / "local"), *pattern]
+    assert cli.main(args) == 0
+    spec_path = base / "pipeline.yaml"
+    args = [
+        "compile",
+        "--data-root", "DATA_ROOT",
+        "--pipeline-root", "PIPELINE_ROOT",
+        "--allow-local-paths",
+        "--window", "2",
+        "--warm-start",
+        "--epochs", "5",
+        "--batch-size", "64",
+        "--output", str(spec_path),
+        *pattern,
+    ]  # fmt: skip
+    return base, args
+
+
+def _backend(compiled, mode):
+    base, args = compiled
+    home = base / mode
+    data, root = home / "data", home / "root"
+    spec_path = home / "pipeline.yaml"
+    args = [
+        str(data) if a == "DATA_ROOT" else str(root) if a == "PIPELINE_ROOT" else a for a in args
+    ]
+    args[args.index("--output") + 1] = str(spec_path)
+    assert cli.main(args) == 0
+    spec = yaml.safe_load(open(spec_path))
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    backend = LocalBackend(spec, env, mode=mode, pods_dir=str(home / "pods"))
+    return backend, spec, data, root / "serving_model"
+
+
+def _four_days(compiled, mode):
+    backend, spec, data, serving = _backend(compiled, mode)
+    training = json.loads(
+        spec["root"]["inputDefinitions"]["parameters"]["training"]["defaultValue"]
+    )
+    worse = training | {
+        "loss": "contrastive",
+        "loss_params": {},
+        "train_steps": 1,
+        "warm_start": False,
+    }
+    out = {"mode": mode, "backend": backend, "serving": serving, "records": {}, "after": {}}
+    for day in (1, 2, 3, 4):
+        span_data.write_span(str(data), day, drift=day == 3)
+        parameters = {"training": json.dumps(worse)} if day == 4 else None
+        out["records"][day] = {r.task: r for r in backend.run(f"day-{day}", parameters)}
+        out["after"][day] = {
+            "serving": _tree_digest(serving),
+            "production": production_record.read(str(serving)),
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def both_backends(compiled):
+    """The four days on each backend's stand-in, the two schedules side by side.
+
+    Each task is a process that spends most of its time importing TFX on one core, so the two
+    schedules run at once (each on its own folders, store and cache).
+    """
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {mode: pool.submit(_four_days, compiled, mode) for mode in MODES}
+        return {mode: f.result() for mode, f in futures.items()}
+
+
+@pytest.fixture(params=MODES)
+def days(request, both_backends):
+    return both_backends[request.param]
+
+
+def _artifact(backend, run_id, task, title) -> StoredArtifact:
+    (found,) = [
+        a
+        for a in backend.store
+        if a.run_id == run_id and a.task == task and a.schema_title == title
+    ]
+    return found
+
+
+def _json(artifact, name):
+    with open(os.path.join(artifact.uri, name)) as f:
+        return json.load(f)
+
+
+def _states(days, day):
+    return {name: r.state for name, r in days["records"][day].items()}
+
+
+def test_every_day_reads_its_new_span_no_cache_replays_ingestion(days):
+    backend = days["backend"]
+    for day, spans_read in ((1, "1"), (2, "1,2"), (3, "2,3"), (4, "2,4")):
+        states = _states(days, day)
+        assert states["FileBasedExampleGen"] == "COMPLETE", (day, states)
+        assert states["ProductionModel"] == "COMPLETE", (day, states)
+        examples = _artifact(backend, f"day-{day}", "FileBasedExampleGen", "tfx.Examples")
+        assert examples.metadata["span"] == day
+        assert examples.metadata["spans"] == spans_read
+        assert examples.metadata["input_fingerprint"]
+    # what does not depend on the day's data comes from the cache after day 1
+    for day in (2, 3, 4):
+        assert _states(days, day)["ImportSchemaGen"] == "CACHED"
+
+
+def test_day_1_has_no_production_and_pushes(days):
+    backend, serving = days["backend"], days["serving"]
+    states = _states(days, 1)
+    assert all(s == "COMPLETE" or s == "CACHED" for s in states.values()), states
+    found = _json(_artifact(backend, "day-1", "ProductionModel", "tfx.Model"), "production.json")
+    assert found["status"] == "none" and "no production record" in found["reason"]
+    record = _json(
+        _artifact(backend, "day-1", "RetrievalEvaluator", "tfx.ModelEvaluation"), "evaluation.json"
+    )
+    assert record["blessed"] is True and record["baseline_model"] is None
+    pushed = _artifact(backend, "day-1", "Pusher", "tfx.PushedModel")
+    assert pushed.metadata["pushed"] == 1.0
+    production = days["after"][1]["production"]
+    assert production.found
+    assert production.record["model_uri"] == pushed.metadata["pushed_destination"]
+    assert production.record["run"] == "day-1"
+    model = _artifact(backend, "day-1", "Trainer", "tfx.Model")
+    assert production.record["source_model_uri"] == model.uri
+    assert (
+        production.record["metrics"]["map_at_r"] == record["candidate_model"]["metrics"]["map_at_r"]
+    )
+    version = production.record["version"]
+    with open(os.path.join(model.uri, "Format-Serving", "saved_model.pb"), "rb") as a:
+        with open(os.path.join(serving, version, "saved_model.pb"), "rb") as b:
+            assert a.read() == b.read()
+
+
+def test_day_2_is_judged_against_and_warm_started_from_production(days):
+    backend = days["backend"]
+    day1 = days["after"][1]["production"].record
+    production = _artifact(backend, "day-2", "ProductionModel", "tfx.Model")
+    assert production.metadata["production_version"] == day1["version"]
+    record = _json(
+        _artifact(backend, "day-2", "RetrievalEvaluator", "tfx.ModelEvaluation"), "evaluation.json"
+    )
+    assert record["baseline_model"]["uri"] == production.uri
+    assert record["baseline_model"]["production_version"] == day1["version"]
+    training = _json(
+        _artifact(backend, "day-2", "Trainer", "tfx.ModelRun"), "training_summary.json"
+    )
+    assert training["warm_started_from"].startswith(production.uri)
+    assert record["blessed"] is True, record["reasons"]
+    after = days["after"][2]["production"].record
+    assert after["version"] != day1["version"] and after["previous_version"] == day1["version"]
+    assert after["source_model_uri"] == _artifact(backend, "day-2", "Trainer", "tfx.Model").uri
+    assert days["after"][2]["serving"] != days["after"][1]["serving"]
+
+
+def test_day_3_drift_stops_before_transform_and_changes_nothing(days):
+    states = _states(days, 3)
+    assert states["DataValidator"] == "COMPLETE"
+    assert states["Transform"] == "SKIPPED"
+    for task in DOWNSTREAM[1:]:
+        assert states[task] in ("SKIPPED", "OMITTED"), (task, states)
+    anomalies = _artifact(days["backend"], "day-3", "DataValidator", "tfx.ExampleAnomalies")
+    assert anomalies.metadata["blessed"] == 0.0
+    assert "pixel_1_3" in anomalies.metadata["anomalies_found"]
+    assert days["after"][3]["serving"] == days["after"][2]["serving"]
+
+
+def test_day_4_a_worse_model_is_not_pushed_and_production_stays(days):
+    backend = days["backend"]
+    states = _states(days, 4)
+    assert states["Pusher"] == "COMPLETE"
+    stats = _json(_artifact(backend, "day-4", "PairGen", "tfx.Examples"), "pair_gen_stats.json")
+    assert stats["mode"] == "pairs"  # PairGen followed the training parameter's loss
+    record = _json(
+        _artifact(backend, "day-4", "RetrievalEvaluator", "tfx.ModelEvaluation"), "evaluation.json"
+    )
+    assert record["blessed"] is False
+    assert any("worse than the baseline" in r for r in record["reasons"]), record["reasons"]
+    assert (
+        record["baseline_model"]["production_version"]
+        == days["after"][2]["production"].record["version"]
+    )
+    assert _artifact(backend, "day-4", "Pusher", "tfx.PushedModel").metadata["pushed"] == 0.0
+    assert days["after"][4]["serving"] == days["after"][2]["serving"]
+    assert days["after"][4]["production"].record == days["after"][2]["production"].record
+    verdicts = ledger.rejected(str(days["serving"].parent / "span_verdicts"))
+    assert set(verdicts) == {3}
