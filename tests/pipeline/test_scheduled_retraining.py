@@ -25,8 +25,8 @@ from ml_metadata.proto import metadata_store_pb2
 
 from tests.pipeline import span_data
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.components.example_gen.executor import SPANS_PROPERTY
+from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES
 
 pytestmark = pytest.mark.e2e
