@@ -338,9 +338,9 @@ def _run_pipeline(
 def comparison_configs(config: PipelineConfig, protocols: list[str]) -> list[PipelineConfig]:
     """One config per protocol of a comparison; the first is the deployment protocol.
 
-    The first protocol's pipeline keeps the config's pipeline name, so it shares the cache and
-    the production model (the latest blessed one) with ``run``; each other protocol's
-    pipeline is named ``<name>-<protocol>`` and only reports.
+    The first protocol's pipeline keeps the config's pipeline name, so it shares the cache with
+    ``run`` (and, as every pipeline pushing to the same serving folder, the production model);
+    each other protocol's pipeline is named ``<name>-<protocol>`` and only reports.
     """
     require_validation_split(config.ingest.validation_fraction)
     if not protocols:

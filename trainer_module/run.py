@@ -567,8 +567,10 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
     ``fn_args.custom_config`` holds every ``TrainingSettings`` field (on Kubeflow it is the
     ``training`` runtime parameter); a missing, unknown or bad setting stops here, before any
     data is read, and so does a PairGen output built for another loss. With ``warm_start``
-    and a ``base_model`` (the latest blessed model; none on the first run) the encoder starts
-    from its weights; a Trainer killed mid-way resumes (``resume``). The training length is
+    and a ``base_model`` (the production model, ``components/production``; it holds no model
+    on the first run, which then starts cold) the encoder starts from its weights; a Trainer
+    killed mid-way resumes (``resume``). With several workers (``TF_CONFIG``) only the chief
+    exports, writes the summary and removes the resumable state. The training length is
     the settings' ``epochs`` and ``train_steps``, not TFX's ``train_args``. When PairGen's
     output has a ``valid`` split (the pipeline then makes it the Trainer's eval split,
     ``fn_args.eval_files``), the epoch with the best validation MAP@R is exported, epoch 0

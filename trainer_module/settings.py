@@ -80,8 +80,8 @@ class TrainingSettings(StageSettings):
     seed: int = seed_setting()
     warm_start: bool = setting(
         False,
-        "start from the weights of the latest blessed model (its encoder must have the same "
-        "shape) instead of a random initialisation",
+        "start from the weights of the production model (its encoder must have the same "
+        "shape; none in production: a cold start) instead of a random initialisation",
         boolean,
     )
     checkpoint_dir: str = setting(

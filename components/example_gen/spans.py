@@ -6,9 +6,10 @@ folder holding ``{SPAN}`` (or ``{SPAN:n}``, zero-padded to n digits) or the date
 (a corrected re-delivery of a span). Examples: ``span-{SPAN}/*.csv``,
 ``{YYYY}-{MM}-{DD}/*.csv.gz``, ``span-{SPAN}/v{VERSION}/*.tfrecord``.
 
-ExampleGen's driver (TFX's own, locally and as Kubeflow's pre-cache-check task) picks the
-newest span at its newest version, records its number in ML Metadata (the examples'
-``span``/``version`` properties) and fingerprints its files for caching. The window is the
+ExampleGen's executor picks the newest span at its newest version itself
+(``executor.newest_span``: no driver runs on the open-source Kubeflow backend; where TFX's
+driver does run, locally, it resolves the same span and fingerprints it for caching), and
+records its number in ML Metadata (the examples' ``span``/``version`` properties). The window is the
 newest ``size`` spans up to that one, each at its newest version, leaving out spans whose
 data was rejected by validation at that version (``components/data_validator/ledger.py``):
 a span that failed its checks never reaches training until a corrected version replaces it.
@@ -19,7 +20,8 @@ Written by hand because TFX 1.16's ExampleGen ingests exactly one span per execu
 takes only the latest-artifact and latest-blessed-model resolvers. Paths are matched by TFX's
 own functions (``tfx.components.example_gen.utils``), so a span is found exactly as the
 driver finds it. Spans older than the newest are taken as immutable (TFX's convention: a
-change is a new ``{VERSION}``); the cache fingerprint covers the newest span only.
+change is a new ``{VERSION}``); the local cache fingerprint (TFX's driver) covers the newest
+span only; the ``input_fingerprint`` the executor records covers every span read.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from tfx_metric_learning.components.production import record as production_record
+from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.pusher.executor import is_complete
 from tfx_metric_learning.pipeline import data
 from tfx_metric_learning.pipeline.config import TRAINER_STATE
@@ -93,8 +95,14 @@ def test_killed_runs_rerun_to_completion_reusing_the_cache(tmp_path):
     assert "Blessed: yes" in out3
 
     serving = tmp_path / "root" / "serving_model"
-    versions = os.listdir(serving)
+    versions = [v for v in os.listdir(serving) if v.isdigit()]
     assert len(versions) == 1 and is_complete(str(serving / versions[0]))
+    # production is that one version, and nothing half-written is left beside the record
+    assert production_record.read(str(serving)).record["version"] == versions[0]
+    assert sorted(set(os.listdir(serving)) - set(versions)) == [
+        production_spec.HISTORY_DIR,
+        production_spec.RECORD_FILE,
+    ]
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(tmp_path / "root" / "metadata.sqlite")
     store = metadata_store.MetadataStore(connection)
