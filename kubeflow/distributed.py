@@ -30,8 +30,6 @@ from typing import Any
 
 from absl import logging
 from tfx.dsl.components.base import base_executor
-from tfx.extensions.google_cloud_ai_platform import constants as vertex_constants
-from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_trainer
 from tfx.types import standard_component_specs
 from tfx.utils import json_utils, name_utils
 
@@ -41,16 +39,26 @@ TFX_TRAINER_EXECUTOR = "tfx.components.trainer.executor.GenericExecutor"
 TFJOB_GROUP, TFJOB_VERSION, TFJOB_PLURAL = "kubeflow.org", "v1", "tfjobs"
 POLL_SECONDS = 30.0  # between two reads of a TFJob's status
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-# custom_config keys of TFX's extension; run_fn leaves them out of the training settings
-EXTENSION_KEYS = (
-    vertex_trainer.TRAINING_ARGS_KEY,
-    vertex_trainer.JOB_ID_KEY,
-    vertex_trainer.LABELS_KEY,
-    vertex_trainer.ENABLE_UCAIP_KEY,
-    vertex_trainer.UCAIP_REGION_KEY,
-    vertex_constants.ENABLE_VERTEX_KEY,
-    vertex_constants.VERTEX_REGION_KEY,
-)
+
+
+def extension_keys() -> tuple[str, ...]:
+    """The custom_config keys of TFX's Vertex extension; run_fn leaves them out of the settings.
+
+    Imported when called: TFX's extension imports Google Cloud's client libraries (seconds of
+    start-up no local run needs).
+    """
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer import executor
+
+    return (
+        executor.TRAINING_ARGS_KEY,
+        executor.JOB_ID_KEY,
+        executor.LABELS_KEY,
+        executor.ENABLE_UCAIP_KEY,
+        executor.UCAIP_REGION_KEY,
+        constants.ENABLE_VERTEX_KEY,
+        constants.VERTEX_REGION_KEY,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +215,9 @@ class Executor(base_executor.BaseExecutor):
         plan = Plan.from_json(exec_properties[PLAN_KEY])
         properties = {k: v for k, v in exec_properties.items() if k != PLAN_KEY}
         if plan.backend == "vertex":
+            from tfx.extensions.google_cloud_ai_platform import constants as vertex_constants
+            from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_trainer
+
             custom_config = json_utils.loads(
                 properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}"
             )

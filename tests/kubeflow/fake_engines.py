@@ -19,20 +19,11 @@ import http.server
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from tests.ports import free_ports
 
 
 def run_replicas(roles: list[tuple[str, int, list[str]]], env: dict) -> tuple[bool, str]:
@@ -81,7 +72,9 @@ class _Server(http.server.ThreadingHTTPServer):
         return self
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """A JSON API's handler: ``_body`` reads a request, ``_send`` answers."""
+
     def _send(self, status: int, body: dict):
         data = json.dumps(body).encode()
         self.send_response(status)
@@ -103,7 +96,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 _TFJOBS = re.compile(r"^/apis/kubeflow\.org/v1/namespaces/([^/]+)/tfjobs(?:/([^/?]+))?")
 
 
-class _KubernetesApi(_Handler):
+class _KubernetesApi(JsonHandler):
     def do_POST(self):  # noqa: N802
         m = _TFJOBS.match(self.path)
         if not m:
@@ -165,7 +158,7 @@ def kubeconfig(path: str, server: _Server) -> str:
 _CUSTOM_JOBS = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/customJobs(?:/([^/?]+))?")
 
 
-class _VertexApi(_Handler):
+class _VertexApi(JsonHandler):
     def do_POST(self):  # noqa: N802
         m = _CUSTOM_JOBS.match(self.path.split("?")[0])
         if not m:

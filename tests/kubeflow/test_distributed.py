@@ -149,6 +149,6 @@ def test_a_vertex_custom_job_trains_on_two_pools_and_only_the_chief_writes(
 
 
 def test_the_extensions_keys_are_what_run_fn_leaves_out():
-    assert all(k.startswith(run.EXTENSION_PREFIX) for k in distributed.EXTENSION_KEYS)
-    config = {"loss": "contrastive", **{k: {} for k in distributed.EXTENSION_KEYS}}
+    assert all(k.startswith(run.EXTENSION_PREFIX) for k in distributed.extension_keys())
+    config = {"loss": "contrastive", **{k: {} for k in distributed.extension_keys()}}
     assert run.training_config(config) == {"loss": "contrastive"}

@@ -4,7 +4,6 @@ one device's on the same batch."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,16 +11,7 @@ import numpy as np
 import pytest
 
 from tests.kubeflow.multiworker_check import LOSSES
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+from tests.ports import free_ports
 
 
 def _env(extra=None):
@@ -33,7 +23,7 @@ def _env(extra=None):
 
 @pytest.fixture(scope="module")
 def results():
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     cmd = [sys.executable, "-m", "tests.kubeflow.multiworker_check"]
     workers = [

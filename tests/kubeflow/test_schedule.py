@@ -7,7 +7,6 @@ cron, one run at a time, no catch-up, caching left as compiled.
 """
 
 import http.server
-import json
 import os
 import threading
 import time
@@ -15,24 +14,19 @@ import time
 import pytest
 import yaml
 
+from tests.kubeflow import fake_engines
 from tfx_metric_learning.kubeflow import schedule
 from tfx_metric_learning.pipeline import cli
 
 
-class _Api(http.server.BaseHTTPRequestHandler):
+class _Api(fake_engines.JsonHandler):
     """Answers KFP's v2beta1 and Vertex's v1 calls; ``server.requests`` records them."""
 
     def _answer(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send(status, body)
 
     def _record(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        body = self._body()
         self.server.requests.append((self.command, self.path.split("?")[0], body))
         return body
 
@@ -53,9 +47,6 @@ class _Api(http.server.BaseHTTPRequestHandler):
         if "/schedules" in self.path:  # Vertex: the created Schedule
             return self._answer(200, {"name": "projects/p/locations/r/schedules/7", **body})
         return self._answer(404, {})
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

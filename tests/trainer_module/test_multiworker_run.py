@@ -10,24 +10,14 @@ leaves nothing.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
+from tests.ports import free_ports
 from tests.trainer_module.run_helpers import prepare_run_inputs
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def workers(tmp_path_factory):
     prepared = prepare_run_inputs(tmp_path_factory.mktemp("multiworker"))
     examples, schema = prepared["modes"]["none"]
     settings = TrainingSettings(loss="triplet_semihard", epochs=2, batch_size=64).resolved()
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     command = [sys.executable, "-m", "tests.trainer_module.multiworker_run_check"]
     command += [examples.uri, schema.uri, prepared["graph"], settings.to_json()]
     procs = []
