@@ -21,114 +21,22 @@ After every day the serving folder and the production record are checked: they c
 on the days a model is pushed, and then to exactly that model.
 """
 
-import concurrent.futures
-import hashlib
 import json
 import os
 
 import pytest
-import yaml
 
-from tests.kubeflow.kfp_local import MODES, LocalBackend, StoredArtifact
-from tests.pipeline import span_data
+from tests.kubeflow.kfp_local import MODES, StoredArtifact
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.production import record as production_record
-from tfx_metric_learning.pipeline import cli
 
 pytestmark = pytest.mark.e2e
 
 DOWNSTREAM = ("Transform", "PairGen", "Trainer", "RetrievalEvaluator", "Pusher")
 
 
-def _tree_digest(folder):
-    digest = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                digest[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return digest
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    base = tmp_path_factory.mktemp("kfp-schedule")
-    schema = base / "schema.pbtxt"
-    first = base / "first-span"
-    span_data.write_span(str(first), 1)
-    pattern = ["--data-pattern", span_data.PATTERN, "--schema", str(schema)]
-    args = ["schema", "--data", str(first), "--pipeline-root", str(base / "local"), *pattern]
-    assert cli.main(args) == 0
-    spec_path = base / "pipeline.yaml"
-    args = [
-        "compile",
-        "--data-root", "DATA_ROOT",
-        "--pipeline-root", "PIPELINE_ROOT",
-        "--allow-local-paths",
-        "--window", "2",
-        "--warm-start",
-        "--epochs", "5",
-        "--batch-size", "64",
-        "--output", str(spec_path),
-        *pattern,
-    ]  # fmt: skip
-    return base, args
-
-
-def _backend(compiled, mode):
-    base, args = compiled
-    home = base / mode
-    data, root = home / "data", home / "root"
-    spec_path = home / "pipeline.yaml"
-    args = [
-        str(data) if a == "DATA_ROOT" else str(root) if a == "PIPELINE_ROOT" else a for a in args
-    ]
-    args[args.index("--output") + 1] = str(spec_path)
-    assert cli.main(args) == 0
-    spec = yaml.safe_load(open(spec_path))
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    backend = LocalBackend(spec, env, mode=mode, pods_dir=str(home / "pods"))
-    return backend, spec, data, root / "serving_model"
-
-
-def _four_days(compiled, mode):
-    backend, spec, data, serving = _backend(compiled, mode)
-    training = json.loads(
-        spec["root"]["inputDefinitions"]["parameters"]["training"]["defaultValue"]
-    )
-    worse = training | {
-        "loss": "contrastive",
-        "loss_params": {},
-        "train_steps": 1,
-        "warm_start": False,
-    }
-    out = {"mode": mode, "backend": backend, "serving": serving, "records": {}, "after": {}}
-    for day in (1, 2, 3, 4):
-        span_data.write_span(str(data), day, drift=day == 3)
-        parameters = {"training": json.dumps(worse)} if day == 4 else None
-        out["records"][day] = {r.task: r for r in backend.run(f"day-{day}", parameters)}
-        out["after"][day] = {
-            "serving": _tree_digest(serving),
-            "production": production_record.read(str(serving)),
-        }
-    return out
-
-
-@pytest.fixture(scope="module")
-def both_backends(compiled):
-    """The four days on each backend's stand-in, the two schedules side by side.
-
-    Each task is a process that spends most of its time importing TFX on one core, so the two
-    schedules run at once (each on its own folders, store and cache).
-    """
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {mode: pool.submit(_four_days, compiled, mode) for mode in MODES}
-        return {mode: f.result() for mode, f in futures.items()}
-
-
 @pytest.fixture(params=MODES)
-def days(request, both_backends):
-    return both_backends[request.param]
+def days(request, stand_in_runs):
+    return stand_in_runs[request.param].result()
 
 
 def _artifact(backend, run_id, task, title) -> StoredArtifact:

@@ -99,10 +99,10 @@ def test_killed_runs_rerun_to_completion_reusing_the_cache(tmp_path):
     assert len(versions) == 1 and is_complete(str(serving / versions[0]))
     # production is that one version, and nothing half-written is left beside the record
     assert production_record.read(str(serving)).record["version"] == versions[0]
-    assert sorted(set(os.listdir(serving)) - set(versions)) == [
+    assert set(os.listdir(serving)) - set(versions) == {
         production_spec.HISTORY_DIR,
         production_spec.RECORD_FILE,
-    ]
+    }
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(tmp_path / "root" / "metadata.sqlite")
     store = metadata_store.MetadataStore(connection)
