@@ -41,6 +41,7 @@ from tfx_metric_learning.trainer_module.stage_settings import (
 TARGETS = ("kfp", "vertex")
 # (CPUs, memory in GB) per stage; see the module docstring for where the figures come from
 STAGE_RESOURCES = {
+    "RunPlan": (1.0, 2.0),
     "FileBasedExampleGen": (2.0, 4.0),
     "StatisticsGen": (2.0, 6.0),
     "SchemaGen": (1.0, 2.0),

@@ -12,11 +12,14 @@ backend supplies what the spec does not say:
 - no task relies on a driver only Vertex runs: ExampleGen's ``preCacheCheck`` (TFX's driver,
   which resolves the span and fingerprints the input) is removed, ExampleGen resolves spans
   itself (``components/example_gen/executor.py``);
-- no cache replays what must run every day (``ALWAYS_RUN_ON_KUBEFLOW``): caching is off for
-  those tasks, and each is handed the run's id (``{{$.pipeline_job_uuid}}``, resolved by both
-  backends), so even a submission that forces caching on cannot match an earlier run;
-  ExampleGen's cache key on the open-source backend (parameters, input artifacts, image,
-  command: ``backend/src/v2/cacheutils/cache.go``) would otherwise be the same every day;
+- no cache replays files that changed outside the pipeline, and no task runs again whose
+  inputs did not change: a first task, ``RunPlan`` (``run_plan.py``), never cached and handed
+  the run's id (``{{$.pipeline_job_uuid}}``, resolved by both backends, so even a submission
+  that forces caching on cannot match an earlier run), digests the data files, the production
+  record and the schema file; ExampleGen, ProductionModel and ImportSchemaGen each take their
+  digest as a parameter and are cached on it like every other task. Without it ExampleGen's
+  cache key on the open-source backend (parameters, input artifacts, image, command:
+  ``backend/src/v2/cacheutils/cache.go``) would be the same every day;
 - the Pusher is handed the run's name (``{{$.pipeline_job_name}}``) for the production record;
 - with ``trainer_workers`` >= 2 the Trainer task submits its training to the backend's
   distributed engine (``distributed.py``: a TFJob, or a Vertex AI custom job) and its pod
@@ -55,7 +58,7 @@ from tfx.orchestration import data_types
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from tfx_metric_learning.components.production import spec as production_spec
-from tfx_metric_learning.kubeflow import backend_rules, distributed
+from tfx_metric_learning.kubeflow import backend_rules, distributed, run_plan
 from tfx_metric_learning.kubeflow.deployment import DeploymentSettings, stage_of
 from tfx_metric_learning.kubeflow.entrypoint import tensorflow_reads
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
@@ -71,10 +74,9 @@ from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 DEFAULT_IMAGE = "ghcr.io/example/tfx-metric-learning:0.1.0"
 # every task's command: TFX's KFP v2 runner behind the normaliser of both launchers' input
 ENTRYPOINT = ["python", "-m", "tfx_metric_learning.kubeflow.entrypoint"]
-EXAMPLE_GEN = "FileBasedExampleGen"
-# Tasks that must run on every run: the production model (a file outside the artifacts) and
-# ExampleGen (data that arrives outside the pipeline).
-ALWAYS_RUN_ON_KUBEFLOW = (*ALWAYS_RUN, EXAMPLE_GEN)
+# the tasks a local run never caches read files outside the artifacts: on Kubeflow the plan
+# digests those files and the tasks are cached on the digests
+assert set(ALWAYS_RUN) <= set(run_plan.CONSUMERS), "a task that reads outside files is unplanned"
 # the parameters the backends resolve per run (kubeflow/pipelines backend/src/v2/driver/
 # resolve.go resolveInputParameter; Vertex AI's pipeline placeholders)
 RUN_NAME_PLACEHOLDER = "{{$.pipeline_job_name}}"
@@ -280,11 +282,64 @@ def complete_spec(
             _add_parameter(component, task, distributed.PLAN_KEY, plan.to_json())
         else:
             container["resources"] = _resources(stage_of(name), deployment)
-        if name in ALWAYS_RUN_ON_KUBEFLOW:
-            task["cachingOptions"] = {"enableCache": False}
-            _add_parameter(component, task, RUN_ID_KEY, RUN_ID_PLACEHOLDER)
         if stage_of(name) == "Pusher":
             _add_parameter(component, task, production_spec.PIPELINE_RUN_KEY, RUN_NAME_PLACEHOLDER)
+    _add_run_plan(spec, job["pipelineSpec"]["deploymentSpec"], deployment)
+
+
+def _add_run_plan(spec: dict, deployment_spec: dict, deployment: DeploymentSettings) -> None:
+    """Adds the ``RunPlan`` task and hands each consumer its digest (``run_plan.py``).
+
+    The plan takes the very parameters its consumers take (constants or pipeline parameters),
+    so it resolves what they will read; each consumer depends on it and stays cached.
+    """
+    tasks = spec["root"]["dag"]["tasks"]
+    inputs: dict = {}
+    definitions: dict = {}
+    outputs: dict = {}
+    for consumer, (output, reads) in run_plan.CONSUMERS.items():
+        if consumer not in tasks:
+            continue
+        task = tasks[consumer]
+        component = spec["components"][task["componentRef"]["name"]]
+        for key in reads:
+            if (
+                inputs.get(key, task["inputs"]["parameters"][key])
+                != task["inputs"]["parameters"][key]
+            ):
+                raise ValueError(f"two tasks the plan reads give {key} different values")
+            inputs[key] = task["inputs"]["parameters"][key]
+            definitions[key] = component["inputDefinitions"]["parameters"][key]
+        outputs[output] = {"parameterType": "STRING"}
+        component["inputDefinitions"]["parameters"][output] = {"parameterType": "STRING"}
+        task["inputs"]["parameters"][output] = {
+            "taskOutputParameter": {"producerTask": run_plan.TASK, "outputParameterKey": output}
+        }
+        task["dependentTasks"] = sorted({*task.get("dependentTasks", []), run_plan.TASK})
+        task["cachingOptions"] = {"enableCache": True}
+    inputs[RUN_ID_KEY] = {"runtimeValue": {"constant": RUN_ID_PLACEHOLDER}}
+    definitions[RUN_ID_KEY] = {"parameterType": "STRING"}
+    label = f"{run_plan.TASK}_executor"
+    spec["components"][run_plan.TASK] = {
+        "executorLabel": label,
+        "inputDefinitions": {"parameters": definitions},
+        "outputDefinitions": {"parameters": outputs},
+    }
+    image = next(iter(deployment_spec["executors"].values()))["container"]["image"]
+    deployment_spec["executors"][label] = {
+        "container": {
+            "image": image,
+            "command": list(run_plan.COMMAND),
+            "args": list(run_plan.ARGS),
+            "resources": _resources(run_plan.TASK, deployment),
+        }
+    }
+    tasks[run_plan.TASK] = {
+        "taskInfo": {"name": run_plan.TASK},
+        "componentRef": {"name": run_plan.TASK},
+        "inputs": {"parameters": inputs},
+        "cachingOptions": {"enableCache": False},
+    }
 
 
 def _add_parameter(component: dict, task: dict, key: str, value: str) -> None:

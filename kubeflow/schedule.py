@@ -12,9 +12,10 @@ JSON) and schedule it with the backend's own client library:
 Either way the schedule carries the spec's pipeline root (a recurring run without one would
 write to the open-source backend's MinIO default), runs one job at a time, does not catch up
 on missed runs unless asked (``catch_up``; Vertex never backfills), and leaves caching as
-compiled: submitting with ``enable_caching`` set would override every task's setting,
-ExampleGen's and ProductionModel's "never cached" included (aiplatform ``PipelineJob``:
-"If set, the setting applies to all tasks in the pipeline"; KFP likewise).
+compiled: submitting with ``enable_caching`` set would override every task's setting
+(aiplatform ``PipelineJob``: "If set, the setting applies to all tasks in the pipeline"; KFP
+likewise); caching forced on still runs ``RunPlan`` (it takes the run's id) and so still
+reads each day's files; caching forced off recomputes everything.
 
 Cron expressions are the standard five fields (minute hour day-of-month month day-of-week,
 ``0 3 * * *``); Vertex also takes a leading ``TZ=Area/City``; KFP also takes six fields

@@ -19,7 +19,10 @@ It runs inside TFX's ``FileBasedExampleGen`` and replaces the Beam conversion, i
   spans up to it (``spans``), leaving out spans validation rejected, and write the newest
   span's rows again as the ``new_span`` split; the span, version, spans read and the input
   fingerprint (TFX's own, over the files read) are recorded in the report and on the
-  artifact;
+  artifact; on Kubeflow the task is cached on the digest of that fingerprint as the run's
+  plan found it before (``PLANNED_DIGEST_KEY``, ``kubeflow/run_plan.py``, which calls
+  ``input_digest``), and files that changed in between fail the execution, so no cache entry
+  holds data other than what its key names;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
   class held out, chosen by a seeded hash of the row) or ``unseen_classes`` (whole classes
   held out), as ``split_plan`` computes it from the class sizes; then, with
@@ -77,6 +80,8 @@ SPANS_PROPERTY = "spans"
 # the fingerprint of the files read (TFX's: counts, bytes, mtimes per span pattern)
 FINGERPRINT_PROPERTY = "input_fingerprint"
 LEFT_OUT_PROPERTY = "spans_left_out"
+# execution property on Kubeflow: ``input_digest`` as the run's plan found it; the cache key
+PLANNED_DIGEST_KEY = "data_fingerprint"
 
 
 def ingest_settings(exec_properties: dict[str, Any]) -> IngestSettings:
@@ -526,6 +531,13 @@ class Executor(BaseExampleGenExecutor):
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
+        planned = exec_properties.get(PLANNED_DIGEST_KEY)
+        if planned and fingerprint_digest(report["input_fingerprint"]) != planned:
+            raise DataError(
+                f"the input files under {exec_properties[standard_component_specs.INPUT_BASE_KEY]} "
+                f"changed between the run's plan and ExampleGen's read (a span arrived or a file "
+                f"was rewritten meanwhile): run the pipeline again"
+            )
         # the span, version and fingerprint of what was read, resolved here (``newest_span``),
         # as the Examples type's own properties: no backend's driver is relied on
         newest = report["spans"][-1] if report["spans"] else {"span": 0, "version": None}
@@ -663,6 +675,21 @@ def newest_span(
             f"the pipeline was compiled; compile it again"
         )
     return span
+
+
+def input_digest(exec_properties: dict[str, Any]) -> str:
+    """sha256 of the fingerprint of the files an execution with ``exec_properties`` reads.
+
+    The same resolution as the execution's own (``_files_to_read``: the newest span, the
+    window, the spans validation rejected), without reading a row.
+    """
+    settings = ingest_settings(exec_properties)
+    return fingerprint_digest(_files_to_read(exec_properties, settings)["fingerprint"])
+
+
+def fingerprint_digest(fingerprint_text: str) -> str:
+    """sha256 hex of a ``fingerprint``."""
+    return hashlib.sha256(fingerprint_text.encode("utf-8")).hexdigest()
 
 
 def fingerprint(base: str, patterns: list[str]) -> str:

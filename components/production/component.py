@@ -4,8 +4,9 @@ No inputs: it reads the production record the Pusher keeps at the serving locati
 (``record.py``) and outputs a ``Model`` artifact with a copy of that model, or without one
 when nothing usable is in production. The evaluator takes it as its baseline and, with
 ``--warm-start``, the Trainer as its base model. Its result depends on a file outside the
-pipeline's artifacts, so it must never come from a cache: ``pipeline.ALWAYS_RUN`` names it,
-and the local runner and the Kubeflow compiler switch caching off for it.
+pipeline's artifacts, so no cache may replay an older reading: ``pipeline.ALWAYS_RUN`` names
+it, the local runner switches caching off for it, and the Kubeflow compiler keys its cache on
+the digest of the record (``kubeflow/run_plan.py``).
 """
 
 from __future__ import annotations

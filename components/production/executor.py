@@ -7,7 +7,13 @@ SavedModel is copied into the output ``Model`` artifact (``<uri>/Format-Serving`
 copy that no later push can change under them. Without a usable record the artifact holds no
 model, the evaluator then has no baseline and the Trainer starts cold, and the reason is
 logged as a warning and kept. Either way the artifact holds ``production.json`` (status,
-reason, record) and the custom properties ``production_status`` and ``production_version``.
+reason, record, digest) and the custom properties ``production_status`` and
+``production_version``.
+
+On Kubeflow the task is cached on the digest of the record the run's plan found
+(``spec.PLANNED_DIGEST_KEY``, ``kubeflow/run_plan.py``); a record that changed between the plan
+and this read (a push in between) fails the task, naming both, so no cache entry ever holds a
+production model other than the one its key names.
 """
 
 from __future__ import annotations
@@ -30,9 +36,25 @@ def has_model(model_uri: str) -> bool:
     return fileio.exists(os.path.join(serving, record_lib.SAVED_MODEL))
 
 
-def find_production(serving_dir: str, output_uri: str) -> record_lib.Production:
-    """Reads the record at ``serving_dir`` into the Model artifact folder ``output_uri``."""
+class ProductionChanged(RuntimeError):
+    """The production record is not the one the run was planned with."""
+
+
+def find_production(
+    serving_dir: str, output_uri: str, planned_digest: str | None = None
+) -> record_lib.Production:
+    """Reads the record at ``serving_dir`` into the Model artifact folder ``output_uri``.
+
+    ``planned_digest``: the digest the run's plan found; another one raises
+    ``ProductionChanged`` before anything is written.
+    """
     production = record_lib.read(serving_dir)
+    if planned_digest and production.digest != planned_digest:
+        raise ProductionChanged(
+            f"the production record at {serving_dir} changed since this run was planned "
+            f"(digest {planned_digest[:12]}, now {production.digest[:12]}): a model was pushed "
+            f"in between; run the pipeline again"
+        )
     target = path_utils.serving_model_dir(output_uri)
     if fileio.exists(target):  # a retried execution starts from an empty artifact
         fileio.rmtree(target)
@@ -50,7 +72,11 @@ class Executor(base_executor.BaseExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         model = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
-        production = find_production(exec_properties[spec.SERVING_DIR_KEY], model.uri)
+        production = find_production(
+            exec_properties[spec.SERVING_DIR_KEY],
+            model.uri,
+            exec_properties.get(spec.PLANNED_DIGEST_KEY),
+        )
         model.set_string_custom_property(spec.STATUS_PROPERTY, production.status)
         version = (production.record or {}).get("version") if production.found else ""
         model.set_string_custom_property(spec.VERSION_PROPERTY, str(version or ""))

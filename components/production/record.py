@@ -23,13 +23,17 @@ old record or the new one, never a mix, and a killed write leaves the old record
 Reading (``read``) never raises on bad content: no record is status ``none`` (the first run),
 and a record that cannot be used (not JSON, another format, missing fields, or a version
 folder without ``saved_model.pb``) is status ``unusable`` with the reason; either way the run
-has no baseline and says so. Written by hand: no library keeps a serving location's record.
+has no baseline and says so. Every reading carries the ``digest`` of the bytes it read
+(``NO_RECORD`` without a file): a compiled pipeline's cache keys the ``ProductionModel`` task
+on it (``kubeflow/run_plan.py``). Written by hand: no library keeps a serving location's
+record.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 from typing import Any
@@ -40,6 +44,7 @@ from tfx_metric_learning.components.production import spec
 
 SAVED_MODEL = "saved_model.pb"
 REQUIRED = ("format", "version", "model_uri")
+NO_RECORD = "none"  # the digest of a serving location without a record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Production:
     status: str
     reason: str
     record: dict[str, Any] | None = None
+    digest: str = NO_RECORD  # sha256 of the record file's bytes as read
 
     @property
     def found(self) -> bool:
@@ -121,14 +127,17 @@ def read(serving_dir: str) -> Production:
     path = record_path(serving_dir)
     if not serving_dir or not fileio.exists(path):
         return Production(spec.NONE, f"no production record at {path}: nothing is in production")
+    with fileio.open(path, "rb") as f:
+        raw = f.read()
+    digest = hashlib.sha256(raw).hexdigest()
     try:
-        with fileio.open(path, "r") as f:
-            record = json.loads(f.read())
+        record = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        return Production(spec.UNUSABLE, f"the production record {path} is not JSON ({e})")
+        reason = f"the production record {path} is not JSON ({e})"
+        return Production(spec.UNUSABLE, reason, digest=digest)
     problem = check(record)
     if problem:
-        return Production(spec.UNUSABLE, f"the production record {path} {problem}", record)
+        return Production(spec.UNUSABLE, f"the production record {path} {problem}", record, digest)
     model = record["model_uri"]
     if not fileio.exists(os.path.join(model, SAVED_MODEL)):
         return Production(
@@ -136,11 +145,13 @@ def read(serving_dir: str) -> Production:
             f"the production record {path} names version {record['version']} at {model}, "
             f"which holds no {SAVED_MODEL}",
             record,
+            digest,
         )
     return Production(
         spec.FOUND,
         f"version {record['version']} ({model}), pushed {record.get('pushed_at')}",
         record,
+        digest,
     )
 
 

@@ -23,6 +23,9 @@ FOUND_FILE = "production.json"
 STATUS_PROPERTY = "production_status"
 VERSION_PROPERTY = "production_version"
 FOUND, NONE, UNUSABLE = "found", "none", "unusable"  # the statuses
+# execution property on Kubeflow: the digest of the record the run's plan found
+# (``record.Production.digest``, handed on by ``kubeflow/run_plan.py``); the task's cache key
+PLANNED_DIGEST_KEY = "production_fingerprint"
 
 # --- the run that writes a record ------------------------------------------------------------
 # execution property of the Pusher on Kubeflow: the pipeline job's name, compiled as the

@@ -35,7 +35,9 @@ Two modes, each modelled on its own backend:
   neither downloaded nor uploaded (``component/launcher_v2.go``: "does not have a recognized
   storage URI ... Skipping"), as on a volume every pod mounts;
 - the executor output's ``uri`` and ``metadata`` are merged into the output artifacts
-  (``mergeRuntimeArtifacts``);
+  (``mergeRuntimeArtifacts``); its ``parameterValues`` are the task's output parameters
+  (``collectOutputParameters``: "output metadata file has the highest priority"), which a
+  ``taskOutputParameter`` input of a later task resolves to (``driver/resolve.go``);
 - the pipeline root is the run's, else the spec's ``defaultPipelineRoot`` as the KFP SDK and
   UI pass it; a run without either would use ``minio://mlpipeline/v2/artifacts``
   (``config/env.go``): refused here, as no task could write it.
@@ -45,7 +47,9 @@ documentation and client library (google-cloud-aiplatform) state: artifacts name
 name (``projects/.../metadataStores/default/artifacts/<n>``) with their full types on every
 input; output URIs ``<root>/<run>/<task>_<uuid>/<key>``; ``lifecycle.preCacheCheck`` runs
 before the container when the spec has one; per-task caching keyed on the same inputs,
-parameters and container as above; conditions and skipped upstream tasks as above.
+parameters and container as above; output parameters from the executor output file's
+``parameterValues`` (what the KFP SDK's executor writes, ``kfp/dsl/executor.py``); conditions
+and skipped upstream tasks as above.
 
 Both resolve the run placeholders ``{{$.pipeline_job_name}}`` and ``{{$.pipeline_job_uuid}}``
 in constant parameters (``driver/resolve.go`` ``resolveInputParameter``).
@@ -171,6 +175,7 @@ class LocalBackend:
             "run_id": run_id,
             "uuid": str(uuid.uuid4()),
             "outputs": {},  # task -> {key: [StoredArtifact]}
+            "parameters_out": {},  # task -> {key: value}
             "states": {},
         }
         records = []
@@ -250,6 +255,15 @@ class LocalBackend:
         for key, source in task.get("inputs", {}).get("parameters", {}).items():
             if "componentInputParameter" in source:
                 values[key] = context["params"][source["componentInputParameter"]]
+            elif "taskOutputParameter" in source:
+                upstream = source["taskOutputParameter"]
+                produced = context["parameters_out"].get(upstream["producerTask"], {})
+                if upstream["outputParameterKey"] not in produced:
+                    raise TaskFailed(
+                        f"parameter {key}: task {upstream['producerTask']} did not output "
+                        f"{upstream['outputParameterKey']}"
+                    )
+                values[key] = produced[upstream["outputParameterKey"]]
             else:
                 value = source["runtimeValue"]["constant"]
                 if value == "{{$.pipeline_job_name}}":
@@ -298,7 +312,7 @@ class LocalBackend:
         }
         return outputs, task_root, output_file
 
-    def _fingerprint(self, inputs, parameters, outputs, container) -> str:
+    def _fingerprint(self, inputs, parameters, outputs, output_types, container) -> str:
         """The cache key of ``cacheutils.GenerateCacheKey``, hashed as ``GenerateFingerPrint``."""
         key = {
             "inputArtifactNames": {
@@ -309,7 +323,7 @@ class LocalBackend:
                 k: {"name": o["name"], "type": o["type"], "metadata": o["metadata"]}
                 for k, o in outputs.items()
             },
-            "outputParametersSpec": {},
+            "outputParametersSpec": output_types,
             "containerSpec": {
                 "image": container["image"],
                 "cmdArgs": [*container["command"], *container.get("args", [])],
@@ -322,15 +336,26 @@ class LocalBackend:
         container = executor["container"]
         outputs, task_root, output_file = self._outputs(name, component, context)
         caching = task.get("cachingOptions", {}).get("enableCache", False)
-        fingerprint = self._fingerprint(inputs, parameters, outputs, container)
+        output_types = {
+            key: definition["parameterType"]
+            for key, definition in component.get("outputDefinitions", {})
+            .get("parameters", {})
+            .items()
+        }
+        fingerprint = self._fingerprint(inputs, parameters, outputs, output_types, container)
         if caching and fingerprint in self.cache:
             hit = self.cache[fingerprint]
             context["outputs"][name] = hit["outputs"]
+            context["parameters_out"][name] = hit["parameters"]
             return TaskRecord(name, "CACHED", 0.0, f"from run {hit['run']}")
+        parameter_files = os.path.join(os.path.dirname(output_file), "parameters")
         executor_input = {
             "inputs": {"parameterValues": parameters, "artifacts": {}},
             "outputs": {
                 "artifacts": {k: {"artifacts": [o]} for k, o in outputs.items()},
+                "parameters": {
+                    k: {"outputFile": os.path.join(parameter_files, k)} for k in output_types
+                },
                 "outputFile": output_file,
             },
         }
@@ -346,10 +371,20 @@ class LocalBackend:
         if pre and self.mode == "vertex":
             self._exec(name + " (preCacheCheck)", pre["command"], pre["args"], executor_input)
         self._exec(name, container["command"], container.get("args", []), executor_input)
-        reported = {}
+        reported, values = {}, {}
         if os.path.exists(output_file):
             with open(output_file) as f:
-                reported = json.load(f).get("artifacts", {})
+                written = json.load(f)
+            reported, values = written.get("artifacts", {}), written.get("parameterValues", {})
+        for key in set(output_types) - set(values):  # else each from its own file
+            path = executor_input["outputs"]["parameters"][key]["outputFile"]
+            if os.path.exists(path):
+                with open(path) as f:
+                    values[key] = f.read()
+        missing = sorted(set(output_types) - set(values))
+        if missing:
+            raise TaskFailed(f"task {name} wrote no value for its output parameters {missing}")
+        context["parameters_out"][name] = {k: values[k] for k in output_types}
         produced = {}
         for key, output in outputs.items():
             merged = dict(output)
@@ -373,7 +408,11 @@ class LocalBackend:
             produced[key] = [stored]
         context["outputs"][name] = produced
         if caching:
-            self.cache[fingerprint] = {"outputs": produced, "run": context["run_id"]}
+            self.cache[fingerprint] = {
+                "outputs": produced,
+                "parameters": context["parameters_out"][name],
+                "run": context["run_id"],
+            }
         return TaskRecord(name, "COMPLETE", 0.0)
 
     def _exec(self, name: str, command: list, args: list, executor_input: dict) -> None:

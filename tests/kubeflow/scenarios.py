@@ -21,6 +21,8 @@ from tests.pipeline import span_data
 from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.pipeline import cli, data
 
+AGAIN = "4-again"  # day 4's run submitted again: the same data, record and parameters
+
 
 def _env() -> dict:
     return dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -72,7 +74,8 @@ def compile_schedule(home, schema: str) -> dict:
 
 
 def four_days(compiled: dict, mode: str, home) -> dict:
-    """Four scheduled runs, a new span before each (day 3 drifted; day 4 a worse model)."""
+    """Four scheduled runs, a new span before each (day 3 drifted; day 4 a worse model), then
+    day 4's run once more as it was (``AGAIN``: a retried run, nothing new)."""
     spec, data, serving = compiled["spec"], compiled["data"], compiled["serving"]
     backend = LocalBackend(spec, _env(), mode=mode, pods_dir=str(home / "pods"))
     defaults = spec["root"]["inputDefinitions"]["parameters"]
@@ -83,9 +86,10 @@ def four_days(compiled: dict, mode: str, home) -> dict:
         "warm_start": False,
     }
     out = {"mode": mode, "backend": backend, "serving": serving, "records": {}, "after": {}}
-    for day in (1, 2, 3, 4):
-        span_data.write_span(str(data), day, drift=day == 3)
-        parameters = {"training": json.dumps(worse)} if day == 4 else None
+    for day in (1, 2, 3, 4, AGAIN):
+        if day != AGAIN:
+            span_data.write_span(str(data), day, drift=day == 3)
+        parameters = {"training": json.dumps(worse)} if day in (4, AGAIN) else None
         out["records"][day] = {r.task: r for r in backend.run(f"day-{day}", parameters)}
         out["after"][day] = {
             "serving": tree_digest(serving),

@@ -15,7 +15,10 @@ one metadata store and one cache, as a backend keeps them across a schedule:
    condition skips it and nothing after it runs;
 4. span 4, with the ``training`` parameter of a worse model (another loss family, one step,
    cold): the window leaves the rejected span out, PairGen builds what that loss consumes,
-   the model is not blessed against production and not pushed.
+   the model is not blessed against production and not pushed; the production model, the
+   same as on day 3, comes from the cache;
+5. day 4's run submitted again (no new span, the same parameters): the plan finds the same
+   files and record, so every task but the plan and the Pusher comes from the cache.
 
 After every day the serving folder and the production record are checked: they change only
 on the days a model is pushed, and then to exactly that model.
@@ -27,7 +30,9 @@ import os
 import pytest
 
 from tests.kubeflow.kfp_local import MODES, StoredArtifact
+from tests.kubeflow.scenarios import AGAIN
 from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.kubeflow import run_plan
 
 pytestmark = pytest.mark.e2e
 
@@ -61,8 +66,11 @@ def test_every_day_reads_its_new_span_no_cache_replays_ingestion(days):
     backend = days["backend"]
     for day, spans_read in ((1, "1"), (2, "1,2"), (3, "2,3"), (4, "2,4")):
         states = _states(days, day)
+        assert states[run_plan.TASK] == "COMPLETE", (day, states)
         assert states["FileBasedExampleGen"] == "COMPLETE", (day, states)
-        assert states["ProductionModel"] == "COMPLETE", (day, states)
+        # the production model is read again after each push (days 1 and 2), else cached
+        expected = "CACHED" if day == 4 else "COMPLETE"
+        assert states["ProductionModel"] == expected, (day, states)
         examples = _artifact(backend, f"day-{day}", "FileBasedExampleGen", "tfx.Examples")
         assert examples.metadata["span"] == day
         assert examples.metadata["spans"] == spans_read
@@ -152,3 +160,16 @@ def test_day_4_a_worse_model_is_not_pushed_and_production_stays(days):
     assert days["after"][4]["production"].record == days["after"][2]["production"].record
     verdicts = ledger.rejected(str(days["serving"].parent / "span_verdicts"))
     assert set(verdicts) == {3}
+
+
+def test_the_same_run_again_recomputes_nothing_it_has(days):
+    states = _states(days, AGAIN)
+    ran = {name for name, state in states.items() if state == "COMPLETE"}
+    # the plan always runs; the Pusher takes the run's name for the record
+    assert ran == {run_plan.TASK, "Pusher"}, states
+    assert all(state == "CACHED" for name, state in states.items() if name not in ran), states
+    for task in ("FileBasedExampleGen", "Transform", "Trainer", "RetrievalEvaluator"):
+        assert states[task] == "CACHED" and days["records"][AGAIN][task].detail == "from run day-4"
+    pushed = _artifact(days["backend"], f"day-{AGAIN}", "Pusher", "tfx.PushedModel")
+    assert pushed.metadata["pushed"] == 0.0
+    assert days["after"][AGAIN] == days["after"][4]

@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.kubeflow import run_plan
 from tfx_metric_learning.pipeline import cli
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.pipeline import RUNTIME_PARAMETERS, create_pipeline
@@ -45,7 +46,8 @@ def _local_edges():
 def test_every_component_is_a_task_with_the_local_edges(compiled):
     tasks = compiled.root.dag.tasks
     nodes, edges = _local_edges()
-    assert set(tasks) == nodes  # one task per component: nothing resolves outside a task
+    # one task per component, and the run's plan: nothing resolves outside a task
+    assert set(tasks) == nodes | {run_plan.TASK}
     for upstream, downstream in edges:
         assert upstream in tasks[downstream].dependent_tasks, (upstream, downstream)
 
@@ -207,6 +209,14 @@ def test_spans_window_and_schema_compile_into_the_spec(tmp_path):
     # the curated schema is imported; nothing infers one
     assert constant("ImportSchemaGen", "schema_file") == "gs://bucket/schema/schema.pbtxt"
     assert "SchemaGen" not in tasks
+    # ... cached on the plan's digest of the file, which reads the same constant
+    assert constant(run_plan.TASK, run_plan.SCHEMA_FILE_KEY) == "gs://bucket/schema/schema.pbtxt"
+    assert tasks["ImportSchemaGen"]["inputs"]["parameters"][run_plan.SCHEMA_KEY] == {
+        "taskOutputParameter": {
+            "producerTask": run_plan.TASK,
+            "outputParameterKey": run_plan.SCHEMA_KEY,
+        }
+    }
     schema_source = tasks["DataValidator"]["inputs"]["artifacts"]["schema"]
     assert schema_source["taskOutputArtifact"]["producerTask"] == "ImportSchemaGen"
 
@@ -238,17 +248,32 @@ def test_the_spec_is_complete_by_itself(compiled, tmp_path):
     tasks, executors = spec["root"]["dag"]["tasks"], spec["deploymentSpec"]["executors"]
     for name, task in tasks.items():
         container = executors[spec["components"][name]["executorLabel"]]["container"]
-        assert container["command"] == ["python", "-m", "tfx_metric_learning.kubeflow.entrypoint"]
+        command = ["python", "-m", "tfx_metric_learning.kubeflow.entrypoint"]
+        assert container["command"] == (run_plan.COMMAND if name == run_plan.TASK else command)
         assert "lifecycle" not in container  # no preCacheCheck: ExampleGen needs no driver
         resources = container["resources"]
         assert resources["cpuLimit"] >= 1 and resources["memoryLimit"] >= 2, name
-        # ingestion and the production model always run; the rest may come from a cache
-        always = name in ("FileBasedExampleGen", "ProductionModel")
-        assert task.get("cachingOptions", {}).get("enableCache", False) is not always, name
+        # only the plan always runs (the run's id makes its key new); every other task may
+        # come from a cache, those that read outside files keyed on the plan's digest of them
+        planned = name == run_plan.TASK
+        assert task.get("cachingOptions", {}).get("enableCache", False) is not planned, name
         run_id = task["inputs"]["parameters"].get("pipeline_run_id", {})
         assert (
             run_id.get("runtimeValue", {}).get("constant") == "{{$.pipeline_job_uuid}}"
-        ) is always
+        ) is planned
+    plan = spec["components"][run_plan.TASK]["outputDefinitions"]["parameters"]
+    for consumer, (output, reads) in run_plan.CONSUMERS.items():
+        if consumer == "ImportSchemaGen":  # no curated schema in this spec
+            assert consumer not in tasks and output not in plan
+            continue
+        assert output in plan
+        assert run_plan.TASK in tasks[consumer]["dependentTasks"]
+        parameters = tasks[consumer]["inputs"]["parameters"]
+        assert parameters[output] == {
+            "taskOutputParameter": {"producerTask": run_plan.TASK, "outputParameterKey": output}
+        }
+        for key in reads:  # the plan resolves exactly what its consumer will read
+            assert tasks[run_plan.TASK]["inputs"]["parameters"][key] == parameters[key]
     pusher = tasks["Pusher"]["inputs"]["parameters"]["pipeline_run"]
     assert pusher["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}"
 

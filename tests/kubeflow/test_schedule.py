@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.kubeflow import fake_engines
-from tfx_metric_learning.kubeflow import schedule
+from tfx_metric_learning.kubeflow import run_plan, schedule
 from tfx_metric_learning.pipeline import cli
 
 
@@ -89,9 +89,10 @@ def test_a_kfp_recurring_run_carries_the_spec_its_root_and_no_catch_up(api, pack
     assert recurring["runtime_config"]["pipeline_root"] == "gs://b/root/artifacts"
     # the compiled spec, as a proto (the client drops a false enableCache, proto3's default)
     assert _proto(recurring["pipeline_spec"]) == _proto(yaml.safe_load(open(package)))
-    # caching as compiled: ExampleGen and ProductionModel never cached, the others cached
+    # caching as compiled: the run's plan never cached, the others cached
     tasks = _proto(recurring["pipeline_spec"]).root.dag.tasks
-    assert not tasks["FileBasedExampleGen"].caching_options.enable_cache
+    assert not tasks[run_plan.TASK].caching_options.enable_cache
+    assert tasks["FileBasedExampleGen"].caching_options.enable_cache
     assert tasks["Transform"].caching_options.enable_cache
 
 
@@ -115,8 +116,8 @@ def test_a_vertex_schedule_carries_the_spec_its_root_and_a_five_field_cron(api, 
     assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/root/artifacts"
     assert _proto(job["pipelineSpec"]).root == _proto(yaml.safe_load(open(package))).root
     tasks = _proto(job["pipelineSpec"]).root.dag.tasks
-    assert not tasks["ProductionModel"].caching_options.enable_cache
-    assert tasks["Transform"].caching_options.enable_cache
+    assert not tasks[run_plan.TASK].caching_options.enable_cache
+    assert tasks["ProductionModel"].caching_options.enable_cache
 
 
 def _listing(root):

@@ -376,3 +376,18 @@ def test_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
     assert reports[0] == reports[1]
     assert written[0] == written[1]
     assert sum(len(v) for v in written[0].values()) == 1498
+
+
+def test_files_changed_since_the_run_was_planned_fail_the_execution(tmp_path):
+    """On Kubeflow the task is cached on the planned digest: it must be what was read."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    header = ["a", "b", "c", "label"]
+    _write_csv(str(data_dir / "d.csv"), header, _rows())
+    report = run_example_gen(str(data_dir), "d.csv", str(tmp_path / "first"))
+    planned = executor.fingerprint_digest(report["input_fingerprint"])
+    as_planned = {executor.PLANNED_DIGEST_KEY: planned}
+    run_example_gen(str(data_dir), "d.csv", str(tmp_path / "same"), overrides=as_planned)
+    _write_csv(str(data_dir / "d.csv"), header, _rows(per_class=21))  # rewritten after the plan
+    with pytest.raises(executor.DataError, match="changed between the run's plan"):
+        run_example_gen(str(data_dir), "d.csv", str(tmp_path / "late"), overrides=as_planned)

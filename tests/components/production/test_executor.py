@@ -3,6 +3,7 @@
 import json
 import os
 
+import pytest
 import tensorflow as tf
 from tfx.types import standard_artifacts
 
@@ -56,3 +57,22 @@ def test_an_unusable_record_gives_no_model_and_a_retry_starts_clean(tmp_path):
     model = _run(serving, out)  # the same artifact folder, as a retried execution has
     assert model.get_string_custom_property(spec.STATUS_PROPERTY) == spec.UNUSABLE
     assert not executor.has_model(model.uri)
+
+
+def test_a_record_changed_since_the_plan_fails_before_anything_is_written(tmp_path):
+    serving = tmp_path / "serving"
+    _saved_model(str(serving / "100"))
+    record.write(str(serving), record.make_record("100", str(serving / "100")))
+    planned = record.read(str(serving)).digest
+    assert planned != record.NO_RECORD and len(planned) == 64
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "out")
+    props = {spec.SERVING_DIR_KEY: str(serving), spec.PLANNED_DIGEST_KEY: planned}
+    executor.Executor().Do({}, {spec.MODEL_KEY: [model]}, props)  # as planned: runs
+    assert executor.has_model(model.uri)
+    _saved_model(str(serving / "200"))  # a push after the plan
+    record.write(str(serving), record.make_record("200", str(serving / "200")))
+    model.uri = str(tmp_path / "again")
+    with pytest.raises(executor.ProductionChanged, match="changed since this run was planned"):
+        executor.Executor().Do({}, {spec.MODEL_KEY: [model]}, props)
+    assert not os.path.exists(model.uri)
