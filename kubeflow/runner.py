@@ -219,7 +219,7 @@ def compile_pipeline(
                 component.executor_spec = executor_spec.ExecutorClassSpec(distributed.Executor)
     defaults = {name: p.default for name, p in params.items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
-    complete_spec(job, defaults, deployment, plan)
+    complete_spec(job, defaults, deployment, image, plan)
     broken = backend_rules.problems(
         job["pipelineSpec"], kubernetes_accelerators=deployment.target == "kfp"
     )
@@ -260,6 +260,7 @@ def complete_spec(
     job: dict,
     defaults: dict,
     deployment: DeploymentSettings,
+    image: str,
     plan: distributed.Plan | None = None,
 ) -> None:
     """Makes the compiled PipelineJob ``job`` complete by itself (see the module docstring)."""
@@ -284,10 +285,10 @@ def complete_spec(
             container["resources"] = _resources(stage_of(name), deployment)
         if stage_of(name) == "Pusher":
             _add_parameter(component, task, production_spec.PIPELINE_RUN_KEY, RUN_NAME_PLACEHOLDER)
-    _add_run_plan(spec, job["pipelineSpec"]["deploymentSpec"], deployment)
+    _add_run_plan(spec, deployment, image)
 
 
-def _add_run_plan(spec: dict, deployment_spec: dict, deployment: DeploymentSettings) -> None:
+def _add_run_plan(spec: dict, deployment: DeploymentSettings, image: str) -> None:
     """Adds the ``RunPlan`` task and hands each consumer its digest (``run_plan.py``).
 
     The plan takes the very parameters its consumers take (constants or pipeline parameters),
@@ -325,8 +326,7 @@ def _add_run_plan(spec: dict, deployment_spec: dict, deployment: DeploymentSetti
         "inputDefinitions": {"parameters": definitions},
         "outputDefinitions": {"parameters": outputs},
     }
-    image = next(iter(deployment_spec["executors"].values()))["container"]["image"]
-    deployment_spec["executors"][label] = {
+    spec["deploymentSpec"]["executors"][label] = {
         "container": {
             "image": image,
             "command": list(run_plan.COMMAND),
