@@ -38,6 +38,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tfx_metric_learning.pipeline.paths import tensorflow_reads
+
 # the local path the open-source launcher gives each object-store scheme (LocalPathForURI)
 LAUNCHER_LOCAL_PREFIX = {"gs://": "/gcs/", "minio://": "/minio/", "s3://": "/s3/"}
 
@@ -48,15 +50,6 @@ def local_path(uri: str) -> str | None:
         if uri.startswith(scheme):
             return prefix + uri[len(scheme) :]
     return None
-
-
-def tensorflow_reads(uri: str) -> bool:
-    """Whether TensorFlow (and so TFX's file I/O) has a filesystem for ``uri``'s scheme."""
-    if "://" not in uri:
-        return True
-    import tensorflow as tf
-
-    return uri.split("://", 1)[0] in tf.io.gfile.get_registered_schemes()
 
 
 def _artifact_types(inputs_spec: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -60,8 +60,8 @@ from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.kubeflow import backend_rules, distributed, run_plan
 from tfx_metric_learning.kubeflow.deployment import DeploymentSettings, stage_of
-from tfx_metric_learning.kubeflow.entrypoint import tensorflow_reads
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
+from tfx_metric_learning.pipeline.paths import tensorflow_reads
 from tfx_metric_learning.pipeline.pipeline import (
     ALWAYS_RUN,
     COMPARE_RUNTIME_PARAMETERS,

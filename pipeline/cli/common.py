@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from tfx_metric_learning.pipeline import candidates, local_runner, preflight, run_state
+from tfx_metric_learning.pipeline import candidates, local_runner, paths, preflight, run_state
 from tfx_metric_learning.pipeline.cli.options import given, stage_settings_from_args
 from tfx_metric_learning.pipeline.config import STAGES, PipelineConfig
 from tfx_metric_learning.trainer_module.stage_settings import SettingsError
@@ -247,14 +247,40 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
+def path_problems(
+    args: argparse.Namespace, config: PipelineConfig, schema_is_output: bool = False
+) -> list[str]:
+    """Every path the command reads or writes, checked before it runs (``pipeline/paths.py``).
+
+    ``schema_is_output``: ``--schema`` is the file written (``metric-learning schema``), not
+    a schema read.
+    """
+    files = {
+        "--summary-json": getattr(args, "summary_json", None) or "",
+        "--markdown": getattr(args, "markdown", None) or "",
+    }
+    schema = {"--schema": config.schema_file or ""}
+    return paths.problems(
+        inputs={"--data": config.data or ""},
+        output_files=files | (schema if schema_is_output else {}),
+        output_folders={
+            "--pipeline-root": config.pipeline_root,
+            "--serving-dir": config.serving_dir,
+        },
+        schema_inputs={} if schema_is_output else schema,
+    )
+
+
 def execute(
     args: argparse.Namespace,
     prepare: Callable[[PipelineConfig], tuple[Callable[..., dict], list[str]]],
+    schema_is_output: bool = False,
 ) -> dict | int:
     """Runs a local command (``local_runner.run``, ``compare``, ``write_schema``).
 
-    ``prepare(config)`` returns the command and lines announcing it; it and the config from
-    ``args`` may refuse (``ValueError``, exit status 2). Prints the pipeline root and the
+    ``prepare(config)`` returns the command and lines announcing it; it, the config from
+    ``args`` and the paths the command reads and writes (``path_problems``) may refuse
+    (``ValueError``, exit status 2). Prints the pipeline root and the
     announcement, then one progress line per component; the full TFX/Beam log goes to
     ``<local state>/logs/run-<time>.log``. Returns the command's summary (with ``log_file``),
     or the exit status when refused (2) or failed (1: the root cause printed, the traceback
@@ -262,6 +288,9 @@ def execute(
     """
     try:
         config = config_from_args(args)
+        found = path_problems(args, config, schema_is_output)
+        if found:
+            raise SettingsError("; ".join(found))
         command, announce = prepare(config)
         log_file = os.path.join(
             local_runner.local_state_dir(config), "logs", time.strftime("run-%Y%m%d-%H%M%S.log")

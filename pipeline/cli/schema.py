@@ -27,5 +27,7 @@ def add_parser(sub, name: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Writes the schema file; 0 when written."""
-    done = common.execute(args, lambda config: (local_runner.write_schema, []))
+    done = common.execute(
+        args, lambda config: (local_runner.write_schema, []), schema_is_output=True
+    )
     return done if isinstance(done, int) else 0

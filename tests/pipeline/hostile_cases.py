@@ -57,20 +57,36 @@ def small_csv(folder: str) -> str:
     return write_csv(os.path.join(folder, "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
 
 
-def cli(folder: str, *args: str, data: str | None = None) -> tuple[int, str]:
-    """Runs ``metric-learning run`` in this process; returns (exit code, stderr + stdout)."""
+def cli(folder: str, *args: str, data: str | None = None, command: str = "run") -> tuple[int, str]:
+    """Runs ``metric-learning <command>`` (``run``) in this process; returns (exit code,
+    stderr + stdout)."""
     import contextlib
     import io
 
     from tfx_metric_learning.pipeline import cli as cli_module
 
-    argv = ["run", "--pipeline-root", os.path.join(folder, "root"), *args]
+    argv = [command, "--pipeline-root", os.path.join(folder, "root"), *args]
     if data:
         argv += ["--data", data]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli_module.main(argv)
     return code, err.getvalue() + out.getvalue()
+
+
+def a_file(folder: str) -> str:
+    """An existing file where a user might point an output path by mistake."""
+    path = os.path.join(folder, "notes.txt")
+    with open(path, "w") as f:
+        f.write("not a folder\n")
+    return path
+
+
+def _schema_file(folder: str, content: bytes) -> str:
+    path = os.path.join(folder, "schema.pbtxt")
+    with open(path, "wb") as f:
+        f.write(content)
+    return path
 
 
 def _tfrecord(path: str, rows: list[dict], truncate: int = 0) -> str:
@@ -304,7 +320,7 @@ CASES = [
     Case(
         "root_under_a_file",
         "`--pipeline-root` under a file",
-        "error: cannot write the pipeline root",
+        "d.csv is a file, so nothing can be created under it",
         lambda d: cli(os.path.join(small_csv(d), "x")),
     ),
     Case(
@@ -337,6 +353,42 @@ CASES = [
         "blessed=False: candidate metric map_at_r is nan, not a finite number",
         _decide_nan,
         exit_code=None,
+    ),
+    Case(
+        "serving_dir_is_a_file",
+        "`--serving-dir` an existing file",
+        "is a file; a folder is written there",
+        lambda d: cli(d, "--serving-dir", a_file(d)),
+    ),
+    Case(
+        "summary_json_under_a_file",
+        "`run --summary-json` a path under a file",
+        "is a file, so nothing can be created under it",
+        lambda d: cli(d, "--summary-json", os.path.join(a_file(d), "summary.json")),
+    ),
+    Case(
+        "markdown_under_a_file",
+        "`compare --markdown` a path under a file",
+        "is a file, so nothing can be created under it",
+        lambda d: cli(d, "--markdown", os.path.join(a_file(d), "t.md"), command="compare"),
+    ),
+    Case(
+        "truncated_schema",
+        "`--schema` a truncated schema file",
+        'is not a valid schema (text-format Schema proto): 2:9 : Expected "}"',
+        lambda d: cli(d, "--schema", _schema_file(d, b'feature {\n  name: "a"\n')),
+    ),
+    Case(
+        "binary_schema",
+        "`--schema` a file of random bytes",
+        "is not text (byte 0 is not UTF-8): not a schema file",
+        lambda d: cli(d, "--schema", _schema_file(d, bytes(range(255, 0, -1)))),
+    ),
+    Case(
+        "unknown_scheme",
+        "`--data foo://x`",
+        "--data foo://x: no filesystem for foo:// here",
+        lambda d: cli(d, data="foo://x"),
     ),
     Case(
         "math_text_labels",
