@@ -214,12 +214,18 @@ def write_schema(
 ) -> dict:
     """Runs ExampleGen -> StatisticsGen -> SchemaGen and writes the curated schema file.
 
-    Same checks, lock and temp folder as ``run``; ``config.schema_file`` is overwritten.
+    The lock and temp folder of ``run``, and its checks of what ingestion needs (nothing
+    is trained, so no training setting is checked); ``config.schema_file`` is overwritten.
     Returns ``{"schema_file", "features", "drift_checked", "drift_unchecked"}``.
     """
     if not config.schema_file:
         raise run_state.RunRefused("name the schema file to write with --schema")
-    with _checked_and_locked(config, progress, wait_for_lock) as (run_id, data_path):
+
+    def ingestion_only(data_path: str) -> object:
+        return preflight.check(config, data_path, training=False)
+
+    locked = _checked_and_locked(config, progress, wait_for_lock, ingestion_only)
+    with locked as (run_id, data_path):
         return _write_schema(config, data_path, run_id, progress, log_file, quiet)
 
 

@@ -81,13 +81,18 @@ def data_problems(config: PipelineConfig, class_counts: dict[str, int]) -> list[
 
 
 def check(
-    config: PipelineConfig, data_path: str, trainings: dict[str, Any] | None = None
+    config: PipelineConfig,
+    data_path: str,
+    trainings: dict[str, Any] | None = None,
+    training: bool = True,
 ) -> dict[str, Any]:
     """Reads the data's layout and labels; ``PreflightError`` listing every problem.
 
     ``trainings`` (a comparison's candidates: label -> ``TrainingSettings``) are each checked
     in place of ``config.training``, their problems prefixed with the label; the data is
-    read once. Returns what was found (files, label, classes, rows, the planned split sizes).
+    read once. ``training=False`` checks only what ingestion needs (the layout, labels and
+    splits), for a command that trains nothing (``metric-learning schema``). Returns what
+    was found (files, label, classes, rows, the planned split sizes).
     """
     try:
         layout = read_layout(input_paths(data_path, config.ingest), config.ingest)
@@ -95,7 +100,7 @@ def check(
     except (DataError, FileNotFoundError) as e:
         raise PreflightError(str(e)) from None
     found = _split_problems(config, counts)
-    if not found:
+    if not found and training:
         for label, training in (trainings or {None: config.training}).items():
             variant = dataclasses.replace(config, training=training)
             found += [

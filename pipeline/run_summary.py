@@ -92,6 +92,11 @@ def format_summary(summary: dict) -> str:
                 + (f"production version {version}, " if version else "")
                 + training["warm_started_from"]
             )
+        elif training.get("warm_start_asked"):
+            lines.append(
+                "Cold start: --warm-start was asked, but nothing usable is in production yet; "
+                "trained from scratch."
+            )
         if training.get("resumed_after_epoch"):
             lines.append(f"Resumed after epoch {training['resumed_after_epoch']} (preempted).")
     blessed = summary.get("blessed")

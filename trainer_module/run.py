@@ -736,6 +736,7 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
         "steps_per_epoch": steps_per_epoch,
         "total_steps": epochs * steps_per_epoch,
         "resumed_after_epoch": resumed,
+        "warm_start_asked": training.warm_start,
         "warm_started_from": started_from,
         "train_examples": n_train,
         "num_classes": num_classes,

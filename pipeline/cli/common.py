@@ -24,6 +24,7 @@ from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 # exit status of a run the DataValidator stopped (2: refused before running, 1: failed)
 EXIT_ANOMALIES = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
 # training options a comparison's candidates set (or that have no meaning in one)
 PER_CANDIDATE_FLAGS = ("--loss", "--loss-param", "--warm-start")
 
@@ -283,8 +284,10 @@ def execute(
     (``ValueError``, exit status 2). Prints the pipeline root and the
     announcement, then one progress line per component; the full TFX/Beam log goes to
     ``<local state>/logs/run-<time>.log``. Returns the command's summary (with ``log_file``),
-    or the exit status when refused (2) or failed (1: the root cause printed, the traceback
-    appended to the log).
+    or the exit status when refused (2), failed (1: the root cause printed, the traceback
+    appended to the log) or interrupted (``EXIT_INTERRUPTED``, 130 as a shell gives SIGINT:
+    one line, no traceback; the lock is released, and the next run marks the executions left
+    RUNNING as FAILED).
     """
     try:
         config = config_from_args(args)
@@ -310,6 +313,13 @@ def execute(
         )
     except (run_state.RunRefused, preflight.PreflightError, SettingsError) as e:
         return refuse(e)
+    except KeyboardInterrupt:  # Ctrl-C: one line; the next run marks what was left RUNNING
+        print(
+            "\ninterrupted; rerun the same command to resume (finished steps come from the "
+            "cache)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     except Exception as e:  # the pipeline failed: show the cause, not the whole stack
         cause = root_cause(e)
         try:

@@ -1,7 +1,8 @@
 """A whole run killed by a real signal, then the same command again, as a scheduler retries.
 
-Run 1 gets SIGTERM while Transform runs, run 2 SIGKILL while the Trainer trains; run 3 (the
-same command) completes: what finished before is reused from the cache, the executions the
+Run 1 gets Ctrl-C (SIGINT to its process group, as a terminal sends it) while Transform
+runs and says so in one line, exit 130; run 2 gets SIGKILL while the Trainer trains; run 3
+(the same command) completes: what finished before is reused from the cache, the executions the
 killed runs left RUNNING are marked FAILED, and the serving folder holds one whole model.
 """
 
@@ -20,6 +21,7 @@ from tfx_metric_learning.components.production import record as production_recor
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.pusher.executor import is_complete
 from tfx_metric_learning.pipeline import data
+from tfx_metric_learning.pipeline.cli.common import EXIT_INTERRUPTED
 from tfx_metric_learning.pipeline.config import TRAINER_STATE
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +40,8 @@ def start(args):
 
 
 def kill_when(process, line_start, sig, delay=0.0, until=None):
-    """Reads progress lines until ``line_start`` starts; then ``sig`` after ``delay``.
+    """Reads progress lines until ``line_start`` starts; then ``sig`` after ``delay``; returns
+    everything the run printed.
 
     With ``until`` (a callable), the signal waits instead until ``until()`` is true, polled
     every 50 ms while the run is alive: a fixed delay races a fast machine.
@@ -53,7 +56,7 @@ def kill_when(process, line_start, sig, delay=0.0, until=None):
             assert process.poll() is None, "the run ended before the signal: " + "".join(seen)
             os.killpg(process.pid, sig)
             break
-    process.stdout.read()
+    seen.append(process.stdout.read())  # what the run said after the signal
     process.wait(timeout=120)
     return "".join(seen)
 
@@ -74,8 +77,10 @@ def test_killed_runs_rerun_to_completion_reusing_the_cache(tmp_path):
     ]  # fmt: skip
 
     first = start(args)
-    out1 = kill_when(first, "Transform", signal.SIGTERM, delay=1)
-    assert first.returncode == -signal.SIGTERM, out1
+    out1 = kill_when(first, "Transform", signal.SIGINT, delay=1)
+    assert first.returncode == EXIT_INTERRUPTED, out1
+    assert "interrupted; rerun the same command to resume" in out1
+    assert "Traceback" not in out1 and "KeyboardInterrupt" not in out1, out1
     second = start(args)
     # killed mid-training: after its first epoch's state is saved, before the last epoch
     out2 = kill_when(second, "Trainer", signal.SIGKILL, until=lambda: an_epoch_saved(root))

@@ -76,3 +76,23 @@ def test_a_comparison_checks_every_candidate_and_names_the_one_that_cannot_run(t
     message = str(refused.value)
     assert "supcon batch_size=200: batch_size 200 is more than the 136 examples" in message
     assert "  - supcon:" not in message  # the candidate that fits is not named
+
+
+def test_the_schema_command_checks_only_what_it_runs(tmp_path, monkeypatch):
+    """``schema`` trains nothing: a batch larger than the train split does not refuse it."""
+    from tfx_metric_learning.pipeline import cli, local_runner
+
+    data = write_csv(str(tmp_path / "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
+    ran = []
+    monkeypatch.setattr(local_runner, "_write_schema", lambda config, *rest: ran.append(1) or {})
+    common = ["--pipeline-root", str(tmp_path / "root"), "--data", data, "--batch-size", "100000"]
+    schema = ["--schema", str(tmp_path / "schema.pbtxt")]
+    assert cli.main(["run", *common]) == 2 and not ran  # run trains: refused up front
+    assert cli.main(["schema", *common, *schema]) == 0 and ran == [1]
+    # what ingestion needs is still checked
+    config = PipelineConfig(
+        pipeline_root=str(tmp_path / "root"),
+        ingest=IngestSettings(protocol="unseen_classes", eval_classes=("x",)),
+    )
+    with pytest.raises(preflight.PreflightError, match="eval_classes x"):
+        preflight.check(config, data, training=False)

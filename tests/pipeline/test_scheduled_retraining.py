@@ -32,7 +32,7 @@ from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES
 pytestmark = pytest.mark.e2e
 
 DAYS = {
-    1: [],
+    1: ["--warm-start"],  # asked for on the first day: nothing to start from yet
     2: ["--warm-start"],
     3: ["--warm-start"],
     4: ["--train-steps", "1"],
@@ -85,6 +85,8 @@ def test_day_1_writes_the_schema_trains_and_pushes(days):
     assert summary["ingest"]["span"] == 1 and summary["ingest"]["spans_read"] == [1]
     assert summary["blessed"] and summary["pushed_model"]
     assert "Spans: newest 1; read 1." in done.stdout
+    assert "Cold start: --warm-start was asked, but nothing usable is in production" in done.stdout
+    assert summary["training"]["warm_started_from"] is None
 
 
 def test_day_2_warm_starts_from_day_1_and_pushes(days):

@@ -1,0 +1,18 @@
+"""The end-of-run summary says how training started."""
+
+from tfx_metric_learning.pipeline import run_summary
+
+TRAINING = {"loss": "supcon", "num_replicas": 1, "strategy": "none", "total_steps": 10}
+
+
+def test_a_warm_start_asked_for_without_production_is_called_a_cold_start():
+    asked = TRAINING | {"warm_start_asked": True, "warm_started_from": None}
+    text = run_summary.format_summary({"training": asked})
+    assert "Cold start: --warm-start was asked, but nothing usable is in production yet" in text
+    started = asked | {"warm_started_from": "/serving/100"}
+    text = run_summary.format_summary(
+        {"training": started, "production": {"status": "found", "reason": "v", "version": "100"}}
+    )
+    assert "Warm start from: production version 100, /serving/100" in text
+    assert "Cold start" not in text
+    assert "start" not in run_summary.format_summary({"training": TRAINING}).lower()
