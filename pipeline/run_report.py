@@ -16,6 +16,7 @@ from tfx_metric_learning.components.data_validator.executor import (
     FOUND_PROPERTY,
     SPAN_PROPERTY,
 )
+from tfx_metric_learning.components.example_gen import spans
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.pipeline import PRODUCTION_MODEL
@@ -181,6 +182,12 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             summary["ingest"]["span"] = report["spans"][-1]["span"]
             summary["ingest"]["spans_read"] = [s["span"] for s in report["spans"]]
             summary["ingest"]["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
+            # ... and as the data pattern names them (dates for date specs)
+            pattern = config.ingest.data_pattern
+            summary["ingest"]["span_names"] = {
+                key: [spans.span_name(n, pattern) for n in summary["ingest"][key]]
+                for key in ("spans_read", "spans_left_out")
+            } | {"span": spans.span_name(summary["ingest"]["span"], pattern)}
     validator = executions.get("DataValidator")
     if validator is not None:
         for anomalies in _outputs(store, validator.id).get("anomalies", []):

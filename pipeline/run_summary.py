@@ -27,9 +27,10 @@ def format_summary(summary: dict) -> str:
     lines = ["", f"Run finished in {summary.get('seconds', 0):.1f} s."]
     ingest = summary.get("ingest")
     if ingest and ingest.get("spans_read"):
-        left_out = ingest.get("spans_left_out")
+        names = ingest.get("span_names") or ingest  # as the data pattern names them
+        left_out = names.get("spans_left_out")
         lines.append(
-            f"Spans: newest {ingest['span']}; read {', '.join(map(str, ingest['spans_read']))}"
+            f"Spans: newest {names['span']}; read {', '.join(map(str, names['spans_read']))}"
             + (
                 f"; left out (rejected by validation) {', '.join(map(str, left_out))}"
                 if left_out

@@ -27,6 +27,7 @@ span only; the ``input_fingerprint`` the executor records covers every span read
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 
@@ -86,6 +87,17 @@ def find_spans(input_base: str, pattern: str) -> dict[int, Span]:
             resolved = re.sub(utils.VERSION_FULL_REGEX, version_token, resolved)
         spans[number] = Span(number, version, resolved)
     return spans
+
+
+def span_name(number: int, data_pattern: str) -> str:
+    """The span as the user's pattern names it: a date for date specs, else the number.
+
+    TFX numbers a dated span by its days since 1970-01-01 (``utils.DATE_SPECS``); that day is
+    given back as ``YYYY-MM-DD``.
+    """
+    if any(spec in data_pattern for spec in utils.DATE_SPECS):
+        return (datetime.date(1970, 1, 1) + datetime.timedelta(days=number)).isoformat()
+    return str(number)
 
 
 def window(

@@ -315,8 +315,7 @@ def execute(
         return refuse(e)
     except KeyboardInterrupt:  # Ctrl-C: one line; the next run marks what was left RUNNING
         print(
-            "\ninterrupted; rerun the same command to resume (finished steps come from the "
-            "cache)",
+            "\ninterrupted; rerun the same command to resume (finished steps come from the cache)",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

@@ -70,3 +70,10 @@ def test_the_window_takes_the_newest_spans_and_skips_rejected_versions(tmp_path)
     assert [s.number for s in read] == [1, 2]
     with pytest.raises(DataError, match="span 4 has no files"):
         spans.window(all_spans, newest=4, size=1)
+
+
+def test_a_dated_span_is_named_by_its_date():
+    # TFX numbers {YYYY}-{MM}-{DD} spans by days since 1970-01-01
+    assert spans.span_name(20456, "{YYYY}-{MM}-{DD}/*.csv") == "2026-01-03"
+    assert spans.span_name(0, "d/{YYYY}{MM}{DD}.csv") == "1970-01-01"
+    assert spans.span_name(20456, "span-{SPAN}/*.csv") == "20456"
