@@ -184,9 +184,10 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             summary["ingest"]["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
             # ... and as the data pattern names them (dates for date specs)
             pattern = config.ingest.data_pattern
+            summary["ingest"]["spans_without_files"] = report.get("spans_without_files", [])
             summary["ingest"]["span_names"] = {
                 key: [spans.span_name(n, pattern) for n in summary["ingest"][key]]
-                for key in ("spans_read", "spans_left_out")
+                for key in ("spans_read", "spans_left_out", "spans_without_files")
             } | {"span": spans.span_name(summary["ingest"]["span"], pattern)}
     validator = executions.get("DataValidator")
     if validator is not None:

@@ -38,6 +38,11 @@ def format_summary(summary: dict) -> str:
             )
             + "."
         )
+        if names.get("spans_without_files"):
+            lines.append(
+                f"Span(s) {', '.join(map(str, names['spans_without_files']))} have no files "
+                f"yet: the newest readable span is {names['span']}."
+            )
     if ingest:
         dropped = sum(ingest["rows_dropped"].values())
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(ingest["rows_dropped"].items()))

@@ -472,6 +472,7 @@ class Executor(BaseExampleGenExecutor):
             rep["files"] = paths
             rep["spans"] = read["spans"]
             rep["spans_left_out"] = read["left_out"]
+            rep["spans_without_files"] = read["without_files"]
             rep["input_fingerprint"] = read["fingerprint"]
             if layout.header is not None:
                 rep["delimiter"] = layout.header.delimiter
@@ -622,7 +623,12 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
             f"was compiled with ({resolved!r}): a span pattern changes the pipeline; compile it "
             f"again"
         )
-    out: dict[str, Any] = {"spans": [], "left_out": [], "new_span_paths": None}
+    out: dict[str, Any] = {
+        "spans": [],
+        "left_out": [],
+        "without_files": [],
+        "new_span_paths": None,
+    }
     if not settings.uses_spans:
         pattern = os.path.join(base, resolved)
         paths = sorted(p for p in fileio.glob(pattern) if not fileio.isdir(p))
@@ -645,6 +651,13 @@ def _files_to_read(exec_properties: dict[str, Any], settings: IngestSettings) ->
         described.append({"span": span.number, "version": span.version, "files": span_files})
     out["new_span_paths"] = described[-1]["files"]
     out["left_out"] = [{"span": s.number, "version": s.version} for s in left_out]
+    out["without_files"] = spans.empty_newer_spans(base, settings.data_pattern, newest)
+    if out["without_files"]:
+        logging.warning(
+            "span(s) %s have no files yet: the newest readable span is %d",
+            out["without_files"],
+            newest,
+        )
     out["fingerprint"] = fingerprint(base, [s.pattern for s in chosen])
     return {**out, "spans": described, "paths": paths}
 

@@ -89,6 +89,33 @@ def find_spans(input_base: str, pattern: str) -> dict[int, Span]:
     return spans
 
 
+def empty_newer_spans(input_base: str, pattern: str, newest: int) -> list[int]:
+    """Spans newer than ``newest`` whose folder exists but holds no file of the pattern yet.
+
+    Only a pattern whose folder part names the span (``span-{SPAN}/*.csv``) has span folders;
+    ``find_spans`` sees files only, so such a folder (data still being copied, or lost) would
+    otherwise pass unnoticed while the previous span is read again.
+    """
+    folder = os.path.dirname(pattern)
+    if not folder or not has_spans(folder):
+        return []
+    split = _split(folder)
+    is_span, is_date, is_version = utils.verify_split_pattern_specs(split)
+    glob, regex = utils._create_matching_glob_and_regex(  # noqa: SLF001 (the driver's own rule)
+        input_base, split, is_span, is_date, is_version, None
+    )
+    numbers = set()
+    for path in fileio.glob(glob):
+        if not fileio.isdir(path):
+            continue
+        _, number, _, _ = utils._find_matched_span_version_from_path(  # noqa: SLF001
+            path, regex, is_span, is_date, is_version
+        )
+        if number > newest:
+            numbers.add(number)
+    return sorted(numbers)
+
+
 def span_name(number: int, data_pattern: str) -> str:
     """The span as the user's pattern names it: a date for date specs, else the number.
 

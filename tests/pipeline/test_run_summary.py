@@ -30,11 +30,12 @@ def test_spans_are_printed_as_the_data_pattern_names_them():
             "span": "2026-01-02",
             "spans_read": ["2026-01-01", "2026-01-02"],
             "spans_left_out": [],
+            "spans_without_files": ["2026-01-03"],
         }
     }
-    assert "Spans: newest 2026-01-02; read 2026-01-01, 2026-01-02." in (
-        run_summary.format_summary({"ingest": named})
-    )
+    text = run_summary.format_summary({"ingest": named})
+    assert "Spans: newest 2026-01-02; read 2026-01-01, 2026-01-02." in text
+    assert "Span(s) 2026-01-03 have no files yet: the newest readable span is 2026-01-02." in text
     assert "Spans: newest 20456; read 20455, 20456." in run_summary.format_summary(
         {"ingest": ingest}
     )

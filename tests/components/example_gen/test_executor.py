@@ -286,6 +286,7 @@ def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_pat
         folder.mkdir(parents=True)
         rows = [[span, i, 0.5, f"c{i % 4}"] for i in range(40)]  # feature a = the span number
         _write_csv(str(folder / "d.csv"), header, rows)
+    (tmp_path / "data" / "span-4").mkdir()  # arriving: no file yet
     verdicts = str(tmp_path / "verdicts")
     ledger.record(verdicts, {"span": 2, "version": None, "accepted": False})
     out = str(tmp_path / "out")
@@ -301,6 +302,7 @@ def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_pat
     )
     assert [s["span"] for s in report["spans"]] == [1, 3]
     assert report["spans_left_out"] == [{"span": 2, "version": None}]
+    assert report["spans_without_files"] == [4]  # said, not silently skipped
     assert report["rows_read"] == 80
     spans_of = {
         split: sorted(

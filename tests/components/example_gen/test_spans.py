@@ -77,3 +77,17 @@ def test_a_dated_span_is_named_by_its_date():
     assert spans.span_name(20456, "{YYYY}-{MM}-{DD}/*.csv") == "2026-01-03"
     assert spans.span_name(0, "d/{YYYY}{MM}{DD}.csv") == "1970-01-01"
     assert spans.span_name(20456, "span-{SPAN}/*.csv") == "20456"
+
+
+def test_a_newer_span_folder_without_files_is_found(tmp_path):
+    for span, files in ((1, ["d.csv"]), (2, ["d.csv"]), (3, []), (4, ["notes.txt"])):
+        folder = tmp_path / f"span-{span}"
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_text("a,label\n1,x\n")
+    pattern = "span-{SPAN}/*.csv"
+    assert max(spans.find_spans(str(tmp_path), pattern)) == 2
+    assert spans.empty_newer_spans(str(tmp_path), pattern, 2) == [3, 4]
+    assert spans.empty_newer_spans(str(tmp_path), pattern, 4) == []
+    # no span folders when the file name carries the span
+    assert spans.empty_newer_spans(str(tmp_path), "d-{SPAN}.csv", 0) == []
