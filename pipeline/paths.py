@@ -10,8 +10,9 @@ with its flag (``problems``):
 - a file to write is not an existing folder, and a folder to write is not an existing file;
 - the nearest existing ancestor of either is a folder (a path under a file cannot be
   created) and, on the local filesystem, writable by this user;
-- a schema file to read exists and parses as a ``tensorflow_metadata`` Schema in text
-  format (the format ImportSchemaGen reads), its parse error named.
+- a schema file to read parses as a ``tensorflow_metadata`` Schema in text format (the
+  format ImportSchemaGen reads), its parse error named; one that does not exist yet is one
+  the run writes (the first run of a schedule infers it), so it is checked as an output.
 
 Remote paths (``gs://``...) get the scheme check only: their permissions are the bucket's,
 and its client reports them when it writes. Written by hand: no library checks a list of
@@ -86,11 +87,10 @@ def schema_problem(flag: str, path: str) -> str | None:
     from tensorflow_metadata.proto.v0 import schema_pb2
     from tfx.dsl.io import fileio
 
-    if not fileio.exists(path) or fileio.isdir(path):
-        return (
-            f"{flag} {path} does not exist (or is a folder); write one with "
-            f"`metric-learning schema`"
-        )
+    if not fileio.exists(path):  # the run writes it (a first run infers the schema)
+        return output_problem(flag, path, folder=False)
+    if fileio.isdir(path):
+        return f"{flag} {path} is a folder, not a schema file"
     try:
         with fileio.open(path, "rb") as f:
             text_format.Parse(f.read().decode("utf-8"), schema_pb2.Schema())
