@@ -8,7 +8,7 @@ MODEL_TYPE = {"instanceSchema": "title: tfx.Model\ntype: object\n"}
 INPUTS_SPEC = {"artifacts": {"model": {"artifactType": MODEL_TYPE}}}
 
 
-def _input(uri, artifact_type, out_uri="gs://b/root/p/run/Task/x/out"):
+def _input(uri, artifact_type, out_uri="gs://b/pipeline-root/p/run/Task/x/out"):
     return {
         "inputs": {
             "artifacts": {

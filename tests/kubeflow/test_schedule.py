@@ -61,7 +61,7 @@ def api():
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     path = tmp_path_factory.mktemp("sched") / "pipeline.yaml"
-    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/root"]
+    args = ["compile", "--data-root", "gs://b/d", "--pipeline-root", "gs://b/pipeline-root"]
     assert cli.main([*args, "--output", str(path)]) == 0
     return str(path)
 
@@ -86,7 +86,7 @@ def test_a_kfp_recurring_run_carries_the_spec_its_root_and_no_catch_up(api, pack
     assert recurring["display_name"] == "daily" and recurring["experiment_id"] == "exp-1"
     assert recurring["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
     assert recurring["no_catchup"] is True and int(recurring["max_concurrency"]) == 1
-    assert recurring["runtime_config"]["pipeline_root"] == "gs://b/root/artifacts"
+    assert recurring["runtime_config"]["pipeline_root"] == "gs://b/pipeline-root/artifacts"
     # the compiled spec, as a proto (the client drops a false enableCache, proto3's default)
     assert _proto(recurring["pipeline_spec"]) == _proto(yaml.safe_load(open(package)))
     # caching as compiled: the run's plan never cached, the others cached
@@ -113,7 +113,7 @@ def test_a_vertex_schedule_carries_the_spec_its_root_and_a_five_field_cron(api, 
     assert (method, path) == ("POST", "/v1/projects/p/locations/europe-west4/schedules")
     assert body["cron"] == "TZ=Europe/Paris 0 3 * * *" and body["maxConcurrentRunCount"] == "1"
     job = body["createPipelineJobRequest"]["pipelineJob"]
-    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/root/artifacts"
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == "gs://b/pipeline-root/artifacts"
     assert _proto(job["pipelineSpec"]).root == _proto(yaml.safe_load(open(package))).root
     tasks = _proto(job["pipelineSpec"]).root.dag.tasks
     assert not tasks[run_plan.TASK].caching_options.enable_cache
