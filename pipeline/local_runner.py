@@ -25,8 +25,15 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from tfx_metric_learning.components.data_validator.executor import load_schema
 from tfx_metric_learning.components.data_validator.schema_curation import curate
+from tfx_metric_learning.components.example_gen import split_plan
 from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
-from tfx_metric_learning.pipeline import preflight, run_report, run_state, tfx_progress
+from tfx_metric_learning.pipeline import (
+    compare_plan,
+    preflight,
+    run_report,
+    run_state,
+    tfx_progress,
+)
 from tfx_metric_learning.pipeline.candidates import require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
 from tfx_metric_learning.pipeline.data import input_paths, prepare_default_data
@@ -376,11 +383,14 @@ def compare(
     quiet: bool = False,
     wait_for_lock: float = 0.0,
     tuning_trials: int = 0,
+    max_branches: int = compare_plan.MAX_BRANCHES,
 ) -> dict:
     """Runs the comparison pipeline of ``candidates`` x ``seeds`` once per protocol.
 
     Same checks, lock and temp folder as ``run``; the data is checked for every protocol and
-    candidate before anything runs. The first protocol's winner goes through the blessing
+    candidate before anything runs, then the plan is printed (``compare_plan``: branches,
+    components, an estimate of the time; ``max_branches`` is only named there, the CLI
+    refuses a larger plan before this runs). The first protocol's winner goes through the blessing
     against production and Pusher (``pipeline.create_compare_pipeline``); ``tuning_trials``
     > 0 tunes each candidate first. Returns
     ``{"seconds", "deploy_protocol", "protocols": {protocol: {"leaderboard",
@@ -390,12 +400,34 @@ def compare(
     configs = comparison_configs(config, protocols)
     trainings = {c.label: c.settings(config.training, seeds[0]) for c in candidates}
 
+    found: list[dict] = []
+
     def check(data_path: str) -> None:
-        for variant in configs:
-            preflight.check(variant, data_path, trainings)
+        found.extend(preflight.check(variant, data_path, trainings) for variant in configs)
 
     started = time.time()
     with _checked_and_locked(config, progress, wait_for_lock, check) as (run_id, data_path):
+        plan = compare_plan.ComparePlan(
+            candidates=len(candidates),
+            seeds=len(seeds),
+            tuning_trials=tuning_trials,
+            components=sum(
+                len(
+                    create_compare_pipeline(
+                        variant,
+                        data_path,
+                        candidates,
+                        seeds,
+                        deploy=i == 0,
+                        tuning_trials=tuning_trials,
+                    ).components
+                )
+                for i, variant in enumerate(configs)
+            ),
+            train_rows=[f["planned_split_rows"][split_plan.TRAIN] for f in found],
+            epochs=[t.epochs for t in trainings.values()],
+        )
+        progress(plan.describe(max_branches))
         configure_cpu_devices(config.cpu_replicas)
 
         out: dict = {"deploy_protocol": protocols[0], "protocols": {}, "data": data_path}

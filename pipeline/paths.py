@@ -11,8 +11,9 @@ with its flag (``problems``):
 - the nearest existing ancestor of either is a folder (a path under a file cannot be
   created) and, on the local filesystem, writable by this user;
 - a schema file to read parses as a ``tensorflow_metadata`` Schema in text format (the
-  format ImportSchemaGen reads), its parse error named; one that does not exist yet is one
-  the run writes (the first run of a schedule infers it), so it is checked as an output.
+  format ImportSchemaGen reads), its parse error named, and its features'
+  ``max_missing_fraction`` tags are fractions; one that does not exist yet is one the run
+  writes (the first run of a schedule infers it), so it is checked as an output.
 
 Remote paths (``gs://``...) get the scheme check only: their permissions are the bucket's,
 and its client reports them when it writes. Written by hand: no library checks a list of
@@ -91,13 +92,22 @@ def schema_problem(flag: str, path: str) -> str | None:
         return output_problem(flag, path, folder=False)
     if fileio.isdir(path):
         return f"{flag} {path} is a folder, not a schema file"
+    from tfx_metric_learning.components.data_validator.schema_curation import (
+        max_missing_fraction,
+    )
+
+    schema = schema_pb2.Schema()
     try:
         with fileio.open(path, "rb") as f:
-            text_format.Parse(f.read().decode("utf-8"), schema_pb2.Schema())
+            text_format.Parse(f.read().decode("utf-8"), schema)
+        for feature in schema.feature:
+            max_missing_fraction(feature)
     except UnicodeDecodeError as e:
         return f"{flag} {path} is not text (byte {e.start} is not UTF-8): not a schema file"
     except text_format.ParseError as e:
         return f"{flag} {path} is not a valid schema (text-format Schema proto): {e}"
+    except ValueError as e:  # a threshold of the curated schema's that cannot be read
+        return f"{flag} {path}: {e}"
     return None
 
 

@@ -170,25 +170,7 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
         store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
     )
     if report is not None:
-        summary["ingest"] = {
-            "rows_read": report["rows_read"],
-            "rows_kept": report["rows_written"],
-            "rows_dropped": report["bad_rows"],
-            "missing_values_imputed": sum(report["missing_values"].values()),
-            "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
-        }
-        if report.get("spans"):
-            # the span ExampleGen resolved (the newest of the spans it read)
-            summary["ingest"]["span"] = report["spans"][-1]["span"]
-            summary["ingest"]["spans_read"] = [s["span"] for s in report["spans"]]
-            summary["ingest"]["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
-            # ... and as the data pattern names them (dates for date specs)
-            pattern = config.ingest.data_pattern
-            summary["ingest"]["spans_without_files"] = report.get("spans_without_files", [])
-            summary["ingest"]["span_names"] = {
-                key: [spans.span_name(n, pattern) for n in summary["ingest"][key]]
-                for key in ("spans_read", "spans_left_out", "spans_without_files")
-            } | {"span": spans.span_name(summary["ingest"]["span"], pattern)}
+        summary["ingest"] = ingest_summary(report, config.ingest.data_pattern)
     validator = executions.get("DataValidator")
     if validator is not None:
         for anomalies in _outputs(store, validator.id).get("anomalies", []):
@@ -210,3 +192,28 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
         trainer = executions["Trainer"]
         summary["model_uri"] = _outputs(store, trainer.id)["model"][0].uri
     return summary
+
+
+def ingest_summary(report: dict, pattern: str) -> dict:
+    """The run summary's ``ingest``, from ExampleGen's ingest report.
+
+    ``pattern``: the data pattern, which names the spans (dates for date specs).
+    """
+    ingest = {
+        "rows_read": report["rows_read"],
+        "rows_kept": report["rows_written"],
+        "rows_dropped": report["bad_rows"],
+        "missing_values_imputed": sum(report["missing_values"].values()),
+        "split_rows": {k: v["rows"] for k, v in report["splits"].items()},
+    }
+    if report.get("spans"):
+        # the span ExampleGen resolved (the newest of the spans it read)
+        ingest["span"] = report["spans"][-1]["span"]
+        ingest["spans_read"] = [s["span"] for s in report["spans"]]
+        ingest["spans_left_out"] = [s["span"] for s in report["spans_left_out"]]
+        ingest["spans_without_files"] = report.get("spans_without_files", [])
+        ingest["span_names"] = {
+            key: [spans.span_name(n, pattern) for n in ingest[key]]
+            for key in ("spans_read", "spans_left_out", "spans_without_files")
+        } | {"span": spans.span_name(ingest["span"], pattern)}
+    return ingest

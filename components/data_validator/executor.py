@@ -8,6 +8,13 @@ against it). The anomalies are written as TFX's ExampleValidator writes them
 (``Split-<name>/SchemaDiff.pb``), the artifact gets ``blessed`` = 1 (no anomalies, or
 anomalies allowed by ``allow_anomalies``) or 0, and the span's verdict goes into the ledger.
 
+Missing values: TFDV counts a NaN (how ExampleGen writes a missing value) as a present value,
+so after TFDV's check ``missing_value_anomalies`` compares each feature's fraction of rows
+without a usable value against the feature's ``max_missing_fraction`` tag (what the curated
+schema sets per feature, see ``schema_curation``; a feature without the tag is left to TFDV)
+and adds an anomaly of TFDV's type ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` to the same
+anomalies proto when it is above.
+
 The execution itself succeeds either way, so that the anomalies stay in a published artifact;
 the pipeline runs Transform and everything after it only under ``blessed == 1``.
 
@@ -23,6 +30,7 @@ from typing import Any
 
 import tensorflow_data_validation as tfdv
 from absl import logging
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.example_gen.utils import SPAN_PROPERTY_NAME as SPAN
 from tfx.components.example_gen.utils import VERSION_PROPERTY_NAME as VERSION
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -31,6 +39,11 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
 from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.data_validator.schema_curation import (
+    MISSING_TAG,
+    max_missing_fraction,
+    present_fraction,
+)
 from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 
@@ -44,14 +57,68 @@ FOUND_PROPERTY = "anomalies_found"  # JSON list, see ``describe``
 BASELINE_PROPERTY = "baseline_span"  # the span drift was measured against (spans only)
 SPAN_PROPERTY = "validated_span"  # the span checked (spans only)
 ANOMALIES_FILE = "SchemaDiff.pb"
+# TFDV's drift and skew reasons: the only ones a drift measurement explains
+_DRIFT_REASONS = frozenset(
+    {
+        anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+        anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH,
+        anomalies_pb2.AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH,
+    }
+)
+_LOW_PRESENCE = anomalies_pb2.AnomalyInfo.FEATURE_TYPE_LOW_FRACTION_PRESENT
+
+
+def missing_value_anomalies(stats, schema, anomalies) -> list[str]:
+    """Adds to ``anomalies`` each feature missing in more rows than its tag allows.
+
+    For every feature of ``schema`` with a ``max_missing_fraction=F`` tag, the fraction of
+    ``stats``' rows without a usable value (``1 - schema_curation.present_fraction``: absent
+    and NaN count as missing) is compared with F; above it, an anomaly of TFDV's type
+    ``FEATURE_TYPE_LOW_FRACTION_PRESENT`` (short description "Column dropped" when no row has
+    a value, as TFDV's, "Missing values" otherwise) naming both fractions. A feature TFDV
+    already reported for that reason is left alone. Returns the features added.
+    """
+    added = []
+    for feature in schema.feature:
+        allowed = max_missing_fraction(feature)
+        if allowed is None:
+            continue
+        reported = anomalies.anomaly_info.get(feature.name)
+        if reported is not None and any(r.type == _LOW_PRESENCE for r in reported.reason):
+            continue
+        missing = 1.0 - present_fraction(stats, feature.name)
+        if missing <= allowed:
+            continue
+        short = "Column dropped" if missing == 1.0 else "Missing values"
+        text = (
+            f"{missing:.1%} of the rows have no value (empty, NaN or absent); the schema "
+            f"allows at most {allowed:.1%} ({MISSING_TAG}{allowed:g})"
+        )
+        info = anomalies.anomaly_info[feature.name]
+        if info.reason:
+            info.short_description = "Multiple errors"
+            info.description += f" {text}."
+        else:
+            info.short_description, info.description = short, text
+        info.severity = anomalies_pb2.AnomalyInfo.ERROR
+        info.path.step[:] = [feature.name]
+        info.reason.add(type=_LOW_PRESENCE, short_description=short, description=text)
+        added.append(feature.name)
+    return added
 
 
 def describe(anomalies, split: str) -> list[dict[str, Any]]:
-    """One entry per anomalous feature: split, feature, anomaly, description (and drift)."""
+    """One entry per anomalous feature: split, feature, anomaly, description (and drift).
+
+    ``measured``/``threshold`` are added only to a feature TFDV reports for drift or skew, from
+    the measurement above its threshold (TFDV lists the measurements of every compared
+    feature, anomalous or not).
+    """
     measured = {}
     for info in anomalies.drift_skew_info:
         for m in info.drift_measurements:
-            measured[".".join(info.path.step)] = (m.value, m.threshold)
+            if m.value > m.threshold:
+                measured[".".join(info.path.step)] = (m.value, m.threshold)
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         entry = {
@@ -60,7 +127,8 @@ def describe(anomalies, split: str) -> list[dict[str, Any]]:
             "anomaly": info.short_description,
             "description": info.description,
         }
-        if feature in measured:
+        drift = any(r.type in _DRIFT_REASONS for r in info.reason)
+        if drift and feature in measured:
             entry["measured"], entry["threshold"] = measured[feature]
         found.append(entry)
     if anomalies.HasField("dataset_anomaly_info"):
@@ -77,13 +145,17 @@ def describe(anomalies, split: str) -> list[dict[str, Any]]:
 
 
 def message(found: list[dict[str, Any]]) -> str:
-    """The anomalies, one clause per feature (a drift with its measure instead of TFDV's text)."""
+    """The anomalies, one clause per feature: TFDV's description, with a drift's measure."""
     lines = []
     for f in found:
+        detail = f["description"]
         if "measured" in f:
             detail = f"measured {f['measured']:.3g} > threshold {f['threshold']:.3g}"
-        else:
-            detail = f["description"]
+            if f["anomaly"] == "Multiple errors":
+                detail = f"{f['description']} {detail}"
+        elif detail.startswith(f["anomaly"]):  # TFDV's "New column (column in data ...)"
+            lines.append(f"{f['feature']}: {detail}")
+            continue
         lines.append(f"{f['feature']}: {f['anomaly']} ({detail})")
     return "; ".join(lines)
 
@@ -156,6 +228,7 @@ class Executor(base_executor.BaseExecutor):
         for split in checked:
             stats = stats_artifact_utils.load_statistics(stats_artifact, split).proto()
             anomalies = tfdv.validate_statistics(stats, schema, previous_statistics=previous)
+            missing_value_anomalies(stats, schema, anomalies)
             path = os.path.join(artifact_utils.get_split_uri([out], split), ANOMALIES_FILE)
             writer_utils.write_anomalies(path, anomalies)
             found.extend(describe(anomalies, split))

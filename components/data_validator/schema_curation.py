@@ -11,7 +11,14 @@ What changes from the inferred schema (``curate``):
   divergence to mean anything (measured on the digits split into spans of ~450 rows: up to
   1.0 between two spans of the same data, against at most 0.054 for the other features,
   while doubling a feature's scale gave 0.31-0.37 and tripling it 0.42-0.49);
-- every numeric feature's values must be finite (no NaN or infinity).
+- every numeric feature's values must not be infinite; a missing value (an empty cell, ``NA``,
+  NaN: ExampleGen writes it as NaN, and Transform imputes the feature's mean) is allowed up to
+  a threshold per feature, written in the feature's annotation as the tag
+  ``max_missing_fraction=F`` (``MISSING_TAG``): the fraction of rows missing it in the data
+  the schema is inferred from, plus ``MISSING_MARGIN``. TFDV has no such threshold (it counts
+  a NaN as a present value, and its ``presence.min_fraction`` must stay 1.0 for Transform to
+  parse the feature as fixed-length), so the DataValidator checks the tag itself
+  (``executor.missing_value_anomalies``); a feature without the tag is left to TFDV.
 
 The file is TFDV's text schema: thresholds can be edited per feature, comparators added or
 removed, and the file kept in version control.
@@ -22,6 +29,64 @@ from __future__ import annotations
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 SPARSE_ZERO_FRACTION = 0.8
+# how much larger a span's fraction of missing values per feature may be than the fraction
+# observed in the data the schema was inferred from (one empty cell in 120 rows is 0.008)
+MISSING_MARGIN = 0.05
+# a feature's annotation tag "max_missing_fraction=F": at most F of a span's rows may lack it
+MISSING_TAG = "max_missing_fraction="
+
+
+def max_missing_fraction(feature: schema_pb2.Feature) -> float | None:
+    """The feature's ``max_missing_fraction=F`` tag's F (None without the tag).
+
+    A tag whose F is not a number in [0, 1], or a feature tagged twice, is a ``ValueError``
+    naming the feature and the tag.
+    """
+    found = [t for t in feature.annotation.tag if t.startswith(MISSING_TAG)]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise ValueError(
+            f"feature {feature.name!r} has {len(found)} tags {MISSING_TAG}...: keep one"
+        )
+    text = found[0][len(MISSING_TAG) :]
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"feature {feature.name!r}: annotation tag {found[0]!r} must give a fraction in [0, 1]"
+        )
+    return value
+
+
+def set_max_missing_fraction(feature: schema_pb2.Feature, value: float) -> None:
+    """Sets the feature's ``max_missing_fraction`` tag to ``value`` (4 decimals)."""
+    kept = [t for t in feature.annotation.tag if not t.startswith(MISSING_TAG)]
+    del feature.annotation.tag[:]
+    feature.annotation.tag.extend([*kept, f"{MISSING_TAG}{value:.4f}"])
+
+
+def present_fraction(stats: statistics_pb2.DatasetFeatureStatisticsList, name: str) -> float:
+    """The fraction of the first dataset's rows with a usable value of feature ``name``.
+
+    A row without the feature and a NaN value (TFDV's histogram ``num_nan``; one value per
+    row in this pipeline's examples) both count as missing. 1.0 for a feature not in the
+    statistics' numeric features or a dataset of no rows.
+    """
+    dataset = stats.datasets[0]
+    for feature in dataset.features:
+        step = feature.path.step[0] if feature.path.step else feature.name
+        if step != name or not feature.HasField("num_stats"):
+            continue
+        rows = dataset.num_examples
+        if not rows:
+            return 1.0
+        common = feature.num_stats.common_stats
+        nan = max((h.num_nan for h in feature.num_stats.histograms), default=0)
+        return max(0.0, (common.num_non_missing - nan) / rows)
+    return 1.0
 
 
 def _numeric_stats(stats: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, object]:
@@ -54,8 +119,9 @@ def curate(
         num = numeric.get(feature.name)
         if feature.type != schema_pb2.FLOAT or num is None:
             continue
-        feature.float_domain.disallow_nan = True
-        feature.float_domain.disallow_inf = True
+        feature.float_domain.disallow_inf = True  # NaN = missing: counted, not refused
+        observed = 1.0 - present_fraction(stats, feature.name)
+        set_max_missing_fraction(feature, min(1.0, observed + MISSING_MARGIN))
         rows = num.common_stats.num_non_missing
         if rows and num.num_zeros / rows > SPARSE_ZERO_FRACTION:
             unchecked.append(feature.name)

@@ -80,6 +80,18 @@ class Checked:
     bad: list[tuple[int, dict[str, Any]]]
 
 
+def with_features(checked: Checked, names: Sequence[str], wanted: Sequence[str]) -> Checked:
+    """``checked`` (values in ``names`` order) with its values in ``wanted`` order.
+
+    A feature of ``wanted`` not in ``names`` (a column the file lacks) is missing (NaN) in
+    every row; every name of ``names`` must be in ``wanted``.
+    """
+    values = np.full((len(checked.kept), len(wanted)), np.nan, dtype=np.float32)
+    position = {name: j for j, name in enumerate(wanted)}
+    values[:, [position[n] for n in names]] = checked.values
+    return dataclasses.replace(checked, values=values)
+
+
 def validate_csv(
     lines: Sequence[str], delimiter: str, names: Sequence[str], label_index: int
 ) -> tuple[Checked, list[int]]:

@@ -184,9 +184,15 @@ class _ValidateBatch(beam.DoFn):
             lines = [
                 files.decode_line(raw, self._encoding, filename).rstrip("\r\n") for raw in raws
             ]
-            checked, blank = batch.validate_csv(
-                lines, layout.header.delimiter, layout.names, layout.label_index
-            )
+            names, label_index = layout.file_names(filename)
+            delimiter = layout.header_of(filename).delimiter
+            checked, blank = batch.validate_csv(lines, delimiter, names, label_index)
+            if names != layout.names:
+                checked = batch.with_features(
+                    checked,
+                    [n for j, n in enumerate(names) if j != label_index],
+                    layout.feature_names,
+                )
             return checked, len(raws) - len(blank)
         kept, labels, values, bad = [], [], [], []
         for i, raw in enumerate(raws):
@@ -406,7 +412,8 @@ class Executor(BaseExampleGenExecutor):
         else:
             batches = (
                 pipeline
-                | "ByteRanges" >> beam.Create(ranges.plan(paths, layout.header.lines))
+                | "ByteRanges"
+                >> beam.Create(ranges.plan(paths, {p: layout.header_of(p).lines for p in paths}))
                 | "ReadCSV" >> beam.FlatMap(_read_csv_batches)
             )
         chunks = batches | "Validate" >> beam.ParDo(

@@ -25,7 +25,7 @@ splitting is internal to the runner.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from tfx.dsl.io import fileio
 
@@ -46,17 +46,23 @@ class ByteRange:
     header_lines: int
 
 
-def plan(paths: list[str], header_lines: int, range_bytes: int = 0) -> list[ByteRange]:
-    """The ranges of every file: ``range_bytes`` (0: ``RANGE_BYTES``) each, a gzip file whole."""
+def plan(
+    paths: list[str], header_lines: int | Mapping[str, int], range_bytes: int = 0
+) -> list[ByteRange]:
+    """The ranges of every file: ``range_bytes`` (0: ``RANGE_BYTES``) each, a gzip file whole.
+
+    ``header_lines``: the lines every file's header spans, or those of each path.
+    """
     range_bytes = range_bytes or RANGE_BYTES
     out = []
     for path in paths:
+        lines = header_lines if isinstance(header_lines, int) else header_lines[path]
         size = -1 if is_gzip(path) else fileio.stat(path).length
         if size < 0:
-            out.append(ByteRange(path, 0, -1, header_lines))
+            out.append(ByteRange(path, 0, -1, lines))
             continue
         starts = range(0, max(size, 1), range_bytes)
-        out.extend(ByteRange(path, s, min(s + range_bytes, size), header_lines) for s in starts)
+        out.extend(ByteRange(path, s, min(s + range_bytes, size), lines) for s in starts)
     return out
 
 

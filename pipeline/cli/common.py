@@ -17,7 +17,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from tfx_metric_learning.pipeline import candidates, local_runner, paths, preflight, run_state
+from tfx_metric_learning.pipeline import (
+    candidates,
+    compare_plan,
+    local_runner,
+    paths,
+    preflight,
+    run_state,
+)
 from tfx_metric_learning.pipeline.cli.options import given, stage_settings_from_args
 from tfx_metric_learning.pipeline.config import STAGES, PipelineConfig
 from tfx_metric_learning.trainer_module.stage_settings import SettingsError
@@ -177,6 +184,14 @@ def add_candidate_options(parser: argparse.ArgumentParser) -> None:
         help="trainings per candidate, seeds --seed, --seed + 1, ... (the same for every "
         "candidate, so results pair by seed)",
     )
+    parser.add_argument(
+        "--max-branches",
+        type=int,
+        default=compare_plan.MAX_BRANCHES,
+        metavar="N",
+        help="refuse a comparison of more than N branches (candidates x seeds x protocols), "
+        "before anything runs; the plan printed at the start says how many and how long",
+    )
 
 
 def component_beam_args(items: list[str]) -> dict[str, list[str]]:
@@ -212,8 +227,12 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
-def comparison(args: argparse.Namespace, config: PipelineConfig) -> tuple[list, list[int], int]:
+def comparison(
+    args: argparse.Namespace, config: PipelineConfig, protocols: int = 1
+) -> tuple[list, list[int], int]:
     """``(candidates, seeds, tuning trials)`` of ``compare`` or ``compile --compare``.
+
+    More branches (candidates x seeds x ``protocols``) than ``--max-branches`` are refused.
 
     Refuses the training options that each candidate sets itself (``--loss``,
     ``--loss-param``) or that a comparison does not do (``--warm-start``: every candidate
@@ -227,6 +246,7 @@ def comparison(args: argparse.Namespace, config: PipelineConfig) -> tuple[list, 
         )
     chosen = candidates.from_options(args.losses, args.candidate)
     seeds = candidates.seeds(config.training.seed, args.seeds)
+    compare_plan.check_cap(len(chosen), len(seeds), protocols, args.max_branches)
     return chosen, seeds, candidates.tuning_trials(args.tuning_trials)
 
 

@@ -47,14 +47,15 @@ def main(args: argparse.Namespace) -> int:
     """Runs the comparison; prints the leaderboards; the exit status of the winner's run."""
 
     def prepare(config):
-        chosen, seeds, trials = common.comparison(args, config)
         local_runner.comparison_configs(config, args.protocol)  # checks the protocols
+        chosen, seeds, trials = common.comparison(args, config, len(args.protocol))
         command = functools.partial(
             local_runner.compare,
             candidates=chosen,
             seeds=seeds,
             protocols=args.protocol,
             tuning_trials=trials,
+            max_branches=args.max_branches,
         )
         return command, [
             f"Comparing {len(chosen)} candidate(s) x {len(seeds)} seed(s) "

@@ -193,6 +193,113 @@ def _quoted_header(folder: str) -> tuple[None, str]:
     return None, f"features {layout.feature_names}, {sum(counts.values())} rows"
 
 
+def _spans_of(folder: str, headers: dict[str, list[str]]) -> str:
+    """A folder of one CSV per span (``{span folder: header}``, label last); returns it."""
+    data = os.path.join(folder, "data")
+    for name, header in headers.items():
+        rows = [[*(float(i + j) for j in range(len(header) - 1)), f"c{i % 4}"] for i in range(80)]
+        os.makedirs(os.path.join(data, name))
+        write_csv(os.path.join(data, name, "d.csv"), header, rows)
+    return data
+
+
+def _date_spans_empty_newest(folder: str) -> tuple[None, str]:
+    from tests.components.example_gen.helpers import run_example_gen
+    from tfx_metric_learning.pipeline import run_report, run_summary
+
+    pattern = "{YYYY}-{MM}-{DD}/*.csv"
+    data = _spans_of(folder, {"2026-12-01": ["a", "b", "label"], "2026-12-02": ["a", "b", "label"]})
+    os.makedirs(os.path.join(data, "2026-12-03"))  # the newest day: no file yet
+    report = run_example_gen(data, "*", os.path.join(folder, "out"), data_pattern=pattern, window=2)
+    return None, run_summary.format_summary({"ingest": run_report.ingest_summary(report, pattern)})
+
+
+def _new_column_in_window_2(folder: str) -> tuple[None, str]:
+    """ExampleGen over a window of 2 spans, the newest gaining a column, then the validator."""
+    import tensorflow_data_validation as tfdv
+
+    from tests.components.example_gen.helpers import run_example_gen
+    from tfx_metric_learning.components.data_validator import executor, schema_curation
+
+    pattern = "span-{SPAN}/*.csv"
+    data = _spans_of(folder, {"span-1": ["a", "b", "label"], "span-2": ["a", "b", "e", "label"]})
+    out = os.path.join(folder, "out")
+    run_example_gen(data, "*", out, data_pattern=pattern, window=2)
+
+    first = os.path.join(folder, "first")
+    run_example_gen(data, "*", first, data_pattern="span-1/*.csv")
+    reference = tfdv.generate_statistics_from_tfrecord(os.path.join(first, "Split-train", "*"))
+    schema, _ = schema_curation.curate(tfdv.infer_schema(reference), reference, "label", 0.2, 0.2)
+    new_span = tfdv.generate_statistics_from_tfrecord(os.path.join(out, "Split-new_span", "*"))
+    anomalies = tfdv.validate_statistics(new_span, schema)
+    executor.missing_value_anomalies(new_span, schema, anomalies)
+    return None, executor.message(executor.describe(anomalies, "new_span"))
+
+
+def _empty_cells(folder: str, empty: int) -> tuple[None, str]:
+    """The DataValidator's verdict on 120 rows with ``empty`` empty cells, curated schema."""
+    import pandas as pd
+    import tensorflow as tf
+    import tensorflow_data_validation as tfdv
+
+    from tfx_metric_learning.components.data_validator import executor, schema_curation
+
+    rng = np.random.default_rng(0)
+
+    def frame():
+        return pd.DataFrame(
+            {"f1": rng.normal(0, 1, 120), "f2": rng.normal(5, 1, 120), "label": ["a", "b"] * 60}
+        )
+
+    reference = tfdv.generate_statistics_from_dataframe(frame())
+    schema, _ = schema_curation.curate(tfdv.infer_schema(reference), reference, "label", 0.2, 0.2)
+    rows = frame()
+    rows.loc[: empty - 1, "f2"] = np.nan  # as ExampleGen writes a missing value
+    path = os.path.join(folder, "span.tfrecord")
+    with tf.io.TFRecordWriter(path) as out:
+        for row in rows.to_dict("records"):
+            feature = {
+                k: tf.train.Feature(float_list=tf.train.FloatList(value=[row[k]]))
+                for k in ("f1", "f2")
+            }
+            feature["label"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"a"]))
+            out.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    stats = tfdv.generate_statistics_from_tfrecord(path)
+    anomalies = tfdv.validate_statistics(stats, schema)
+    executor.missing_value_anomalies(stats, schema, anomalies)
+    found = executor.describe(anomalies, "new_span")
+    return None, ("rejected: " + executor.message(found)) if found else "accepted: no anomalies"
+
+
+def _schema_command_small_window(folder: str) -> tuple[None, str]:
+    from tfx_metric_learning.pipeline import preflight
+    from tfx_metric_learning.pipeline.cli import build_parser, common
+
+    data = write_csv(os.path.join(folder, "d.csv"), ["a", "b", "label"], labelled_rows(4, 20))
+    root = os.path.join(folder, "root")
+    args = build_parser().parse_args(
+        ["schema", "--data", data, "--pipeline-root", root, "--schema", f"{root}/s.pbtxt"]
+    )
+    found = preflight.check(common.config_from_args(args), data, training=False)
+    return None, f"checked: {found['rows']} rows, {found['classes']} classes, training not checked"
+
+
+def _interrupted(folder: str) -> tuple[int, str]:
+    from tfx_metric_learning.pipeline import local_runner
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    real = local_runner.run
+    local_runner.run = interrupt
+    try:
+        return cli(folder, data=small_csv(folder))
+    finally:
+        local_runner.run = real
+
+
 CASES = [
     Case(
         "nan_threshold",
@@ -409,6 +516,71 @@ CASES = [
         'a CSV header with a quoted newline (`"width\\n(cm)"`)',
         "features ['width_cm', 'b'], 40 rows",
         _quoted_header,
+        exit_code=None,
+    ),
+    Case(
+        "bad_missing_threshold",
+        "`--schema` whose feature has the tag `max_missing_fraction=lots`",
+        "feature 'a': annotation tag 'max_missing_fraction=lots' must give a fraction in [0, 1]",
+        lambda d: cli(
+            d,
+            "--schema",
+            _schema_file(
+                d,
+                b'feature { name: "a" type: FLOAT '
+                b'annotation { tag: "max_missing_fraction=lots" } }',
+            ),
+            data=small_csv(d),
+        ),
+    ),
+    Case(
+        "compare_many_seeds",
+        "`compare --seeds 100` (the default 7 candidates)",
+        "the comparison would train 700 branches (7 candidate(s) x 100 seed(s) x 1 protocol(s)), "
+        "more than --max-branches 64",
+        lambda d: cli(d, "--seeds", "100", data=small_csv(d), command="compare"),
+    ),
+    Case(
+        "interrupted",
+        "Ctrl-C during `run` or `compare`",
+        "interrupted; rerun the same command to resume (finished steps come from the cache)",
+        _interrupted,
+        exit_code=130,
+    ),
+    Case(
+        "one_empty_cell",
+        "a new span with one empty cell in 120 rows, curated `--schema`",
+        "accepted: no anomalies",
+        lambda d: _empty_cells(d, 1),
+        exit_code=None,
+    ),
+    Case(
+        "many_empty_cells",
+        "a new span with 36 empty cells of `f2` in 120 rows, curated `--schema`",
+        "f2: Missing values (30.0% of the rows have no value (empty, NaN or absent); the schema "
+        "allows at most 5.0% (max_missing_fraction=0.05))",
+        lambda d: _empty_cells(d, 36),
+        exit_code=None,
+    ),
+    Case(
+        "new_column_in_a_window",
+        "`--window 2`, the new span's header gains column `e` (curated `--schema`)",
+        "e: New column",
+        _new_column_in_window_2,
+        exit_code=None,
+    ),
+    Case(
+        "empty_newest_date_span",
+        "`{YYYY}-{MM}-{DD}` spans, the newest folder still empty",
+        "Span(s) 2026-12-03 have no files yet: the newest readable span is 2026-12-02.",
+        _date_spans_empty_newest,
+        exit_code=None,
+    ),
+    Case(
+        "schema_command_checks_what_it_runs",
+        "`metric-learning schema` on 80 rows (fewer than a `run`'s batch of 128)",
+        "checked: 80 rows, 4 classes, training not checked",
+        _schema_command_small_window,
         exit_code=None,
     ),
 ]

@@ -102,6 +102,11 @@ def test_the_leaderboard_ranks_on_validation_and_ships_the_winner(comparisons):
     assert run["blessed"] is True and run["pushed_model"]
     assert f"Winner: {winner['candidate']} (seed {winner['seed']}" in comparisons["first_stdout"]
     assert "| rank | candidate | valid MAP@R | test MAP@R" in comparisons["first_stdout"]
+    # the plan, said before the comparison starts: 2 x 2 branches, and every component counted
+    plan = "Plan: 2 candidate(s) x 2 seed(s) x 1 protocol(s) = 4 branches, "
+    assert plan in comparisons["first_stdout"]
+    components = int(comparisons["first_stdout"].split(plan)[1].split(" components")[0])
+    assert components == len(run["components"])
     assert "raw_features (inputs, cosine)" in comparisons["first_markdown"]
 
 

@@ -4,11 +4,14 @@ Daily spans of the digits (``span_data``), ``--window 2``, a curated schema the 
 writes, and:
 
 1. day 1: trains, is blessed and pushed;
-2. day 2 (more data, warm start from day 1's model): pushed;
+2. day 2 (more data, one empty cell, warm start from day 1's model): the empty cell is
+   imputed and counted, the span accepted, the model pushed;
 3. day 3: one feature recorded in other units (x4): the DataValidator stops the run before
    Transform naming the feature, exit status 3, nothing trained or pushed;
 4. day 4 (clean; cold start trained one step on purpose): span 3 is left out of the window,
-   the model is not blessed against day 2's and not pushed.
+   the model is not blessed against day 2's and not pushed;
+5. day 5: the span gains a column, read with span 4 in one window: the DataValidator names
+   the new column, exit status 3, the span recorded as rejected.
 
 At the end the serving folder holds exactly day 1's and day 2's models, and ML Metadata holds
 the span each run's ExampleGen resolved and the spans it read.
@@ -36,6 +39,7 @@ DAYS = {
     2: ["--warm-start"],
     3: ["--warm-start"],
     4: ["--train-steps", "1"],
+    5: [],
 }
 
 
@@ -69,7 +73,13 @@ def days(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("daily")
     out = {}
     for day, extra in DAYS.items():
-        span_data.write_span(str(tmp / "data"), day, drift=day == 3)
+        span_data.write_span(
+            str(tmp / "data"),
+            day,
+            drift=day == 3,
+            empty_cells=1 if day == 2 else 0,
+            new_column=day == 5,
+        )
         out[day] = run_day(tmp, day, extra)
         print(f"--- day {day}: exit {out[day][0].returncode}\n{out[day][0].stdout}")
     return tmp, out
@@ -102,6 +112,9 @@ def test_day_2_warm_starts_from_day_1_and_pushes(days):
     assert summary["production"]["version"] == day1_version
     assert summary["blessed"] and summary["pushed_model"]
     assert "Warm start from:" in done.stdout
+    # one empty cell: imputed and counted, not a reason to reject the span
+    assert summary["validation"]["accepted"] and not summary["validation"]["anomalies"]
+    assert summary["ingest"]["missing_values_imputed"] == 1
 
 
 def test_day_3_stops_before_transform_naming_the_drifted_feature(days):
@@ -136,7 +149,17 @@ def test_day_4_leaves_the_rejected_span_out_and_is_not_blessed(days):
     assert summary["production"]["version"] == os.path.basename(out[2][1]["pushed_model"])
     assert summary["blessed"] is False and summary["pushed_model"] is None
     assert any("worse than the baseline" in r for r in summary["reasons"])
-    assert set(ledger.rejected(str(tmp / "root" / "span_verdicts"))) == {3}
+    assert 3 in ledger.rejected(str(tmp / "root" / "span_verdicts"))
+
+
+def test_day_5_names_the_column_the_span_gained_and_rejects_the_span(days):
+    tmp, out = days
+    done, summary = out[5]
+    assert done.returncode == EXIT_ANOMALIES, done.stdout + done.stderr
+    assert summary["ingest"]["spans_read"] == [4, 5]
+    assert f"{span_data.NEW_COLUMN}: New column" in done.stdout
+    assert [f["feature"] for f in summary["validation"]["anomalies"]] == [span_data.NEW_COLUMN]
+    assert set(ledger.rejected(str(tmp / "root" / "span_verdicts"))) == {3, 5}
 
 
 def test_serving_holds_day_1_and_day_2_and_mlmd_the_spans_read(days):
@@ -165,4 +188,4 @@ def test_serving_holds_day_1_and_day_2_and_mlmd_the_spans_read(days):
         for a in examples
         if SPANS_PROPERTY in a.custom_properties
     ]
-    assert from_example_gen == [(1, "1"), (2, "1,2"), (3, "2,3"), (4, "2,4")]
+    assert from_example_gen == [(1, "1"), (2, "1,2"), (3, "2,3"), (4, "2,4"), (5, "4,5")]

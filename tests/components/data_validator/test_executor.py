@@ -3,8 +3,11 @@
 import json
 import os
 
+import numpy as np
 import pandas as pd
+import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from tests.components.data_validator.test_schema_curation import LABEL, curated_schema, span
@@ -80,6 +83,75 @@ def test_allow_anomalies_accepts_and_records_what_was_allowed(tmp_path):
     verdict = ledger.verdicts(verdicts)[2]
     assert verdict["accepted"] and verdict["allowed"]
     assert verdict["anomalies"][0]["feature"] == "weight"
+
+
+def example_stats(tmp_path, name, frame):
+    """TFDV's statistics of ``frame`` written as ExampleGen writes rows: NaN = missing value."""
+    path = str(tmp_path / f"{name}.tfrecord")
+    with tf.io.TFRecordWriter(path) as out:
+        for row in frame.to_dict("records"):
+            feature = {
+                k: tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+                for k, v in row.items()
+                if k != LABEL
+            }
+            label = tf.train.BytesList(value=[row[LABEL].encode()])
+            feature[LABEL] = tf.train.Feature(bytes_list=label)
+            out.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    return tfdv.generate_statistics_from_tfrecord(path)
+
+
+def frame_of(seed, rows=120):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "weight": rng.normal(70.0, 10.0, rows),
+            "height": rng.normal(170.0, 8.0, rows),
+            "rare": np.where(rng.random(rows) < 0.95, 0.0, rng.random(rows)),
+            LABEL: rng.choice(list("abcdefghij"), rows).astype(object),
+        }
+    )
+
+
+def test_one_empty_cell_passes_and_many_are_named_with_their_measure(tmp_path):
+    validate(tmp_path, 1, span(0))
+    one = frame_of(1)
+    one.loc[7, "height"] = np.nan  # one empty cell in 120 rows
+    passed, verdicts = validate(tmp_path, 2, example_stats(tmp_path, "one", one))
+    assert passed.get_int_custom_property("blessed") == 1, ledger.verdicts(verdicts)[2]
+
+    many = frame_of(2)
+    many.loc[:35, "height"] = np.nan  # 36 of 120 rows: 30% > the 5% the schema allows
+    rejected, verdicts = validate(tmp_path, 3, example_stats(tmp_path, "many", many))
+    assert rejected.get_int_custom_property("blessed") == 0
+    (found,) = json.loads(rejected.get_string_custom_property("anomalies_found"))
+    assert (found["feature"], found["anomaly"]) == ("height", "Missing values")
+    assert "measured" not in found  # height's drift (below its threshold) is not the reason
+    text = executor.message([found])
+    assert "30.0% of the rows have no value" in text and "at most 5.0%" in text, text
+    # the anomaly is in TFX's anomalies file too, as TFDV's type
+    path = os.path.join(rejected.uri, f"Split-{NEW_SPAN}", executor.ANOMALIES_FILE)
+    written = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
+    assert written.anomaly_info["height"].reason[0].type == executor._LOW_PRESENCE
+
+    dropped = frame_of(3)
+    dropped["height"] = np.nan  # the column is there but empty in every row
+    gone, _ = validate(tmp_path, 4, example_stats(tmp_path, "gone", dropped))
+    (found,) = json.loads(gone.get_string_custom_property("anomalies_found"))
+    assert (found["feature"], found["anomaly"]) == ("height", "Column dropped")
+
+
+def test_a_feature_without_the_tag_is_left_to_tfdv():
+    schema, _ = curated_schema()
+    for feature in schema.feature:
+        del feature.annotation.tag[:]
+    stats = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"weight": [1.0, np.nan] * 10, LABEL: ["a", "b"] * 10})
+    )
+    anomalies = tfdv.validate_statistics(stats, schema)
+    assert executor.missing_value_anomalies(stats, schema, anomalies) == []
 
 
 def test_data_without_spans_is_checked_against_the_schema_only(tmp_path):

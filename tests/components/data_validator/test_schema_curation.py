@@ -2,11 +2,15 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 import tensorflow_data_validation as tfdv
 
 from tfx_metric_learning.components.data_validator.schema_curation import (
+    MISSING_MARGIN,
     SPARSE_ZERO_FRACTION,
     curate,
+    max_missing_fraction,
+    set_max_missing_fraction,
 )
 
 LABEL = "label"
@@ -39,7 +43,11 @@ def test_comparators_go_to_dense_numeric_features_and_the_label():
     schema, unchecked = curated_schema()
     by_name = {f.name: f for f in schema.feature}
     assert by_name["weight"].drift_comparator.jensen_shannon_divergence.threshold == 0.2
-    assert by_name["height"].float_domain.disallow_nan
+    # NaN is a missing value (imputed): allowed up to a threshold per feature, not refused
+    height = by_name["height"]
+    assert height.float_domain.disallow_inf and not height.float_domain.disallow_nan
+    assert max_missing_fraction(height) == MISSING_MARGIN
+    assert height.presence.min_fraction == 1.0  # Transform parses it as fixed-length
     assert unchecked == ["rare"] and SPARSE_ZERO_FRACTION < 0.95
     assert not by_name["rare"].HasField("drift_comparator")
     label = by_name[LABEL]
@@ -73,3 +81,29 @@ def test_new_classes_pass_but_a_shift_of_the_class_shares_is_drift():
         span(4, labels=("a",)), schema, previous_statistics=previous
     )
     assert LABEL in one_class.anomaly_info
+
+
+def test_the_missing_value_threshold_starts_from_what_the_data_shows():
+    stats = span(0)
+    frame_rows = 400
+    # a quarter of "weight" missing in the data the schema is inferred from
+    rng = np.random.default_rng(0)
+    weight = rng.normal(70.0, 10.0, frame_rows)
+    weight[::4] = np.nan
+    stats = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"weight": weight, LABEL: rng.choice(list(CLASSES), frame_rows)})
+    )
+    schema, _ = curate(tfdv.infer_schema(stats), stats, LABEL, 0.2, 0.2)
+    (weight_feature,) = [f for f in schema.feature if f.name == "weight"]
+    assert max_missing_fraction(weight_feature) == 0.25 + MISSING_MARGIN
+
+
+def test_a_hand_edited_threshold_is_read_and_a_bad_one_named():
+    schema, _ = curated_schema()
+    (height,) = [f for f in schema.feature if f.name == "height"]
+    set_max_missing_fraction(height, 0.5)
+    assert max_missing_fraction(height) == 0.5
+    assert len(height.annotation.tag) == 1
+    height.annotation.tag[:] = ["max_missing_fraction=lots"]
+    with pytest.raises(ValueError, match="feature 'height': annotation tag"):
+        max_missing_fraction(height)

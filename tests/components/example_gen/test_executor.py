@@ -317,6 +317,46 @@ def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_pat
     assert artifact.span == 3  # the span the driver resolved, as the Examples property
 
 
+def test_spans_whose_columns_differ_are_read_as_the_union_with_missing_values(tmp_path):
+    # span 2 loses column b and gains column e, in another column order; span 3 has them all
+    headers = {1: ["a", "b", "label"], 2: ["e", "label", "a"], 3: ["a", "b", "label", "e"]}
+    for span, header in headers.items():
+        folder = tmp_path / "data" / f"span-{span}"
+        folder.mkdir(parents=True)
+        rows = [{"a": span, "b": 10 + i, "e": 20 + i, "label": f"c{i % 4}"} for i in range(40)]
+        _write_csv(str(folder / "d.csv"), header, [[r[c] for c in header] for r in rows])
+    out = str(tmp_path / "out")
+    report = run_example_gen(
+        str(tmp_path / "data"), "*", out, data_pattern="span-{SPAN}/*.csv", window=3
+    )
+    assert report["rows_written"] == 120 and not report["bad_rows"]
+    assert report["missing_values"] == {"b": 40, "e": 40}  # each absent from one span's rows
+    new_span = [
+        e
+        for split in ("train", "eval", "valid")
+        for e in _read_split(out, split)
+        if e.features.feature["a"].float_list.value[0] == 2.0
+    ]
+    values = {
+        name: {e.features.feature[name].float_list.value[0] for e in new_span}
+        for name in ("a", "b")
+    }
+    assert values["a"] == {2.0}  # read by name, not by position
+    assert all(v != v for v in values["b"])  # NaN: span 2 has no column b
+    assert sorted(e.features.feature["e"].float_list.value[0] for e in new_span) == [
+        20.0 + i for i in range(40)
+    ]
+
+
+def test_without_spans_a_different_header_is_refused_naming_the_columns(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_csv(str(data / "a.csv"), ["a", "b", "label"], _rows(dim=2))
+    _write_csv(str(data / "b.csv"), ["a", "e", "label"], _rows(dim=2))
+    with pytest.raises(Exception, match="adds column\\(s\\) 'e'; lacks column\\(s\\) 'b'"):
+        run_example_gen(str(data), "*", str(tmp_path / "out"))
+
+
 def test_settings_that_change_the_compiled_splits_ask_for_a_new_compile(tmp_path):
     """A runtime ``ingest`` parameter cannot add or drop the validation split silently."""
     from tfx.types import standard_component_specs
