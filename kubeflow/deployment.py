@@ -53,6 +53,7 @@ STAGE_RESOURCES = {
     "Tuner": (4.0, 8.0),
     "Trainer": (4.0, 8.0),
     "RetrievalEvaluator": (2.0, 6.0),
+    "GalleryIndex": (2.0, 6.0),  # the evaluator's embedding pass plus the index; not yet measured
     "Leaderboard": (1.0, 2.0),
     "Pusher": (1.0, 2.0),
 }

@@ -5,7 +5,8 @@ composes them: ``ingest`` (``components/example_gen/settings.py``), ``validation
 (``components/data_validator/settings.py``), ``transform``
 (``trainer_module/transform_settings.py``), ``pairs``
 (``components/pair_gen/settings.py``), ``training`` (``trainer_module/settings.py``) and
-``evaluation`` (``components/retrieval_evaluator/settings.py``). What belongs to no stage
+``evaluation`` (``components/retrieval_evaluator/settings.py``) and ``gallery``
+(``components/gallery_index/settings.py``). What belongs to no stage
 (paths, replicas, Beam arguments, caching) is defined here. The CLI's flags and the compiled
 pipeline's runtime parameters are generated from the same definitions.
 """
@@ -18,6 +19,7 @@ import os
 
 from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.gallery_index.settings import GallerySettings
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
@@ -37,6 +39,7 @@ STAGES = {
     "pairs": PairSettings,
     "training": TrainingSettings,
     "evaluation": EvaluationSettings,
+    "gallery": GallerySettings,
 }
 
 
@@ -72,6 +75,7 @@ class PipelineConfig:
     pairs: PairSettings = dataclasses.field(default_factory=PairSettings)
     training: TrainingSettings = dataclasses.field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = dataclasses.field(default_factory=EvaluationSettings)
+    gallery: GallerySettings = dataclasses.field(default_factory=GallerySettings)
     cpu_replicas: int = 1  # logical CPU devices MirroredStrategy mirrors over when no GPU
     beam_args: list[str] = dataclasses.field(default_factory=list)
     # per-component Beam arguments, added after beam_args (e.g. more workers for Transform)

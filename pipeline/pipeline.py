@@ -3,7 +3,8 @@
 ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen of a curated schema file)
            -> DataValidator (schema, and drift against the last accepted span)
            -> Transform -> PairGen -> Trainer -> RetrievalEvaluator (+ the production model)
-           -> Pusher (pushes only a blessed model, and records it as production)
+           -> GalleryIndex (a blessed model's gallery, indexed, with its match threshold)
+           -> Pusher (pushes only a blessed model, with its index, and records it as production)
 
 What is in production is what was pushed: ``ProductionModel`` reads the record the Pusher
 keeps at the serving location (``components/production``) and hands the evaluator its
@@ -25,9 +26,8 @@ import os
 
 # the modules behind ``tfx.v1``'s names, imported directly: ``tfx.v1`` also imports its Google
 # Cloud extensions (google.cloud.aiplatform), about 4 s of every run's start-up
-from tfx.components import Pusher, SchemaGen, StatisticsGen, Trainer, Transform, Tuner
+from tfx.components import SchemaGen, StatisticsGen, Trainer, Transform, Tuner
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
@@ -35,11 +35,13 @@ from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx_metric_learning.components.data_validator.component import DataValidator
 from tfx_metric_learning.components.data_validator.executor import BLESSED_PROPERTY
 from tfx_metric_learning.components.example_gen.component import labelled_example_gen
+from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+from tfx_metric_learning.components.gallery_index.component import GalleryIndex
 from tfx_metric_learning.components.leaderboard.component import Leaderboard
 from tfx_metric_learning.components.pair_gen.component import PairGen
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.production.component import ProductionModel
-from tfx_metric_learning.components.pusher import executor as pusher_executor
+from tfx_metric_learning.components.pusher.component import Pusher
 from tfx_metric_learning.components.retrieval_evaluator.component import RetrievalEvaluator
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 from tfx_metric_learning.pipeline.candidates import Candidate, branch_id, require_validation_split
@@ -358,10 +360,11 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
 
 
 def _bless_and_push(config: PipelineConfig, example_gen, model, production, runtime) -> list:
-    """RetrievalEvaluator of ``model`` against production, then Pusher.
+    """RetrievalEvaluator of ``model`` against production, GalleryIndex, then Pusher.
 
     Production is the ``ProductionModel``'s output; Pusher pushes ``model`` only when
-    blessed, all-or-nothing, and then records it as production (components/pusher).
+    blessed, all-or-nothing, with the GalleryIndex's index (unless ``gallery_index`` is
+    off), and then records it as production (components/pusher).
     """
     evaluator = RetrievalEvaluator(
         examples=example_gen.outputs["examples"],
@@ -370,6 +373,18 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, production, runt
         label_column=config.ingest.label_feature,
         settings=runtime.get("evaluation", config.evaluation),
     )
+    nodes = [evaluator]
+    index = {}
+    if config.gallery.gallery_index:
+        gallery = GalleryIndex(
+            examples=example_gen.outputs["examples"],
+            model=model,
+            model_blessing=evaluator.outputs["blessing"],
+            label_column=config.ingest.label_feature,
+            settings=config.gallery,
+        )
+        nodes.append(gallery)
+        index = {"gallery_index": gallery.outputs[gallery_spec.GALLERY_INDEX_KEY]}
     pusher = Pusher(
         model=model,
         model_blessing=evaluator.outputs["blessing"],
@@ -377,9 +392,9 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, production, runt
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
         # all-or-nothing pushes, the production record; leftovers of killed ones removed
-        custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
+        **index,
     )
-    return [evaluator, pusher]
+    return [*nodes, pusher]
 
 
 def _training_and_push(config, example_gen, schema_gen, production, runtime) -> list:
@@ -400,7 +415,5 @@ def _training_and_push(config, example_gen, schema_gen, production, runtime) -> 
     )
     training = runtime.get("training", config.training.resolved().to_dict())
     trainer = _trainer(config, training, pair_gen, transform, base_model)
-    evaluator, pusher = _bless_and_push(
-        config, example_gen, trainer.outputs["model"], production, runtime
-    )
-    return [transform, pair_gen, trainer, evaluator, pusher]
+    pushed = _bless_and_push(config, example_gen, trainer.outputs["model"], production, runtime)
+    return [transform, pair_gen, trainer, *pushed]

@@ -17,3 +17,16 @@ import os
 # TFT 1.16 and TFMA expect Keras 2 (tf_keras): set before TensorFlow is imported, which every
 # import of this project's code passes through first (the one place it is set in code).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+def __getattr__(name: str):
+    """``GalleryIndex``, the artifact type Kubeflow's TFX container imports by its type name.
+
+    TFX's KFP v2 entrypoint imports a custom artifact type by its schema title as a class path
+    (``<module>.<Class>``, one dot); the class is imported on first use, not with the package.
+    """
+    if name == "GalleryIndex":
+        from tfx_metric_learning.components.gallery_index.spec import GalleryIndex
+
+        return GalleryIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,9 @@ A record is a JSON object::
     {"format": 1, "version": "1733400000", "model_uri": "<serving dir>/1733400000",
      "source_model_uri": "<the Trainer's model artifact>", "comparison_metric": "map_at_r",
      "metrics": {"map_at_r": 0.91, ...}, "pushed_at": "2026-12-05T03:00:12Z",
-     "pipeline": "metric-learning", "run": "<run id>", "previous_version": "1733300000"}
+     "pipeline": "metric-learning", "run": "<run id>", "previous_version": "1733300000",
+     "gallery": {"uri": "<serving dir>/1733400000/assets.extra/gallery", "rows": 1797,
+                 "kind": "flat", "match_threshold": 0.87}}
 
 Writing (``write``) is safe against kills and readers: the record goes first to
 ``production_history/<version>.json``, then to a temporary name beside ``production.json``,
@@ -79,9 +81,14 @@ def make_record(
     pipeline: str = "",
     run: str = "",
     previous_version: str | None = None,
+    gallery: dict[str, Any] | None = None,
     now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
-    """A record of ``version`` (pushed to ``model_uri``) as ``write`` stores it."""
+    """A record of ``version`` (pushed to ``model_uri``) as ``write`` stores it.
+
+    ``gallery``: the gallery index pushed in the same version (``{"uri", "rows", "kind",
+    "match_threshold"}``), or None when the version holds none.
+    """
     pushed_at = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "format": spec.RECORD_FORMAT,
@@ -94,6 +101,7 @@ def make_record(
         "pipeline": pipeline,
         "run": run,
         "previous_version": previous_version,
+        "gallery": gallery,
     }
 
 

@@ -21,6 +21,11 @@ itself is copied leaves a truncated ``saved_model.pb`` a server may try to load.
    the version folder is complete, so it never names a model a server cannot load; a push
    killed before it leaves the previous record, and production unchanged.
 
+A gallery index (``components/gallery_index``), when the Pusher is given one, is copied into
+the same staging folder before the model (``<version>/assets.extra/gallery/``: TF Serving
+ignores ``assets.extra``), so a version holds both or neither, and the production record
+names it with its match threshold.
+
 The rest (the blessing check, the version from the clock, the archived copy in the pushed
 model's artifact, its ``pushed*`` properties) is TFX's own.
 """
@@ -38,6 +43,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.retrieval_evaluator.spec import BLESSING_METRICS_FILE
@@ -67,8 +73,15 @@ def remove_leftovers(base: str) -> list[str]:
     return removed
 
 
-def _copy_model(model_path: str, target: str) -> None:
+def _copy_model(model_path: str, target: str, gallery_dir: str = "") -> None:
+    """Copies the model into ``target``: its files, the gallery, ``saved_model.pb`` last.
+
+    ``copy_dir`` empties ``target`` first, so the gallery goes in after it; ``saved_model.pb``
+    goes through a temporary name.
+    """
     io_utils.copy_dir(model_path, target, deny_regex_patterns=[r"saved_model\.pb$"])
+    if gallery_dir:  # before saved_model.pb: a version a server loads holds its gallery
+        _copy_gallery(gallery_dir, os.path.join(target, gallery_spec.PUSHED_SUBDIR))
     source = os.path.join(model_path, SAVED_MODEL)
     tmp = os.path.join(target, f"{SAVED_MODEL}.tmp")
     io_utils.copy_file(source, tmp, overwrite=True)
@@ -86,8 +99,21 @@ def _rename_files(source: str, target: str) -> None:
     fileio.rmtree(source)
 
 
-def push(model_path: str, base: str, version: str) -> str:
-    """Pushes the SavedModel in ``model_path`` to ``base/version`` all-or-nothing; its path."""
+def _copy_gallery(gallery_dir: str, target: str) -> None:
+    """The gallery's ``PUSHED_FILES`` copied into ``target``; a missing one is refused."""
+    fileio.makedirs(target)
+    for name in gallery_spec.PUSHED_FILES:
+        source = os.path.join(gallery_dir, name)
+        if not fileio.exists(source):
+            raise FileNotFoundError(f"the gallery index {gallery_dir} has no {name}")
+        io_utils.copy_file(source, os.path.join(target, name), overwrite=True)
+
+
+def push(model_path: str, base: str, version: str, gallery_dir: str = "") -> str:
+    """Pushes the SavedModel in ``model_path`` to ``base/version`` all-or-nothing; its path.
+
+    ``gallery_dir``: a gallery index artifact pushed with it (``gallery_spec.PUSHED_SUBDIR``).
+    """
     removed = remove_leftovers(base)
     if removed:
         logging.warning("removed what killed pushes left: %s", ", ".join(removed))
@@ -97,7 +123,7 @@ def push(model_path: str, base: str, version: str) -> str:
         return serving_path
     staging = os.path.join(base, f"{STAGING_PREFIX}{version}")
     fileio.makedirs(staging)
-    _copy_model(model_path, staging)
+    _copy_model(model_path, staging, gallery_dir)
     try:
         fileio.rename(staging, serving_path, overwrite=False)
     except Exception:  # noqa: BLE001 - a filesystem without folder rename: file by file
@@ -128,7 +154,8 @@ class Executor(tfx_pusher.Executor):
         version = str(int(time.time()))
         base = destination.filesystem.base_directory
         previous = production_record.read(base)
-        serving_path = push(model_path, base, version)
+        gallery_dir = _built_gallery(input_dict.get(gallery_spec.GALLERY_INDEX_KEY) or [])
+        serving_path = push(model_path, base, version, gallery_dir)
         logging.info("Model written to serving path %s.", serving_path)
         blessed_with = _blessed_metrics(input_dict)
         path = production_record.write(
@@ -146,6 +173,7 @@ class Executor(tfx_pusher.Executor):
                 or (self._context.pipeline_run_id if self._context else None)
                 or "",
                 previous_version=(previous.record or {}).get("version") if previous.found else None,
+                gallery=_gallery_record(gallery_dir, serving_path) if gallery_dir else None,
             ),
         )
         logging.info("production record %s names version %s", path, version)
@@ -155,6 +183,36 @@ class Executor(tfx_pusher.Executor):
     def _pipeline_name(self) -> str:
         info = self._context.pipeline_info if self._context else None
         return info.id if info is not None else ""
+
+
+def _built_gallery(galleries: list) -> str:
+    """The folder of the gallery index to push with the model ("" without one)."""
+    if not galleries:
+        return ""
+    with fileio.open(os.path.join(galleries[0].uri, gallery_spec.INFO_FILE), "r") as f:
+        info = json.loads(f.read())
+    if not info.get("built"):
+        raise ValueError(
+            f"the gallery index {galleries[0].uri} was not built ({info.get('reason')}) but its "
+            f"model is blessed: rerun the GalleryIndex component"
+        )
+    return galleries[0].uri
+
+
+def _gallery_record(gallery_dir: str, serving_path: str) -> dict:
+    """The production record's ``gallery``: where it was pushed, its size, kind, threshold.
+
+    Read from the gallery's info file (artifact properties change type between backends).
+    """
+    with fileio.open(os.path.join(gallery_dir, gallery_spec.INFO_FILE), "r") as f:
+        info = json.loads(f.read())
+    return {
+        "uri": os.path.join(serving_path, gallery_spec.PUSHED_SUBDIR),
+        "rows": info["index"]["rows"],
+        "kind": info["index"]["kind"],
+        "match_threshold": info["match"]["threshold"],
+        "match_precision": info["match"]["precision"],
+    }
 
 
 def _blessed_metrics(input_dict) -> dict:

@@ -2,7 +2,8 @@
 
 ``run`` (the pipeline, locally), ``schema`` (write a curated schema), ``compare`` (which loss
 separates best), ``losses`` (the registered losses), ``compile`` (for Kubeflow Pipelines v2)
-and ``schedule`` (a recurring run on a KFP host). Each module has ``add_parser(subparsers)``
+``schedule`` (a recurring run on a KFP host), ``embed`` and ``query`` (a pushed model and
+its gallery index, for people). Each module has ``add_parser(subparsers)``
 and ``main(args) -> exit status``; the flags of the stages' settings are generated from
 their field metadata (``options``), the shared flags are in ``common``.
 
@@ -27,6 +28,7 @@ import argparse  # noqa: E402
 from tfx_metric_learning.pipeline.cli import (  # noqa: E402
     compare,
     compile_kfp,
+    lookup,
     losses,
     run,
     schedule,
@@ -43,6 +45,8 @@ SUBCOMMANDS = {
     "losses": losses,
     "compile": compile_kfp,
     "schedule": schedule,
+    "embed": lookup,
+    "query": lookup,
 }
 
 

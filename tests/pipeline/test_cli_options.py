@@ -42,7 +42,7 @@ def test_options_set_their_settings_and_shared_flags_set_every_stage():
         "0.05", "--tolerance", "0.01",
     )  # fmt: skip
     seeded = [s for s in parsed.values() if hasattr(s, "seed")]
-    assert len(seeded) == 4 and {s.seed for s in seeded} == {7}
+    assert len(seeded) == 5 and {s.seed for s in seeded} == {7}
     training = parsed["training"]
     assert training.loss_params == {"margin": 0.5, "distance": "cosine"}
     assert training.hidden_units == [32, 16]

@@ -160,3 +160,82 @@ def test_a_blessed_push_becomes_the_production_record_and_an_unblessed_one_does_
     executor.Executor().Do(inputs, outputs, props)
     assert outputs["pushed_model"][0].get_int_custom_property("pushed") == 0
     assert (base / production_spec.RECORD_FILE).read_text() == before
+
+
+def _gallery(tmp_path, files=None):
+    from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+
+    folder = tmp_path / "gallery"
+    folder.mkdir()
+    for name in files if files is not None else gallery_spec.PUSHED_FILES:
+        content = json.dumps(
+            {
+                "built": True,
+                "index": {"rows": 3, "kind": "flat"},
+                "match": {"threshold": 0.8, "precision": 0.99},
+            }
+        )
+        (folder / name).write_text(content if name == gallery_spec.INFO_FILE else name)
+    (folder / gallery_spec.EMBEDDINGS_DIR).mkdir()  # not pushed
+    return str(folder)
+
+
+def test_a_gallery_is_pushed_in_the_same_version_before_the_model_file(
+    tmp_path, model_dir, monkeypatch
+):
+    from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+
+    renamed = []
+    real_rename = executor.fileio.rename
+
+    def object_store_rename(src, dst, overwrite=False):
+        if os.path.isdir(src):
+            raise OSError("folder rename is not supported")
+        renamed.append(os.path.relpath(dst, str(tmp_path / "serving" / "800")))
+        return real_rename(src, dst, overwrite)
+
+    monkeypatch.setattr(executor.fileio, "rename", object_store_rename)
+    path = executor.push(model_dir, str(tmp_path / "serving"), "800", _gallery(tmp_path))
+    pushed = sorted(os.path.join(gallery_spec.PUSHED_SUBDIR, n) for n in gallery_spec.PUSHED_FILES)
+    assert files_of(path) == sorted(files_of(model_dir) + pushed)
+    assert renamed[-1] == "saved_model.pb"  # the gallery's files moved before it
+    assert set(pushed) <= set(renamed[:-1])
+
+
+def test_a_gallery_missing_a_file_stops_the_push_before_any_version_exists(tmp_path, model_dir):
+    from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+
+    broken = _gallery(tmp_path, files=[gallery_spec.INFO_FILE])
+    base = tmp_path / "serving"
+    with pytest.raises(FileNotFoundError, match=f"has no {gallery_spec.INDEX_FILE}"):
+        executor.push(model_dir, str(base), "900", broken)
+    assert not (base / "900").exists()
+    executor.push(model_dir, str(base), "901")  # the next push removes the staging leftovers
+    assert os.listdir(base) == ["901"]
+
+
+def test_the_production_record_names_the_pushed_gallery(tmp_path, model_dir):
+    from tfx.proto import pusher_pb2
+    from tfx.utils import proto_utils
+
+    from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+
+    base = tmp_path / "serving"
+    destination = proto_utils.proto_to_json(
+        pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
+        )
+    )
+    inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
+    gallery = gallery_spec.GalleryIndex()
+    gallery.uri = _gallery(tmp_path)
+    inputs[gallery_spec.GALLERY_INDEX_KEY] = [gallery]
+    executor.Executor().Do(inputs, outputs, {"push_destination": destination})
+    record = production_record.read(str(base)).record
+    assert record["gallery"] == {
+        "uri": os.path.join(record["model_uri"], gallery_spec.PUSHED_SUBDIR),
+        "rows": 3,
+        "kind": "flat",
+        "match_threshold": 0.8,
+        "match_precision": 0.99,
+    }
