@@ -17,6 +17,7 @@ from tfx_metric_learning.components.data_validator.executor import (
     SPAN_PROPERTY,
 )
 from tfx_metric_learning.components.example_gen import spans
+from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.pipeline import PRODUCTION_MODEL
@@ -166,6 +167,15 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
+    gallery, info = _output_json(
+        store,
+        executions.get("GalleryIndex"),
+        gallery_spec.GALLERY_INDEX_KEY,
+        gallery_spec.INFO_FILE,
+    )
+    if info is not None and info.get("built"):
+        match = {k: v for k, v in info["match"].items() if k != "curve"}
+        summary["gallery"] = {"uri": gallery.uri, "index": info["index"], "match": match}
     _, report = _output_json(
         store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
     )

@@ -113,6 +113,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"Blessed: {'yes' if blessed else 'no'}{why}")
     pushed = summary.get("pushed_model")
     lines.append(f"Pushed model: {pushed}" if pushed else "Pushed model: none (not pushed)")
+    if summary.get("gallery"):
+        lines.append(gallery_line(summary["gallery"], bool(pushed)))
     if summary.get("evaluation_uri"):
         lines.append(f"Evaluation: {summary['evaluation_uri']}")
     if summary.get("report"):
@@ -172,6 +174,28 @@ def format_comparison(summary: dict) -> str:
     if summary.get("log_file"):
         lines.append(f"Full log: {summary['log_file']}")
     return "\n".join(lines)
+
+
+def gallery_line(gallery: dict, pushed: bool) -> str:
+    """The gallery index: its size and kind, the match threshold and its rates."""
+    index, match = gallery["index"], gallery["match"]
+    kind = (
+        "exact"
+        if index["kind"] == "flat"
+        else f"IVF, nprobe {index['nprobe']} of {index['nlist']}, recall@{index['k']} "
+        f"{index['recall_at_k']:.4f}"
+    )
+    if match["threshold"] is None:
+        threshold = f"no threshold reaches precision {match['target_precision']}: every lookup "
+        threshold += "says unknown"
+    else:
+        threshold = (
+            f"match threshold {match['threshold']:.4f} (precision {match['precision']:.4f}, "
+            f"recall {match['recall']:.4f}, false accepts {match['false_accept_rate']:.4f} on "
+            f"{match['queries']} eval queries)"
+        )
+    where = "pushed with the model" if pushed else "not pushed"
+    return f"Gallery index: {index['rows']} rows, {kind}; {threshold}; {where}."
 
 
 def validation_line(validation: dict) -> str:

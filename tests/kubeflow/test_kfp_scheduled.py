@@ -32,6 +32,7 @@ import pytest
 from tests.kubeflow.kfp_local import MODES, StoredArtifact
 from tests.kubeflow.scenarios import AGAIN
 from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.kubeflow import run_plan
 
 pytestmark = pytest.mark.e2e
@@ -105,6 +106,12 @@ def test_day_1_has_no_production_and_pushes(days):
     with open(os.path.join(model.uri, "Format-Serving", "saved_model.pb"), "rb") as a:
         with open(os.path.join(serving, version, "saved_model.pb"), "rb") as b:
             assert a.read() == b.read()
+    # the GalleryIndex task's custom artifact type crossed the backend; its index was pushed
+    # in the same version, and the record names it
+    gallery = production.record["gallery"]
+    assert gallery["rows"] > 0 and gallery["uri"].startswith(production.record["model_uri"])
+    for name in gallery_spec.PUSHED_FILES:
+        assert os.path.exists(os.path.join(serving, version, gallery_spec.PUSHED_SUBDIR, name))
 
 
 def test_day_2_is_judged_against_and_warm_started_from_production(days):

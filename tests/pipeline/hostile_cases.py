@@ -57,15 +57,22 @@ def small_csv(folder: str) -> str:
     return write_csv(os.path.join(folder, "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
 
 
-def cli(folder: str, *args: str, data: str | None = None, command: str = "run") -> tuple[int, str]:
+def cli(
+    folder: str,
+    *args: str,
+    data: str | None = None,
+    command: str = "run",
+    extra_argv: list[str] | None = None,
+) -> tuple[int, str]:
     """Runs ``metric-learning <command>`` (``run``) in this process; returns (exit code,
-    stderr + stdout)."""
+    stderr + stdout). ``extra_argv`` replaces the pipeline root (commands without one)."""
     import contextlib
     import io
 
     from tfx_metric_learning.pipeline import cli as cli_module
 
-    argv = [command, "--pipeline-root", os.path.join(folder, "root"), *args]
+    root = ["--pipeline-root", os.path.join(folder, "root")]
+    argv = [command, *(root if extra_argv is None else extra_argv), *args]
     if data:
         argv += ["--data", data]
     out, err = io.StringIO(), io.StringIO()
@@ -298,6 +305,54 @@ def _interrupted(folder: str) -> tuple[int, str]:
         return cli(folder, data=small_csv(folder))
     finally:
         local_runner.run = real
+
+
+def _query(folder: str, serving: str) -> tuple[int, str]:
+    rows = write_csv(os.path.join(folder, "q.csv"), ["a", "b", "label"], labelled_rows(2, 2))
+    return cli(folder, command="query", extra_argv=["--serving-dir", serving, "--data", rows])
+
+
+def _query_no_production(folder: str) -> tuple[int, str]:
+    serving = os.path.join(folder, "serving")
+    os.makedirs(serving)
+    return _query(folder, serving)
+
+
+def _query_version_without_gallery(folder: str) -> tuple[int, str]:
+    version = os.path.join(folder, "serving", "100")
+    os.makedirs(version)
+    with open(os.path.join(version, "saved_model.pb"), "wb") as f:
+        f.write(b"")  # a version pushed before galleries existed
+    return _query(folder, version)
+
+
+def _empty_gallery(folder: str) -> tuple[None, str]:
+    from tfx_metric_learning.components.gallery_index import index
+
+    try:
+        index.build(np.zeros((0, 8), np.float32), exact_max_rows=10, recall_target=0.99)
+    except ValueError as e:
+        return None, str(e)
+    return None, "built"
+
+
+def _repeated_gallery_rows(folder: str) -> tuple[None, str]:
+    from tfx_metric_learning.components.gallery_index import calibration, gallery, index
+
+    vectors = np.eye(4, dtype=np.float32)[[0, 0, 1, 2, 3, 3]]  # rows 0-1 and 4-5 repeat
+    built, info = index.build(vectors, exact_max_rows=10, recall_target=0.99)
+    labels = np.array(list("aabcdd"))
+    found = gallery.Gallery(
+        built,
+        ids=["x", "x", "y", "z", "w", "w"],
+        labels=list(labels),
+        splits=["eval"] * 6,
+        info=info,
+        calibration=calibration.calibrate(
+            *calibration.nearest_neighbours(vectors, labels), target_precision=0.9
+        ),
+    )
+    return None, f"indexed {info.rows} rows, duplicate_ids {found.describe()['duplicate_ids']}"
 
 
 CASES = [
@@ -581,6 +636,33 @@ CASES = [
         "`metric-learning schema` on 80 rows (fewer than a `run`'s batch of 128)",
         "checked: 80 rows, 4 classes, training not checked",
         _schema_command_small_window,
+        exit_code=None,
+    ),
+    Case(
+        "query_without_production",
+        "`query --serving-dir` a folder nothing was pushed to",
+        "is neither a pushed version (no saved_model.pb) nor a serving folder with a production "
+        "model",
+        _query_no_production,
+    ),
+    Case(
+        "query_version_without_gallery",
+        "`query` on a version pushed without a gallery index",
+        "has no gallery index",
+        _query_version_without_gallery,
+    ),
+    Case(
+        "empty_gallery",
+        "a gallery of no rows",
+        "the gallery is empty: nothing to index",
+        _empty_gallery,
+        exit_code=None,
+    ),
+    Case(
+        "repeated_gallery_rows",
+        "gallery rows that repeat (the same example twice)",
+        "indexed 6 rows, duplicate_ids 2",
+        _repeated_gallery_rows,
         exit_code=None,
     ),
 ]

@@ -39,3 +39,27 @@ def test_spans_are_printed_as_the_data_pattern_names_them():
     assert "Spans: newest 20456; read 20455, 20456." in run_summary.format_summary(
         {"ingest": ingest}
     )
+
+
+def test_the_gallery_line_says_the_index_and_the_threshold_or_its_absence():
+    index = {"rows": 1797, "kind": "ivf_flat", "nprobe": 8, "nlist": 169, "k": 10}
+    index["recall_at_k"] = 0.9931
+    match = {
+        "threshold": 0.81234,
+        "precision": 0.99,
+        "recall": 0.93,
+        "false_accept_rate": 0.2,
+        "queries": 539,
+        "target_precision": 0.99,
+    }
+    line = run_summary.gallery_line({"index": index, "match": match}, pushed=True)
+    assert line == (
+        "Gallery index: 1797 rows, IVF, nprobe 8 of 169, recall@10 0.9931; match threshold "
+        "0.8123 (precision 0.9900, recall 0.9300, false accepts 0.2000 on 539 eval queries); "
+        "pushed with the model."
+    )
+    none = run_summary.gallery_line(
+        {"index": {**index, "kind": "flat"}, "match": {**match, "threshold": None}}, pushed=False
+    )
+    assert "1797 rows, exact; no threshold reaches precision 0.99" in none
+    assert none.endswith("not pushed.")
