@@ -36,9 +36,9 @@ from tfx_metric_learning.components.gallery_index import index  # noqa: E402
 
 
 def make_data(rows: int, dim: int, classes: int, seed: int = 0) -> np.ndarray:
-    """``rows`` unit vectors around ``classes`` random centres."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((classes, dim), dtype=np.float32)
+    """``rows`` unit vectors around ``classes`` random centres (the same for every seed)."""
+    centres = np.random.default_rng(0).standard_normal((classes, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed + 1)
     x = centres[rng.integers(classes, size=rows)]
     x += 0.5 * rng.standard_normal((rows, dim), dtype=np.float32)
     return index.normalise(x)
@@ -59,7 +59,8 @@ def bare_faiss(x: np.ndarray, info: dict, seed: int) -> faiss.Index:
     built.train(x[np.sort(rng.choice(len(x), sample, replace=False))])
     built.add(x)
     built.nprobe = info["nprobe"]
-    built.quantiser_ref = quantiser  # keep the quantiser alive with the index
+    built.own_fields = True  # the index owns (and frees) its quantiser, as ours does
+    quantiser.this.disown()
     return built
 
 
