@@ -159,7 +159,10 @@ def _rename_folder_too(rename):
             target = dst.rstrip("/") + path[len(src.rstrip("/")) :]
             tf.io.gfile.makedirs(target.rpartition("/")[0])
             rename(path, target, overwrite)
-        tf.io.gfile.rmtree(src)
+        try:
+            tf.io.gfile.rmtree(src)
+        except tf.errors.NotFoundError:  # nothing left under src (an object store has no
+            pass  # empty folders): what the rename was for
 
     return wrapped
 
