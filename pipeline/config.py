@@ -99,6 +99,10 @@ class PipelineConfig:
             self.data = resolve_path(self.data)
         if self.schema_file:
             self.schema_file = resolve_path(self.schema_file)
+        if self.gallery.gallery:
+            self.gallery = dataclasses.replace(
+                self.gallery, gallery=resolve_path(self.gallery.gallery)
+            )
         root = self.pipeline_root.rstrip("/")
         if not self.ingest.verdicts_dir:
             self.ingest = dataclasses.replace(self.ingest, verdicts_dir=f"{root}/{SPAN_VERDICTS}")
@@ -142,6 +146,13 @@ class PipelineConfig:
             )
         if self.data and not is_remote(self.data) and not os.path.exists(self.data):
             raise FileNotFoundError(f"--data {self.data} does not exist")
+        catalogue = self.gallery.gallery
+        if catalogue and not is_remote(catalogue):
+            if not os.path.isfile(catalogue):
+                raise FileNotFoundError(f"--gallery {catalogue} is not a file")
+            from tfx_metric_learning.components.gallery_index.catalogue import check_header
+
+            check_header(catalogue, self.gallery.gallery_id_column)
         if self.ingest.data_pattern and self.data and os.path.isfile(self.data):
             raise SettingsError(
                 f"--data-pattern {self.ingest.data_pattern!r} is relative to a data folder, but "

@@ -175,7 +175,14 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
     )
     if info is not None and info.get("built"):
         match = {k: v for k, v in info["match"].items() if k != "curve"}
-        summary["gallery"] = {"uri": gallery.uri, "index": info["index"], "match": match}
+        summary["gallery"] = {
+            "uri": gallery.uri,
+            "index": info["index"],
+            "match": match,
+            "source": info.get("gallery", "data"),
+            "signature": bool(info.get(gallery_spec.LOOKUP_SIGNATURE)),
+            "report": os.path.join(gallery.uri, gallery_spec.REPORT_DIR, "report.html"),
+        }
     _, report = _output_json(
         store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
     )

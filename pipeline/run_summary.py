@@ -121,6 +121,8 @@ def format_summary(summary: dict) -> str:
         lines.append(f"Report: {summary['report']}")
     for error in summary.get("report_errors") or []:
         lines.append(f"Report incomplete: {error}")
+    if (summary.get("gallery") or {}).get("report"):
+        lines.append(f"Gallery report: {summary['gallery']['report']}")
     if summary.get("log_file"):
         lines.append(f"Full log: {summary['log_file']}")
     return "\n".join(lines)
@@ -195,7 +197,11 @@ def gallery_line(gallery: dict, pushed: bool) -> str:
             f"{match['queries']} eval queries)"
         )
     where = "pushed with the model" if pushed else "not pushed"
-    return f"Gallery index: {index['rows']} rows, {kind}; {threshold}; {where}."
+    if gallery.get("signature"):
+        where += ", whose 'lookup' signature searches it"
+    source = gallery.get("source", "data")
+    rows = f"{index['rows']} rows" + ("" if source == "data" else f" of {source}")
+    return f"Gallery index: {rows}, {kind}; {threshold}; {where}."
 
 
 def validation_line(validation: dict) -> str:

@@ -14,7 +14,10 @@ cosine similarity the evaluator scores with.
   (``faiss.knn``) and through the index with nprobe = 1, 2, 4, ..., nlist; the first nprobe
   whose mean recall@k (the fraction of the exact top k the index returns) reaches
   ``recall_target`` is kept, with its measured recall, and the held-out rows are then added
-  (ids are row positions). Searching rows that are in the index (leaving each one's own row
+  (ids are row positions). The exact search of the held-out queries is the measurement's
+  cost, O(queries x rows x d): at 1,000,000 rows, 1000 queries took 9.6 s beside a 26 s
+  build, hence 300 by default (3000 neighbours: a standard error of 0.002 at recall 0.99).
+  Searching rows that are in the index (leaving each one's own row
   out) overstates recall: a row always lies in a list its nearest centroid selects (measured
   at 1,000,000 rows: 1.0 that way at nprobe 8, 0.79 on fresh queries). At nprobe = nlist
   every list is scanned and the result is exact.
@@ -81,7 +84,7 @@ def build(
     exact_max_rows: int,
     recall_target: float,
     k: int = 10,
-    queries: int = 1000,
+    queries: int = 300,
     seed: int = 0,
 ) -> tuple[faiss.Index, IndexInfo]:
     """The index of ``vectors`` (rows x d, normalised here) and what was built."""

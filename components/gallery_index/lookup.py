@@ -28,11 +28,49 @@ from tfx.dsl.io import fileio
 
 from tfx_metric_learning.components.gallery_index import gallery, spec
 from tfx_metric_learning.components.gallery_index import index as index_lib
+from tfx_metric_learning.components.gallery_index.signature import (
+    EMBEDDING_OUTPUT,
+    SERVING_SIGNATURE,
+)
 from tfx_metric_learning.components.production import record as production_record
 
-SERVING_SIGNATURE = "serving_default"
-EMBEDDING_OUTPUT = "embedding"
 BATCH_ROWS = 4096
+
+
+def load_serving(model_dir: str):
+    """The ``serving_default`` signature of the SavedModel in ``model_dir``."""
+    model = tf.saved_model.load(model_dir)
+    if SERVING_SIGNATURE not in model.signatures:
+        raise ValueError(f"the model in {model_dir} has no {SERVING_SIGNATURE!r} signature")
+    return model.signatures[SERVING_SIGNATURE]
+
+
+def feature_names(serve) -> list[str]:
+    """The raw features a ``serving_default`` signature takes, sorted."""
+    return sorted(serve.structured_input_signature[1])
+
+
+def embed_columns(serve, features: dict[str, np.ndarray], dim: int = 0) -> np.ndarray:
+    """Embeddings by ``serve`` of raw feature columns (``{name: values}``).
+
+    ``BATCH_ROWS`` rows at a time; a feature the model takes that ``features`` lacks is
+    refused by name.
+    """
+    names = feature_names(serve)
+    missing = [n for n in names if n not in features]
+    if missing:
+        raise ValueError(
+            f"the rows lack feature(s) {', '.join(missing[:5])}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            + f"; the model takes {len(names)} features"
+        )
+    columns = {n: np.asarray(features[n], np.float32) for n in names}
+    rows = len(next(iter(columns.values()))) if columns else 0
+    parts = []
+    for start in range(0, rows, BATCH_ROWS):
+        batch = {n: tf.constant(v[start : start + BATCH_ROWS]) for n, v in columns.items()}
+        parts.append(serve(**batch)[EMBEDDING_OUTPUT].numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
 
 
 @dataclasses.dataclass
@@ -78,12 +116,9 @@ class Lookup:
         with fileio.open(os.path.join(folder, spec.INFO_FILE), "r") as f:
             info = json.loads(f.read())
         rows = gallery.read_rows(folder)
-        model = tf.saved_model.load(version_dir)
-        if SERVING_SIGNATURE not in model.signatures:
-            raise ValueError(f"the model in {version_dir} has no {SERVING_SIGNATURE!r} signature")
         return cls(
             version_dir=version_dir,
-            serve=model.signatures[SERVING_SIGNATURE],
+            serve=load_serving(version_dir),
             index=index_lib.read(os.path.join(folder, spec.INDEX_FILE)),
             ids=np.array(rows.column("id").to_pylist(), dtype=object),
             labels=np.array(rows.column("label").to_pylist(), dtype=object),
@@ -94,24 +129,11 @@ class Lookup:
     @property
     def feature_names(self) -> list[str]:
         """The raw features the model takes (every one is needed; NaN = missing)."""
-        return sorted(self.serve.structured_input_signature[1])
+        return feature_names(self.serve)
 
     def embed(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Embeddings of raw feature columns (``{name: values}``), ``BATCH_ROWS`` at a time."""
-        missing = [n for n in self.feature_names if n not in features]
-        if missing:
-            raise ValueError(
-                f"the query rows lack feature(s) {', '.join(missing[:5])}"
-                + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-                + f"; the model takes {len(self.feature_names)} features"
-            )
-        columns = {n: np.asarray(features[n], np.float32) for n in self.feature_names}
-        rows = len(next(iter(columns.values()))) if columns else 0
-        parts = []
-        for start in range(0, rows, BATCH_ROWS):
-            batch = {n: tf.constant(v[start : start + BATCH_ROWS]) for n, v in columns.items()}
-            parts.append(self.serve(**batch)[EMBEDDING_OUTPUT].numpy())
-        return np.concatenate(parts) if parts else np.zeros((0, self.index.d), np.float32)
+        return embed_columns(self.serve, features, self.index.d)
 
     def search(self, embeddings: np.ndarray, k: int) -> Found:
         """The ``k`` nearest gallery rows of each embedding, and the match decisions."""

@@ -24,7 +24,10 @@ itself is copied leaves a truncated ``saved_model.pb`` a server may try to load.
 A gallery index (``components/gallery_index``), when the Pusher is given one, is copied into
 the same staging folder before the model (``<version>/assets.extra/gallery/``: TF Serving
 ignores ``assets.extra``), so a version holds both or neither, and the production record
-names it with its match threshold.
+names it with its match threshold. A gallery small enough for the ``lookup`` signature
+carries the Trainer's model re-saved with it (``gallery_spec.SERVING_MODEL_DIR``: the same
+weights and signatures, checked by the GalleryIndex against the original); that model is
+the one pushed, and archived, in its place.
 
 The rest (the blessing check, the version from the clock, the archived copy in the pushed
 model's artifact, its ``pushed*`` properties) is TFX's own.
@@ -155,6 +158,7 @@ class Executor(tfx_pusher.Executor):
         base = destination.filesystem.base_directory
         previous = production_record.read(base)
         gallery_dir = _built_gallery(input_dict.get(gallery_spec.GALLERY_INDEX_KEY) or [])
+        model_path = lookup_model_path(gallery_dir) or model_path
         serving_path = push(model_path, base, version, gallery_dir)
         logging.info("Model written to serving path %s.", serving_path)
         blessed_with = _blessed_metrics(input_dict)
@@ -199,6 +203,14 @@ def _built_gallery(galleries: list) -> str:
     return galleries[0].uri
 
 
+def lookup_model_path(gallery_dir: str) -> str:
+    """The gallery's model with the ``lookup`` signature ("" when it has none)."""
+    if not gallery_dir:
+        return ""
+    path = os.path.join(gallery_dir, gallery_spec.SERVING_MODEL_DIR)
+    return path if is_complete(path) else ""
+
+
 def _gallery_record(gallery_dir: str, serving_path: str) -> dict:
     """The production record's ``gallery``: where it was pushed, its size, kind, threshold.
 
@@ -212,6 +224,9 @@ def _gallery_record(gallery_dir: str, serving_path: str) -> dict:
         "kind": info["index"]["kind"],
         "match_threshold": info["match"]["threshold"],
         "match_precision": info["match"]["precision"],
+        "signature": gallery_spec.LOOKUP_SIGNATURE
+        if info.get(gallery_spec.LOOKUP_SIGNATURE)
+        else None,
     }
 
 

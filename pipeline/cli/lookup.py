@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
-from tfx_metric_learning.components.example_gen import files, rows
 from tfx_metric_learning.components.example_gen.files import DataError
+from tfx_metric_learning.components.gallery_index import catalogue
 
 PROGRESS_ROWS = 50_000  # a progress line on stderr every this many rows
 OUTPUT_FORMATS = (".csv", ".parquet", ".tfrecord")
@@ -62,36 +62,18 @@ def add_parser(sub, name: str) -> None:
 
 def read_table(args: argparse.Namespace) -> tuple[dict, np.ndarray | None, list[str]]:
     """``(features {name: float32 values}, labels or None, ids)`` of the CSV file."""
-    header = files.read_header(args.data, args.encoding, args.delimiter)
-    names = rows.sanitize_header(header.columns)
-    special = {}
-    for flag, column in (("--label-column", args.label_column), ("--id-column", args.id_column)):
-        if column and column in header.columns:
-            special[flag] = header.columns.index(column)
-        elif flag == "--id-column" and column:
-            raise DataError(f"--id-column {column!r} is not a column of {args.data}")
-    width = len(header.columns)
-    values, labels, ids = [], [], []
-    skipped = 0
-    for number, fields in enumerate(files.iter_csv_rows(args.data, args.encoding, header), 2):
-        if fields == [] or fields == [""]:
-            continue
-        if len(fields) != width:
-            skipped += 1
-            continue
-        parsed = [rows.parse_value(v)[0] for v in fields]
-        values.append([np.nan if v is None else v for v in parsed])
-        if "--label-column" in special:
-            labels.append(rows.normalise_label(fields[special["--label-column"]]) or "")
-        ids.append(fields[special["--id-column"]] if "--id-column" in special else str(number))
-    if skipped:
-        print(f"skipped {skipped} row(s) of the wrong number of fields", file=sys.stderr)
-    if not values:
+    table = catalogue.read_table(
+        args.data,
+        label_column=args.label_column,
+        id_column=args.id_column,
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+    )
+    if table.skipped:
+        print(f"skipped {table.skipped} row(s) of the wrong number of fields", file=sys.stderr)
+    if not len(table):
         raise DataError(f"{args.data} has no rows")
-    table = np.asarray(values, np.float32)
-    keep = [j for j in range(width) if j not in special.values()]
-    features = {names[j]: table[:, j] for j in keep}
-    return features, (np.array(labels, dtype=object) if labels else None), ids
+    return table.features, table.labels, table.ids
 
 
 def _load(args: argparse.Namespace):

@@ -31,6 +31,7 @@ import pytest
 
 from tests.kubeflow.kfp_local import MODES, StoredArtifact
 from tests.kubeflow.scenarios import AGAIN
+from tests.saved_models import assert_same_weights
 from tfx_metric_learning.components.data_validator import ledger
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.kubeflow import run_plan
@@ -103,11 +104,15 @@ def test_day_1_has_no_production_and_pushes(days):
         production.record["metrics"]["map_at_r"] == record["candidate_model"]["metrics"]["map_at_r"]
     )
     version = production.record["version"]
-    with open(os.path.join(model.uri, "Format-Serving", "saved_model.pb"), "rb") as a:
+    # the GalleryIndex task's custom artifact type crossed the backend; its index was pushed
+    # in the same version with the Trainer's model re-saved with the lookup signature (the
+    # same weights), and the record names it
+    index = _artifact(backend, "day-1", "GalleryIndex", gallery_spec.GalleryIndex.TYPE_NAME)
+    resaved = os.path.join(index.uri, gallery_spec.SERVING_MODEL_DIR, "saved_model.pb")
+    with open(resaved, "rb") as a:
         with open(os.path.join(serving, version, "saved_model.pb"), "rb") as b:
             assert a.read() == b.read()
-    # the GalleryIndex task's custom artifact type crossed the backend; its index was pushed
-    # in the same version, and the record names it
+    assert_same_weights(os.path.join(model.uri, "Format-Serving"), os.path.join(serving, version))
     gallery = production.record["gallery"]
     assert gallery["rows"] > 0 and gallery["uri"].startswith(production.record["model_uri"])
     for name in gallery_spec.PUSHED_FILES:

@@ -351,8 +351,29 @@ def _repeated_gallery_rows(folder: str) -> tuple[None, str]:
         calibration=calibration.calibrate(
             *calibration.nearest_neighbours(vectors, labels), target_precision=0.9
         ),
+        vectors=vectors,
     )
     return None, f"indexed {info.rows} rows, duplicate_ids {found.describe()['duplicate_ids']}"
+
+
+def _catalogue(folder: str, text: str) -> tuple[None, str]:
+    """The GalleryIndex's catalogue check, on a model taking features ``a`` and ``b``."""
+    from tfx_metric_learning.components.gallery_index import catalogue
+
+    path = os.path.join(folder, "catalogue.csv")
+    with open(path, "w") as f:
+        f.write(text)
+    try:
+        checked = catalogue.check_catalogue(catalogue.read_table(path, id_column="id"), ["a", "b"])
+    except ValueError as e:
+        return None, str(e)
+    return None, f"{len(checked)} rows"
+
+
+def _gallery_without_id_column(folder: str) -> tuple[int, str]:
+    path = os.path.join(folder, "catalogue.csv")
+    write_csv(path, ["sku", "a", "b"], [["x1", 0.1, 0.2]])
+    return cli(folder, "--gallery", path, data=small_csv(folder))
 
 
 CASES = [
@@ -663,6 +684,39 @@ CASES = [
         "gallery rows that repeat (the same example twice)",
         "indexed 6 rows, duplicate_ids 2",
         _repeated_gallery_rows,
+        exit_code=None,
+    ),
+    Case(
+        "gallery_missing",
+        "`run --gallery` a file that does not exist",
+        "is not a file",
+        lambda d: cli(d, "--gallery", os.path.join(d, "nowhere.csv"), data=small_csv(d)),
+    ),
+    Case(
+        "gallery_without_id_column",
+        "`run --gallery` a catalogue without its id column (`--gallery-id-column`, default `id`)",
+        "has no id column 'id' (its columns: sku, a, b)",
+        _gallery_without_id_column,
+    ),
+    Case(
+        "gallery_catalogue_empty",
+        "a `--gallery` catalogue with a header and no rows (GalleryIndex; the run fails there)",
+        "has no rows: there is nothing to index",
+        lambda d: _catalogue(d, "id,a,b\n"),
+        exit_code=None,
+    ),
+    Case(
+        "gallery_other_features",
+        "a `--gallery` catalogue without a feature the model takes (GalleryIndex)",
+        "lacks feature(s) b of the 2 the model takes",
+        lambda d: _catalogue(d, "id,a,c\nx1,0.1,0.2\n"),
+        exit_code=None,
+    ),
+    Case(
+        "gallery_repeated_ids",
+        "a `--gallery` catalogue whose ids repeat (GalleryIndex)",
+        "1 id(s) repeat ('x1' on lines 2 and 4)",
+        lambda d: _catalogue(d, "id,a,b\nx1,0,1\nx2,1,0\nx1,1,1\n"),
         exit_code=None,
     ),
 ]

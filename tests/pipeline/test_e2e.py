@@ -274,6 +274,18 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
     queries = lookup.embed({k: [float(r[k]) for r in rows] for k in rows[0]})
     best = (queries @ gallery.T).max(axis=1)
     np.testing.assert_allclose(found.similarities[:, 0], best, atol=1e-4)
+    # the pushed SavedModel's own lookup signature (what TF Serving answers) agrees
+    import tensorflow as tf
+
+    served = tf.saved_model.load(pushed).signatures[gallery_spec.LOOKUP_SIGNATURE]
+    answer = served(**{k: tf.constant([float(r[k]) for r in rows]) for k in rows[0]})
+    np.testing.assert_allclose(  # the signature returns --lookup-k (10) neighbours
+        answer[gallery_spec.LOOKUP_SIMILARITIES].numpy()[:, :5], found.similarities, atol=1e-4
+    )
+    top = answer[gallery_spec.LOOKUP_LABELS].numpy()[:, 0].astype(str)
+    assert (top == found.labels[:, 0]).mean() > 0.99  # ties may order differently
+    assert answer[gallery_spec.LOOKUP_MATCH].numpy().tolist() == found.match.tolist()
+    assert record["gallery"]["signature"] == gallery_spec.LOOKUP_SIGNATURE
     # held out, the nearest label is right about as often as the evaluator's P@1 says; these
     # rows come from other writers than the first 600 (measured: 0.90 against a P@1 of 0.98)
     right = (found.labels[:, 0] == labels).mean()

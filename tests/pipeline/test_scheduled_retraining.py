@@ -27,8 +27,10 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from tests.pipeline import span_data
+from tests.saved_models import assert_same_weights
 from tfx_metric_learning.components.data_validator import ledger
 from tfx_metric_learning.components.example_gen.executor import SPANS_PROPERTY
+from tfx_metric_learning.components.gallery_index.spec import SERVING_MODEL_DIR
 from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES
 
@@ -171,9 +173,13 @@ def test_serving_holds_day_1_and_day_2_and_mlmd_the_spans_read(days):
         out[2][1]["pushed_model"],
     ]
     for day, version in zip((1, 2), pushed, strict=True):
-        trained = os.path.join(out[day][1]["model_uri"], "Format-Serving", "saved_model.pb")
-        with open(trained, "rb") as a, open(serving / version / "saved_model.pb", "rb") as b:
+        # what was pushed is the Trainer's model re-saved with the lookup signature
+        resaved = os.path.join(out[day][1]["gallery"]["uri"], SERVING_MODEL_DIR, "saved_model.pb")
+        with open(resaved, "rb") as a, open(serving / version / "saved_model.pb", "rb") as b:
             assert a.read() == b.read()
+        assert_same_weights(
+            os.path.join(out[day][1]["model_uri"], "Format-Serving"), str(serving / version)
+        )
     # the production record names day 2's model, and the history both pushes
     production = production_record.read(str(serving))
     assert production.record["version"] == pushed[1]

@@ -238,4 +238,47 @@ def test_the_production_record_names_the_pushed_gallery(tmp_path, model_dir):
         "kind": "flat",
         "match_threshold": 0.8,
         "match_precision": 0.99,
+        "signature": None,
     }
+
+
+def test_a_gallery_with_the_lookup_model_pushes_that_model_in_the_trainers_place(
+    tmp_path, model_dir
+):
+    """The GalleryIndex's re-saved model (``lookup`` signature) is pushed and archived; the
+    record still names the Trainer's model as the source and says which signature looks up."""
+    from tfx.proto import pusher_pb2
+    from tfx.utils import proto_utils
+
+    from tfx_metric_learning.components.gallery_index import spec as gallery_spec
+
+    folder = _gallery(tmp_path)
+    info_path = os.path.join(folder, gallery_spec.INFO_FILE)
+    info = json.load(open(info_path)) | {gallery_spec.LOOKUP_SIGNATURE: True}
+    open(info_path, "w").write(json.dumps(info))
+    module = tf.Module()
+    module.scale = tf.Variable(5.0)  # tells the two models apart
+    module.f = tf.function(lambda x: x * module.scale, input_signature=[tf.TensorSpec([None])])
+    lookup_model = os.path.join(folder, gallery_spec.SERVING_MODEL_DIR)
+    tf.saved_model.save(module, lookup_model, signatures={"serving_default": module.f})
+    base = tmp_path / "serving"
+    destination = proto_utils.proto_to_json(
+        pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
+        )
+    )
+    inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
+    gallery = gallery_spec.GalleryIndex()
+    gallery.uri = folder
+    inputs[gallery_spec.GALLERY_INDEX_KEY] = [gallery]
+    executor.Executor().Do(inputs, outputs, {"push_destination": destination})
+    record = production_record.read(str(base)).record
+    assert record["gallery"]["signature"] == gallery_spec.LOOKUP_SIGNATURE
+    assert record["source_model_uri"] == inputs["model"][0].uri
+    pushed = record["model_uri"]
+    loaded = tf.saved_model.load(pushed)
+    assert float(loaded.signatures["serving_default"](tf.constant([2.0]))["output_0"][0]) == 10.0
+    pushed_files = [f for f in files_of(pushed) if not f.startswith(gallery_spec.PUSHED_SUBDIR)]
+    assert pushed_files == files_of(lookup_model)
+    archived = outputs["pushed_model"][0].uri
+    assert files_of(archived) == files_of(lookup_model)

@@ -23,7 +23,7 @@ class _Model(tf.Module):
 
     def __init__(self, weights):
         super().__init__()
-        self.w = tf.constant(weights, tf.float32)
+        self.w = tf.Variable(weights, dtype=tf.float32, trainable=False)
 
     def _parse(self, examples):
         spec = {f: tf.io.FixedLenFeature([1], tf.float32) for f in FEATURES}
