@@ -7,7 +7,10 @@ catalogue (``--gallery PATH``) is: a CSV file, header first, in any encoding (th
 works like a local one). Columns are sanitised into feature names by the
 pipeline's rule (``rows.sanitize_header``); a missing or non-numeric value is NaN, which the
 model imputes. The label column (when the file has it) and the id column are not features.
-Blank lines are skipped; rows of the wrong number of fields are skipped and counted.
+Blank lines are skipped; rows of the wrong number of fields are skipped and counted. A
+``.tfrecord``/``.tfrecord.gz`` file (``files.is_tfrecord``) of tf.Examples is read too: each
+numeric feature's first value (a feature an example lacks is NaN), the label and id
+features as text, a row's "line" being its record's number.
 
 ``check_catalogue`` is what a gallery catalogue must also satisfy, each refused with a
 message naming the file and what is wrong: at least one row; every feature the model takes
@@ -55,11 +58,67 @@ def check_header(path: str, id_column: str, encoding: str = "utf-8", delimiter: 
     What a run checks before it starts; the rows are checked by the GalleryIndex, against
     the trained model's features.
     """
-    header = files.read_header(path, encoding, delimiter)
-    if id_column not in header.columns:
-        raise DataError(
-            f"{path} has no id column {id_column!r} (its columns: {_listed(header.columns)})"
-        )
+    columns = _columns(path, encoding, delimiter)
+    if id_column not in columns:
+        raise DataError(f"{path} has no id column {id_column!r} (its columns: {_listed(columns)})")
+
+
+def _columns(path: str, encoding: str, delimiter: str) -> list[str]:
+    if files.is_tfrecord(path):
+        return files.tfrecord_columns(path)
+    return files.read_header(path, encoding, delimiter).columns
+
+
+def _value(feature) -> float | str | None:
+    """A tf.Example feature's first value (None when it has none)."""
+    kind = feature.WhichOneof("kind")
+    values = getattr(feature, kind).value if kind else []
+    return values[0] if len(values) else None
+
+
+def _read_tfrecord(path: str, label_column: str, id_column: str) -> Table:
+    """``read_table`` of a tf.Example TFRecord file: numeric features, label, id."""
+    found: dict[str, dict[int, float]] = {}
+    labels: list[str] = []
+    ids: list[str] = []
+    has_label = False
+    for number, record in enumerate(files.iter_tfrecords(path), 1):
+        features = files.parse_example(record, path).features.feature
+        for name, feature in features.items():
+            if name in (label_column, id_column):
+                continue
+            value = _value(feature)
+            if isinstance(value, (int, float)):
+                found.setdefault(name, {})[number - 1] = float(value)
+        has_label = has_label or label_column in features
+        label = _value(features[label_column]) if label_column in features else None
+        labels.append(rows.normalise_label(label) or "")
+        item = _value(features[id_column]) if id_column and id_column in features else None
+        if id_column:
+            ids.append(
+                item.decode("utf-8", "replace").strip()
+                if isinstance(item, bytes)
+                else ""
+                if item is None
+                else str(item)
+            )
+        else:
+            ids.append(str(number))
+    count = len(ids)
+    columns = {}
+    for name, values in found.items():
+        column = np.full(count, np.nan, np.float32)
+        column[list(values)] = list(values.values())
+        columns[rows.sanitize_header([name])[0]] = column
+    return Table(
+        path=path,
+        features=columns,
+        labels=np.array(labels, dtype=object) if has_label else None,
+        ids=ids,
+        lines=list(range(1, count + 1)),
+        skipped=0,
+        id_column=id_column,
+    )
 
 
 def read_table(
@@ -73,6 +132,8 @@ def read_table(
     """The rows of the CSV file ``path`` (see the module doc); an empty file has no rows."""
     if id_column:
         check_header(path, id_column, encoding, delimiter)
+    if files.is_tfrecord(path):
+        return _read_tfrecord(path, label_column, id_column)
     header = files.read_header(path, encoding, delimiter)
     names = rows.sanitize_header(header.columns)
     label_at = header.columns.index(label_column) if label_column in header.columns else None

@@ -2,7 +2,8 @@
 
 Both read a CSV file of rows (any encoding and delimiter the pipeline reads; columns
 sanitised into feature names by the pipeline's rule, ``rows.sanitize_header``; a missing or
-non-numeric value is NaN, which the model imputes) and load a pushed version with
+non-numeric value is NaN, which the model imputes) or a TFRecord file of tf.Examples
+(``components/gallery_index/catalogue.read_table``) and load a pushed version with
 ``components/gallery_index/lookup.Lookup`` (``--serving-dir``: its production version by
 default, ``--version`` another). ``embed`` writes each row's embedding (CSV, Parquet or
 TFRecord, by the output's extension); ``query`` prints each row's k nearest gallery items
@@ -34,7 +35,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--version", default="", help="a pushed version (default: the production one)"
     )
-    parser.add_argument("--data", required=True, help="a CSV file of rows (header first)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="a CSV file of rows (header first), or a TFRecord file of tf.Examples "
+        "(.tfrecord, .tfrecord.gz)",
+    )
     parser.add_argument(
         "--label-column", default="label", help="a column of labels, if the file has one"
     )

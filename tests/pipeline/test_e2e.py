@@ -8,6 +8,7 @@ One module-scoped sequence of runs on a small digits subset:
 Each run gets its own empty system temp folder (``TMPDIR``), measured after the run.
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -67,7 +68,8 @@ def _serving_state(serving_dir):
     for root, _, files in os.walk(serving_dir):
         for name in files:
             path = os.path.join(root, name)
-            state[os.path.relpath(path, serving_dir)] = os.path.getsize(path)
+            with open(path, "rb") as f:  # byte for byte
+                state[os.path.relpath(path, serving_dir)] = hashlib.sha256(f.read()).hexdigest()
     return state
 
 
@@ -75,7 +77,11 @@ def _serving_state(serving_dir):
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
     csv_path = str(base / "digits_subset.csv")
-    data.write_if_changed(csv_path, data.digits_csv_text(limit=600))
+    # 600 rows drawn at random from the digits (seeded) are the run's data; 300 others, of
+    # the same writers, are held out for lookups
+    header, *lines = data.digits_csv_text().splitlines()
+    order = np.random.default_rng(0).permutation(len(lines))
+    data.write_if_changed(csv_path, "\n".join([header, *(lines[i] for i in order[:600])]) + "\n")
     root = str(base / "root")
     common = [
         "run",
@@ -90,7 +96,13 @@ def runs(tmp_path_factory):
         "--cpu-replicas",
         "2",
     ]
-    out = {"root": root, "csv": csv_path, "serving": os.path.join(root, "serving_model")}
+    out = {
+        "root": root,
+        "csv": csv_path,
+        "serving": os.path.join(root, "serving_model"),
+        "gallery_text": "\n".join([header, *(lines[i] for i in order[:600])]) + "\n",
+        "held_out_text": "\n".join([header, *(lines[i] for i in order[600:900])]) + "\n",
+    }
     for name, extra in (("first", []), ("second", []), ("worse", ["--train-steps", "1"])):
         summary_path = str(base / f"{name}.json")
         tmpdir = base / f"system-tmp-{name}"
@@ -258,16 +270,15 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
     assert lookup.version_dir == record["model_uri"] == pushed
     assert record["gallery"]["rows"] == 600 and record["gallery"]["uri"].startswith(pushed)
     assert record["gallery"]["match_threshold"] == lookup.threshold
-    # rows 600-899 of the digits are in no split of the run: held out, of seen classes
+    # 300 other rows of the digits are in no split of the run: held out, of seen classes
     import csv
     import io
 
-    every = list(csv.DictReader(io.StringIO(data.digits_csv_text())))
-    rows = every[600:900]
+    rows = list(csv.DictReader(io.StringIO(runs["held_out_text"])))
     labels = np.array([r.pop("label") for r in rows])
     found = lookup.query({k: [float(r[k]) for r in rows] for k in rows[0]}, k=5)
     # the index answers what exact search over the gallery's embeddings answers
-    gallery_rows = every[:600]
+    gallery_rows = list(csv.DictReader(io.StringIO(runs["gallery_text"])))
     for r in gallery_rows:
         r.pop("label")
     gallery = lookup.embed({k: [float(r[k]) for r in gallery_rows] for k in gallery_rows[0]})
@@ -286,10 +297,11 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
     assert (top == found.labels[:, 0]).mean() > 0.99  # ties may order differently
     assert answer[gallery_spec.LOOKUP_MATCH].numpy().tolist() == found.match.tolist()
     assert record["gallery"]["signature"] == gallery_spec.LOOKUP_SIGNATURE
-    # held out, the nearest label is right about as often as the evaluator's P@1 says; these
-    # rows come from other writers than the first 600 (measured: 0.90 against a P@1 of 0.98)
+    # held out, the nearest label is right at least as often as the evaluator's P@1 says
     right = (found.labels[:, 0] == labels).mean()
-    assert right >= runs["first"]["metrics"]["precision_at_1"] - 0.15, right
+    p_at_1 = runs["second"]["metrics"]["precision_at_1"]  # the production model's
+    print(f"held-out rows: nearest label right {right:.4f}; the evaluator's P@1 {p_at_1:.4f}")
+    assert right >= p_at_1 - 0.15, right
     # the match decisions keep (about) the calibrated precision on rows never seen
     matched = found.match
     if matched.any() and lookup.info["match"]["precision"] is not None:
@@ -302,10 +314,9 @@ def test_query_and_embed_commands_answer_for_the_production_version(runs, tmp_pa
     import csv
     import io
 
-    text = data.digits_csv_text()
-    header, *lines = text.splitlines()
+    header, *lines = runs["held_out_text"].splitlines()
     held_out = tmp_path / "held_out.csv"
-    held_out.write_text("\n".join([header, *lines[600:700]]) + "\n")
+    held_out.write_text("\n".join([header, *lines[:100]]) + "\n")
     proc = cli(
         "query", "--serving-dir", runs["serving"], "--data", str(held_out), "-k", "3", "--json"
     )
