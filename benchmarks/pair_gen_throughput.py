@@ -32,6 +32,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _memory import peak_rss_mb  # noqa: E402
 
+from tfx_metric_learning.components.pair_gen import spec
+
 DIM = 64
 SHARDS = 8
 
@@ -156,11 +158,7 @@ def run_pair_gen(root: str, out: str) -> None:
     executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [graph]},
         {"examples": [out_examples], "schema": [out_schema]},
-        {
-            executor.SETTINGS_KEY: PairSettings(
-                mode="triplets", triplets_per_anchor=1, seed=1
-            ).to_json()
-        },
+        {spec.SETTINGS_KEY: PairSettings(mode="triplets", triplets_per_anchor=1, seed=1).to_json()},
     )
 
 

@@ -44,13 +44,14 @@ from typing import Any
 from tfx.dsl.io import fileio
 
 from tfx_metric_learning.components.example_gen import executor as example_gen
+from tfx_metric_learning.components.example_gen import spec as example_gen_spec
 from tfx_metric_learning.components.production import record
 from tfx_metric_learning.components.production import spec as production_spec
 
 TASK = "RunPlan"
 COMMAND = ["python", "-m", "tfx_metric_learning.kubeflow.run_plan"]
 ARGS = ["--executor_input", "{{$}}"]
-DATA_KEY = example_gen.PLANNED_DIGEST_KEY
+DATA_KEY = example_gen_spec.PLANNED_DIGEST_KEY
 PRODUCTION_KEY = production_spec.PLANNED_DIGEST_KEY
 SCHEMA_KEY = "schema_fingerprint"
 SCHEMA_FILE_KEY = "schema_file"  # ImportSchemaGen's execution property

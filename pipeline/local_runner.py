@@ -26,7 +26,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx_metric_learning.components.data_validator.executor import load_schema
 from tfx_metric_learning.components.data_validator.schema_curation import curate
 from tfx_metric_learning.components.example_gen import split_plan
-from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
+from tfx_metric_learning.components.leaderboard.spec import LEADERBOARD_FILE
 from tfx_metric_learning.pipeline import (
     compare_plan,
     preflight,

@@ -33,11 +33,12 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 
 from tfx_metric_learning.components.data_validator.component import DataValidator
-from tfx_metric_learning.components.data_validator.executor import BLESSED_PROPERTY
+from tfx_metric_learning.components.data_validator.spec import BLESSED_PROPERTY
 from tfx_metric_learning.components.example_gen.component import labelled_example_gen
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.gallery_index.component import GalleryIndex
 from tfx_metric_learning.components.leaderboard.component import Leaderboard
+from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
 from tfx_metric_learning.components.pair_gen.component import PairGen
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.production.component import ProductionModel
@@ -245,8 +246,8 @@ def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> 
     space = tuning_space.search_space(training, fixed)
     return Tuner(
         tuner_fn=TUNER_FN,
-        examples=pair_gen.outputs["examples"],
-        schema=pair_gen.outputs["schema"],
+        examples=pair_gen.outputs[pair_gen_spec.EXAMPLES_KEY],
+        schema=pair_gen.outputs[pair_gen_spec.SCHEMA_KEY],
         transform_graph=transform.outputs["transform_graph"],
         train_args=trainer_pb2.TrainArgs(num_steps=1),  # trials take their length from settings
         eval_args=trainer_pb2.EvalArgs(splits=[VALID], num_steps=1),  # scored on valid only
@@ -346,8 +347,8 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
     """
     return Trainer(
         run_fn=RUN_FN,
-        examples=pair_gen.outputs["examples"],
-        schema=pair_gen.outputs["schema"],
+        examples=pair_gen.outputs[pair_gen_spec.EXAMPLES_KEY],
+        schema=pair_gen.outputs[pair_gen_spec.SCHEMA_KEY],
         transform_graph=transform.outputs["transform_graph"],
         # run_fn takes its length from the training settings (epochs, train_steps)
         train_args=trainer_pb2.TrainArgs(num_steps=max(config.training.train_steps, 1)),

@@ -9,18 +9,23 @@ from typing import Any
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
+from tfx.types import standard_component_specs
 
-from tfx_metric_learning.components.data_validator.executor import (
+from tfx_metric_learning.components.data_validator.spec import (
+    ANOMALIES_KEY,
     BASELINE_PROPERTY,
     BLESSED_PROPERTY,
     FOUND_PROPERTY,
     SPAN_PROPERTY,
 )
 from tfx_metric_learning.components.example_gen import spans
+from tfx_metric_learning.components.example_gen import spec as example_gen_spec
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.production import spec as production_spec
+from tfx_metric_learning.components.retrieval_evaluator import spec as evaluator_spec
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.pipeline import PRODUCTION_MODEL
+from tfx_metric_learning.trainer_module import spec as trainer_spec
 
 _STATES = metadata_store_pb2.Execution.State
 
@@ -148,7 +153,9 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             "version": (production.get("record") or {}).get("version"),
         }
     evaluator = executions.get("RetrievalEvaluator")
-    evaluation, record = _output_json(store, evaluator, "evaluation", "evaluation.json")
+    evaluation, record = _output_json(
+        store, evaluator, evaluator_spec.EVALUATION_KEY, evaluator_spec.EVALUATION_FILE
+    )
     if record is not None:
         summary["metrics"] = record["candidate_model"]["metrics"]
         summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
@@ -159,11 +166,11 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
         summary["report"] = record.get("report")
         summary["report_errors"] = record.get("report_errors") or []
     if evaluator is not None:
-        for blessing in _outputs(store, evaluator.id).get("blessing", []):
+        for blessing in _outputs(store, evaluator.id).get(evaluator_spec.BLESSING_KEY, []):
             summary["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
     pusher = executions.get("Pusher")
     if pusher is not None and pusher.last_known_state in (_STATES.COMPLETE, _STATES.CACHED):
-        for pushed in _outputs(store, pusher.id).get("pushed_model", []):
+        for pushed in _outputs(store, pusher.id).get(standard_component_specs.PUSHED_MODEL_KEY, []):
             props = pushed.custom_properties
             if props.get("pushed") and props["pushed"].int_value == 1:
                 summary["pushed_model"] = props["pushed_destination"].string_value
@@ -181,16 +188,21 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
             "match": match,
             "source": info.get("gallery", "data"),
             "signature": bool(info.get(gallery_spec.LOOKUP_SIGNATURE)),
-            "report": os.path.join(gallery.uri, gallery_spec.REPORT_DIR, "report.html"),
+            "report": os.path.join(
+                gallery.uri, gallery_spec.REPORT_DIR, evaluator_spec.REPORT_FILE
+            ),
         }
     _, report = _output_json(
-        store, executions.get("FileBasedExampleGen"), "examples", "ingest_report.json"
+        store,
+        executions.get("FileBasedExampleGen"),
+        standard_component_specs.EXAMPLES_KEY,
+        example_gen_spec.REPORT_FILE,
     )
     if report is not None:
         summary["ingest"] = ingest_summary(report, config.ingest.data_pattern)
     validator = executions.get("DataValidator")
     if validator is not None:
-        for anomalies in _outputs(store, validator.id).get("anomalies", []):
+        for anomalies in _outputs(store, validator.id).get(ANOMALIES_KEY, []):
             props = anomalies.custom_properties
             summary["validation"] = {
                 "accepted": bool(props[BLESSED_PROPERTY].int_value),
@@ -202,12 +214,14 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
                 ),
             }
     _, training = _output_json(
-        store, executions.get("Trainer"), "model_run", "training_summary.json"
+        store, executions.get("Trainer"), trainer_spec.MODEL_RUN_KEY, trainer_spec.SUMMARY_FILE
     )
     if training is not None:
         summary["training"] = training
         trainer = executions["Trainer"]
-        summary["model_uri"] = _outputs(store, trainer.id)["model"][0].uri
+        summary["model_uri"] = _outputs(store, trainer.id)[standard_component_specs.MODEL_KEY][
+            0
+        ].uri
     return summary
 
 

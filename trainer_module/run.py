@@ -38,11 +38,11 @@ from tfx_metric_learning.trainer_module import (
     tuning_space,
 )
 from tfx_metric_learning.trainer_module import model as model_lib
+from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 from tfx_metric_learning.trainer_module.splits import VALID as VALID_SPLIT
 
-SUMMARY_FILE = "training_summary.json"
 LABEL_HASH_BUCKETS = 2**62
 READ_BATCH = 4096  # rows per batch when a split is read into memory
 
@@ -758,7 +758,9 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
         "seconds": round(time.time() - started, 2),
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
-    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, SUMMARY_FILE), "w") as f:
+    with tf.io.gfile.GFile(
+        os.path.join(fn_args.model_run_dir, trainer_spec.SUMMARY_FILE), "w"
+    ) as f:
         json.dump(summary, f, indent=2)
     logging.info("training summary: %s", json.dumps(summary))
 

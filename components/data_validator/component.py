@@ -8,20 +8,20 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from tfx_metric_learning.components.data_validator import executor
+from tfx_metric_learning.components.data_validator import executor, spec
 from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 
 
 class DataValidatorSpec(ComponentSpec):
     """Inputs: statistics, the schema, the examples (their span). Output: the anomalies."""
 
-    PARAMETERS = {executor.SETTINGS_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {spec.SETTINGS_KEY: ExecutionParameter(type=str)}
     INPUTS = {
-        executor.STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
-        executor.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
-        executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        spec.STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        spec.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+        spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
-    OUTPUTS = {executor.ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
+    OUTPUTS = {spec.ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}
 
 
 class DataValidator(base_component.BaseComponent):

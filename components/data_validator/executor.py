@@ -38,7 +38,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils, writer_utils
 
-from tfx_metric_learning.components.data_validator import ledger
+from tfx_metric_learning.components.data_validator import ledger, spec
 from tfx_metric_learning.components.data_validator.schema_curation import (
     MISSING_TAG,
     max_missing_fraction,
@@ -47,16 +47,6 @@ from tfx_metric_learning.components.data_validator.schema_curation import (
 from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 
-SETTINGS_KEY = "settings"
-STATISTICS_KEY = "statistics"
-SCHEMA_KEY = "schema"
-EXAMPLES_KEY = "examples"
-ANOMALIES_KEY = "anomalies"
-BLESSED_PROPERTY = "blessed"  # int 1 / 0 on the anomalies artifact
-FOUND_PROPERTY = "anomalies_found"  # JSON list, see ``describe``
-BASELINE_PROPERTY = "baseline_span"  # the span drift was measured against (spans only)
-SPAN_PROPERTY = "validated_span"  # the span checked (spans only)
-ANOMALIES_FILE = "SchemaDiff.pb"
 # TFDV's drift and skew reasons: the only ones a drift measurement explains
 _DRIFT_REASONS = frozenset(
     {
@@ -206,12 +196,12 @@ class Executor(base_executor.BaseExecutor):
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         settings = ValidationSettings.from_json(
-            exec_properties[SETTINGS_KEY], complete=True, source="DataValidator's settings"
+            exec_properties[spec.SETTINGS_KEY], complete=True, source="DataValidator's settings"
         )
-        stats_artifact = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
-        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
-        schema = load_schema(artifact_utils.get_single_instance(input_dict[SCHEMA_KEY]))
-        out = artifact_utils.get_single_instance(output_dict[ANOMALIES_KEY])
+        stats_artifact = artifact_utils.get_single_instance(input_dict[spec.STATISTICS_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
+        schema = load_schema(artifact_utils.get_single_instance(input_dict[spec.SCHEMA_KEY]))
+        out = artifact_utils.get_single_instance(output_dict[spec.ANOMALIES_KEY])
 
         split_names = artifact_utils.decode_split_names(stats_artifact.split_names)
         uses_spans = NEW_SPAN in split_names
@@ -229,17 +219,17 @@ class Executor(base_executor.BaseExecutor):
             stats = stats_artifact_utils.load_statistics(stats_artifact, split).proto()
             anomalies = tfdv.validate_statistics(stats, schema, previous_statistics=previous)
             missing_value_anomalies(stats, schema, anomalies)
-            path = os.path.join(artifact_utils.get_split_uri([out], split), ANOMALIES_FILE)
+            path = os.path.join(artifact_utils.get_split_uri([out], split), spec.ANOMALIES_FILE)
             writer_utils.write_anomalies(path, anomalies)
             found.extend(describe(anomalies, split))
 
         accepted = not found or settings.allow_anomalies
-        out.set_int_custom_property(BLESSED_PROPERTY, int(accepted))
-        out.set_string_custom_property(FOUND_PROPERTY, json.dumps(found, sort_keys=True))
+        out.set_int_custom_property(spec.BLESSED_PROPERTY, int(accepted))
+        out.set_string_custom_property(spec.FOUND_PROPERTY, json.dumps(found, sort_keys=True))
         if uses_spans:
-            out.set_int_custom_property(SPAN_PROPERTY, span)
+            out.set_int_custom_property(spec.SPAN_PROPERTY, span)
         if previous is not None:
-            out.set_int_custom_property(BASELINE_PROPERTY, int(baseline["span"]))
+            out.set_int_custom_property(spec.BASELINE_PROPERTY, int(baseline["span"]))
         where = f"span {span}" if uses_spans else f"splits {', '.join(checked)}"
         against = (
             f" and span {baseline['span']}'s statistics"

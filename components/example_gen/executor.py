@@ -20,7 +20,7 @@ It runs inside TFX's ``FileBasedExampleGen`` and replaces the Beam conversion, i
   span's rows again as the ``new_span`` split; the span, version, spans read and the input
   fingerprint (TFX's own, over the files read) are recorded in the report and on the
   artifact; on Kubeflow the task is cached on the digest of that fingerprint as the run's
-  plan found it before (``PLANNED_DIGEST_KEY``, ``kubeflow/run_plan.py``, which calls
+  plan found it before (``spec.PLANNED_DIGEST_KEY``, ``kubeflow/run_plan.py``, which calls
   ``input_digest``), and files that changed in between fail the execution, so no cache entry
   holds data other than what its key names;
 - split by the evaluation protocol: ``seen_classes`` (an exact, stratified share of every
@@ -62,6 +62,7 @@ from tfx_metric_learning.components.example_gen import (
     rows,
     sink,
     spans,
+    spec,
     split_plan,
 )
 from tfx_metric_learning.components.example_gen.files import DataError
@@ -70,18 +71,8 @@ from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
 from tfx_metric_learning.trainer_module import records
 
-REPORT_FILE = "ingest_report.json"
-# under the examples artifact while ExampleGen runs: each chunk's encoded rows (see Executor)
-STAGING_DIR = ".staging"
 # rows validated and encoded together (numpy per batch; a batch of 64 features is ~1 MB)
 BATCH_ROWS = 2048
-# custom properties of the examples artifact (ML Metadata): the spans read, those left out
-SPANS_PROPERTY = "spans"
-# the fingerprint of the files read (TFX's: counts, bytes, mtimes per span pattern)
-FINGERPRINT_PROPERTY = "input_fingerprint"
-LEFT_OUT_PROPERTY = "spans_left_out"
-# execution property on Kubeflow: ``input_digest`` as the run's plan found it; the cache key
-PLANNED_DIGEST_KEY = "data_fingerprint"
 
 
 def ingest_settings(exec_properties: dict[str, Any]) -> IngestSettings:
@@ -528,9 +519,9 @@ class Executor(BaseExampleGenExecutor):
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
-        report_path = os.path.join(examples.uri, REPORT_FILE)
+        report_path = os.path.join(examples.uri, spec.REPORT_FILE)
         self._report_prefix = report_path
-        self._staging = os.path.join(examples.uri, STAGING_DIR)
+        self._staging = os.path.join(examples.uri, spec.STAGING_DIR)
         fileio.makedirs(self._staging)
         try:
             self._write_examples(output_dict, exec_properties)
@@ -539,7 +530,7 @@ class Executor(BaseExampleGenExecutor):
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
-        planned = exec_properties.get(PLANNED_DIGEST_KEY)
+        planned = exec_properties.get(spec.PLANNED_DIGEST_KEY)
         if planned and fingerprint_digest(report["input_fingerprint"]) != planned:
             raise DataError(
                 f"the input files under {exec_properties[standard_component_specs.INPUT_BASE_KEY]} "
@@ -552,13 +543,13 @@ class Executor(BaseExampleGenExecutor):
         examples.span = int(newest["span"])
         if newest["version"] is not None:
             examples.version = int(newest["version"])
-        examples.set_string_custom_property(FINGERPRINT_PROPERTY, report["input_fingerprint"])
+        examples.set_string_custom_property(spec.FINGERPRINT_PROPERTY, report["input_fingerprint"])
         if report["spans"]:
             examples.set_string_custom_property(
-                SPANS_PROPERTY, ",".join(str(s["span"]) for s in report["spans"])
+                spec.SPANS_PROPERTY, ",".join(str(s["span"]) for s in report["spans"])
             )
             examples.set_string_custom_property(
-                LEFT_OUT_PROPERTY, ",".join(str(s["span"]) for s in report["spans_left_out"])
+                spec.LEFT_OUT_PROPERTY, ",".join(str(s["span"]) for s in report["spans_left_out"])
             )
         logging.info(summarise_report(report))
 

@@ -33,6 +33,7 @@ from tfx_metric_learning.components.gallery_index.signature import (
     SERVING_SIGNATURE,
 )
 from tfx_metric_learning.components.production import record as production_record
+from tfx_metric_learning.components.production import spec as production_spec
 
 BATCH_ROWS = 4096
 
@@ -99,7 +100,7 @@ class Lookup:
     def load(cls, path: str) -> Lookup:
         """The version at ``path``: a version folder, or a serving dir (its production)."""
         version_dir = path
-        if not fileio.exists(os.path.join(path, "saved_model.pb")):
+        if not fileio.exists(os.path.join(path, production_spec.SAVED_MODEL)):
             production = production_record.read(path)
             if not production.found:
                 raise FileNotFoundError(

@@ -3,7 +3,7 @@
 Its inputs are one model, training run and evaluation per (candidate, seed) branch, so their
 number is the comparison's: ``Leaderboard`` builds a spec class per instance with channels
 ``model_<i>``, ``model_run_<i>`` and ``evaluation_<i>`` for branch ``i`` (the branches'
-candidate and seed are an execution property, ``executor.BRANCHES_KEY``). Orchestrators only
+candidate and seed are an execution property, ``spec.BRANCHES_KEY``). Orchestrators only
 see channels and properties (the compiled IR and KFP spec name each input), so nothing
 depends on the class being importable by name.
 """
@@ -18,32 +18,33 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from tfx_metric_learning.components.leaderboard import executor
+from tfx_metric_learning.components.leaderboard import spec as leaderboard_spec
 
 
 class LeaderboardSpec(ComponentSpec):
     """Branches' models, training runs and evaluations -> the leaderboard and the winner."""
 
     PARAMETERS = {
-        executor.BRANCHES_KEY: ExecutionParameter(type=str),
-        executor.METRICS_KEY: ExecutionParameter(type=str),
+        leaderboard_spec.BRANCHES_KEY: ExecutionParameter(type=str),
+        leaderboard_spec.METRICS_KEY: ExecutionParameter(type=str),
     }
     INPUTS: dict = {}  # per instance, see ``_spec_class``
     OUTPUTS = {
-        executor.LEADERBOARD_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        leaderboard_spec.LEADERBOARD_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        leaderboard_spec.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
     }
 
 
 def _spec_class(count: int) -> type[LeaderboardSpec]:
     inputs = {}
     for i in range(count):
-        inputs[executor.input_key(executor.MODEL_KEY, i)] = ChannelParameter(
+        inputs[executor.input_key(leaderboard_spec.MODEL_KEY, i)] = ChannelParameter(
             type=standard_artifacts.Model
         )
-        inputs[executor.input_key(executor.MODEL_RUN_KEY, i)] = ChannelParameter(
+        inputs[executor.input_key(leaderboard_spec.MODEL_RUN_KEY, i)] = ChannelParameter(
             type=standard_artifacts.ModelRun
         )
-        inputs[executor.input_key(executor.EVALUATION_KEY, i)] = ChannelParameter(
+        inputs[executor.input_key(leaderboard_spec.EVALUATION_KEY, i)] = ChannelParameter(
             type=standard_artifacts.ModelEvaluation
         )
     return type("LeaderboardSpec", (LeaderboardSpec,), {"INPUTS": inputs})
@@ -65,7 +66,11 @@ class Leaderboard(base_component.BaseComponent):
             raise ValueError("a Leaderboard needs at least one branch")
         channels = {}
         for i, branch in enumerate(branches):
-            for key in (executor.MODEL_KEY, executor.MODEL_RUN_KEY, executor.EVALUATION_KEY):
+            for key in (
+                leaderboard_spec.MODEL_KEY,
+                leaderboard_spec.MODEL_RUN_KEY,
+                leaderboard_spec.EVALUATION_KEY,
+            ):
                 channels[executor.input_key(key, i)] = branch[key]
         described = [{"candidate": b["candidate"], "seed": int(b["seed"])} for b in branches]
         spec = _spec_class(len(branches))(

@@ -21,20 +21,9 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from tfx_metric_learning.components.leaderboard import ranking, report
-from tfx_metric_learning.components.retrieval_evaluator.executor import EVALUATION_FILE
-from tfx_metric_learning.trainer_module.run import SUMMARY_FILE
-
-BRANCHES_KEY = "branches"
-METRICS_KEY = "metrics"
-MODEL_KEY = "model"
-MODEL_RUN_KEY = "model_run"
-EVALUATION_KEY = "evaluation"
-LEADERBOARD_KEY = "leaderboard"
-LEADERBOARD_FILE = "leaderboard.json"
-# custom properties of the output model: which branch it is
-CANDIDATE_PROPERTY = "candidate"
-SEED_PROPERTY = "seed"
+from tfx_metric_learning.components.leaderboard import ranking, report, spec
+from tfx_metric_learning.components.retrieval_evaluator.spec import EVALUATION_FILE
+from tfx_metric_learning.trainer_module.spec import SUMMARY_FILE
 
 
 def input_key(kind: str, index: int) -> str:
@@ -95,15 +84,15 @@ class Executor(base_executor.BaseExecutor):
     """Ranks the branches and outputs the leaderboard and a copy of the winning model."""
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 (TFX's name)
-        branches = json.loads(exec_properties[BRANCHES_KEY])
-        metrics = json.loads(exec_properties[METRICS_KEY])
+        branches = json.loads(exec_properties[spec.BRANCHES_KEY])
+        metrics = json.loads(exec_properties[spec.METRICS_KEY])
         summaries, evaluations, models = [], [], []
         for i in range(len(branches)):
-            run_uri = artifact_utils.get_single_uri(input_dict[input_key(MODEL_RUN_KEY, i)])
-            eval_uri = artifact_utils.get_single_uri(input_dict[input_key(EVALUATION_KEY, i)])
+            run_uri = artifact_utils.get_single_uri(input_dict[input_key(spec.MODEL_RUN_KEY, i)])
+            eval_uri = artifact_utils.get_single_uri(input_dict[input_key(spec.EVALUATION_KEY, i)])
             summaries.append(_read_json(run_uri, SUMMARY_FILE))
             evaluations.append(_read_json(eval_uri, EVALUATION_FILE))
-            models.append(artifact_utils.get_single_uri(input_dict[input_key(MODEL_KEY, i)]))
+            models.append(artifact_utils.get_single_uri(input_dict[input_key(spec.MODEL_KEY, i)]))
         records, raw = branch_records(branches, summaries, evaluations)
         raw = {name: {m: values[m] for m in metrics} for name, values in raw.items()}
         board = ranking.build(records, raw, metrics)
@@ -115,15 +104,15 @@ class Executor(base_executor.BaseExecutor):
             for i, b in enumerate(branches)
             if b["candidate"] == winner["candidate"] and int(b["seed"]) == winner["seed"]
         )
-        model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
+        model = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
         io_utils.copy_dir(models[index], model.uri)
-        model.set_string_custom_property(CANDIDATE_PROPERTY, winner["candidate"])
-        model.set_int_custom_property(SEED_PROPERTY, int(winner["seed"]))
+        model.set_string_custom_property(spec.CANDIDATE_PROPERTY, winner["candidate"])
+        model.set_int_custom_property(spec.SEED_PROPERTY, int(winner["seed"]))
         winner["model_uri"] = models[index]
         logging.info("leaderboard winner: %s", winner)
 
-        out = artifact_utils.get_single_uri(output_dict[LEADERBOARD_KEY])
+        out = artifact_utils.get_single_uri(output_dict[spec.LEADERBOARD_KEY])
         path, errors = report.write_report(out, board)
         board["report"], board["report_errors"] = path, errors
-        with fileio.open(os.path.join(out, LEADERBOARD_FILE), "wb") as f:
+        with fileio.open(os.path.join(out, spec.LEADERBOARD_FILE), "wb") as f:
             f.write(json.dumps(board, indent=2).encode("utf-8"))

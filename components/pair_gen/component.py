@@ -9,6 +9,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
@@ -18,17 +19,17 @@ class PairGenSpec(ComponentSpec):
 
     PARAMETERS = {
         # PairSettings as JSON (every setting)
-        executor.SETTINGS_KEY: ExecutionParameter(type=str),
+        pair_gen_spec.SETTINGS_KEY: ExecutionParameter(type=str),
         # TrainingSettings as JSON; when given, the mode and shape follow its loss
-        executor.TRAINING_KEY: ExecutionParameter(type=str, optional=True),
+        pair_gen_spec.TRAINING_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
-        "transformed_examples": ChannelParameter(type=standard_artifacts.Examples),
-        "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
+        pair_gen_spec.TRANSFORMED_EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        pair_gen_spec.TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph),
     }
     OUTPUTS = {
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-        "schema": ChannelParameter(type=standard_artifacts.Schema),
+        pair_gen_spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        pair_gen_spec.SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
     }
 
 

@@ -50,7 +50,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from tfx_metric_learning.components.pair_gen import sampling, steps
+from tfx_metric_learning.components.pair_gen import sampling, spec, steps
 from tfx_metric_learning.components.pair_gen.blocks import Payload, Store
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.components.pair_gen.steps import PairGenError
@@ -58,27 +58,20 @@ from tfx_metric_learning.trainer_module import keys, pair_gen_build
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 from tfx_metric_learning.trainer_module.splits import TRAIN, VALID
 
-STATS_FILE = "pair_gen_stats.json"
-SCHEMA_FILE = "schema.pbtxt"
-SETTINGS_KEY = "settings"
-TRAINING_KEY = "training"
-
 __all__ = [
     "Executor",
     "PairGenError",
     "output_schema",
     "resolve_settings",
-    "STATS_FILE",
-    "SCHEMA_FILE",
 ]
 
 
 def resolve_settings(exec_properties: dict[str, Any]) -> PairSettings:
     """The settings to build with: ``settings``, following ``training`` when it is given."""
     settings = PairSettings.from_json(
-        exec_properties.get(SETTINGS_KEY) or "", complete=True, source="PairGen's settings"
+        exec_properties.get(spec.SETTINGS_KEY) or "", complete=True, source="PairGen's settings"
     )
-    training = exec_properties.get(TRAINING_KEY)
+    training = exec_properties.get(spec.TRAINING_KEY)
     if training:
         settings = settings.following(
             TrainingSettings.from_json(training, complete=True, source="PairGen's training")
@@ -167,10 +160,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Runs one Beam pipeline over all splits; writes data, schema and stats."""
         self._log_startup(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(input_dict["transformed_examples"])
-        transform_graph = artifact_utils.get_single_instance(input_dict["transform_graph"])
-        out_examples = artifact_utils.get_single_instance(output_dict["examples"])
-        out_schema = artifact_utils.get_single_instance(output_dict["schema"])
+        examples = artifact_utils.get_single_instance(input_dict[spec.TRANSFORMED_EXAMPLES_KEY])
+        transform_graph = artifact_utils.get_single_instance(input_dict[spec.TRANSFORM_GRAPH_KEY])
+        out_examples = artifact_utils.get_single_instance(output_dict[spec.EXAMPLES_KEY])
+        out_schema = artifact_utils.get_single_instance(output_dict[spec.SCHEMA_KEY])
         settings = resolve_settings(exec_properties)
         logging.info("PairGen settings: %s", settings.to_json())
         mode, k = settings.mode, settings.num_negatives
@@ -188,7 +181,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         dim = _feature_dim(transformed_schema, keys.FEATURES)
         split_names = artifact_utils.decode_split_names(examples.split_names)
         out_examples.split_names = artifact_utils.encode_split_names(split_names)
-        stats_path = os.path.join(out_examples.uri, STATS_FILE)
+        stats_path = os.path.join(out_examples.uri, spec.STATS_FILE)
         tmp = self._spill_dir(out_examples.uri)
 
         built = {  # what run_fn checks against its loss
@@ -256,7 +249,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         schema = schema_pb2.Schema()
         schema.CopyFrom(transformed_schema if passes_rows else output_schema(mode, dim, k))
         pair_gen_build.annotate(schema, stats)  # what the Trainer checks and counts
-        io_utils.write_pbtxt_file(os.path.join(out_schema.uri, SCHEMA_FILE), schema)
+        io_utils.write_pbtxt_file(os.path.join(out_schema.uri, spec.SCHEMA_FILE), schema)
 
     def _spill_dir(self, out_uri: str) -> str:
         """The execution's temporary folder (beside the output when run without a context)."""

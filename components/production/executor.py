@@ -33,7 +33,7 @@ from tfx_metric_learning.components.production import spec
 def has_model(model_uri: str) -> bool:
     """Whether a ``Model`` artifact at ``model_uri`` holds a SavedModel (production's may not)."""
     serving = path_utils.serving_model_path(model_uri)
-    return fileio.exists(os.path.join(serving, record_lib.SAVED_MODEL))
+    return fileio.exists(os.path.join(serving, spec.SAVED_MODEL))
 
 
 class ProductionChanged(RuntimeError):

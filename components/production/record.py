@@ -44,7 +44,6 @@ from tfx.dsl.io import fileio
 
 from tfx_metric_learning.components.production import spec
 
-SAVED_MODEL = "saved_model.pb"
 REQUIRED = ("format", "version", "model_uri")
 NO_RECORD = "none"  # the digest of a serving location without a record
 
@@ -147,11 +146,11 @@ def read(serving_dir: str) -> Production:
     if problem:
         return Production(spec.UNUSABLE, f"the production record {path} {problem}", record, digest)
     model = record["model_uri"]
-    if not fileio.exists(os.path.join(model, SAVED_MODEL)):
+    if not fileio.exists(os.path.join(model, spec.SAVED_MODEL)):
         return Production(
             spec.UNUSABLE,
             f"the production record {path} names version {record['version']} at {model}, "
-            f"which holds no {SAVED_MODEL}",
+            f"which holds no {spec.SAVED_MODEL}",
             record,
             digest,
         )

@@ -10,6 +10,7 @@ versions, so the record's file and history folder are invisible to it.
 """
 
 # --- at the serving location ----------------------------------------------------------------
+SAVED_MODEL = "saved_model.pb"  # a version folder is complete (loadable) once it holds this
 RECORD_FILE = "production.json"  # the production record: one JSON object (``record.py``)
 HISTORY_DIR = "production_history"  # every record ever written, ``<version>.json``
 RECORD_FORMAT = 1  # the record's ``format``; a reader refuses any other

@@ -51,13 +51,12 @@ from tfx_metric_learning.components.production import record as production_recor
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.retrieval_evaluator.spec import BLESSING_METRICS_FILE
 
-SAVED_MODEL = "saved_model.pb"
 STAGING_PREFIX = ".push-"
 
 
 def is_complete(version_dir: str) -> bool:
     """Whether a version folder holds a model a server would load."""
-    return fileio.exists(os.path.join(version_dir, SAVED_MODEL))
+    return fileio.exists(os.path.join(version_dir, production_spec.SAVED_MODEL))
 
 
 def remove_leftovers(base: str) -> list[str]:
@@ -85,16 +84,16 @@ def _copy_model(model_path: str, target: str, gallery_dir: str = "") -> None:
     io_utils.copy_dir(model_path, target, deny_regex_patterns=[r"saved_model\.pb$"])
     if gallery_dir:  # before saved_model.pb: a version a server loads holds its gallery
         _copy_gallery(gallery_dir, os.path.join(target, gallery_spec.PUSHED_SUBDIR))
-    source = os.path.join(model_path, SAVED_MODEL)
-    tmp = os.path.join(target, f"{SAVED_MODEL}.tmp")
+    source = os.path.join(model_path, production_spec.SAVED_MODEL)
+    tmp = os.path.join(target, f"{production_spec.SAVED_MODEL}.tmp")
     io_utils.copy_file(source, tmp, overwrite=True)
-    fileio.rename(tmp, os.path.join(target, SAVED_MODEL), overwrite=True)
+    fileio.rename(tmp, os.path.join(target, production_spec.SAVED_MODEL), overwrite=True)
 
 
 def _rename_files(source: str, target: str) -> None:
     """Renames every file of ``source`` under ``target``, ``saved_model.pb`` last."""
     files = [os.path.join(root, name) for root, _, names in fileio.walk(source) for name in names]
-    files.sort(key=lambda p: os.path.relpath(p, source) == SAVED_MODEL)
+    files.sort(key=lambda p: os.path.relpath(p, source) == production_spec.SAVED_MODEL)
     for path in files:
         dst = os.path.join(target, os.path.relpath(path, source))
         fileio.makedirs(os.path.dirname(dst))

@@ -30,8 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tfx_metric_learning.components.retrieval_evaluator import verification  # noqa: E402
+from tfx_metric_learning.components.retrieval_evaluator.spec import REPORT_FILE  # noqa: E402
 
-REPORT_FILE = "report.html"
 TSNE_MAX_POINTS = 2000
 # t-SNE optimisation steps: half of scikit-learn's default 1,000, which on the demo's 539 points
 # took 3 s of the evaluator's 9 for a picture that changes little after 500

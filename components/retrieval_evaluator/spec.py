@@ -20,6 +20,7 @@ BLESSING_KEY = "blessing"
 METRICS_FILE = "metrics.json"  # the candidate's metrics
 EVALUATION_FILE = "evaluation.json"  # the decision and every number behind it
 REPORT_DIR = "report"
+REPORT_FILE = "report.html"  # in REPORT_DIR (and the Leaderboard's, the GalleryIndex's)
 EMBEDDINGS_DIR = "embeddings"
 
 # in the ModelBlessing, beside TFX's BLESSED / NOT_BLESSED file: ``{"blessed",

@@ -8,6 +8,7 @@ import yaml
 from tests.pipeline import span_data
 from tfx_metric_learning.components.data_validator import ledger
 from tfx_metric_learning.components.production import record
+from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.kubeflow import run_plan
 from tfx_metric_learning.pipeline import cli
 
@@ -72,7 +73,7 @@ def test_the_plan_changes_exactly_with_what_a_task_will_read(planned):
     assert moved == {run_plan.DATA_KEY}
     serving = planned["serving"]
     (serving / "100").mkdir(parents=True)
-    (serving / "100" / record.SAVED_MODEL).write_bytes(b"model")
+    (serving / "100" / production_spec.SAVED_MODEL).write_bytes(b"model")
     record.write(str(serving), record.make_record("100", str(serving / "100")))  # a push
     moved, first = changed()
     assert moved == {run_plan.PRODUCTION_KEY}

@@ -17,7 +17,7 @@ import os
 import pytest
 
 from tests.pipeline.test_e2e import cli
-from tfx_metric_learning.components.leaderboard.executor import LEADERBOARD_FILE
+from tfx_metric_learning.components.leaderboard.spec import LEADERBOARD_FILE
 from tfx_metric_learning.pipeline import data
 
 pytestmark = pytest.mark.e2e

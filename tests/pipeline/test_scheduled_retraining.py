@@ -29,7 +29,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tests.pipeline import span_data
 from tests.saved_models import assert_same_weights
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen.executor import SPANS_PROPERTY
+from tfx_metric_learning.components.example_gen.spec import SPANS_PROPERTY
 from tfx_metric_learning.components.gallery_index.spec import SERVING_MODEL_DIR
 from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.pipeline.cli import EXIT_ANOMALIES

@@ -11,6 +11,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from tests.transform_helpers import analyze_and_transform, write_splits
 from tfx_metric_learning.components.pair_gen import executor as pair_gen
+from tfx_metric_learning.components.pair_gen import spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 
 FEATURES = [f"pixel_{i}_{j}" for i in range(8) for j in range(8)]
@@ -50,7 +51,7 @@ def prepare_run_inputs(base) -> dict:
             {"transformed_examples": [examples], "transform_graph": [graph]},
             {"examples": [out], "schema": [schema]},
             {
-                pair_gen.SETTINGS_KEY: PairSettings(
+                spec.SETTINGS_KEY: PairSettings(
                     mode=mode,
                     triplets_per_anchor=2,
                     num_negatives=5,
@@ -96,7 +97,7 @@ def fn_args_from(examples_uri, schema_uri, graph, out_dir, custom_config):
         train_files=[os.path.join(examples_uri, "Split-train", "*")],
         # as the pipeline wires it: the Trainer's eval split is the validation split
         eval_files=[os.path.join(examples_uri, "Split-valid", "*")],
-        schema_path=os.path.join(schema_uri, pair_gen.SCHEMA_FILE),
+        schema_path=os.path.join(schema_uri, spec.SCHEMA_FILE),
         transform_output=graph,
         transform_graph_path=graph,
         serving_model_dir=os.path.join(out_dir, "serving"),

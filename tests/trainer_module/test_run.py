@@ -15,8 +15,9 @@ from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
 
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
-from tfx_metric_learning.components.pair_gen import executor as pair_gen
+from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
 from tfx_metric_learning.trainer_module import run, selection
+from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.retrieval import metrics
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
@@ -42,7 +43,7 @@ def test_every_loss_trains_and_exports_without_nan(prepared, name, tmp_path):
     )
     fn_args = fn_args_for(prepared, spec.pair_gen_mode, tmp_path, training.to_dict())
     run.run_fn(fn_args)
-    summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
+    summary = json.load(open(tmp_path / "run" / trainer_spec.SUMMARY_FILE))
     assert all(np.isfinite(summary["history"]["loss"])), summary["history"]
     assert summary["selection"]["split"] == "valid"
     kept = summary["selection"]  # 30 steps are one epoch: kept is 0 (untrained) or 1
@@ -85,13 +86,13 @@ def test_run_fn_refuses_incomplete_training_settings(prepared, tmp_path):
 def _mode_inputs(prepared, mode):
     """``(file patterns, DataAccessor, schema, train rows)`` of PairGen's output in ``mode``."""
     examples, schema_artifact = prepared["modes"][mode]
-    schema = run.load_schema(os.path.join(schema_artifact.uri, pair_gen.SCHEMA_FILE))
+    schema = run.load_schema(os.path.join(schema_artifact.uri, pair_gen_spec.SCHEMA_FILE))
     accessor = fn_args_utils.DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None,
         data_view_decode_fn=None,
     )
-    stats = json.load(open(os.path.join(examples.uri, pair_gen.STATS_FILE)))["splits"]["train"]
+    stats = json.load(open(os.path.join(examples.uri, pair_gen_spec.STATS_FILE)))["splits"]["train"]
     return [os.path.join(examples.uri, "Split-train", "*")], accessor, schema, stats
 
 
@@ -269,7 +270,7 @@ def test_warm_start_begins_from_the_base_model_weights(prepared, tmp_path):
     np.testing.assert_allclose(
         embed(str(tmp_path / "warm" / "serving")), embed(base_dir), atol=1e-5
     )
-    summary = json.load(open(tmp_path / "warm" / "run" / run.SUMMARY_FILE))
+    summary = json.load(open(tmp_path / "warm" / "run" / trainer_spec.SUMMARY_FILE))
     assert summary["warm_started_from"] == base_dir
     cold = fn_args_for(prepared, "none", tmp_path / "cold", still.to_dict())  # no base model yet
     run.run_fn(cold)
@@ -309,7 +310,7 @@ def test_the_exported_model_is_the_epoch_with_the_best_validation_map_at_r(prepa
         hidden_units=[64],
     )
     run.run_fn(fn_args_for(prepared, "none", tmp_path, training.to_dict()))
-    summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
+    summary = json.load(open(tmp_path / "run" / trainer_spec.SUMMARY_FILE))
     curve = summary["history"]["val_map_at_r"]
     kept = summary["selection"]
     assert len(curve) == 5 and kept["validation_rows"] == len(prepared["raw_valid"])
@@ -325,7 +326,7 @@ def test_a_residual_encoder_starts_from_its_inputs_and_is_exported_trained(prepa
     )
     fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
     run.run_fn(fn_args)
-    kept = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))["selection"]
+    kept = json.load(open(tmp_path / "run" / trainer_spec.SUMMARY_FILE))["selection"]
     # epoch 0 is the transformed input itself (embedding_dim 64 = the 64 pixels)
     features, labels = selection.read_rows(fn_args.eval_files, seed=0)
     inputs = metrics.retrieval_metrics(features, labels, [1])["map_at_r"]

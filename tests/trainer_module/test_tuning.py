@@ -7,6 +7,7 @@ import tensorflow_transform as tft
 
 from tests.trainer_module.run_helpers import fn_args_for, prepare_run_inputs
 from tfx_metric_learning.trainer_module import preprocessing, run, selection, tuning, tuning_space
+from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 SMALL = {"epochs": 1, "batch_size": 64, "train_steps": 10, "embedding_dim": 16}
@@ -73,6 +74,6 @@ def test_run_fn_trains_with_the_tuned_values(prepared, tmp_path):
     values = {"learning_rate": 0.0042, "loss.temperature": 0.33}
     fn_args.hyperparameters = {"space": [], "values": values}
     run.run_fn(fn_args)
-    summary = json.load(open(tmp_path / "run" / run.SUMMARY_FILE))
+    summary = json.load(open(tmp_path / "run" / trainer_spec.SUMMARY_FILE))
     assert summary["tuned"] == values
     assert summary["learning_rate"] == 0.0042 and summary["loss_params"]["temperature"] == 0.33

@@ -11,7 +11,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from tests.components.data_validator.test_schema_curation import LABEL, curated_schema, span
-from tfx_metric_learning.components.data_validator import executor, ledger
+from tfx_metric_learning.components.data_validator import executor, ledger, spec
 from tfx_metric_learning.components.data_validator.settings import ValidationSettings
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 
@@ -66,7 +66,7 @@ def test_spans_are_checked_against_the_last_accepted_span(tmp_path):
     assert found[0]["measured"] > found[0]["threshold"] == 0.2
     assert "weight: High approximate Jensen-Shannon divergence" in executor.message(found)
     # the anomalies file stays in the artifact, in TFX's layout
-    path = os.path.join(drifted.uri, f"Split-{NEW_SPAN}", executor.ANOMALIES_FILE)
+    path = os.path.join(drifted.uri, f"Split-{NEW_SPAN}", spec.ANOMALIES_FILE)
     assert os.path.getsize(path) > 0
     assert ledger.rejected(verdicts) == {2: None}
 
@@ -132,7 +132,7 @@ def test_one_empty_cell_passes_and_many_are_named_with_their_measure(tmp_path):
     text = executor.message([found])
     assert "30.0% of the rows have no value" in text and "at most 5.0%" in text, text
     # the anomaly is in TFX's anomalies file too, as TFDV's type
-    path = os.path.join(rejected.uri, f"Split-{NEW_SPAN}", executor.ANOMALIES_FILE)
+    path = os.path.join(rejected.uri, f"Split-{NEW_SPAN}", spec.ANOMALIES_FILE)
     written = anomalies_pb2.Anomalies.FromString(open(path, "rb").read())
     assert written.anomaly_info["height"].reason[0].type == executor._LOW_PRESENCE
 

@@ -11,7 +11,7 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from tfx_metric_learning.components.example_gen import component, executor
+from tfx_metric_learning.components.example_gen import component, executor, spec
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 
 
@@ -49,7 +49,7 @@ def run_example_gen(
     examples.uri = out_dir
     context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args or [])
     executor.Executor(context).Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
-    with open(os.path.join(out_dir, executor.REPORT_FILE)) as f:
+    with open(os.path.join(out_dir, spec.REPORT_FILE)) as f:
         return json.load(f)
 
 

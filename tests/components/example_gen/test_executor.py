@@ -8,7 +8,7 @@ from tfx.types import standard_artifacts
 
 from tests.components.example_gen.helpers import run_example_gen
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import executor, ranges
+from tfx_metric_learning.components.example_gen import executor, ranges, spec
 from tfx_metric_learning.components.example_gen import rows as rows_module
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 from tfx_metric_learning.pipeline import data
@@ -312,8 +312,8 @@ def test_a_window_of_spans_skips_rejected_ones_and_splits_out_the_newest(tmp_pat
     }
     assert spans_of == {"train": [1.0, 3.0], "eval": [1.0, 3.0], NEW_SPAN: [3.0]}
     assert len(_read_split(out, NEW_SPAN)) == 40
-    assert artifact.get_string_custom_property(executor.SPANS_PROPERTY) == "1,3"
-    assert artifact.get_string_custom_property(executor.LEFT_OUT_PROPERTY) == "2"
+    assert artifact.get_string_custom_property(spec.SPANS_PROPERTY) == "1,3"
+    assert artifact.get_string_custom_property(spec.LEFT_OUT_PROPERTY) == "2"
     assert artifact.span == 3  # the span the driver resolved, as the Examples property
 
 
@@ -409,7 +409,7 @@ def test_worker_processes_write_what_one_process_writes(tmp_path, monkeypatch):
                 for split in ("train", "eval", "valid")
             }
         )
-        assert not os.path.exists(os.path.join(out, executor.STAGING_DIR))
+        assert not os.path.exists(os.path.join(out, spec.STAGING_DIR))
     assert reports[0]["rows_read"] == 1500
     assert reports[0]["bad_rows"] == {
         rows_module.MISSING_LABEL: 1,
@@ -428,7 +428,7 @@ def test_files_changed_since_the_run_was_planned_fail_the_execution(tmp_path):
     _write_csv(str(data_dir / "d.csv"), header, _rows())
     report = run_example_gen(str(data_dir), "d.csv", str(tmp_path / "first"))
     planned = executor.fingerprint_digest(report["input_fingerprint"])
-    as_planned = {executor.PLANNED_DIGEST_KEY: planned}
+    as_planned = {spec.PLANNED_DIGEST_KEY: planned}
     run_example_gen(str(data_dir), "d.csv", str(tmp_path / "same"), overrides=as_planned)
     _write_csv(str(data_dir / "d.csv"), header, _rows(per_class=21))  # rewritten after the plan
     with pytest.raises(executor.DataError, match="changed between the run's plan"):

@@ -7,9 +7,9 @@ import pytest
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from tfx_metric_learning.components.leaderboard import executor
-from tfx_metric_learning.components.retrieval_evaluator.executor import EVALUATION_FILE
-from tfx_metric_learning.trainer_module.run import SUMMARY_FILE
+from tfx_metric_learning.components.leaderboard import executor, spec
+from tfx_metric_learning.components.retrieval_evaluator.spec import EVALUATION_FILE
+from tfx_metric_learning.trainer_module.spec import SUMMARY_FILE
 
 METRICS = ["map_at_r", "r_precision", "precision_at_1", "recall_at_1", "recall_at_5", "roc_auc"]
 
@@ -93,7 +93,7 @@ def test_ranks_the_branches_writes_the_leaderboard_and_copies_the_winning_model(
             "metrics": json.dumps(METRICS),
         },
     )
-    board = json.loads(_read(f"{base}/board/{executor.LEADERBOARD_FILE}"))
+    board = json.loads(_read(f"{base}/board/{spec.LEADERBOARD_FILE}"))
     assert board["winner"]["candidate"] == "b" and board["winner"]["seed"] == 1
     assert board["split"] == "eval"
     assert sorted(board["raw_baselines"]) == ["raw_features", "transformed_features"]

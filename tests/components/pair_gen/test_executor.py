@@ -9,7 +9,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from tests.transform_helpers import analyze_and_transform, write_splits
-from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen import executor, spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.trainer_module import pair_gen_build
 
@@ -52,7 +52,7 @@ def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", beam_args=None, 
     executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [transform_graph]},
         {"examples": [out_examples], "schema": [out_schema]},
-        {executor.SETTINGS_KEY: settings.to_json()},
+        {spec.SETTINGS_KEY: settings.to_json()},
     )
     return out_examples.uri, out_schema.uri
 
@@ -83,10 +83,10 @@ def test_triplets_respect_labels_and_counts(tmp_path):
     labels = {"train": ["a"] * 5 + ["b"] * 4 + ["c"] * 3, "eval": ["d"] * 3 + ["e"] * 3}
     examples_dir, graph = _transformed(tmp_path, labels)
     uri, schema_uri = run_pair_gen(tmp_path, examples_dir, graph)
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))
     assert stats["splits"]["train"]["examples"] == 12 * 2
     assert stats["splits"]["eval"]["examples"] == 6 * 2
-    schema_path = os.path.join(schema_uri, executor.SCHEMA_FILE)
+    schema_path = os.path.join(schema_uri, spec.SCHEMA_FILE)
     schema = io_utils.parse_pbtxt_file(schema_path, schema_pb2.Schema())
     built = pair_gen_build.read(schema, schema_path)  # what the Trainer reads
     assert built["mode"] == "triplets" and built["splits"]["train"]["examples"] == 24
@@ -158,7 +158,7 @@ def test_pk_batches_hold_p_classes_with_k_rows_each(tmp_path):
             for r in rows[b * 12 : (b + 1) * 12]
         ]
         assert len(set(feats)) == 12
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]
     assert stats["train"]["batches"] == 5 and stats["eval"]["examples"] == 4
 
 
@@ -175,7 +175,7 @@ def test_singleton_class_is_skipped_as_anchor_and_counted(tmp_path):
         tmp_path, {"train": ["a"] * 4 + ["b"] * 4 + ["lonely"], "eval": ["a", "a", "b", "b"]}
     )
     uri, _ = run_pair_gen(tmp_path, examples_dir, graph)
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]["train"]
     assert stats["skipped_anchors"] == 1 and stats["skipped_classes"] == ["lonely"]
     assert stats["examples"] == 8 * 2
 
@@ -204,7 +204,7 @@ def test_positives_and_negatives_cover_whole_classes_uniformly(tmp_path, block_r
     uri, _ = run_pair_gen(
         tmp_path, examples_dir, graph, triplets_per_anchor=per_anchor, block_rows=block_rows
     )
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]["train"]
     assert stats["blocks"] == -(-20 // block_rows)
     source = _labels_by_vector(examples_dir, "train")
     positives, negatives = {}, {}
@@ -235,7 +235,7 @@ def test_block_size_changes_streams_not_validity(tmp_path):
     big, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name="big")
     small, _ = run_pair_gen(tmp_path, examples_dir, graph, out_name="small", block_rows=2)
     for uri in (big, small):
-        stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+        stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]["train"]
         assert stats["rows"] == 15 and stats["skipped_classes"] == ["c"]
         assert stats["examples"] == 14 * 2 and stats["positives"] == stats["negatives"] == 28
     anchors = [sorted(_vec(t, "anchor") for t in _read(uri, "train")) for uri in (big, small)]
@@ -261,7 +261,7 @@ def test_pairs_positive_fraction_and_labels(tmp_path):
         f = p.features.feature
         same = f["left_label"].bytes_list.value[0] == f["right_label"].bytes_list.value[0]
         assert same == bool(s) and _vec(p, "left") != _vec(p, "right")
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]["train"]
     assert stats["positives"] == sum(similar) and stats["negatives"] == 1800 - sum(similar)
 
 
@@ -304,7 +304,7 @@ def test_spill_files_are_removed(tmp_path):
     assert not leftovers and sorted(os.listdir(uri)) == [
         "Split-eval",
         "Split-train",
-        executor.STATS_FILE,
+        spec.STATS_FILE,
     ]
 
 
@@ -331,6 +331,6 @@ def test_examples_built_predicts_what_pair_gen_writes(tmp_path, mode):
     settings = {"mode": mode, "triplets_per_anchor": 3, "num_negatives": 2}
     settings |= {"pk_classes": 2, "pk_examples": 3}
     uri, _ = run_pair_gen(tmp_path, examples_dir, graph, **settings)
-    stats = json.load(open(os.path.join(uri, executor.STATS_FILE)))["splits"]["train"]
+    stats = json.load(open(os.path.join(uri, spec.STATS_FILE)))["splits"]["train"]
     sizes = [6, 5, 7, 2, 1]
     assert stats["examples"] == sampling.examples_built(mode, sizes, 3, 2, 3, 0) > 0

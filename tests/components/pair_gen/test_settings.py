@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfx_metric_learning.components.pair_gen import executor
+from tfx_metric_learning.components.pair_gen import executor, spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 from tfx_metric_learning.trainer_module.stage_settings import SettingsError
@@ -23,19 +23,19 @@ def test_following_takes_the_shape_the_loss_consumes_and_keeps_the_rest():
 
 def test_the_executor_follows_the_training_it_is_given():
     compiled = PairSettings().following(TrainingSettings(loss="triplet_semihard"))
-    props = {executor.SETTINGS_KEY: compiled.to_json()}
+    props = {spec.SETTINGS_KEY: compiled.to_json()}
     assert executor.resolve_settings(props).mode == "none"
     runtime = TrainingSettings(loss="contrastive").resolved().to_json()
-    props[executor.TRAINING_KEY] = runtime
+    props[spec.TRAINING_KEY] = runtime
     assert executor.resolve_settings(props).mode == "pairs"
 
 
 def test_incomplete_or_bad_settings_stop_the_executor():
     with pytest.raises(SettingsError, match="missing: "):
-        executor.resolve_settings({executor.SETTINGS_KEY: '{"mode": "pairs"}'})
+        executor.resolve_settings({spec.SETTINGS_KEY: '{"mode": "pairs"}'})
     props = {
-        executor.SETTINGS_KEY: PairSettings().to_json(),
-        executor.TRAINING_KEY: '{"loss": "contrastive"}',
+        spec.SETTINGS_KEY: PairSettings().to_json(),
+        spec.TRAINING_KEY: '{"loss": "contrastive"}',
     }
     with pytest.raises(SettingsError, match="training settings in PairGen's training must hold"):
         executor.resolve_settings(props)
