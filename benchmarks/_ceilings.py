@@ -156,7 +156,7 @@ def fit(root: str, epochs: str = "1") -> tuple[float, float]:
     from tensorflow_transform.tf_metadata import schema_utils
     from tfx.utils import io_utils
 
-    from tfx_metric_learning.trainer_module import keys, records, run
+    from tfx_metric_learning.trainer_module import datasets, keys, records
     from tfx_metric_learning.trainer_module import model as model_lib
     from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
@@ -175,7 +175,7 @@ def fit(root: str, epochs: str = "1") -> tuple[float, float]:
         for batch in records.iter_batches(path, 65536):
             parsed = tf.io.parse_example(tf.constant(batch), spec)
             xs.append(parsed[keys.FEATURES].numpy())
-            ys.append(run.label_key(parsed[keys.LABEL]).numpy())
+            ys.append(datasets.label_key(parsed[keys.LABEL]).numpy())
     x, y = np.concatenate(xs), np.concatenate(ys)
     read = time.perf_counter() - started
     training = TrainingSettings()

@@ -6,9 +6,9 @@ the transformed schema of the real ``preprocessing_fn``, analysed by TFT on a 2,
 sample); rows are class centres plus noise, 64 features, 1,000 classes. In one process, with
 one replica, the same encoder, loss and optimiser:
 
-- **ours**: ``run.make_dataset`` as ``run_fn`` calls it with the default ``in_memory_mb``
+- **ours**: ``datasets.make_dataset`` as ``run_fn`` calls it with the default ``in_memory_mb``
   (the split fits: read and parsed once through TFX's ``DataAccessor``, then a seeded
-  permutation per epoch), then ``fit`` under ``run.make_strategy()`` (one device: no
+  permutation per epoch), then ``fit`` under ``distribution.make_strategy()`` (one device: no
   distribution strategy);
 - **streamed**: the same with ``in_memory_mb`` 0 (what a split larger than the budget gets:
   TFXIO reading, shuffling and parsing the files every epoch);
@@ -90,7 +90,7 @@ def in_memory(split: str, schema) -> tuple[np.ndarray, np.ndarray]:
     """The split's ``(features, label keys)`` as numpy arrays: plain ``fit``'s input."""
     from tensorflow_transform.tf_metadata import schema_utils
 
-    from tfx_metric_learning.trainer_module import run
+    from tfx_metric_learning.trainer_module import datasets
 
     spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     files = tf.io.gfile.glob(os.path.join(split, "*.gz"))
@@ -98,7 +98,7 @@ def in_memory(split: str, schema) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for batch in ds.map(lambda s: tf.io.parse_example(s, spec)):
         xs.append(batch["features"].numpy())
-        ys.append(run.label_key(batch["label"]).numpy())
+        ys.append(datasets.label_key(batch["label"]).numpy())
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -116,8 +116,8 @@ def main() -> None:
     from tfx.components.util import tfxio_utils
     from tfx.types import artifact_utils, standard_artifacts
 
+    from tfx_metric_learning.trainer_module import datasets, distribution
     from tfx_metric_learning.trainer_module import model as model_lib
-    from tfx_metric_learning.trainer_module import run
     from tfx_metric_learning.trainer_module.losses import registry
     from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
@@ -147,9 +147,9 @@ def main() -> None:
     start = time.perf_counter()
     x, y = in_memory(split, schema)
     print(f"  in-memory arrays for the baseline read in {time.perf_counter() - start:.0f} s")
-    strategy = run.make_strategy()
+    strategy = distribution.make_strategy()
     print(
-        f"  strategy: {run.describe_strategy(strategy)[0]}, "
+        f"  strategy: {distribution.describe_strategy(strategy)[0]}, "
         f"{strategy.num_replicas_in_sync} replica(s)"
     )
     num_classes = output.vocabulary_size_by_name("label")
@@ -170,7 +170,7 @@ def main() -> None:
         trainer = model(strategy.scope())
         files = [os.path.join(split, "*")]
         start = time.perf_counter()
-        ds = run.make_dataset(
+        ds = datasets.make_dataset(
             files, accessor, schema, spec, batch, seed=0, rows=args.rows, memory_budget=budget
         )
         trainer.fit(ds, epochs=1, steps_per_epoch=WARMUP, verbose=0)
@@ -190,7 +190,7 @@ def main() -> None:
         return time.perf_counter() - start, ready
 
     variants = {
-        "ours": lambda: ours(run.memory_budget(training)),
+        "ours": lambda: ours(datasets.memory_budget(training)),
         "streamed": lambda: ours(0),
         "plain": plain,
     }

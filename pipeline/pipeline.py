@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from typing import Any
 
 # the modules behind ``tfx.v1``'s names, imported directly: ``tfx.v1`` also imports its Google
 # Cloud extensions (google.cloud.aiplatform), about 4 s of every run's start-up
@@ -31,23 +32,27 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.dsl.experimental.conditionals.conditional import Cond
 from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import standard_component_specs
 
+from tfx_metric_learning.components.data_validator import spec as data_validator_spec
 from tfx_metric_learning.components.data_validator.component import DataValidator
-from tfx_metric_learning.components.data_validator.spec import BLESSED_PROPERTY
 from tfx_metric_learning.components.example_gen.component import labelled_example_gen
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.gallery_index.component import GalleryIndex
-from tfx_metric_learning.components.leaderboard.component import Leaderboard
+from tfx_metric_learning.components.leaderboard import spec as leaderboard_spec
+from tfx_metric_learning.components.leaderboard.component import Branch, Leaderboard
 from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
 from tfx_metric_learning.components.pair_gen.component import PairGen
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.production.component import ProductionModel
 from tfx_metric_learning.components.pusher.component import Pusher
+from tfx_metric_learning.components.retrieval_evaluator import spec as evaluator_spec
 from tfx_metric_learning.components.retrieval_evaluator.component import RetrievalEvaluator
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 from tfx_metric_learning.pipeline.candidates import Candidate, branch_id, require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.data import split_input
+from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module import tuning_space
 from tfx_metric_learning.trainer_module.splits import EVAL, TRAIN, VALID
 from tfx_metric_learning.trainer_module.stage_settings import SettingsError
@@ -94,15 +99,15 @@ def create_pipeline(
     span pattern or not, a schema file or not) is compiled in.
     """
     config.validate()
-    runtime = runtime_parameters or {}
-    input_base, pattern = _input(data_path, runtime, RUNTIME_PARAMETERS)
+    runtime = Runtime(config, runtime_parameters or {})
+    input_base, pattern = _input(data_path, runtime.parameters, RUNTIME_PARAMETERS)
     head = _validated_examples(config, input_base, pattern, runtime)
-    example_gen, schema_gen = head[0], head[2]
-    accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
     production = _production(config)
-    with Cond(accepted == 1):
-        downstream = _training_and_push(config, example_gen, schema_gen, production, runtime)
-    return _pipeline(config, [*head, production, *downstream], metadata_connection_config)
+    with Cond(head.accepted() == 1):
+        downstream = _training_and_push(config, head, production, runtime)
+    return _pipeline(
+        config, [*head.components, production, *downstream], metadata_connection_config
+    )
 
 
 def _input(data_path: str, runtime: dict, allowed: tuple[str, ...]) -> tuple[str, str]:
@@ -115,20 +120,69 @@ def _input(data_path: str, runtime: dict, allowed: tuple[str, ...]) -> tuple[str
     return split_input(data_path)
 
 
-def _validated_examples(config: PipelineConfig, input_base: str, pattern: str, runtime) -> list:
+@dataclasses.dataclass(frozen=True)
+class ValidatedExamples:
+    """The head of every pipeline: the examples, their statistics, schema and verdict."""
+
+    example_gen: Any
+    statistics_gen: Any
+    schema_gen: Any
+    data_validator: Any
+
+    @property
+    def components(self) -> list:
+        return [self.example_gen, self.statistics_gen, self.schema_gen, self.data_validator]
+
+    @property
+    def examples(self):
+        return self.example_gen.outputs[standard_component_specs.EXAMPLES_KEY]
+
+    def accepted(self):
+        """The DataValidator's verdict as a placeholder (1 = accepted), for ``Cond``."""
+        anomalies = self.data_validator.outputs[data_validator_spec.ANOMALIES_KEY]
+        return anomalies.future()[0].custom_property(data_validator_spec.BLESSED_PROPERTY)
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Which settings a component gets: the one resolver of compiled vs runtime settings.
+
+    A stage's runtime parameter when the orchestrator supplies one (KFP v2: a placeholder
+    holding the stage's JSON), else the compiled config's.
+    """
+
+    config: PipelineConfig
+    parameters: dict
+
+    def settings(self, stage: str):
+        """The ``stage``'s settings: its runtime parameter, else the config's."""
+        return self.parameters.get(stage, getattr(self.config, stage))
+
+    def override(self, stage: str):
+        """The ``stage``'s runtime parameter, or None (the component uses its own settings)."""
+        return self.parameters.get(stage)
+
+    def training(self):
+        """The Trainer's settings: the runtime parameter, else the config's, resolved."""
+        return self.parameters.get("training", self.config.training.resolved().to_dict())
+
+
+def _validated_examples(
+    config: PipelineConfig, input_base: str, pattern: str, runtime: Runtime
+) -> ValidatedExamples:
     """ExampleGen -> StatisticsGen -> SchemaGen (or ImportSchemaGen) -> DataValidator."""
     example_gen = labelled_example_gen(
-        input_base, pattern, config.ingest, runtime_settings=runtime.get("ingest")
+        input_base, pattern, config.ingest, runtime_settings=runtime.override("ingest")
     )
     statistics_gen = _statistics_gen(config, example_gen)
     schema_gen = schema_component(config, statistics_gen)
     data_validator = DataValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
-        examples=example_gen.outputs["examples"],
-        settings=runtime.get("validation", config.validation),
+        examples=example_gen.outputs[standard_component_specs.EXAMPLES_KEY],
+        settings=runtime.settings("validation"),
     )
-    return [example_gen, statistics_gen, schema_gen, data_validator]
+    return ValidatedExamples(example_gen, statistics_gen, schema_gen, data_validator)
 
 
 def _production(config: PipelineConfig) -> object:
@@ -175,14 +229,12 @@ def create_compare_pipeline(
     require_validation_split(config.ingest.validation_fraction)
     if not candidates or not seeds:
         raise SettingsError("a comparison needs at least one candidate and one seed")
-    runtime = runtime_parameters or {}
-    input_base, pattern = _input(data_path, runtime, COMPARE_RUNTIME_PARAMETERS)
+    runtime = Runtime(config, runtime_parameters or {})
+    input_base, pattern = _input(data_path, runtime.parameters, COMPARE_RUNTIME_PARAMETERS)
     head = _validated_examples(config, input_base, pattern, runtime)
-    example_gen, schema_gen = head[0], head[2]
-    accepted = head[-1].outputs["anomalies"].future()[0].custom_property(BLESSED_PROPERTY)
     production = _production(config) if deploy else None
-    with Cond(accepted == 1):
-        transform = _transform(config, example_gen, schema_gen)
+    with Cond(head.accepted() == 1):
+        transform = _transform(config, head.example_gen, head.schema_gen)
         pair_gens: dict[str, object] = {}
         nodes: list = [transform]
         branches = []
@@ -212,32 +264,32 @@ def create_compare_pipeline(
                     f"Trainer_{suffix}"
                 )
                 evaluator = RetrievalEvaluator(
-                    examples=example_gen.outputs["examples"],
-                    model=trainer.outputs["model"],
+                    examples=head.examples,
+                    model=trainer.outputs[standard_component_specs.MODEL_KEY],
                     label_column=config.ingest.label_feature,
-                    settings=runtime.get("evaluation", config.evaluation),
+                    settings=runtime.settings("evaluation"),
                 ).with_id(f"RetrievalEvaluator_{suffix}")
                 nodes += [trainer, evaluator]
                 if max_parallel_branches > 0 and len(branch_ends) >= max_parallel_branches:
                     (first or trainer).add_upstream_node(branch_ends[-max_parallel_branches])
                 branch_ends.append(evaluator)
                 branches.append(
-                    {
-                        "candidate": candidate.label,
-                        "seed": seed,
-                        "model": trainer.outputs["model"],
-                        "model_run": trainer.outputs["model_run"],
-                        "evaluation": evaluator.outputs["evaluation"],
-                    }
+                    Branch(
+                        candidate=candidate.label,
+                        seed=seed,
+                        model=trainer.outputs[standard_component_specs.MODEL_KEY],
+                        model_run=trainer.outputs[trainer_spec.MODEL_RUN_KEY],
+                        evaluation=evaluator.outputs[evaluator_spec.EVALUATION_KEY],
+                    )
                 )
         leaderboard = Leaderboard(branches, leaderboard_metrics(config.evaluation))
         nodes.append(leaderboard)
         if deploy:
             nodes += _bless_and_push(
-                config, example_gen, leaderboard.outputs["model"], production, runtime
+                config, head, leaderboard.outputs[leaderboard_spec.MODEL_KEY], production, runtime
             )
     reader = [production] if deploy else []
-    return _pipeline(config, [*head, *reader, *nodes], metadata_connection_config)
+    return _pipeline(config, [*head.components, *reader, *nodes], metadata_connection_config)
 
 
 def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> object:
@@ -360,7 +412,9 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
     )
 
 
-def _bless_and_push(config: PipelineConfig, example_gen, model, production, runtime) -> list:
+def _bless_and_push(
+    config: PipelineConfig, head: ValidatedExamples, model, production, runtime: Runtime
+) -> list:
     """RetrievalEvaluator of ``model`` against production, GalleryIndex, then Pusher.
 
     Production is the ``ProductionModel``'s output; Pusher pushes ``model`` only when
@@ -368,19 +422,19 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, production, runt
     off), and then records it as production (components/pusher).
     """
     evaluator = RetrievalEvaluator(
-        examples=example_gen.outputs["examples"],
+        examples=head.examples,
         model=model,
         baseline_model=production.outputs[production_spec.MODEL_KEY],
         label_column=config.ingest.label_feature,
-        settings=runtime.get("evaluation", config.evaluation),
+        settings=runtime.settings("evaluation"),
     )
     nodes = [evaluator]
     index = {}
     if config.gallery.gallery_index:
         gallery = GalleryIndex(
-            examples=example_gen.outputs["examples"],
+            examples=head.examples,
             model=model,
-            model_blessing=evaluator.outputs["blessing"],
+            model_blessing=evaluator.outputs[evaluator_spec.BLESSING_KEY],
             label_column=config.ingest.label_feature,
             settings=config.gallery,
         )
@@ -388,7 +442,7 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, production, runt
         index = {"gallery_index": gallery.outputs[gallery_spec.GALLERY_INDEX_KEY]}
     pusher = Pusher(
         model=model,
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=evaluator.outputs[evaluator_spec.BLESSING_KEY],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=config.serving_dir)
         ),
@@ -398,14 +452,16 @@ def _bless_and_push(config: PipelineConfig, example_gen, model, production, runt
     return [*nodes, pusher]
 
 
-def _training_and_push(config, example_gen, schema_gen, production, runtime) -> list:
+def _training_and_push(
+    config: PipelineConfig, head: ValidatedExamples, production, runtime: Runtime
+) -> list:
     """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
-    transform = _transform(config, example_gen, schema_gen)
+    transform = _transform(config, head.example_gen, head.schema_gen)
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         settings=config.pair_settings,
-        training=runtime.get("training"),
+        training=runtime.override("training"),
     )
     # warm start: the Trainer gets the production model (wired only then: the production
     # model is read anew on every run, and a cold start's Trainer stays cacheable)
@@ -414,7 +470,7 @@ def _training_and_push(config, example_gen, schema_gen, production, runtime) -> 
         if config.training.warm_start
         else {}
     )
-    training = runtime.get("training", config.training.resolved().to_dict())
-    trainer = _trainer(config, training, pair_gen, transform, base_model)
-    pushed = _bless_and_push(config, example_gen, trainer.outputs["model"], production, runtime)
+    trainer = _trainer(config, runtime.training(), pair_gen, transform, base_model)
+    model = trainer.outputs[standard_component_specs.MODEL_KEY]
+    pushed = _bless_and_push(config, head, model, production, runtime)
     return [transform, pair_gen, trainer, *pushed]

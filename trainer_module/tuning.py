@@ -29,13 +29,13 @@ from typing import Any
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
-import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer import fn_args_utils
 from tfx.components.tuner.component import TunerFnResult
 
+from tfx_metric_learning.trainer_module import distribution, guards, selection
 from tfx_metric_learning.trainer_module import model as model_lib
-from tfx_metric_learning.trainer_module import preprocessing, run, selection
+from tfx_metric_learning.trainer_module.job import TrainingJob
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 from tfx_metric_learning.trainer_module.tuning_space import DIVERGED, SPACE_KEY, TRIALS_KEY, apply
 
@@ -93,7 +93,7 @@ def train_and_score(
     with strategy.scope():
         encoder, trainer = model_lib.build_trainer(training, feature_dim, num_classes)
         best = selection.BestEpoch(encoder)
-    guard = run.StopOnNonFiniteWeights()
+    guard = guards.StopOnNonFiniteWeights()
     history = trainer.fit(
         train_ds,
         epochs=epochs,
@@ -124,40 +124,25 @@ def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
     training = TrainingSettings.from_dict(config, complete=True, source="the Tuner's custom_config")
     if trials < 1 or not space:
         raise ValueError(f"tuning needs at least one trial and a space, got {trials}, {space}")
-    stats = run.built_by_pair_gen(fn_args.schema_path)
-    run.check_pair_gen(training, stats)
-    if run.VALID_SPLIT not in stats["splits"]:
-        raise ValueError("tuning scores trials on the valid split, and PairGen wrote none")
-    tft_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    num_classes = tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB)
-    schema = run.load_schema(fn_args.schema_path)
-    n_train = stats["splits"]["train"]["examples"]
-    epochs, steps_per_epoch = run.training_length(training, n_train)
-    spec = training.loss_spec
-    train_ds = run.make_dataset(
-        fn_args.train_files,
-        fn_args.data_accessor,
-        schema,
-        spec,
-        training.batch_size,
-        training.seed,
-        in_order=training.batch_sampler == "pk",
-        rows=n_train,
-        memory_budget=run.memory_budget(training),
+    strategy = distribution.make_strategy()
+    job = TrainingJob.prepare(
+        fn_args,
+        training,
+        fn_args.transform_graph_path,
+        replicas=strategy.num_replicas_in_sync,
+        need_validation=True,
     )
-    validation = selection.read_rows(fn_args.eval_files, training.seed)
-    strategy = run.make_strategy()
-    feature_dim = run.feature_dim(tft_output)
+    spec = training.loss_spec
 
     def trial(values: dict[str, Any]) -> float:
         return train_and_score(
             apply(training, values),
-            train_ds,
-            steps_per_epoch,
-            epochs,
-            validation,
-            feature_dim,
-            num_classes,
+            job.train_ds,
+            job.steps_per_epoch,
+            job.epochs,
+            job.validation,
+            job.feature_dim,
+            job.num_classes,
             strategy,
         )
 

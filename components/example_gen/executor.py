@@ -356,6 +356,135 @@ def _class_roles(report: dict, eval_classes: list[str], validation_fraction: flo
     return {EVAL: sorted(held), VALID: valid}
 
 
+def ingest(
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], staging: str, report_path: str
+) -> dict[str, beam.pvalue.PCollection]:
+    """Reads, validates and splits the rows; writes the ingest report to ``report_path``.
+
+    Returns, per output split, its rows as chunks (lists of serialized tf.Examples). Encoded
+    rows wait in files under ``staging`` between validation and the split (``Executor``).
+    """
+    settings = ingest_settings(exec_properties)
+    read = _files_to_read(exec_properties, settings)
+    paths = read["paths"]
+    layout = read_layout(paths, settings)
+    label_name, feature_names = layout.label_name, layout.feature_names
+    logging.info(
+        "ingesting %d file(s)%s: %d features, label %r",
+        len(paths),
+        f" of spans {[s['span'] for s in read['spans']]}" if read["spans"] else "",
+        len(feature_names),
+        label_name,
+    )
+
+    if layout.tfrecord:
+        batches = (
+            pipeline
+            | "TFRecordFiles" >> beam.Create(paths)
+            | "ReadTFRecords" >> beam.FlatMap(_read_tfrecord_batches)
+        )
+    else:
+        batches = (
+            pipeline
+            | "ByteRanges"
+            >> beam.Create(ranges.plan(paths, {p: layout.header_of(p).lines for p in paths}))
+            | "ReadCSV" >> beam.FlatMap(_read_csv_batches)
+        )
+    chunks = batches | "Validate" >> beam.ParDo(
+        _ValidateBatch(layout, settings.encoding, settings.seed, staging)
+    )
+    report = (
+        chunks
+        | "Reports" >> beam.Map(lambda c: c["report"])
+        | "Report" >> beam.CombineGlobally(_ReportFn())
+    )
+
+    validation_fraction = settings.validation_fraction
+    if settings.protocol == "unseen_classes":
+        chosen = settings.eval_classes
+        if chosen:
+            eval_classes = pipeline | "EvalClasses" >> beam.Create([sorted(map(str, chosen))])
+        else:
+            eval_classes = report | "DefaultEvalClasses" >> beam.Map(
+                lambda rep: split_plan.default_eval_classes(list(rep["classes"]))
+            )
+        roles = report | "ClassRoles" >> beam.Map(
+            _class_roles, beam.pvalue.AsSingleton(eval_classes), validation_fraction
+        )
+        side = {"roles": beam.pvalue.AsSingleton(roles)}
+    else:
+        cutoffs = (
+            chunks
+            | "LabelHashes" >> beam.FlatMap(_hashes_by_label)
+            | "GroupHashes" >> beam.GroupByKey()
+            | "Cutoff" >> beam.Map(_cutoffs, settings.eval_fraction, validation_fraction)
+        )
+        side = {"cut": beam.pvalue.AsDict(cutoffs)}
+        roles = None
+    parts = chunks | "Split" >> beam.ParDo(_SplitChunk(), **side).with_outputs(TRAIN, EVAL, VALID)
+
+    splits = {TRAIN: parts[TRAIN], EVAL: parts[EVAL]}
+    if validation_fraction > 0:
+        splits[VALID] = parts[VALID]
+    outputs = {
+        name: part | f"Examples[{name}]" >> beam.Map(lambda p: p[1])
+        for name, part in splits.items()
+    }
+    if read["new_span_paths"] is not None:
+        newest = set(read["new_span_paths"])
+        outputs[NEW_SPAN] = (
+            chunks
+            | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest and c["labels"])
+            | "NewSpan" >> beam.Map(_staged_examples)
+        )
+    per_split = {
+        name: (
+            part
+            | f"Classes[{name}]" >> beam.Map(_class_counts)
+            | f"CountClasses[{name}]" >> beam.CombineGlobally(_sum_counts)
+        )
+        for name, part in splits.items()
+    }
+
+    def finish(rep, counts, roles=None):
+        rep = dict(rep)
+        rep["files"] = paths
+        rep["spans"] = read["spans"]
+        rep["spans_left_out"] = read["left_out"]
+        rep["spans_without_files"] = read["without_files"]
+        rep["input_fingerprint"] = read["fingerprint"]
+        if layout.header is not None:
+            rep["delimiter"] = layout.header.delimiter
+            rep["encoding"] = settings.encoding
+        rep["label_column"] = label_name
+        rep["feature_columns"] = feature_names
+        rep["protocol"] = settings.protocol
+        rep["validation_fraction"] = validation_fraction
+        rep["splits"] = {
+            name: {"rows": sum(c.values()), "classes": c} for name, c in counts.items()
+        }
+        if roles is not None:
+            rep["eval_classes"] = roles[EVAL]
+            rep["validation_classes"] = roles[VALID]
+        return json.dumps(rep, indent=2, sort_keys=True)
+
+    extra = {"roles": beam.pvalue.AsSingleton(roles)} if roles is not None else {}
+    counted = (
+        [
+            counts | f"Tag[{name}]" >> beam.Map(lambda c, name=name: (name, c))
+            for name, counts in per_split.items()
+        ]
+        | "Splits" >> beam.Flatten()
+        | "AllCounts" >> beam.combiners.ToDict()
+    )
+    _ = (
+        report
+        | "Finish" >> beam.Map(finish, beam.pvalue.AsSingleton(counted), **extra)
+        | "WriteReport" >> beam.io.WriteToText(report_path, shard_name_template="", num_shards=1)
+    )
+    return outputs
+
+
 class Executor(BaseExampleGenExecutor):
     """Validating, protocol-aware ExampleGen executor (CSV or tf.Example TFRecords).
 
@@ -374,135 +503,9 @@ class Executor(BaseExampleGenExecutor):
         """Not used: ``GenerateExamplesByBeam`` is overridden to split by protocol."""
         raise NotImplementedError
 
-    def GenerateExamplesByBeam(
-        self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
-    ) -> dict[str, beam.pvalue.PCollection]:
-        """Reads, validates and splits the rows; writes the ingest report.
-
-        Returns, per output split, its rows as chunks (lists of serialized tf.Examples).
-        """
-        settings = ingest_settings(exec_properties)
-        read = _files_to_read(exec_properties, settings)
-        paths = read["paths"]
-        layout = read_layout(paths, settings)
-        label_name, feature_names = layout.label_name, layout.feature_names
-        logging.info(
-            "ingesting %d file(s)%s: %d features, label %r",
-            len(paths),
-            f" of spans {[s['span'] for s in read['spans']]}" if read["spans"] else "",
-            len(feature_names),
-            label_name,
-        )
-
-        if layout.tfrecord:
-            batches = (
-                pipeline
-                | "TFRecordFiles" >> beam.Create(paths)
-                | "ReadTFRecords" >> beam.FlatMap(_read_tfrecord_batches)
-            )
-        else:
-            batches = (
-                pipeline
-                | "ByteRanges"
-                >> beam.Create(ranges.plan(paths, {p: layout.header_of(p).lines for p in paths}))
-                | "ReadCSV" >> beam.FlatMap(_read_csv_batches)
-            )
-        chunks = batches | "Validate" >> beam.ParDo(
-            _ValidateBatch(layout, settings.encoding, settings.seed, self._staging)
-        )
-        report = (
-            chunks
-            | "Reports" >> beam.Map(lambda c: c["report"])
-            | "Report" >> beam.CombineGlobally(_ReportFn())
-        )
-
-        validation_fraction = settings.validation_fraction
-        if settings.protocol == "unseen_classes":
-            chosen = settings.eval_classes
-            if chosen:
-                eval_classes = pipeline | "EvalClasses" >> beam.Create([sorted(map(str, chosen))])
-            else:
-                eval_classes = report | "DefaultEvalClasses" >> beam.Map(
-                    lambda rep: split_plan.default_eval_classes(list(rep["classes"]))
-                )
-            roles = report | "ClassRoles" >> beam.Map(
-                _class_roles, beam.pvalue.AsSingleton(eval_classes), validation_fraction
-            )
-            side = {"roles": beam.pvalue.AsSingleton(roles)}
-        else:
-            cutoffs = (
-                chunks
-                | "LabelHashes" >> beam.FlatMap(_hashes_by_label)
-                | "GroupHashes" >> beam.GroupByKey()
-                | "Cutoff" >> beam.Map(_cutoffs, settings.eval_fraction, validation_fraction)
-            )
-            side = {"cut": beam.pvalue.AsDict(cutoffs)}
-            roles = None
-        parts = chunks | "Split" >> beam.ParDo(_SplitChunk(), **side).with_outputs(
-            TRAIN, EVAL, VALID
-        )
-
-        splits = {TRAIN: parts[TRAIN], EVAL: parts[EVAL]}
-        if validation_fraction > 0:
-            splits[VALID] = parts[VALID]
-        outputs = {
-            name: part | f"Examples[{name}]" >> beam.Map(lambda p: p[1])
-            for name, part in splits.items()
-        }
-        if read["new_span_paths"] is not None:
-            newest = set(read["new_span_paths"])
-            outputs[NEW_SPAN] = (
-                chunks
-                | "NewSpanChunks" >> beam.Filter(lambda c: c["file"] in newest and c["labels"])
-                | "NewSpan" >> beam.Map(_staged_examples)
-            )
-        per_split = {
-            name: (
-                part
-                | f"Classes[{name}]" >> beam.Map(_class_counts)
-                | f"CountClasses[{name}]" >> beam.CombineGlobally(_sum_counts)
-            )
-            for name, part in splits.items()
-        }
-
-        def finish(rep, counts, roles=None):
-            rep = dict(rep)
-            rep["files"] = paths
-            rep["spans"] = read["spans"]
-            rep["spans_left_out"] = read["left_out"]
-            rep["spans_without_files"] = read["without_files"]
-            rep["input_fingerprint"] = read["fingerprint"]
-            if layout.header is not None:
-                rep["delimiter"] = layout.header.delimiter
-                rep["encoding"] = settings.encoding
-            rep["label_column"] = label_name
-            rep["feature_columns"] = feature_names
-            rep["protocol"] = settings.protocol
-            rep["validation_fraction"] = validation_fraction
-            rep["splits"] = {
-                name: {"rows": sum(c.values()), "classes": c} for name, c in counts.items()
-            }
-            if roles is not None:
-                rep["eval_classes"] = roles[EVAL]
-                rep["validation_classes"] = roles[VALID]
-            return json.dumps(rep, indent=2, sort_keys=True)
-
-        extra = {"roles": beam.pvalue.AsSingleton(roles)} if roles is not None else {}
-        counted = (
-            [
-                counts | f"Tag[{name}]" >> beam.Map(lambda c, name=name: (name, c))
-                for name, counts in per_split.items()
-            ]
-            | "Splits" >> beam.Flatten()
-            | "AllCounts" >> beam.combiners.ToDict()
-        )
-        _ = (
-            report
-            | "Finish" >> beam.Map(finish, beam.pvalue.AsSingleton(counted), **extra)
-            | "WriteReport"
-            >> beam.io.WriteToText(self._report_prefix, shard_name_template="", num_shards=1)
-        )
-        return outputs
+    def GenerateExamplesByBeam(self, pipeline, exec_properties):
+        """Not used: ``Do`` composes ``ingest`` with the folders of its output artifact."""
+        raise NotImplementedError
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         """Runs the conversion, then checks the ingest report and fails on unusable data."""
@@ -520,13 +523,12 @@ class Executor(BaseExampleGenExecutor):
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         report_path = os.path.join(examples.uri, spec.REPORT_FILE)
-        self._report_prefix = report_path
-        self._staging = os.path.join(examples.uri, spec.STAGING_DIR)
-        fileio.makedirs(self._staging)
+        staging = os.path.join(examples.uri, spec.STAGING_DIR)
+        fileio.makedirs(staging)
         try:
-            self._write_examples(output_dict, exec_properties)
+            self._write_examples(output_dict, exec_properties, staging, report_path)
         finally:
-            fileio.rmtree(self._staging)
+            fileio.rmtree(staging)
         with fileio.open(report_path, "r") as f:
             report = json.loads(f.read())
         check_report(report, ingest_settings(exec_properties))
@@ -553,7 +555,7 @@ class Executor(BaseExampleGenExecutor):
             )
         logging.info(summarise_report(report))
 
-    def _write_examples(self, output_dict, exec_properties) -> None:
+    def _write_examples(self, output_dict, exec_properties, staging: str, report_path: str):
         """``BaseExampleGenExecutor.Do`` with ``sink.WriteChunks`` in place of TFX's WriteSplit.
 
         The same split names, files and artifact properties (payload and file format) as TFX's
@@ -574,7 +576,8 @@ class Executor(BaseExampleGenExecutor):
         )
         logging.info("Generating examples.")  # TFX's log lines, as its Do writes them
         with self._make_beam_pipeline() as pipeline:
-            for name, chunks in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            split_chunks = ingest(pipeline, exec_properties, staging, report_path)
+            for name, chunks in split_chunks.items():
                 split_uri = artifact_utils.get_split_uri(outputs, name)
                 _ = chunks | f"WriteSplit[{name}]" >> sink.WriteChunks(split_uri)
         logging.info("Examples generated.")

@@ -19,7 +19,7 @@ How it is saved: the SavedModel is loaded (``tf.saved_model.load``), the gallery
 to the restored object as variables, and the object is saved again with its three signatures
 and ``lookup``. The restored object keeps its object graph, so every weight keeps its
 checkpoint key (``layer_with_weights-<i>/...``: warm start reads the pushed model by those
-keys, ``trainer_module/run.warm_start``) and the Transform graph's assets go with it; the
+keys, ``trainer_module/warm_start.py``) and the Transform graph's assets go with it; the
 gallery adds keys of its own (``GALLERY_NODE``). Keras' own metadata
 (``keras_metadata.pb``) is not kept: the pushed model is served and warm-started through its
 signatures and variables, never rebuilt as Keras layers (as ``export_serving_model`` says).

@@ -10,6 +10,7 @@ depends on the class being importable by name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from tfx import types
@@ -19,6 +20,28 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from tfx_metric_learning.components.leaderboard import executor
 from tfx_metric_learning.components.leaderboard import spec as leaderboard_spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Branch:
+    """One branch of a comparison: a candidate trained with a seed, and its outputs.
+
+    ``model`` and ``model_run``: its Trainer's channels; ``evaluation``: its evaluator's.
+    """
+
+    candidate: str
+    seed: int
+    model: types.BaseChannel
+    model_run: types.BaseChannel
+    evaluation: types.BaseChannel
+
+    def channels(self) -> dict[str, types.BaseChannel]:
+        """The branch's channels by the Leaderboard's input keys."""
+        return {
+            leaderboard_spec.MODEL_KEY: self.model,
+            leaderboard_spec.MODEL_RUN_KEY: self.model_run,
+            leaderboard_spec.EVALUATION_KEY: self.evaluation,
+        }
 
 
 class LeaderboardSpec(ComponentSpec):
@@ -56,23 +79,15 @@ class Leaderboard(base_component.BaseComponent):
     SPEC_CLASS = LeaderboardSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, branches: list[dict], metrics: list[str]):
-        """Gathers ``branches`` and reports ``metrics`` (test metrics) for each.
-
-        ``branches``: ``{"candidate", "seed", "model", "model_run", "evaluation"}`` each, the
-        last three the channels of that branch's Trainer and RetrievalEvaluator outputs.
-        """
+    def __init__(self, branches: list[Branch], metrics: list[str]):
+        """Gathers ``branches`` and reports ``metrics`` (test metrics) for each."""
         if not branches:
             raise ValueError("a Leaderboard needs at least one branch")
         channels = {}
         for i, branch in enumerate(branches):
-            for key in (
-                leaderboard_spec.MODEL_KEY,
-                leaderboard_spec.MODEL_RUN_KEY,
-                leaderboard_spec.EVALUATION_KEY,
-            ):
-                channels[executor.input_key(key, i)] = branch[key]
-        described = [{"candidate": b["candidate"], "seed": int(b["seed"])} for b in branches]
+            for key, channel in branch.channels().items():
+                channels[executor.input_key(key, i)] = channel
+        described = [{"candidate": b.candidate, "seed": int(b.seed)} for b in branches]
         spec = _spec_class(len(branches))(
             branches=json.dumps(described),
             metrics=json.dumps(list(metrics)),

@@ -154,6 +154,87 @@ def output_schema(mode: str, dim: int, k: int) -> schema_pb2.Schema:
     return schema
 
 
+def split_mode(mode: str, split: str) -> str:
+    """What PairGen builds for ``split``: ``mode``, or ``none`` (rows passed through).
+
+    Rows pass through for the valid split, and for every split but train in ``pk_batches``.
+    """
+    rows_only = split == VALID or (mode == "pk_batches" and split != TRAIN)
+    return "none" if mode == "none" or rows_only else mode
+
+
+def built_record(settings: PairSettings) -> dict[str, Any]:
+    """What PairGen built, as ``run_fn`` checks it against its loss (the stats file's head)."""
+    return {
+        "mode": settings.mode,
+        "num_negatives": settings.num_negatives,
+        "pk_classes": settings.pk_classes,
+        "pk_examples": settings.pk_examples,
+    }
+
+
+def _split_files(examples, split: str) -> list[str]:
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    files = sorted(fileio.glob(pattern))
+    if not files:
+        raise PairGenError(f"split {split!r} has no files matching {pattern}")
+    return files
+
+
+def build_split(p, split: str, files, prefix: str, settings: PairSettings, dim: int, tmp: str):
+    """The Beam steps of one split (``split_mode``): its statistics as a PCollection."""
+    mode = split_mode(settings.mode, split)
+    args = (p, split, files, prefix, settings.block_rows, keys.LABEL)
+    if mode == "none":
+        return _pass_through(*args)
+    options = {
+        "per_anchor": settings.triplets_per_anchor,
+        "num_negatives": settings.num_negatives,
+        "positive_fraction": settings.positive_fraction,
+        "pk_classes": settings.pk_classes,
+        "pk_examples": settings.pk_examples,
+        "pk_num_batches": settings.pk_num_batches,
+    }
+    store = Store(os.path.join(tmp, split), Payload(None if mode == "pk_batches" else dim))
+    return _sample(*args, store, mode, settings.seed, options, keys.FEATURES)
+
+
+class WriteStats(beam.PTransform):
+    """Every split's statistics, with ``built``, as one JSON file (``spec.STATS_FILE``)."""
+
+    def __init__(self, built: dict[str, Any], path: str):
+        super().__init__()
+        self._built, self._path = built, path
+
+    def expand(self, split_stats):
+        built = self._built
+        return (
+            split_stats
+            | "AllSplits" >> beam.Flatten()
+            | "Collect" >> beam.combiners.ToList()
+            | "Json"
+            >> beam.Map(
+                lambda s: json.dumps(
+                    {**built, "splits": {x["split"]: x for x in s}}, indent=2, sort_keys=True
+                )
+            )
+            | "Write" >> beam.io.WriteToText(self._path, shard_name_template="")
+        )
+
+
+def check_stats(stats: dict[str, Any], mode: str) -> None:
+    """Refuses a split of fewer than 2 classes or no examples, naming it."""
+    for split, s in sorted(stats["splits"].items()):
+        logging.info("PairGen %s split %s: %s", mode, split, json.dumps(s))
+        if s["classes"] < 2:
+            raise PairGenError(
+                f"split {split!r} has {s['classes']} class(es); pairs and triplets need "
+                f"at least 2 (a negative must exist)"
+            )
+        if s["examples"] == 0:
+            raise PairGenError(f"split {split!r} produced no examples ({mode})")
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Builds pairs/triplets/P x K batches (or passes rows through) for every split."""
 
@@ -166,88 +247,40 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         out_schema = artifact_utils.get_single_instance(output_dict[spec.SCHEMA_KEY])
         settings = resolve_settings(exec_properties)
         logging.info("PairGen settings: %s", settings.to_json())
-        mode, k = settings.mode, settings.num_negatives
-        seed, block_rows = settings.seed, settings.block_rows
-        options = {
-            "per_anchor": settings.triplets_per_anchor,
-            "num_negatives": k,
-            "positive_fraction": settings.positive_fraction,
-            "pk_classes": settings.pk_classes,
-            "pk_examples": settings.pk_examples,
-            "pk_num_batches": settings.pk_num_batches,
-        }
-
         transformed_schema = tft.TFTransformOutput(transform_graph.uri).transformed_metadata.schema
         dim = _feature_dim(transformed_schema, keys.FEATURES)
         split_names = artifact_utils.decode_split_names(examples.split_names)
         out_examples.split_names = artifact_utils.encode_split_names(split_names)
         stats_path = os.path.join(out_examples.uri, spec.STATS_FILE)
         tmp = self._spill_dir(out_examples.uri)
-
-        built = {  # what run_fn checks against its loss
-            "mode": mode,
-            "num_negatives": k,
-            "pk_classes": settings.pk_classes,
-            "pk_examples": settings.pk_examples,
-        }
-        split_stats = []
         try:
             with self._make_beam_pipeline() as p:
-                for split in split_names:
-                    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-                    files = sorted(fileio.glob(pattern))
-                    if not files:
-                        raise PairGenError(f"split {split!r} has no files matching {pattern}")
-                    prefix = os.path.join(
-                        artifact_utils.get_split_uri([out_examples], split), "data_tfrecord"
+                split_stats = [
+                    build_split(
+                        p,
+                        split,
+                        _split_files(examples, split),
+                        os.path.join(
+                            artifact_utils.get_split_uri([out_examples], split), "data_tfrecord"
+                        ),
+                        settings,
+                        dim,
+                        tmp,
                     )
-                    split_mode = mode
-                    rows_only = split == VALID or (mode == "pk_batches" and split != TRAIN)
-                    if mode == "none" or rows_only:
-                        split_mode = "none"
-                    args = (p, split, files, prefix, block_rows, keys.LABEL)
-                    if split_mode == "none":
-                        split_stats.append(_pass_through(*args))
-                        continue
-                    store = Store(
-                        os.path.join(tmp, split),
-                        Payload(None if split_mode == "pk_batches" else dim),
-                    )
-                    split_stats.append(
-                        _sample(*args, store, split_mode, seed, options, keys.FEATURES)
-                    )
-                _ = (
-                    split_stats
-                    | "AllSplits" >> beam.Flatten()
-                    | "Collect" >> beam.combiners.ToList()
-                    | "Json"
-                    >> beam.Map(
-                        lambda s: json.dumps(
-                            {**built, "splits": {x["split"]: x for x in s}},
-                            indent=2,
-                            sort_keys=True,
-                        )
-                    )
-                    | "WriteStats" >> beam.io.WriteToText(stats_path, shard_name_template="")
-                )
+                    for split in split_names
+                ]
+                _ = split_stats | "WriteStats" >> WriteStats(built_record(settings), stats_path)
         finally:
             if fileio.exists(tmp):
                 fileio.rmtree(tmp)
-
         with fileio.open(stats_path, "r") as f:
             stats = json.loads(f.read())
-        for split, s in sorted(stats["splits"].items()):
-            logging.info("PairGen %s split %s: %s", mode, split, json.dumps(s))
-            if s["classes"] < 2:
-                raise PairGenError(
-                    f"split {split!r} has {s['classes']} class(es); pairs and triplets need "
-                    f"at least 2 (a negative must exist)"
-                )
-            if s["examples"] == 0:
-                raise PairGenError(f"split {split!r} produced no examples ({mode})")
-        passes_rows = mode in ("none", "pk_batches")
+        check_stats(stats, settings.mode)
         schema = schema_pb2.Schema()
-        schema.CopyFrom(transformed_schema if passes_rows else output_schema(mode, dim, k))
+        if settings.mode in ("none", "pk_batches"):  # rows pass through
+            schema.CopyFrom(transformed_schema)
+        else:
+            schema.CopyFrom(output_schema(settings.mode, dim, settings.num_negatives))
         pair_gen_build.annotate(schema, stats)  # what the Trainer checks and counts
         io_utils.write_pbtxt_file(os.path.join(out_schema.uri, spec.SCHEMA_FILE), schema)
 

@@ -35,6 +35,7 @@ serving location.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -253,6 +254,130 @@ def decide(
     return not reasons, reasons
 
 
+@dataclasses.dataclass
+class Scored:
+    """What was measured, per model and raw baseline, and how long each step took.
+
+    ``candidate_queries``: the candidate's query embeddings and labels, for the report.
+    """
+
+    results: dict
+    candidate_queries: tuple
+    seconds: dict
+
+
+def splits_to_read(settings: EvaluationSettings, examples) -> dict[str, str]:
+    """``{split: file pattern}`` of the examples the evaluation reads (checked to exist)."""
+    splits = (
+        [settings.query_split, settings.gallery_split] if settings.query_split else [settings.split]
+    )
+    available = artifact_utils.decode_split_names(examples.split_names)
+    for name in splits:
+        if name not in available:
+            raise ValueError(f"split {name!r} is not in {examples.uri}: {available}")
+    return {
+        name: os.path.join(artifact_utils.get_split_uri([examples], name), "*") for name in splits
+    }
+
+
+def score_all(
+    emb_dir: str, names: list[str], patterns: dict, settings: EvaluationSettings, examples_uri
+) -> tuple[dict, tuple, dict]:
+    """``score_shards`` for each of ``names`` (models, then raw baselines).
+
+    Returns their results, the candidate's queries and the seconds each took.
+    """
+    splits = list(patterns)
+    results, candidate_queries, seconds = {}, None, {}
+    for name in names:
+        started = time.perf_counter()
+        results[name], queries = score_shards(
+            emb_dir,
+            name,
+            splits[0],
+            settings.gallery_split if settings.query_split else None,
+            settings.recall_at_k,
+            seed=settings.seed,
+            max_queries=settings.max_eval_queries,
+            examples_uri=examples_uri,
+        )
+        if name == "candidate":
+            candidate_queries = queries
+        seconds[f"score_{name}"] = time.perf_counter() - started
+    return results, candidate_queries, seconds
+
+
+def write_report_safely(out_dir: str, scored: Scored, settings, decision: dict):
+    """``report_lib.write_report``, its failure turned into an error line: ``(path, errors)``.
+
+    The report must never cost the evaluation and the blessing.
+    """
+    try:
+        return report_lib.write_report(
+            out_dir, scored.results, *scored.candidate_queries, settings.metric_names, decision
+        )
+    except Exception as e:  # noqa: BLE001
+        return None, [f"the report could not be written: {type(e).__name__}: {e}"]
+
+
+def evaluation_record(
+    scored: Scored,
+    settings: EvaluationSettings,
+    model,
+    baseline,
+    decision: tuple[bool, list[str]],
+    lift: tuple,
+    report: tuple,
+) -> dict:
+    """``EVALUATION_FILE``: the decision and every number behind it."""
+    results = scored.results
+    blessed, reasons = decision
+    return {
+        "blessed": blessed,
+        "reasons": reasons,
+        "split": settings.split if not settings.query_split else None,
+        "query_split": settings.query_split or None,
+        "gallery_split": settings.gallery_split or None,
+        "report": report[0],
+        "report_errors": report[1],
+        "candidate_model": {
+            "id": model.id,
+            "uri": model.uri,
+            "metrics": results["candidate"]["metrics"],
+            "sampling_error": results["candidate"]["retrieval"].get("sampling_error"),
+            "per_class": results["candidate"]["retrieval"]["per_class"],
+            "classes_without_positive": results["candidate"]["retrieval"][
+                "classes_without_positive"
+            ],
+        },
+        "baseline_model": (
+            {
+                "id": baseline.id,
+                "uri": baseline.uri,
+                "production_version": _production_version(baseline),
+                "metrics": results["baseline"]["metrics"],
+            }
+            if baseline is not None
+            else None
+        ),
+        "queries": {
+            "scored": len(scored.candidate_queries[1]),
+            "max_eval_queries": settings.max_eval_queries,
+        },
+        "seconds": scored.seconds,
+        "raw_baselines": {name: results[name]["metrics"] for name in RAW_BASELINES},
+        "lift_over_raw": {
+            "value": lift[0],
+            "over": lift[1],
+            "metric": settings.comparison_metric,
+        },
+        "min_lift_over_raw": settings.min_lift_over_raw,
+        "thresholds": settings.thresholds,
+        "comparison_metric": settings.comparison_metric,
+        "comparison_tolerance": settings.comparison_tolerance,
+    }
+
+
 class Executor(tfx_evaluator_executor.Executor):
     """Scores candidate (and baseline) retrieval on the eval split; writes the blessing.
 
@@ -261,41 +386,23 @@ class Executor(tfx_evaluator_executor.Executor):
     """
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
-        """Embeds, computes metrics, decides and writes evaluation and blessing."""
+        """Embeds, scores, decides, and writes the evaluation and the blessing."""
         self._log_startup(input_dict, output_dict, exec_properties)
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         baseline = production_baseline(input_dict.get(BASELINE_MODEL_KEY) or [])
         evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION_KEY])
         blessing = artifact_utils.get_single_instance(output_dict[BLESSING_KEY])
-
         settings = EvaluationSettings.from_json(
             exec_properties.get(SETTINGS_KEY) or "",
             complete=True,
             source="RetrievalEvaluator's settings",
         )
-        label_column = exec_properties[LABEL_COLUMN_KEY]
-        split, query_split, gallery_split = (
-            settings.split,
-            settings.query_split,
-            settings.gallery_split,
-        )
-        thresholds, comparison_metric = settings.thresholds, settings.comparison_metric
-        tolerance = settings.comparison_tolerance
-
         models = {"candidate": path_utils.serving_model_path(model.uri)}
         same_as_baseline = baseline is not None and baseline.id == model.id
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
-        splits = [query_split, gallery_split] if query_split else [split]
-        available = artifact_utils.decode_split_names(examples.split_names)
-        for name in splits:
-            if name not in available:
-                raise ValueError(f"split {name!r} is not in {examples.uri}: {available}")
-        patterns = {
-            name: os.path.join(artifact_utils.get_split_uri([examples], name), "*")
-            for name in splits
-        }
+        patterns = splits_to_read(settings, examples)
         emb_dir = os.path.join(evaluation.uri, EMBEDDINGS_DIR)
         if fileio.exists(emb_dir):  # a retried execution starts from no shards
             fileio.rmtree(emb_dir)
@@ -305,41 +412,28 @@ class Executor(tfx_evaluator_executor.Executor):
                 p,
                 patterns,
                 models,
-                label_column,
+                exec_properties[LABEL_COLUMN_KEY],
                 emb_dir,
                 raw_baselines_of="candidate",
                 seed=settings.seed,
             )
-
-        seconds = {"embed": time.perf_counter() - started}
-        results, candidate_queries = {}, None
-        for name in [*models, *RAW_BASELINES]:
-            started = time.perf_counter()
-            results[name], queries = score_shards(
-                emb_dir,
-                name,
-                splits[0],
-                gallery_split if query_split else None,
-                settings.recall_at_k,
-                seed=settings.seed,
-                max_queries=settings.max_eval_queries,
-                examples_uri=examples.uri,
-            )
-            if name == "candidate":
-                candidate_queries = queries
-            seconds[f"score_{name}"] = time.perf_counter() - started
+        embed_seconds = time.perf_counter() - started
+        results, queries, seconds = score_all(
+            emb_dir, [*models, *RAW_BASELINES], patterns, settings, examples.uri
+        )
         if same_as_baseline:
             results["baseline"] = results["candidate"]
+        scored = Scored(results, queries, {"embed": embed_seconds, **seconds})
         candidate = results["candidate"]["metrics"]
         base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
         raw_metrics = {name: results[name]["metrics"] for name in RAW_BASELINES}
-        lift, lift_over = lift_over_raw(candidate, raw_metrics, comparison_metric)
+        lift = lift_over_raw(candidate, raw_metrics, settings.comparison_metric)
         blessed, reasons = decide(
             candidate,
             base_metrics,
-            thresholds,
-            comparison_metric,
-            tolerance,
+            settings.thresholds,
+            settings.comparison_metric,
+            settings.comparison_tolerance,
             raw=raw_metrics,
             min_lift_over_raw=settings.min_lift_over_raw,
         )
@@ -352,81 +446,49 @@ class Executor(tfx_evaluator_executor.Executor):
                 ", ".join(lone[:20]),
             )
         started = time.perf_counter()
-        report_path, report_errors = None, []
-        try:
-            report_path, report_errors = report_lib.write_report(
-                os.path.join(evaluation.uri, REPORT_DIR),
-                results,
-                *candidate_queries,
-                settings.metric_names,
-                {"blessed": blessed, "reasons": reasons},
-            )
-        except Exception as e:  # the report must never cost the evaluation and the blessing
-            report_errors = [f"the report could not be written: {type(e).__name__}: {e}"]
-        for error in report_errors:
+        report = write_report_safely(
+            os.path.join(evaluation.uri, REPORT_DIR),
+            scored,
+            settings,
+            {"blessed": blessed, "reasons": reasons},
+        )
+        for error in report[1]:
             logging.warning("report: %s", error)
-        seconds["report"] = time.perf_counter() - started
+        scored.seconds["report"] = time.perf_counter() - started
+        record = evaluation_record(
+            scored, settings, model, baseline, (blessed, reasons), lift, report
+        )
+        write_outputs(evaluation.uri, blessing, record, model, baseline)
 
-        record = {
-            "blessed": blessed,
-            "reasons": reasons,
-            "split": split if not query_split else None,
-            "query_split": query_split or None,
-            "gallery_split": gallery_split or None,
-            "report": report_path,
-            "report_errors": report_errors,
-            "candidate_model": {
-                "id": model.id,
-                "uri": model.uri,
-                "metrics": candidate,
-                "sampling_error": results["candidate"]["retrieval"].get("sampling_error"),
-                "per_class": results["candidate"]["retrieval"]["per_class"],
-                "classes_without_positive": lone,
-            },
-            "baseline_model": (
-                {
-                    "id": baseline.id,
-                    "uri": baseline.uri,
-                    "production_version": _production_version(baseline),
-                    "metrics": base_metrics,
-                }
-                if baseline is not None
-                else None
-            ),
-            "queries": {
-                "scored": len(candidate_queries[1]),
-                "max_eval_queries": settings.max_eval_queries,
-            },
-            "seconds": seconds,
-            "raw_baselines": raw_metrics,
-            "lift_over_raw": {"value": lift, "over": lift_over, "metric": comparison_metric},
-            "min_lift_over_raw": settings.min_lift_over_raw,
-            "thresholds": thresholds,
-            "comparison_metric": comparison_metric,
-            "comparison_tolerance": tolerance,
-        }
-        io_utils.write_string_file(
-            os.path.join(evaluation.uri, METRICS_FILE), json.dumps(candidate, indent=2)
+
+def write_outputs(evaluation_uri: str, blessing, record: dict, model, baseline) -> None:
+    """The evaluation's files, then the blessing (TFX's, and what it was blessed with)."""
+    candidate = record["candidate_model"]["metrics"]
+    io_utils.write_string_file(
+        os.path.join(evaluation_uri, METRICS_FILE), json.dumps(candidate, indent=2)
+    )
+    io_utils.write_string_file(
+        os.path.join(evaluation_uri, EVALUATION_FILE), json.dumps(record, indent=2)
+    )
+    _write_blessing(blessing, record["blessed"], model, baseline)
+    blessed_with = {
+        "blessed": record["blessed"],
+        "comparison_metric": record["comparison_metric"],
+        "metrics": candidate,
+    }
+    io_utils.write_string_file(
+        os.path.join(blessing.uri, BLESSING_METRICS_FILE), json.dumps(blessed_with, indent=2)
+    )
+    logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
+    for name, raw in record["raw_baselines"].items():
+        logging.info("retrieval metrics (%s): %s", name, json.dumps(raw))
+    if record["baseline_model"] is not None:
+        logging.info(
+            "retrieval metrics (baseline %s): %s",
+            record["baseline_model"]["id"],
+            json.dumps(record["baseline_model"]["metrics"]),
         )
-        io_utils.write_string_file(
-            os.path.join(evaluation.uri, EVALUATION_FILE), json.dumps(record, indent=2)
-        )
-        _write_blessing(blessing, blessed, model, baseline)
-        io_utils.write_string_file(
-            os.path.join(blessing.uri, BLESSING_METRICS_FILE),
-            json.dumps(
-                {"blessed": blessed, "comparison_metric": comparison_metric, "metrics": candidate},
-                indent=2,
-            ),
-        )
-        logging.info("retrieval metrics (candidate): %s", json.dumps(candidate))
-        for name, raw in raw_metrics.items():
-            logging.info("retrieval metrics (%s): %s", name, json.dumps(raw))
-        if base_metrics is not None:
-            logging.info(
-                "retrieval metrics (baseline %d): %s", baseline.id, json.dumps(base_metrics)
-            )
-        logging.info("blessed: %s %s", blessed, "; ".join(reasons))
+    logging.info("blessed: %s %s", record["blessed"], "; ".join(record["reasons"]))
 
 
 def production_baseline(baselines: list) -> object | None:

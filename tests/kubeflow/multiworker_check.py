@@ -11,16 +11,18 @@ import sys
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from tests.trainer_module.losses.distributed_check import batch, gradients  # noqa: E402
-from tfx_metric_learning.trainer_module import run  # noqa: E402
+from tfx_metric_learning.trainer_module import (
+    distribution,  # noqa: E402
+)
 
 LOSSES = ("triplet_semihard", "multi_similarity", "supcon")
 
 
 def main():
-    strategy = run.make_strategy()
+    strategy = distribution.make_strategy()
     x, y = batch()
     out = {
-        "strategy": run.describe_strategy(strategy)[0],
+        "strategy": distribution.describe_strategy(strategy)[0],
         "replicas": strategy.num_replicas_in_sync,
     }
     one = None

@@ -19,7 +19,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tests.kubeflow import fake_engines
 from tests.trainer_module.run_helpers import SPLITS, prepare_run_inputs
 from tfx_metric_learning.kubeflow import distributed
-from tfx_metric_learning.trainer_module import run
+from tfx_metric_learning.trainer_module import job
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 pytestmark = pytest.mark.e2e
@@ -149,6 +149,6 @@ def test_a_vertex_custom_job_trains_on_two_pools_and_only_the_chief_writes(
 
 
 def test_the_extensions_keys_are_what_run_fn_leaves_out():
-    assert all(k.startswith(run.EXTENSION_PREFIX) for k in distributed.extension_keys())
+    assert all(k.startswith(job.EXTENSION_PREFIX) for k in distributed.extension_keys())
     config = {"loss": "contrastive", **{k: {} for k in distributed.extension_keys()}}
-    assert run.training_config(config) == {"loss": "contrastive"}
+    assert job.training_config(config) == {"loss": "contrastive"}

@@ -177,13 +177,13 @@ def _report_math_labels(folder: str) -> tuple[None, str]:
 def _nan_weights(folder: str) -> tuple[None, str]:
     import tensorflow as tf
 
-    from tfx_metric_learning.trainer_module import run
+    from tfx_metric_learning.trainer_module import guards
 
     encoder = tf.keras.Sequential([tf.keras.layers.Dense(4, input_shape=(3,))])
     encoder.layers[0].kernel.assign(tf.fill([3, 4], math.nan))
     try:
-        run.check_finite_model(encoder, tf.ones([2, 3]), "training triplet_semihard")
-    except run.NonFiniteModelError as e:
+        guards.check_finite_model(encoder, tf.ones([2, 3]), "training triplet_semihard")
+    except guards.NonFiniteModelError as e:
         return None, str(e)
     return None, "exported"
 

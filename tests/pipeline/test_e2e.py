@@ -299,9 +299,14 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
     assert record["gallery"]["signature"] == gallery_spec.LOOKUP_SIGNATURE
     # held out, the nearest label is right at least as often as the evaluator's P@1 says
     right = (found.labels[:, 0] == labels).mean()
-    p_at_1 = runs["second"]["metrics"]["precision_at_1"]  # the production model's
-    print(f"held-out rows: nearest label right {right:.4f}; the evaluator's P@1 {p_at_1:.4f}")
-    assert right >= p_at_1 - 0.15, right
+    # (the production model's P@1, on its eval split's queries), within two standard errors
+    # of the difference of the two proportions (measured: 0.957 against 0.978, 2 SE 0.034)
+    p_at_1 = runs["second"]["metrics"]["precision_at_1"]
+    with open(os.path.join(runs["second"]["evaluation_uri"], "evaluation.json")) as f:
+        eval_queries = json.load(f)["queries"]["scored"]
+    two_se = 2 * np.sqrt(p_at_1 * (1 - p_at_1) / eval_queries + right * (1 - right) / len(labels))
+    print(f"held-out rows: nearest label right {right:.4f}; P@1 {p_at_1:.4f} (2 SE {two_se:.3f})")
+    assert right >= p_at_1 - two_se, (right, p_at_1, two_se)
     # the match decisions keep (about) the calibrated precision on rows never seen
     matched = found.match
     if matched.any() and lookup.info["match"]["precision"] is not None:

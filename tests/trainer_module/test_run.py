@@ -16,8 +16,9 @@ from tfx.components.util import tfxio_utils
 
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
 from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
-from tfx_metric_learning.trainer_module import run, selection
+from tfx_metric_learning.trainer_module import datasets, distribution, guards, run, selection
 from tfx_metric_learning.trainer_module import spec as trainer_spec
+from tfx_metric_learning.trainer_module import warm_start as warm_start_lib
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.retrieval import metrics
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
@@ -65,14 +66,14 @@ def test_run_fn_stops_before_training_when_pair_gen_built_for_another_loss(prepa
     training = TrainingSettings(loss="triplet", epochs=1, batch_size=64)
     fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
     with pytest.raises(
-        run.PairGenMismatchError,
+        guards.PairGenMismatchError,
         match="loss 'triplet' consumes triplets input, which PairGen builds in mode "
         "'triplets', but PairGen built mode 'none'",
     ):
         run.run_fn(fn_args)
     k_negatives = TrainingSettings(loss="triplet_k_negatives", loss_params={"num_negatives": 2})
     fn_args = fn_args_for(prepared, "triplets_k", tmp_path, k_negatives.to_dict())
-    with pytest.raises(run.PairGenMismatchError, match="num_negatives=2, but PairGen built 5"):
+    with pytest.raises(guards.PairGenMismatchError, match="num_negatives=2, but PairGen built 5"):
         run.run_fn(fn_args)
     assert not (tmp_path / "serving").exists() and not (tmp_path / "run").exists()
 
@@ -86,7 +87,7 @@ def test_run_fn_refuses_incomplete_training_settings(prepared, tmp_path):
 def _mode_inputs(prepared, mode):
     """``(file patterns, DataAccessor, schema, train rows)`` of PairGen's output in ``mode``."""
     examples, schema_artifact = prepared["modes"][mode]
-    schema = run.load_schema(os.path.join(schema_artifact.uri, pair_gen_spec.SCHEMA_FILE))
+    schema = datasets.load_schema(os.path.join(schema_artifact.uri, pair_gen_spec.SCHEMA_FILE))
     accessor = fn_args_utils.DataAccessor(
         tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact([examples], []),
         record_batch_factory=None,
@@ -101,7 +102,7 @@ def test_trainer_batches_line_up_with_pk_groups(prepared, budget):
     files, accessor, schema, stats = _mode_inputs(prepared, "pk_batches")
     spec = registry.get_spec("triplet_semihard")
     rows = stats["examples"]
-    dataset = run.make_dataset(
+    dataset = datasets.make_dataset(
         files, accessor, schema, spec, 64, seed=0, in_order=True, rows=rows, memory_budget=budget
     )
     assert stats["batches"] >= 3
@@ -110,7 +111,7 @@ def test_trainer_batches_line_up_with_pk_groups(prepared, budget):
         _, counts = np.unique(labels.numpy(), return_counts=True)
         assert len(counts) == 8 and set(counts.tolist()) == {8}
     # in order, the rows held in memory are batched exactly as the files stream them
-    streamed = run.make_dataset(files, accessor, schema, spec, 64, seed=0, in_order=True)
+    streamed = datasets.make_dataset(files, accessor, schema, spec, 64, seed=0, in_order=True)
     for (x, y), (xs, ys) in zip(batches, streamed.take(len(batches)), strict=True):
         np.testing.assert_array_equal(x.numpy(), xs.numpy())
         np.testing.assert_array_equal(y.numpy(), ys.numpy())
@@ -122,7 +123,7 @@ def test_in_memory_batches_are_seeded_permutations_of_every_row():
     labels = tf.range(n, dtype=tf.int64)
 
     def passes(seed, shuffle=True, count=3):
-        ds = run.in_memory_batches((features, labels), b, seed, shuffle)
+        ds = datasets.in_memory_batches((features, labels), b, seed, shuffle)
         batches = list(ds.take(count * (n // b)))
         for x, y in batches:
             np.testing.assert_array_equal(x.numpy()[:, 0], 2 * y.numpy())  # rows kept whole
@@ -143,16 +144,16 @@ def test_a_split_within_the_memory_budget_is_read_once_and_holds_every_row(prepa
     spec = registry.get_spec("triplet_semihard")
     rows, batch = stats["examples"], 64
     reads = []
-    real_read = run.read_into_memory
-    monkeypatch.setattr(run, "read_into_memory", lambda *a: reads.append(a) or real_read(*a))
-    streamed = run.make_dataset(files, accessor, schema, spec, batch, 0, rows=rows)
-    per_row = run.row_bytes(streamed.element_spec)
+    real_read = datasets.read_into_memory
+    monkeypatch.setattr(datasets, "read_into_memory", lambda *a: reads.append(a) or real_read(*a))
+    streamed = datasets.make_dataset(files, accessor, schema, spec, batch, 0, rows=rows)
+    per_row = datasets.row_bytes(streamed.element_spec)
     assert per_row == len(FEATURES) * 4 + 8  # float32 features and the int64 label key
-    tight = run.make_dataset(
+    tight = datasets.make_dataset(
         files, accessor, schema, spec, batch, 0, rows=rows, memory_budget=rows * per_row - 1
     )
     assert reads == []  # neither the default nor a budget one byte short reads into memory
-    held = run.make_dataset(
+    held = datasets.make_dataset(
         files, accessor, schema, spec, batch, 0, rows=rows, memory_budget=rows * per_row
     )
     assert len(reads) == 1
@@ -170,20 +171,22 @@ def test_strategy_choice_follows_tf_config(monkeypatch):
             "task": {"type": "worker", "index": 0},
         }
     )
-    assert run.workers_in(two) == 2
-    assert run.workers_in(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}})) == 2
-    assert run.workers_in(None) == 1
+    assert distribution.workers_in(two) == 2
+    assert (
+        distribution.workers_in(json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}})) == 2
+    )
+    assert distribution.workers_in(None) == 1
     training = TrainingSettings()
     monkeypatch.setenv("TF_CONFIG", two)
-    assert run.memory_budget(training) == 0  # each worker streams its shard
+    assert datasets.memory_budget(training) == 0  # each worker streams its shard
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert run.memory_budget(training) == training.in_memory_mb * 2**20
+    assert datasets.memory_budget(training) == training.in_memory_mb * 2**20
     # one logical device in this process: no distribution strategy (TensorFlow's default)
-    strategy = run.make_strategy()
+    strategy = distribution.make_strategy()
     assert strategy is tf.distribute.get_strategy()
-    assert run.describe_strategy(strategy) == ("none", [run.local_devices()[0]])
-    mirrored = tf.distribute.MirroredStrategy(devices=run.local_devices())
-    assert run.describe_strategy(mirrored)[0] == "MirroredStrategy"
+    assert distribution.describe_strategy(strategy) == ("none", [distribution.local_devices()[0]])
+    mirrored = tf.distribute.MirroredStrategy(devices=distribution.local_devices())
+    assert distribution.describe_strategy(mirrored)[0] == "MirroredStrategy"
 
 
 def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_path):
@@ -200,7 +203,7 @@ def test_run_fn_refuses_to_export_a_model_whose_weights_blew_up(prepared, tmp_pa
     )
     fn_args = fn_args_for(prepared, "none", tmp_path, training.to_dict())
     with pytest.raises(
-        run.NonFiniteModelError, match="learning rate 1e\\+30.*nothing was exported"
+        guards.NonFiniteModelError, match="learning rate 1e\\+30.*nothing was exported"
     ):
         run.run_fn(fn_args)
     assert not (tmp_path / "serving").exists()
@@ -210,11 +213,11 @@ def test_finite_model_check_refuses_nan_weights_and_embeddings():
     encoder = tf.keras.Sequential([tf.keras.layers.Dense(4, input_shape=(3,))])
     features = tf.ones([5, 3])
     encoder.layers[0].kernel.assign(tf.fill([3, 4], float("nan")))
-    with pytest.raises(run.NonFiniteModelError, match="weights are not finite"):
-        run.check_finite_model(encoder, features, "test")
+    with pytest.raises(guards.NonFiniteModelError, match="weights are not finite"):
+        guards.check_finite_model(encoder, features, "test")
     encoder.layers[0].kernel.assign(tf.ones([3, 4]))  # finite, but not unit-length output
-    with pytest.raises(run.NonFiniteModelError, match="5 non-unit embeddings of 5"):
-        run.check_finite_model(encoder, features, "test")
+    with pytest.raises(guards.NonFiniteModelError, match="5 non-unit embeddings of 5"):
+        guards.check_finite_model(encoder, features, "test")
 
 
 def test_served_model_treats_absent_and_non_finite_inputs_as_missing(prepared, tmp_path):
@@ -278,12 +281,12 @@ def test_warm_start_begins_from_the_base_model_weights(prepared, tmp_path):
     wider = TrainingSettings(**{**small, "hidden_units": [48]}, warm_start=True)
     mismatch = fn_args_for(prepared, "none", tmp_path / "wider", wider.to_dict())
     mismatch.base_model = base_dir
-    with pytest.raises(run.WarmStartError, match=r"is \(64, 32\), not \(64, 48\)"):
+    with pytest.raises(warm_start_lib.WarmStartError, match=r"is \(64, 32\), not \(64, 48\)"):
         run.run_fn(mismatch)
     deeper = TrainingSettings(**{**small, "hidden_units": [32, 32]}, warm_start=True)
     mismatch = fn_args_for(prepared, "none", tmp_path / "deeper", deeper.to_dict())
     mismatch.base_model = base_dir
-    with pytest.raises(run.WarmStartError, match=r"it has 4 weights, this encoder 6"):
+    with pytest.raises(warm_start_lib.WarmStartError, match=r"it has 4 weights, this encoder 6"):
         run.run_fn(mismatch)
 
 

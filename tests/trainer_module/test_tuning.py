@@ -6,7 +6,15 @@ import pytest
 import tensorflow_transform as tft
 
 from tests.trainer_module.run_helpers import fn_args_for, prepare_run_inputs
-from tfx_metric_learning.trainer_module import preprocessing, run, selection, tuning, tuning_space
+from tfx_metric_learning.trainer_module import (
+    datasets,
+    distribution,
+    preprocessing,
+    run,
+    selection,
+    tuning,
+    tuning_space,
+)
 from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
@@ -47,10 +55,10 @@ def test_a_diverging_trial_scores_below_any_map_at_r(prepared, tmp_path):
         loss="triplet_semihard", learning_rate=1e30, hidden_units=[16], **SMALL
     ).resolved()
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    dataset = run.make_dataset(
+    dataset = datasets.make_dataset(
         fn_args.train_files,
         fn_args.data_accessor,
-        run.load_schema(fn_args.schema_path),
+        datasets.load_schema(fn_args.schema_path),
         training.loss_spec,
         training.batch_size,
         0,
@@ -61,9 +69,9 @@ def test_a_diverging_trial_scores_below_any_map_at_r(prepared, tmp_path):
         10,
         1,
         selection.read_rows(fn_args.eval_files, 0),
-        run.feature_dim(tft_output),
+        datasets.feature_dim(tft_output),
         tft_output.vocabulary_size_by_name(preprocessing.LABEL_VOCAB),
-        run.make_strategy(),
+        distribution.make_strategy(),
     )
     assert score == tuning_space.DIVERGED
 
