@@ -200,17 +200,16 @@ def build_split(p, split: str, files, prefix: str, settings: PairSettings, dim: 
 
 
 class WriteStats(beam.PTransform):
-    """Every split's statistics, with ``built``, as one JSON file (``spec.STATS_FILE``)."""
+    """Every split's statistics (one PCollection), with ``built``, as one JSON file."""
 
     def __init__(self, built: dict[str, Any], path: str):
         super().__init__()
         self._built, self._path = built, path
 
-    def expand(self, split_stats):
+    def expand(self, split_stats):  # noqa: D102
         built = self._built
         return (
             split_stats
-            | "AllSplits" >> beam.Flatten()
             | "Collect" >> beam.combiners.ToList()
             | "Json"
             >> beam.Map(
@@ -269,7 +268,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     )
                     for split in split_names
                 ]
-                _ = split_stats | "WriteStats" >> WriteStats(built_record(settings), stats_path)
+                _ = (
+                    split_stats
+                    | "AllSplits" >> beam.Flatten()
+                    | "WriteStats" >> WriteStats(built_record(settings), stats_path)
+                )
         finally:
             if fileio.exists(tmp):
                 fileio.rmtree(tmp)

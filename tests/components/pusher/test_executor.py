@@ -115,6 +115,18 @@ def test_without_folder_rename_files_move_one_by_one_saved_model_last(
     assert os.listdir(tmp_path / "serving") == ["700"]
 
 
+def _destination(base) -> str:
+    """The Pusher's ``push_destination`` property: a filesystem folder, as JSON."""
+    from tfx.proto import pusher_pb2
+    from tfx.utils import proto_utils
+
+    return proto_utils.proto_to_json(
+        pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
+        )
+    )
+
+
 def _pusher_inputs(tmp_path, model_dir, blessed):
     from tfx.types import standard_artifacts
 
@@ -136,15 +148,9 @@ def _pusher_inputs(tmp_path, model_dir, blessed):
 def test_a_blessed_push_becomes_the_production_record_and_an_unblessed_one_does_not(
     tmp_path, model_dir
 ):
-    from tfx.proto import pusher_pb2
-    from tfx.utils import proto_utils
 
     base = tmp_path / "serving"
-    destination = proto_utils.proto_to_json(
-        pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
-        )
-    )
+    destination = _destination(base)
     props = {"push_destination": destination, production_spec.PIPELINE_RUN_KEY: "run-7"}
     inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
     executor.Executor().Do(inputs, outputs, props)
@@ -215,17 +221,11 @@ def test_a_gallery_missing_a_file_stops_the_push_before_any_version_exists(tmp_p
 
 
 def test_the_production_record_names_the_pushed_gallery(tmp_path, model_dir):
-    from tfx.proto import pusher_pb2
-    from tfx.utils import proto_utils
 
     from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 
     base = tmp_path / "serving"
-    destination = proto_utils.proto_to_json(
-        pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
-        )
-    )
+    destination = _destination(base)
     inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
     gallery = gallery_spec.GalleryIndex()
     gallery.uri = _gallery(tmp_path)
@@ -247,8 +247,6 @@ def test_a_gallery_with_the_lookup_model_pushes_that_model_in_the_trainers_place
 ):
     """The GalleryIndex's re-saved model (``lookup`` signature) is pushed and archived; the
     record still names the Trainer's model as the source and says which signature looks up."""
-    from tfx.proto import pusher_pb2
-    from tfx.utils import proto_utils
 
     from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 
@@ -262,11 +260,7 @@ def test_a_gallery_with_the_lookup_model_pushes_that_model_in_the_trainers_place
     lookup_model = os.path.join(folder, gallery_spec.SERVING_MODEL_DIR)
     tf.saved_model.save(module, lookup_model, signatures={"serving_default": module.f})
     base = tmp_path / "serving"
-    destination = proto_utils.proto_to_json(
-        pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(base))
-        )
-    )
+    destination = _destination(base)
     inputs, outputs = _pusher_inputs(tmp_path, model_dir, True)
     gallery = gallery_spec.GalleryIndex()
     gallery.uri = folder
