@@ -5,7 +5,7 @@ and protocol, and with ``--tuning-trials N`` N tuning trainings per candidate an
 (on its first seed). ``--max-branches`` (``MAX_BRANCHES``) caps the branches: a larger plan
 is refused before any data is read, naming the product and the flag to raise.
 
-The time estimate is a linear model of one measurement, not a promise: the README's
+The time estimate is a linear model of one measurement, not a promise: docs/compare.md's
 comparison of the digits (7 candidates x 3 seeds, ``seen_classes``, 1,008 train rows, 20
 epochs) took 703 s on the project's 2-core machine, 33.5 s per branch. A branch is taken to
 cost ``FIXED_BRANCH_SECONDS`` (component start-up, PairGen, evaluation) plus the rest of the
@@ -89,6 +89,6 @@ class ComparePlan:
             f"protocol(s) = {self.branches} branches{tuning}, {self.components} components; "
             f"estimated {minutes:.0f} min ({'/'.join(map(str, self.train_rows))} train rows x "
             f"{shown} epochs per "
-            f"training, scaled from the README's measured comparison on 2 cores; machines "
+            f"training, scaled from docs/compare.md's measured comparison on 2 cores; machines "
             f"differ). --max-branches {cap} caps the branches."
         )

@@ -55,7 +55,7 @@ DEFAULT_BEAM_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 LOCAL_WORKERS_ARG = "--sdk_container_image=this-environment"
 # From this input size the local run's Beam components run on worker processes
 # (parallel_beam_args). Measured on the 2-core machine, whole pipeline in-process vs on 2
-# worker processes (benchmarks/pipeline_scale.py --workers, README "The whole pipeline at
+# worker processes (benchmarks/pipeline_scale.py --workers, docs/scale.md "The whole pipeline at
 # scale"): 132.5 s vs 139.3 s at 98 MB of CSV (200,000 rows; ExampleGen 13.1 s vs 15.9 s,
 # PairGen 4.7 s vs 9.0 s), 539.7 s vs 414.6 s at 491 MB (1,000,000 rows; every Beam
 # component faster, Transform 146.8 s vs 93.9 s).

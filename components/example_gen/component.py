@@ -31,9 +31,12 @@ def labelled_example_gen(
     orchestrators with runtime parameters, as ``runtime_settings`` holding them as JSON.
     """
     settings.validate()
+    # the output config only names the splits (TFX derives the artifact's split names from
+    # it): the executor places rows by the protocol's split plan, never by hash buckets, so
+    # every split gets one bucket, the least TFX accepts
     splits = [
-        example_gen_pb2.SplitConfig.Split(name=executor.TRAIN, hash_buckets=7),
-        example_gen_pb2.SplitConfig.Split(name=executor.EVAL, hash_buckets=3),
+        example_gen_pb2.SplitConfig.Split(name=executor.TRAIN, hash_buckets=1),
+        example_gen_pb2.SplitConfig.Split(name=executor.EVAL, hash_buckets=1),
     ]
     if settings.validation_fraction > 0:
         splits.append(example_gen_pb2.SplitConfig.Split(name=executor.VALID, hash_buckets=1))

@@ -139,7 +139,7 @@ def raw_verdict(board: dict) -> str:
 
 
 def markdown_table(board: dict) -> str:
-    """The table as Markdown (what the CLI prints and the README shows)."""
+    """The table as Markdown (what the CLI prints and docs/compare.md shows)."""
     head, body = rows(board)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]

@@ -38,7 +38,7 @@ def add_parser(sub, name: str) -> None:
         "--markdown",
         default="",
         metavar="PATH",
-        help="also write the leaderboards as Markdown tables (what the README shows)",
+        help="also write the leaderboards as Markdown tables (what docs/compare.md shows)",
     )
     add_stage_options(parser, STAGES, exclude=("--protocol",))
 

@@ -1,4 +1,4 @@
-"""Daily spans of the bundled digits, for the scheduled-retraining tests and the README."""
+"""Daily spans of the bundled digits, for the scheduled-retraining tests and docs/scheduled_retraining.md."""
 
 from __future__ import annotations
 

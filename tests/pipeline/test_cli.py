@@ -95,13 +95,12 @@ def test_too_many_bad_rows_stop_the_run_with_file_and_count(tmp_path):
     assert not os.path.exists(tmp_path / "root" / "serving_model")
 
 
-def test_registry_cli_and_readme_list_the_same_losses(capsys):
+def test_registry_cli_and_docs_list_the_same_losses(capsys):
     import re
 
     from tests.conftest import REPO_DIR
 
-    readme = open(f"{REPO_DIR}/README.md").read()
-    section = readme[readme.index("### Losses") : readme.index("### What a run writes")]
+    section = open(f"{REPO_DIR}/docs/losses.md").read()
     in_readme = re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M)
     assert sorted(in_readme) == registry.names()
     assert cli.main(["losses"]) == 0
@@ -111,7 +110,7 @@ def test_registry_cli_and_readme_list_the_same_losses(capsys):
         if line and not line.startswith(" ")
     ]
     assert sorted(listed) == registry.names()
-    # the README's list of losses that take a distance object is the registry's
+    # the docs' list of losses that take a distance object is the registry's
     marked = section[section.index("<!-- distance-losses -->") : section.index("<!-- /distance")]
     with_distance = [n for n in registry.names() if "distance" in registry.get_spec(n).params]
     assert re.findall(r"`([a-z0-9_]+)`", marked) == with_distance

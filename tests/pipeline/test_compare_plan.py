@@ -27,7 +27,7 @@ def test_the_estimate_reproduces_its_measurement_and_scales_with_rows_and_epochs
             epochs=[epochs] * 7,
         )
 
-    measured = plan(1008, 20)  # the README's seen_classes comparison: 703 s
+    measured = plan(1008, 20)  # the seen_classes comparison in docs/compare.md: 703 s
     assert measured.estimated_seconds == pytest.approx(703.0)
     assert plan(1008, 20, protocols=2).estimated_seconds == pytest.approx(1406.0)
     bigger = plan(10080, 20).estimated_seconds - 21 * compare_plan.FIXED_BRANCH_SECONDS

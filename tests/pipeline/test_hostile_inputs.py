@@ -1,6 +1,6 @@
 """Hostile inputs: each is refused up front, or handled, with a message naming the problem.
 
-The cases live in ``hostile_cases.py``; the README's table is generated from them.
+The cases live in ``hostile_cases.py``; the table in ``docs/options.md`` is generated from them.
 """
 
 import os
@@ -22,9 +22,9 @@ def test_hostile_input_gets_a_clear_answer(case, tmp_path):
         assert not os.path.exists(tmp_path / "root" / "artifacts"), shown
 
 
-def test_readme_table_is_generated_from_the_cases():
-    with open(os.path.join(REPO_DIR, "README.md")) as f:
-        readme = f.read()
-    assert hostile_cases.markdown_table() in readme, (
-        "regenerate the README's table: python -m tests.pipeline.hostile_cases"
+def test_docs_table_is_generated_from_the_cases():
+    with open(os.path.join(REPO_DIR, hostile_cases.DOCS_PAGE)) as f:
+        page = f.read()
+    assert hostile_cases.markdown_table() in page, (
+        f"regenerate the table in {hostile_cases.DOCS_PAGE}: python -m tests.pipeline.hostile_cases"
     )

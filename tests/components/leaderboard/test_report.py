@@ -1,4 +1,4 @@
-"""The leaderboard's table and verdict: what the CLI prints and the README shows."""
+"""The leaderboard's table and verdict: what the CLI prints and docs/compare.md shows."""
 
 from tfx_metric_learning.components.leaderboard import ranking, report
 
