@@ -2,8 +2,8 @@
 
 Each case makes its input in a fresh folder, runs it the way a user would (the CLI in this
 process, or the component function a pipeline run reaches) and returns what was shown; the
-test asserts the case's ``shows`` text is in it. The table in ``docs/options.md`` is generated from these
-cases (``python -m tests.pipeline.hostile_cases``), and a test keeps the two equal.
+test asserts the case's ``shows`` text is in it. The table in ``docs/options.md`` is generated
+from these cases (``python -m tests.pipeline.hostile_cases``), and a test keeps the two equal.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Daily spans of the bundled digits, for the scheduled-retraining tests and docs/scheduled_retraining.md."""
+"""Daily spans of the bundled digits: the scheduled-retraining tests' and the docs' data."""
 
 from __future__ import annotations
 
