@@ -6,7 +6,7 @@ written (class centres plus noise, not timed), then, each in a fresh process:
 
 - **pipeline**: ``metric-learning run --data CSV --epochs 1`` (the CLI with its default
   Beam arguments: in-process, or one worker process per CPU from
-  ``local_runner.PARALLEL_INPUT_BYTES`` of input), with per component the wall time its
+  ``beam_policy.PARALLEL_INPUT_BYTES`` of input), with per component the wall time its
   progress line reports, rows per second (the CSV's rows over that time) and the peak RSS of
   the whole process tree while it ran (polled every 0.2 s: Beam workers are child
   processes);

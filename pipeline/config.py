@@ -80,8 +80,8 @@ class PipelineConfig:
     beam_args: list[str] = dataclasses.field(default_factory=list)
     # per-component Beam arguments, added after beam_args (e.g. more workers for Transform)
     component_beam_args: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-    # worker processes for the local run's Beam components (local_runner.parallel_beam_args):
-    # 0 = automatic (the CPUs, for inputs of local_runner.PARALLEL_INPUT_BYTES or more),
+    # worker processes for the local run's Beam components (beam_policy.parallel_beam_args):
+    # 0 = automatic (the CPUs, for inputs of beam_policy.PARALLEL_INPUT_BYTES or more),
     # 1 = every step in-process, N = N processes whatever the input's size
     beam_workers: int = 0
     enable_cache: bool = True

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tfx_metric_learning.pipeline import (
+    beam_policy,
     candidates,
     compare_plan,
     local_runner,
@@ -91,7 +92,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         default=_default("beam_workers"),
         metavar="N",
         help="worker processes for the Beam components of a local run: 0 = automatic (one per "
-        f"CPU when the input is {local_runner.PARALLEL_INPUT_BYTES // 2**20} MB or more, else "
+        f"CPU when the input is {beam_policy.PARALLEL_INPUT_BYTES // 2**20} MB or more, else "
         "in-process), 1 = in-process, N = N processes (default 0)",
     )
     run.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import functools
 
 from tfx_metric_learning.components.example_gen.settings import PROTOCOLS
-from tfx_metric_learning.pipeline import local_runner, run_summary
+from tfx_metric_learning.pipeline import local_compare, run_summary
 from tfx_metric_learning.pipeline.cli import common
 from tfx_metric_learning.pipeline.cli.options import add_stage_options
 from tfx_metric_learning.pipeline.config import STAGES
@@ -47,10 +47,10 @@ def main(args: argparse.Namespace) -> int:
     """Runs the comparison; prints the leaderboards; the exit status of the winner's run."""
 
     def prepare(config):
-        local_runner.comparison_configs(config, args.protocol)  # checks the protocols
+        local_compare.comparison_configs(config, args.protocol)  # checks the protocols
         chosen, seeds, trials = common.comparison(args, config, len(args.protocol))
         command = functools.partial(
-            local_runner.compare,
+            local_compare.compare,
             candidates=chosen,
             seeds=seeds,
             protocols=args.protocol,

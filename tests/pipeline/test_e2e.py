@@ -118,7 +118,7 @@ def runs(tmp_path_factory):
 
 
 def test_local_beam_steps_neither_package_tfx_nor_try_the_prism_runner(runs):
-    # local_runner.beam_args: TFX builds no sdist of itself for local workers, and Beam does
+    # beam_policy.beam_args: TFX builds no sdist of itself for local workers, and Beam does
     # not try to download its Prism runner before each pipeline
     logs = os.path.join(runs["root"], "logs")
     text = "".join(open(os.path.join(logs, name)).read() for name in os.listdir(logs))

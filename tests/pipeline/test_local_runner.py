@@ -3,21 +3,21 @@
 import pytest
 from tfx.utils import dependency_utils
 
-from tfx_metric_learning.pipeline import local_runner
+from tfx_metric_learning.pipeline import beam_policy, local_runner
 from tfx_metric_learning.pipeline.config import PipelineConfig
 
 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ([], [*local_runner.DEFAULT_BEAM_ARGS, local_runner.LOCAL_WORKERS_ARG]),
+        ([], [*beam_policy.DEFAULT_BEAM_ARGS, beam_policy.LOCAL_WORKERS_ARG]),
         (
             ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],
             [
                 "--runner=FnApiRunner",
                 "--direct_running_mode=multi_processing",
                 "--direct_num_workers=2",
-                local_runner.LOCAL_WORKERS_ARG,
+                beam_policy.LOCAL_WORKERS_ARG,
             ],
         ),
         (
@@ -25,7 +25,7 @@ from tfx_metric_learning.pipeline.config import PipelineConfig
             [
                 "--direct_running_mode=in_memory",
                 "--runner=DirectRunner",
-                local_runner.LOCAL_WORKERS_ARG,
+                beam_policy.LOCAL_WORKERS_ARG,
             ],
         ),
         # a remote runner, or dependencies named by the user: nothing added
@@ -35,12 +35,12 @@ from tfx_metric_learning.pipeline.config import PipelineConfig
         ),
         (
             ["--setup_file=./setup.py"],
-            [*local_runner.DEFAULT_BEAM_ARGS, "--setup_file=./setup.py"],
+            [*beam_policy.DEFAULT_BEAM_ARGS, "--setup_file=./setup.py"],
         ),
     ],
 )
 def test_beam_args_keep_tfx_from_packaging_itself_for_local_workers_only(given, expected):
-    args = local_runner.beam_args(PipelineConfig(beam_args=given))
+    args = beam_policy.beam_args(PipelineConfig(beam_args=given))
     assert args == expected
     if "--runner=DataflowRunner" not in args:
         # TFX's own check (BaseBeamExecutor) then leaves the arguments as they are: no sdist
@@ -57,7 +57,7 @@ def csv_dir(tmp_path):
 
 
 def _parallel(csv_dir, **fields):
-    return local_runner.parallel_beam_args(PipelineConfig(data=csv_dir, **fields), csv_dir)
+    return beam_policy.parallel_beam_args(PipelineConfig(data=csv_dir, **fields), csv_dir)
 
 
 def test_small_input_stays_in_process(csv_dir, monkeypatch):
@@ -66,16 +66,16 @@ def test_small_input_stays_in_process(csv_dir, monkeypatch):
 
 
 def test_large_input_uses_every_cpu(csv_dir, monkeypatch):
-    size = local_runner.input_bytes(PipelineConfig(data=csv_dir), csv_dir)
+    size = beam_policy.input_bytes(PipelineConfig(data=csv_dir), csv_dir)
     assert size == len("a,label\n" + "".join(f"{i},c{i % 2}\n" for i in range(50)))
-    monkeypatch.setattr(local_runner, "PARALLEL_INPUT_BYTES", size)
+    monkeypatch.setattr(beam_policy, "PARALLEL_INPUT_BYTES", size)
     monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0, 1, 2})
     flags, why = _parallel(csv_dir)
     assert flags == [MULTI, "--direct_num_workers=3"]
     assert "3 worker processes" in why and "3 CPUs" in why
     monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0})
     assert _parallel(csv_dir) == ([], "")  # one CPU: nothing to share
-    monkeypatch.setattr(local_runner, "PARALLEL_INPUT_BYTES", size + 1)
+    monkeypatch.setattr(beam_policy, "PARALLEL_INPUT_BYTES", size + 1)
     monkeypatch.setattr(local_runner.os, "sched_getaffinity", lambda _: {0, 1, 2})
     assert _parallel(csv_dir) == ([], "")
 
@@ -97,7 +97,7 @@ def test_beam_workers_forces_a_count_and_one_keeps_everything_in_process(csv_dir
 def test_beam_arguments_that_choose_the_workers_win(csv_dir, given):
     assert _parallel(csv_dir, beam_workers=2, beam_args=given) == ([], "")
     config = PipelineConfig(data=csv_dir, beam_workers=2, beam_args=given)
-    assert local_runner.local_config(config, csv_dir, print).beam_args == local_runner.beam_args(
+    assert beam_policy.local_config(config, csv_dir, print).beam_args == beam_policy.beam_args(
         config
     )
 
@@ -105,8 +105,8 @@ def test_beam_arguments_that_choose_the_workers_win(csv_dir, given):
 def test_local_config_adds_the_workers_and_says_so(csv_dir):
     said = []
     config = PipelineConfig(data=csv_dir, beam_workers=2)
-    local = local_runner.local_config(config, csv_dir, said.append)
-    assert local.beam_args == local_runner.beam_args(config) + [MULTI, "--direct_num_workers=2"]
+    local = beam_policy.local_config(config, csv_dir, said.append)
+    assert local.beam_args == beam_policy.beam_args(config) + [MULTI, "--direct_num_workers=2"]
     assert len(said) == 1 and "--beam-workers 1 keeps them in-process" in said[0]
 
 
