@@ -16,9 +16,9 @@ def test_local_paths_are_made_absolute_and_uris_kept(tmp_path, monkeypatch):
     assert config.metadata_path == os.path.join(config.pipeline_root, "metadata.sqlite")
     assert config.serving_dir == os.path.join(config.pipeline_root, "serving_model")
     assert config.ingest.verdicts_dir.startswith(config.pipeline_root)
-    remote = PipelineConfig(pipeline_root="gs://b/root", metadata_path="m.sqlite")
-    assert remote.pipeline_root == "gs://b/root"
-    assert remote.serving_dir == "gs://b/root/serving_model"
+    remote = PipelineConfig(pipeline_root="gs://b/pipe", metadata_path="m.sqlite")
+    assert remote.pipeline_root == "gs://b/pipe"
+    assert remote.serving_dir == "gs://b/pipe/serving_model"
     assert remote.metadata_path == str(tmp_path / "m.sqlite")
 
 
