@@ -455,7 +455,7 @@ def _bless_and_push(
 def _training_and_push(
     config: PipelineConfig, head: ValidatedExamples, production, runtime: Runtime
 ) -> list:
-    """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher (when blessed)."""
+    """Transform -> PairGen -> Trainer -> RetrievalEvaluator -> GalleryIndex -> Pusher."""
     transform = _transform(config, head.example_gen, head.schema_gen)
     pair_gen = PairGen(
         transformed_examples=transform.outputs["transformed_examples"],

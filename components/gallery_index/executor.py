@@ -1,12 +1,17 @@
-"""GalleryIndex executor: embed the gallery with the model (Beam), then index and calibrate.
+"""GalleryIndex executor: embed the gallery with the model, index it, calibrate, re-save.
 
-Reads its properties, has the model embed the gallery splits of the examples
-(``retrieval_evaluator.embeddings.embed_splits``, the evaluator's Beam steps, into the
-artifact's ``embeddings/`` folder), and hands the shards to ``gallery.build_gallery`` and
-``gallery.write_gallery``. The artifact gets the index's kind, rows, recall and the match
-threshold as custom properties (the threshold as -1 when no threshold reaches the target
-precision). Given a blessing that is not blessed, it builds nothing (the Pusher will push
-nothing): the info file says so and ``built`` is 0.
+Reads its properties; with a catalogue (``settings.gallery``) reads and checks it first
+(``catalogue_rows``: refused before anything is embedded) and embeds it in-process with the
+model's ``serving_default``. The model embeds the eval split (the calibration's queries) and,
+without a catalogue, every gallery split (``retrieval_evaluator.embeddings.embed_splits``,
+the evaluator's Beam steps, into the artifact's ``embeddings/`` folder). ``gallery``
+builds the index and the threshold and writes them; a gallery of at most
+``signature_max_rows`` rows also gets the model re-saved with the ``lookup`` signature
+(``signature``), verified on eval rows, in ``spec.SERVING_MODEL_DIR``: what the Pusher
+pushes. The artifact gets the index's kind, rows, recall and the match threshold as custom
+properties (the threshold as -1 when no threshold reaches the target precision). Given a
+blessing that is not blessed, it builds nothing (the Pusher will push nothing): the info
+file says so and ``built`` is 0.
 """
 
 from __future__ import annotations

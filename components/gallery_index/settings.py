@@ -78,8 +78,9 @@ class GallerySettings(StageSettings):
     )
     gallery: str = setting(
         "",
-        "a catalogue file (CSV, header first: the model's raw features, an id column and "
-        "optionally the label column) to index instead of the labelled rows of the data",
+        "a catalogue file (CSV with a header, or TFRecord of tf.Examples: the model's raw "
+        "features, an id column and optionally the label column) to index instead of the "
+        "labelled rows of the data",
         metavar="PATH",
     )
     gallery_id_column: str = setting(

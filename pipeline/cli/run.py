@@ -17,7 +17,7 @@ def add_parser(sub, name: str) -> None:
         name,
         help="run the whole pipeline locally (LocalDagRunner, Beam DirectRunner)",
         description="Run ExampleGen -> StatisticsGen -> SchemaGen -> DataValidator -> "
-        "Transform -> PairGen -> Trainer -> RetrievalEvaluator -> Pusher locally. "
+        "Transform -> PairGen -> Trainer -> RetrievalEvaluator -> GalleryIndex -> Pusher locally. "
         "Without --data, scikit-learn's handwritten digits are used.",
     )
     add_stage_options(parser, STAGES)
