@@ -156,7 +156,8 @@ def fit(root: str, epochs: str = "1") -> tuple[float, float]:
     from tensorflow_transform.tf_metadata import schema_utils
     from tfx.utils import io_utils
 
-    from tfx_metric_learning.trainer_module import datasets, keys, records
+    from tfx_metric_learning.core import keys, records
+    from tfx_metric_learning.trainer_module import datasets
     from tfx_metric_learning.trainer_module import model as model_lib
     from tfx_metric_learning.trainer_module.settings import TrainingSettings
 

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from _memory import peak_rss_mb  # noqa: E402
 
-from tfx_metric_learning.trainer_module.retrieval import search  # noqa: E402
+from tfx_metric_learning.core.retrieval import search  # noqa: E402
 
 
 def make_data(n_queries: int, n_gallery: int, dim: int, seed: int = 0):

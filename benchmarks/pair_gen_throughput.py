@@ -113,8 +113,8 @@ def run_fast_ceiling(root: str, out: str) -> None:
     import apache_beam as beam
 
     from tfx_metric_learning.components.pair_gen import example_bytes, steps
-    from tfx_metric_learning.trainer_module import keys
-    from tfx_metric_learning.trainer_module.records import iter_batches
+    from tfx_metric_learning.core import keys
+    from tfx_metric_learning.core.records import iter_batches
 
     def copy(element):
         index, path = element

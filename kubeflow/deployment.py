@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     at_least,
     boolean,

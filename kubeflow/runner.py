@@ -58,6 +58,7 @@ from tfx.orchestration import data_types
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from tfx_metric_learning.components.production import spec as production_spec
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.kubeflow import backend_rules, distributed, run_plan
 from tfx_metric_learning.kubeflow.deployment import DeploymentSettings, stage_of
 from tfx_metric_learning.pipeline.config import PipelineConfig, is_remote
@@ -69,7 +70,6 @@ from tfx_metric_learning.pipeline.pipeline import (
     create_compare_pipeline,
     create_pipeline,
 )
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 DEFAULT_IMAGE = "ghcr.io/example/tfx-metric-learning:0.1.0"
 # every task's command: TFX's KFP v2 runner behind the normaliser of both launchers' input

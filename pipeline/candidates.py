@@ -20,9 +20,9 @@ import json
 import re
 from typing import Any
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 DEFAULT_LOSSES = (
     "sparse_categorical_crossentropy",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.core.stage_settings import SettingsError
 
 MAX_BRANCHES = 64  # the default --max-branches: the default comparison (7 x 3 x 2) is 42
 FIXED_BRANCH_SECONDS = 10.0

@@ -22,8 +22,8 @@ from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.gallery_index.settings import GallerySettings
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module.transform_settings import TransformSettings
 
 # The folder under the pipeline root where the Trainer keeps its resumable state.

@@ -115,7 +115,7 @@ def run(
     ``log_file`` the full TFX/Beam log; ``quiet`` keeps those logs off the terminal.
     """
     with checked_and_locked(config, progress, wait_for_lock) as (run_id, data_path):
-        if config.schema_file and not _exists(config.schema_file):
+        if config.schema_file and not fileio.exists(config.schema_file):
             progress(f"No schema file {config.schema_file} yet: writing it from this data.")
             _write_schema(config, data_path, run_id + "-schema", progress, log_file, quiet)
         return _run_pipeline(config, data_path, run_id, progress, log_file, quiet)
@@ -184,11 +184,6 @@ def checked_and_locked(
         lock.release()
 
 
-def _exists(path: str) -> bool:
-
-    return fileio.exists(path)
-
-
 def _write_schema(
     config: PipelineConfig,
     data_path: str,
@@ -197,7 +192,7 @@ def _write_schema(
     log_file: str | None,
     quiet: bool,
 ) -> dict:
-
+    """The schema pipeline's run, then its schema curated (``curate``) and written atomically."""
     config = beam_policy.local_config(config, data_path, progress)
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_schema_pipeline(config, data_path, metadata)

@@ -49,13 +49,13 @@ from tfx_metric_learning.components.pusher.component import Pusher
 from tfx_metric_learning.components.retrieval_evaluator import spec as evaluator_spec
 from tfx_metric_learning.components.retrieval_evaluator.component import RetrievalEvaluator
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+from tfx_metric_learning.core.splits import EVAL, TRAIN, VALID
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.pipeline.candidates import Candidate, branch_id, require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.data import split_input
 from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module import tuning_space
-from tfx_metric_learning.trainer_module.splits import EVAL, TRAIN, VALID
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 PREPROCESSING_FN = "tfx_metric_learning.trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "tfx_metric_learning.trainer_module.run.run_fn"

@@ -30,13 +30,18 @@ def _pyproject():
 
 
 def test_every_package_folder_is_listed_under_the_one_import_package():
-    found = {PACKAGE}
+    found = set()
     for top in FOLDERS:
         for root, dirs, files in os.walk(os.path.join(REPO_DIR, top)):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
             if "__init__.py" in files:
                 rel = os.path.relpath(root, REPO_DIR).replace(os.sep, ".")
                 found.add(f"{PACKAGE}.{rel}")
+    # the package's own folder and its subpackages (the shared kernel, ``core``)
+    for root, dirs, files in os.walk(os.path.join(REPO_DIR, PACKAGE)):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        if "__init__.py" in files:
+            found.add(os.path.relpath(root, REPO_DIR).replace(os.sep, "."))
     setuptools = _pyproject()["tool"]["setuptools"]
     assert sorted(setuptools["packages"]) == sorted(found)
     assert setuptools["package-dir"] == {PACKAGE: PACKAGE} | {

@@ -6,7 +6,9 @@ folders are its subpackages (``pyproject.toml`` maps them):
 - ``tfx_metric_learning.pipeline``: the pipeline definition, its config, runners and CLI;
 - ``tfx_metric_learning.components``: the custom TFX components;
 - ``tfx_metric_learning.trainer_module``: what runs inside Transform and the Trainer;
-- ``tfx_metric_learning.kubeflow``: compiling for Kubeflow Pipelines v2.
+- ``tfx_metric_learning.kubeflow``: compiling for Kubeflow Pipelines v2;
+- ``tfx_metric_learning.core`` (a folder of this package): the shared kernel (settings base,
+  split names, feature keys, record reading, retrieval search and metrics).
 
 So nothing of this project claims a generic top-level name (``pipeline``, ``components``) or
 the ``kubeflow`` namespace of the Kubeflow SDKs (``kubeflow.training``, ``kubeflow.katib``).

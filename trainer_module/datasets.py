@@ -22,9 +22,7 @@ from tfx.components.trainer import fn_args_utils
 from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
-from tfx_metric_learning.trainer_module import (
-    keys,
-)
+from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module.distribution import workers_in
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings

@@ -19,11 +19,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from tfx_metric_learning.trainer_module import (
-    keys,
-    preprocessing,
-)
+from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module import model as model_lib
+from tfx_metric_learning.trainer_module import preprocessing
 
 
 def missing_as_nan(raw_spec: dict[str, Any]) -> dict[str, Any]:

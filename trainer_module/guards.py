@@ -12,10 +12,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfx_metric_learning.trainer_module import (
-    keys,
-    pair_gen_build,
-)
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.trainer_module import pair_gen_build
 from tfx_metric_learning.trainer_module.datasets import load_schema
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
 

@@ -16,9 +16,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx.components.trainer import fn_args_utils
 
+from tfx_metric_learning.core.splits import VALID as VALID_SPLIT
 from tfx_metric_learning.trainer_module import datasets, guards, preprocessing, selection
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.splits import VALID as VALID_SPLIT
 
 # custom_config keys of TFX's google_cloud_ai_platform Trainer extension (its job's arguments,
 # region, labels ...: tfx.extensions.google_cloud_ai_platform), which runs this run_fn with

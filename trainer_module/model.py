@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.losses.base import Loss
 from tfx_metric_learning.trainer_module.settings import ENCODERS, TrainingSettings

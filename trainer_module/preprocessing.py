@@ -27,7 +27,7 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from tfx_metric_learning.trainer_module import keys
+from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module.transform_settings import TransformSettings
 
 LABEL_VOCAB = "label"

@@ -20,6 +20,7 @@ from absl import logging
 from tf_keras.src.distribute import distributed_file_utils
 from tfx.components.trainer import fn_args_utils
 
+from tfx_metric_learning.core.splits import VALID as VALID_SPLIT
 from tfx_metric_learning.trainer_module import (
     datasets,
     distribution,
@@ -34,7 +35,6 @@ from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module import warm_start as warm_start_lib
 from tfx_metric_learning.trainer_module.job import TrainingJob, training_config
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.splits import VALID as VALID_SPLIT
 
 
 def run_fn(fn_args: fn_args_utils.FnArgs) -> None:

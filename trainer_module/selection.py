@@ -28,9 +28,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfx_metric_learning.trainer_module import keys
-from tfx_metric_learning.trainer_module import records as tfrecords
-from tfx_metric_learning.trainer_module.retrieval import metrics
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.core import records as tfrecords
+from tfx_metric_learning.core.retrieval import metrics
 
 MAX_ROWS = 20000
 READ_BATCH = 4096

@@ -11,8 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tfx_metric_learning.trainer_module.losses import registry
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     at_least,
     boolean,
@@ -22,6 +21,7 @@ from tfx_metric_learning.trainer_module.stage_settings import (
     seed_setting,
     setting,
 )
+from tfx_metric_learning.trainer_module.losses import registry
 
 BATCH_SAMPLERS = ("random", "pk")
 # the encoder architectures of ``model.build_encoder``

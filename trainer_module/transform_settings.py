@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx_metric_learning.trainer_module.stage_settings import StageSettings, one_of, setting
+from tfx_metric_learning.core.stage_settings import StageSettings, one_of, setting
 
 SCALINGS = ("standard", "centered")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     boolean,
     open_fraction,

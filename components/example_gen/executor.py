@@ -69,7 +69,7 @@ from tfx_metric_learning.components.example_gen.files import DataError
 from tfx_metric_learning.components.example_gen.layout import InputLayout, read_layout
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
-from tfx_metric_learning.trainer_module import records
+from tfx_metric_learning.core import records
 
 # rows validated and encoded together (numpy per batch; a batch of 64 features is ~1 MB)
 BATCH_ROWS = 2048

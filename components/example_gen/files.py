@@ -28,8 +28,8 @@ from collections.abc import Iterator
 
 from tfx.dsl.io import fileio
 
-from tfx_metric_learning.trainer_module import records as tfrecords
-from tfx_metric_learning.trainer_module.records import is_gzip
+from tfx_metric_learning.core import records as tfrecords
+from tfx_metric_learning.core.records import is_gzip
 
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}

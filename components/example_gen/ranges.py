@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from tfx.dsl.io import fileio
 
 from tfx_metric_learning.components.example_gen.files import open_binary
-from tfx_metric_learning.trainer_module.records import is_gzip
+from tfx_metric_learning.core.records import is_gzip
 
 # bytes of a plain file per range: 16 MB is ~33,000 rows of 64 features
 RANGE_BYTES = 16 << 20

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from tfx_metric_learning.components.example_gen import files, rows, spans
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     at_least,
     closed_fraction,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tfx_metric_learning.trainer_module.splits import EVAL, TRAIN, VALID  # noqa: F401 (the names, re-used here)
+from tfx_metric_learning.core.splits import EVAL, TRAIN, VALID  # noqa: F401 (the names, re-used here)
 
 # with span data: the newest span's rows again (its statistics are what validation checks)
 NEW_SPAN = "new_span"

@@ -26,7 +26,7 @@ import dataclasses
 import numpy as np
 from sklearn.metrics import precision_recall_curve
 
-from tfx_metric_learning.trainer_module.retrieval.search import search
+from tfx_metric_learning.core.retrieval.search import search
 
 CURVE_POINTS = 101
 

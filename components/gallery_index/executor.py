@@ -34,7 +34,7 @@ from tfx_metric_learning.components.gallery_index import (
 )
 from tfx_metric_learning.components.gallery_index.settings import GallerySettings
 from tfx_metric_learning.components.retrieval_evaluator import embeddings
-from tfx_metric_learning.trainer_module import records
+from tfx_metric_learning.core import records
 
 KIND_PROPERTY = "index_kind"
 ROWS_PROPERTY = "rows"

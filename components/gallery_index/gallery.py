@@ -40,7 +40,7 @@ from tfx_metric_learning.components.retrieval_evaluator.embeddings import (
     EmbeddingShards,
     sample_rows,
 )
-from tfx_metric_learning.trainer_module.retrieval.search import normalise
+from tfx_metric_learning.core.retrieval.search import normalise
 
 
 @dataclasses.dataclass

@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_metric_learning.trainer_module.retrieval.search import normalise
+from tfx_metric_learning.core.retrieval.search import normalise
 
 FLAT, IVF_FLAT = "flat", "ivf_flat"
 MIN_POINTS_PER_LIST = 39  # faiss warns below this many training points per centroid

@@ -54,9 +54,10 @@ from tfx_metric_learning.components.pair_gen import sampling, spec, steps
 from tfx_metric_learning.components.pair_gen.blocks import Payload, Store
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.components.pair_gen.steps import PairGenError
-from tfx_metric_learning.trainer_module import keys, pair_gen_build
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.core.splits import TRAIN, VALID
+from tfx_metric_learning.trainer_module import pair_gen_build
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.splits import TRAIN, VALID
 
 __all__ = [
     "Executor",

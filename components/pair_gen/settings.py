@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     at_least,
     one_of,
@@ -20,6 +19,7 @@ from tfx_metric_learning.trainer_module.stage_settings import (
     seed_setting,
     setting,
 )
+from tfx_metric_learning.trainer_module.settings import TrainingSettings
 
 MODES = ("none", "pairs", "triplets", "triplets_k", "pk_batches")
 

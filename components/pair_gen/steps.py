@@ -22,8 +22,8 @@ from tfx_bsl.coders import example_coder
 
 from tfx_metric_learning.components.pair_gen import example_bytes, sampling
 from tfx_metric_learning.components.pair_gen.blocks import Store
-from tfx_metric_learning.trainer_module import keys
-from tfx_metric_learning.trainer_module import records as tfrecords
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.core import records as tfrecords
 
 
 class PairGenError(ValueError):

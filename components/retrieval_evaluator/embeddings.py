@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 from tfx.dsl.io import fileio
 
-from tfx_metric_learning.trainer_module import keys
-from tfx_metric_learning.trainer_module import records as tfrecords
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.core import records as tfrecords
 
 EMBED_SIGNATURE = "serve_examples"
 TRANSFORM_SIGNATURE = "transform_features"

@@ -69,8 +69,8 @@ from tfx_metric_learning.components.retrieval_evaluator.spec import (
     REPORT_DIR,
     SETTINGS_KEY,
 )
-from tfx_metric_learning.trainer_module.retrieval import metrics as metrics_lib
-from tfx_metric_learning.trainer_module.retrieval import search
+from tfx_metric_learning.core.retrieval import metrics as metrics_lib
+from tfx_metric_learning.core.retrieval import search
 
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 RAW_BASELINES = embeddings_lib.RAW_BASELINES

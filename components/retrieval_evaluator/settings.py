@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfx_metric_learning.components.retrieval_evaluator import verification
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     any_number,
     at_least,

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from tfx_metric_learning.trainer_module.retrieval.search import normalise
+from tfx_metric_learning.core.retrieval.search import normalise
 
 METRICS = ("roc_auc", "eer", "separation", "overlap")
 MAX_PAIRS = 2_000_000

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.pipeline import (
     beam_policy,
     candidates,
@@ -28,7 +29,6 @@ from tfx_metric_learning.pipeline import (
 )
 from tfx_metric_learning.pipeline.cli.options import given, stage_settings_from_args
 from tfx_metric_learning.pipeline.config import STAGES, PipelineConfig
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 # exit status of a run the DataValidator stopped (2: refused before running, 1: failed)
 EXIT_ANOMALIES = 3

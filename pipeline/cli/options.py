@@ -14,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from tfx_metric_learning.trainer_module.stage_settings import FieldInfo, StageSettings
+from tfx_metric_learning.core.stage_settings import FieldInfo, StageSettings
 
 
 def key_value(text: str) -> tuple[str, Any]:

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.pipeline import candidates
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_a_candidate_splits_loss_parameters_from_training_settings():

@@ -2,8 +2,8 @@
 
 import pytest
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.pipeline import compare_plan
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_the_cap_is_inclusive_and_names_the_product_and_the_flag():

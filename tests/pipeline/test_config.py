@@ -4,8 +4,8 @@ import os
 
 import pytest
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.pipeline.config import PipelineConfig
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_local_paths_are_made_absolute_and_uris_kept(tmp_path, monkeypatch):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfx_metric_learning.core.retrieval.search import normalise
 from tfx_metric_learning.trainer_module import model as model_lib
 from tfx_metric_learning.trainer_module.losses import registry
-from tfx_metric_learning.trainer_module.retrieval.search import normalise
 
 
 def test_residual_encoder_starts_as_the_normalised_input():

@@ -16,13 +16,13 @@ from tfx.components.util import tfxio_utils
 
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
 from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
+from tfx_metric_learning.core.retrieval import metrics
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module import datasets, distribution, guards, run, selection
 from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module import warm_start as warm_start_lib
 from tfx_metric_learning.trainer_module.losses import registry
-from tfx_metric_learning.trainer_module.retrieval import metrics
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfx_metric_learning.trainer_module import keys, resume, selection
-from tfx_metric_learning.trainer_module.retrieval import metrics
+from tfx_metric_learning.core import keys
+from tfx_metric_learning.core.retrieval import metrics
+from tfx_metric_learning.trainer_module import resume, selection
 
 
 def _write_rows(path, features, labels):

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module import tuning_space
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_the_space_is_the_learning_rate_and_the_margin_or_temperature_not_set():

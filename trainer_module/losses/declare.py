@@ -23,9 +23,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from tfx_metric_learning.trainer_module.distances import DISTANCES
-from tfx_metric_learning.trainer_module.losses.base import Loss
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     at_least,
     boolean,
     fraction,
@@ -33,6 +31,8 @@ from tfx_metric_learning.trainer_module.stage_settings import (
     one_of,
     positive,
 )
+from tfx_metric_learning.trainer_module.distances import DISTANCES
+from tfx_metric_learning.trainer_module.losses.base import Loss
 
 # What a loss consumes, and so what the pair/triplet construction step must produce.
 INPUT_MODES = ("classification", "labelled", "pairs", "triplets", "triplets_k")

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfx_metric_learning.core.stage_settings import any_number, positive
 from tfx_metric_learning.trainer_module.distances import Distance, safe_l2_normalize, safe_sqrt
 from tfx_metric_learning.trainer_module.losses.base import Loss, resolve_distance
 from tfx_metric_learning.trainer_module.losses.declare import Check, register
-from tfx_metric_learning.trainer_module.stage_settings import any_number, positive
 
 
 class PairLoss(Loss):

@@ -10,6 +10,7 @@ import math
 
 import tensorflow as tf
 
+from tfx_metric_learning.core.stage_settings import non_negative, positive
 from tfx_metric_learning.trainer_module.distances import safe_l2_normalize, safe_sqrt
 from tfx_metric_learning.trainer_module.losses.base import (
     Loss,
@@ -18,7 +19,6 @@ from tfx_metric_learning.trainer_module.losses.base import (
     masked_mean,
 )
 from tfx_metric_learning.trainer_module.losses.declare import Check, register
-from tfx_metric_learning.trainer_module.stage_settings import non_negative, positive
 
 
 @register("proxy_anchor", alpha=Check(positive, "scale"), delta=Check(non_negative, "margin"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfx_metric_learning.core.stage_settings import any_number, non_negative, positive
 from tfx_metric_learning.trainer_module.distances import Cosine, Distance
 from tfx_metric_learning.trainer_module.losses.base import (
     Loss,
@@ -25,7 +26,6 @@ from tfx_metric_learning.trainer_module.losses.base import (
     resolve_distance,
 )
 from tfx_metric_learning.trainer_module.losses.declare import Check, register
-from tfx_metric_learning.trainer_module.stage_settings import any_number, non_negative, positive
 
 
 def _similarity(embeddings: tf.Tensor, ref_embeddings: tf.Tensor) -> tf.Tensor:

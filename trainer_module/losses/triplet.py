@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfx_metric_learning.core.stage_settings import at_least, one_of
 from tfx_metric_learning.trainer_module import mining
 from tfx_metric_learning.trainer_module.distances import Distance
 from tfx_metric_learning.trainer_module.losses.base import (
@@ -21,7 +22,6 @@ from tfx_metric_learning.trainer_module.losses.base import (
     warn_if_empty,
 )
 from tfx_metric_learning.trainer_module.losses.declare import Check, register
-from tfx_metric_learning.trainer_module.stage_settings import at_least, one_of
 
 
 @register("triplet")

@@ -6,7 +6,7 @@ from tfx.utils import proto_utils
 
 from tfx_metric_learning.components.example_gen import executor
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.core.stage_settings import SettingsError
 
 
 def _unpacked(settings):

@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 
 from tests.components.example_gen.helpers import run_example_gen
 from tfx_metric_learning.components.example_gen import sink
-from tfx_metric_learning.trainer_module import records
+from tfx_metric_learning.core import records
 
 
 def _write(chunks, split_uri):

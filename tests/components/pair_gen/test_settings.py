@@ -4,8 +4,8 @@ import pytest
 
 from tfx_metric_learning.components.pair_gen import executor, spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.core.stage_settings import SettingsError
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
 
 
 def test_following_takes_the_shape_the_loss_consumes_and_keeps_the_rest():

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
-from tfx_metric_learning.trainer_module.stage_settings import SettingsError
+from tfx_metric_learning.core.stage_settings import SettingsError
 
 
 @pytest.mark.parametrize(

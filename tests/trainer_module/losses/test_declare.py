@@ -5,10 +5,10 @@ import inspect
 import pytest
 import tensorflow as tf
 
+from tfx_metric_learning.core.stage_settings import positive
 from tfx_metric_learning.trainer_module.losses import declare, registry
 from tfx_metric_learning.trainer_module.losses.base import Loss, MetricLoss
 from tfx_metric_learning.trainer_module.losses.declare import Check, register
-from tfx_metric_learning.trainer_module.stage_settings import positive
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import faiss
 import numpy as np
 import pytest
 
-from tests.trainer_module.retrieval.test_metrics import tied_vectors
-from tfx_metric_learning.trainer_module.retrieval import search
+from tests.core.retrieval.test_metrics import tied_vectors
+from tfx_metric_learning.core.retrieval import search
 
 
 def reference(queries, gallery, k, exclude=None):

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from tfx_metric_learning.trainer_module.retrieval import metrics
+from tfx_metric_learning.core.retrieval import metrics
 
 # unit vectors whose dot products are exact in float32, so ties are real ties in any
 # summation order: +-e_i and (+-1/2, +-1/2, +-1/2, +-1/2)

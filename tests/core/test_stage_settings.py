@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tfx_metric_learning.trainer_module.stage_settings import (
+from tfx_metric_learning.core.stage_settings import (
     SettingsError,
     StageSettings,
     at_least,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfx_metric_learning.trainer_module.retrieval import search
+from tfx_metric_learning.core.retrieval import search
 
 DEFAULT_BLOCK = 4096
 CURVE_MAX_K = 20
