@@ -43,7 +43,7 @@ from typing import Any
 
 from tfx.dsl.io import fileio
 
-from tfx_metric_learning.components.example_gen import executor as example_gen
+from tfx_metric_learning.components.example_gen import inputs as example_gen_inputs
 from tfx_metric_learning.components.example_gen import spec as example_gen_spec
 from tfx_metric_learning.components.production import record
 from tfx_metric_learning.components.production import spec as production_spec
@@ -78,7 +78,7 @@ def plan(parameters: dict[str, Any], outputs: list[str]) -> dict[str, str]:
     found = {}
     for key in outputs:
         if key == DATA_KEY:
-            found[key] = example_gen.input_digest(
+            found[key] = example_gen_inputs.input_digest(
                 {name: parameters[name] for name in EXAMPLE_GEN_READS}
             )
         elif key == PRODUCTION_KEY:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import tensorflow as tf
-import tensorflow_data_validation as tfdv
 from absl import logging as absl_logging
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.compiler import compiler
@@ -22,7 +21,7 @@ from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from tfx_metric_learning.components.data_validator.executor import load_schema
-from tfx_metric_learning.components.data_validator.schema_curation import curate
+from tfx_metric_learning.components.data_validator.schema_curation import write_curated
 from tfx_metric_learning.pipeline import (
     beam_policy,
     preflight,
@@ -192,7 +191,7 @@ def _write_schema(
     log_file: str | None,
     quiet: bool,
 ) -> dict:
-    """The schema pipeline's run, then its schema curated (``curate``) and written atomically."""
+    """The schema pipeline's run, then its schema curated and written (``write_curated``)."""
     config = beam_policy.local_config(config, data_path, progress)
     metadata = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
     pipeline = create_schema_pipeline(config, data_path, metadata)
@@ -205,30 +204,22 @@ def _write_schema(
     stats_artifact.split_names = found.properties["split_names"].string_value
     names = artifact_utils.decode_split_names(stats_artifact.split_names)
     stats = stats_artifact_utils.load_statistics(stats_artifact, names[0]).proto()
-    curated, unchecked = curate(
+    written = write_curated(
         schema,
         stats,
         config.ingest.label_feature,
         config.validation.drift_threshold,
         config.validation.label_drift_threshold,
+        config.schema_file,
     )
-    fileio.makedirs(os.path.dirname(config.schema_file))
-    tmp = f"{config.schema_file}.tmp"
-    tfdv.write_schema_text(curated, tmp)
-    fileio.rename(tmp, config.schema_file, overwrite=True)
-    checked = [f.name for f in curated.feature if f.HasField("drift_comparator")]
+    unchecked = written["drift_unchecked"]
     progress(
-        f"Wrote the curated schema {config.schema_file}: {len(curated.feature)} features, "
-        f"drift checked for {len(checked)}"
+        f"Wrote the curated schema {config.schema_file}: {written['features']} features, "
+        f"drift checked for {len(written['drift_checked'])}"
         + (f", not for {len(unchecked)} mostly-zero ones" if unchecked else "")
         + ". Keep it in version control; edit thresholds per feature there."
     )
-    return {
-        "schema_file": config.schema_file,
-        "features": len(curated.feature),
-        "drift_checked": checked,
-        "drift_unchecked": unchecked,
-    }
+    return written
 
 
 def _run_pipeline(

@@ -235,30 +235,21 @@ def create_compare_pipeline(
     production = _production(config) if deploy else None
     with Cond(head.accepted() == 1):
         transform = _transform(config, head.example_gen, head.schema_gen)
-        pair_gens: dict[str, object] = {}
         nodes: list = [transform]
         branches = []
+        pair_gens: dict[str, object] = {}  # PairGen settings (JSON) -> the PairGen making them
         branch_ends: list = []  # each branch's evaluator, in order
         for candidate in candidates:
             tuner = None
             for seed in seeds:
                 training = candidate.settings(config.training, seed)
-                pairs = dataclasses.replace(config.pairs, seed=seed).following(training)
-                pair_gen = pair_gens.get(pairs.to_json())
-                if pair_gen is None:
-                    pair_gen = PairGen(
-                        transformed_examples=transform.outputs["transformed_examples"],
-                        transform_graph=transform.outputs["transform_graph"],
-                        settings=pairs,
-                    ).with_id(f"PairGen_{pairs.mode}_{_digest(pairs.to_json())}_s{seed}")
-                    pair_gens[pairs.to_json()] = pair_gen
-                    nodes.append(pair_gen)
+                pair_gen = _shared_pair_gen(config, training, seed, transform, pair_gens, nodes)
                 suffix = branch_id(candidate.label, seed)
+                first = None  # the branch's first node, when it is a new Tuner
                 if tuning_trials > 0 and tuner is None:
                     tuner = _tuner(candidate, training, tuning_trials, pair_gen, transform)
-                first = tuner if tuner is not None and tuner not in nodes else None
-                if tuner is not None and first is not None:
-                    nodes.append(tuner.with_id(f"Tuner_{suffix}"))
+                    first = tuner.with_id(f"Tuner_{suffix}")
+                    nodes.append(first)
                 tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner else {}
                 trainer = _trainer(config, training.to_dict(), pair_gen, transform, tuned).with_id(
                     f"Trainer_{suffix}"
@@ -290,6 +281,24 @@ def create_compare_pipeline(
             )
     reader = [production] if deploy else []
     return _pipeline(config, [*head.components, *reader, *nodes], metadata_connection_config)
+
+
+def _shared_pair_gen(config, training, seed: int, transform, made: dict, nodes: list) -> object:
+    """The PairGen a branch's Trainer reads: one per distinct PairGen setting and seed.
+
+    Candidates whose losses consume the same examples share it; a new one is added to
+    ``made`` (keyed by its settings' JSON) and ``nodes``.
+    """
+    pairs = dataclasses.replace(config.pairs, seed=seed).following(training)
+    key = pairs.to_json()
+    if key not in made:
+        made[key] = PairGen(
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            settings=pairs,
+        ).with_id(f"PairGen_{pairs.mode}_{_digest(key)}_s{seed}")
+        nodes.append(made[key])
+    return made[key]
 
 
 def _tuner(candidate: Candidate, training, trials: int, pair_gen, transform) -> object:

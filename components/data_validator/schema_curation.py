@@ -26,7 +26,11 @@ removed, and the file kept in version control.
 
 from __future__ import annotations
 
+import os
+
+import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tfx.dsl.io import fileio
 
 SPARSE_ZERO_FRACTION = 0.8
 # how much larger a span's fraction of missing values per feature may be than the fraction
@@ -132,3 +136,30 @@ def curate(
     del curated.string_domain[:]
     curated.string_domain.extend(kept)
     return curated, unchecked
+
+
+def write_curated(
+    schema: schema_pb2.Schema,
+    stats: statistics_pb2.DatasetFeatureStatisticsList,
+    label: str,
+    drift_threshold: float,
+    label_drift_threshold: float,
+    path: str,
+) -> dict:
+    """Curates ``schema`` (``curate``) and writes it to ``path`` as TFDV's text schema.
+
+    Written to ``path.tmp`` and renamed over ``path`` (any filesystem ``fileio`` knows), so a
+    killed run leaves the previous file whole. Returns ``{"schema_file", "features",
+    "drift_checked", "drift_unchecked"}``.
+    """
+    curated, unchecked = curate(schema, stats, label, drift_threshold, label_drift_threshold)
+    fileio.makedirs(os.path.dirname(path))
+    tmp = f"{path}.tmp"
+    tfdv.write_schema_text(curated, tmp)
+    fileio.rename(tmp, path, overwrite=True)
+    return {
+        "schema_file": path,
+        "features": len(curated.feature),
+        "drift_checked": [f.name for f in curated.feature if f.HasField("drift_comparator")],
+        "drift_unchecked": unchecked,
+    }

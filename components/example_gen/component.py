@@ -9,8 +9,9 @@ from tfx.dsl.components.base import executor_spec
 from tfx.orchestration import data_types
 from tfx.proto import example_gen_pb2, range_config_pb2
 
-from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen import executor, inputs
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.components.example_gen.split_plan import EVAL, NEW_SPAN, TRAIN, VALID
 
 
 def labelled_example_gen(
@@ -35,15 +36,15 @@ def labelled_example_gen(
     # it): the executor places rows by the protocol's split plan, never by hash buckets, so
     # every split gets one bucket, the least TFX accepts
     splits = [
-        example_gen_pb2.SplitConfig.Split(name=executor.TRAIN, hash_buckets=1),
-        example_gen_pb2.SplitConfig.Split(name=executor.EVAL, hash_buckets=1),
+        example_gen_pb2.SplitConfig.Split(name=TRAIN, hash_buckets=1),
+        example_gen_pb2.SplitConfig.Split(name=EVAL, hash_buckets=1),
     ]
     if settings.validation_fraction > 0:
-        splits.append(example_gen_pb2.SplitConfig.Split(name=executor.VALID, hash_buckets=1))
+        splits.append(example_gen_pb2.SplitConfig.Split(name=VALID, hash_buckets=1))
     range_config = None
     if settings.uses_spans:
         pattern = settings.data_pattern
-        splits.append(example_gen_pb2.SplitConfig.Split(name=executor.NEW_SPAN, hash_buckets=1))
+        splits.append(example_gen_pb2.SplitConfig.Split(name=NEW_SPAN, hash_buckets=1))
         range_config = range_config_pb2.RangeConfig(
             rolling_range=range_config_pb2.RollingRange(num_spans=1)
         )
@@ -59,6 +60,6 @@ def labelled_example_gen(
             split_config=example_gen_pb2.SplitConfig(splits=splits)
         ),
         range_config=range_config,
-        custom_config=runtime_settings or executor.pack_settings(settings),
+        custom_config=runtime_settings or inputs.pack_settings(settings),
         custom_executor_spec=executor_spec.BeamExecutorSpec(executor.Executor),
     )

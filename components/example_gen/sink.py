@@ -10,7 +10,7 @@ differences, each measured on 200,000 rows x 64 features (``benchmarks/pipeline_
   hashes, the others aggregate);
 - gzip level ``GZIP_LEVEL`` (1) instead of zlib's default 6: 1.2 s instead of 5.2 s for
   100,000 of these records, files about 20% larger;
-- a Beam element is a list of serialized rows (a chunk, up to ``executor.BATCH_ROWS``), written
+- a Beam element is a list of serialized rows (a chunk, up to ``transforms.BATCH_ROWS``), written
   by TensorFlow's C++ ``TFRecordWriter`` (framing, CRCs and compression outside Python).
 
 Files are written by Beam's ``FileBasedSink``: each bundle into a temporary file, renamed to its

@@ -7,7 +7,7 @@ folder holding ``{SPAN}`` (or ``{SPAN:n}``, zero-padded to n digits) or the date
 ``{YYYY}-{MM}-{DD}/*.csv.gz``, ``span-{SPAN}/v{VERSION}/*.tfrecord``.
 
 ExampleGen's executor picks the newest span at its newest version itself
-(``executor.newest_span``: no driver runs on the open-source Kubeflow backend; where TFX's
+(``inputs.newest_span``: no driver runs on the open-source Kubeflow backend; where TFX's
 driver does run, locally, it resolves the same span and fingerprints it for caching), and
 records its number in ML Metadata (the examples' ``span``/``version`` properties). The window is the
 newest ``size`` spans up to that one, each at its newest version, leaving out spans whose

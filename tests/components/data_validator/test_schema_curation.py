@@ -11,6 +11,7 @@ from tfx_metric_learning.components.data_validator.schema_curation import (
     curate,
     max_missing_fraction,
     set_max_missing_fraction,
+    write_curated,
 )
 
 LABEL = "label"
@@ -107,3 +108,18 @@ def test_a_hand_edited_threshold_is_read_and_a_bad_one_named():
     height.annotation.tag[:] = ["max_missing_fraction=lots"]
     with pytest.raises(ValueError, match="feature 'height': annotation tag"):
         max_missing_fraction(height)
+
+
+def test_the_curated_schema_is_written_whole_over_the_old_file(tmp_path):
+    stats = span(0)
+    schema = tfdv.infer_schema(stats)
+    path = tmp_path / "schema" / "schema.pbtxt"
+    path.parent.mkdir()
+    path.write_text("an older schema")
+    written = write_curated(schema, stats, LABEL, 0.2, 0.2, str(path))
+    expected, unchecked = curate(schema, stats, LABEL, 0.2, 0.2)
+    assert tfdv.load_schema_text(str(path)) == expected
+    assert sorted(p.name for p in path.parent.iterdir()) == ["schema.pbtxt"]  # no .tmp left
+    assert written["drift_unchecked"] == unchecked == ["rare"]
+    assert sorted(written["drift_checked"]) == ["height", LABEL, "weight"]
+    assert written["features"] == len(expected.feature)

@@ -8,7 +8,7 @@ from tfx.types import standard_artifacts
 
 from tests.components.example_gen.helpers import run_example_gen
 from tfx_metric_learning.components.data_validator import ledger
-from tfx_metric_learning.components.example_gen import executor, ranges, spec
+from tfx_metric_learning.components.example_gen import executor, inputs, ranges, spec
 from tfx_metric_learning.components.example_gen import rows as rows_module
 from tfx_metric_learning.components.example_gen.split_plan import NEW_SPAN
 from tfx_metric_learning.pipeline import data
@@ -374,7 +374,7 @@ def test_settings_that_change_the_compiled_splits_ask_for_a_new_compile(tmp_path
             k: proto_utils.proto_to_json(v) if hasattr(v, "DESCRIPTOR") else v
             for k, v in gen.exec_properties.items()
         }
-        runtime = executor.pack_settings(IngestSettings(validation_fraction=at_runtime))
+        runtime = inputs.pack_settings(IngestSettings(validation_fraction=at_runtime))
         props[standard_component_specs.CUSTOM_CONFIG_KEY] = proto_utils.proto_to_json(runtime)
         examples = standard_artifacts.Examples()
         examples.uri = str(tmp_path / f"out{compiled}")
@@ -427,7 +427,7 @@ def test_files_changed_since_the_run_was_planned_fail_the_execution(tmp_path):
     header = ["a", "b", "c", "label"]
     _write_csv(str(data_dir / "d.csv"), header, _rows())
     report = run_example_gen(str(data_dir), "d.csv", str(tmp_path / "first"))
-    planned = executor.fingerprint_digest(report["input_fingerprint"])
+    planned = inputs.fingerprint_digest(report["input_fingerprint"])
     as_planned = {spec.PLANNED_DIGEST_KEY: planned}
     run_example_gen(str(data_dir), "d.csv", str(tmp_path / "same"), overrides=as_planned)
     _write_csv(str(data_dir / "d.csv"), header, _rows(per_class=21))  # rewritten after the plan

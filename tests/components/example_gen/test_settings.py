@@ -4,14 +4,14 @@ import pytest
 from tfx.types import standard_component_specs
 from tfx.utils import proto_utils
 
-from tfx_metric_learning.components.example_gen import executor
+from tfx_metric_learning.components.example_gen import inputs
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.core.stage_settings import SettingsError
 
 
 def _unpacked(settings):
-    packed = proto_utils.proto_to_json(executor.pack_settings(settings))
-    return executor.ingest_settings({standard_component_specs.CUSTOM_CONFIG_KEY: packed})
+    packed = proto_utils.proto_to_json(inputs.pack_settings(settings))
+    return inputs.settings_from({standard_component_specs.CUSTOM_CONFIG_KEY: packed})
 
 
 def test_settings_survive_the_struct_round_trip():
@@ -30,4 +30,4 @@ def test_bad_ingest_settings_are_refused():
     with pytest.raises(SettingsError, match=r"'eval_fraction' must be in \(0, 1\)"):
         IngestSettings(eval_fraction=1.0).validate()
     with pytest.raises(SettingsError, match="missing"):
-        executor.ingest_settings({})
+        inputs.settings_from({})
