@@ -161,6 +161,11 @@ def latest_run(config: PipelineConfig, run_name: str | None = None) -> dict[str,
         summary["baseline_metrics"] = (record.get("baseline_model") or {}).get("metrics")
         summary["raw_baselines"] = record.get("raw_baselines") or {}
         summary["lift_over_raw"] = record.get("lift_over_raw")
+        summary["classic_baselines"] = {
+            name: entry["metrics"]
+            for name, entry in (record.get("classic_baselines") or {}).items()
+        }
+        summary["lift_over_classic"] = record.get("lift_over_classic")
         summary["reasons"] = record["reasons"]
         summary["evaluation_uri"] = evaluation.uri
         summary["report"] = record.get("report")

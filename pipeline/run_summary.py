@@ -71,12 +71,15 @@ def format_summary(summary: dict) -> str:
                 lines.append(f"  {key:<16} {value:.4f}{extra}")
         for name, raw in (summary.get("raw_baselines") or {}).items():
             lines.append(f"  {name} (inputs, cosine): map_at_r {raw['map_at_r']:.4f}")
-        lift = summary.get("lift_over_raw") or {}
-        if lift.get("value") is not None:
-            lines.append(
-                f"  lift over raw features: {lift['metric']} {lift['value']:+.4f} "
-                f"(over {lift['over']})"
-            )
+        for name, classic in (summary.get("classic_baselines") or {}).items():
+            lines.append(f"  {name} (linear, fit on train): map_at_r {classic['map_at_r']:.4f}")
+        for what, key in (("raw features", "lift_over_raw"), ("classic", "lift_over_classic")):
+            lift = summary.get(key) or {}
+            if lift.get("value") is not None:
+                lines.append(
+                    f"  lift over {what}: {lift['metric']} {lift['value']:+.4f} "
+                    f"(over {lift['over']})"
+                )
     training = summary.get("training")
     if training:
         lines.append(

@@ -23,6 +23,7 @@ from tfx.utils import io_utils
 from tfx_bsl.public import tfxio
 
 from tfx_metric_learning.core import keys
+from tfx_metric_learning.trainer_module import preprocessing
 from tfx_metric_learning.trainer_module.distribution import workers_in
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.settings import TrainingSettings
@@ -228,6 +229,12 @@ def shard_across_workers(dataset: tf.data.Dataset, file_patterns: list[str]) -> 
 def feature_dim(tft_output: tft.TFTransformOutput) -> int:
     """F, the width of the transformed feature vector the encoder reads."""
     return int(tft_output.transformed_feature_spec()[keys.FEATURES].shape[0])
+
+
+def feature_names(tft_output: tft.TFTransformOutput) -> list[str]:
+    """The raw features in the order of the transformed feature vector (``preprocessing``)."""
+    spec = tft_output.raw_feature_spec()
+    return preprocessing.feature_names(list(spec), preprocessing.raw_label_column(spec))
 
 
 def load_schema(path: str) -> schema_pb2.Schema:

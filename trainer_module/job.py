@@ -66,6 +66,11 @@ class TrainingJob:
         """F, the width of the transformed feature vector the encoder reads."""
         return datasets.feature_dim(self.tft_output)
 
+    @property
+    def feature_names(self) -> list[str]:
+        """The raw features in the order of the transformed feature vector."""
+        return datasets.feature_names(self.tft_output)
+
     @classmethod
     def prepare(
         cls,

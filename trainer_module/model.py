@@ -13,9 +13,36 @@ import tensorflow as tf
 from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.losses.base import Loss
-from tfx_metric_learning.trainer_module.settings import ENCODERS, TrainingSettings
+from tfx_metric_learning.trainer_module.raster import Raster, raster_layout
+from tfx_metric_learning.trainer_module.settings import (
+    AUTO_CONV_MIN_SIDE,
+    ENCODERS,
+    TrainingSettings,
+)
 
 EMBEDDING_KEY = "embedding"
+
+
+def encoder_kind(kind: str, feature_names: list[str] | None) -> tuple[str, Raster | None]:
+    """``(encoder kind, raster)``: ``auto`` resolved, and the image a ``conv`` encoder reads.
+
+    ``auto`` is ``conv`` when ``feature_names`` are the pixels of an image (``raster_layout``)
+    at least ``AUTO_CONV_MIN_SIDE`` a side, else ``mlp``. ``conv`` on features that are not an
+    image raises ``ValueError`` naming the rule.
+    """
+    raster = raster_layout(list(feature_names)) if feature_names else None
+    if kind == "auto":
+        if raster is not None and raster.side >= AUTO_CONV_MIN_SIDE:
+            return "conv", raster
+        return "mlp", None
+    if kind == "conv" and raster is None:
+        shown = ", ".join(list(feature_names or [])[:3])
+        raise ValueError(
+            f"encoder 'conv' needs features that are the pixels of an image, named <prefix><i> "
+            f"(i = 0 .. H*W-1 of a square image) or <prefix><row>_<col>; got {shown}, ... "
+            f"({len(feature_names or [])} features): use encoder mlp"
+        )
+    return kind, raster if kind == "conv" else None
 
 
 def build_encoder(
@@ -24,8 +51,11 @@ def build_encoder(
     embedding_dim: int,
     seed: int = 0,
     kind: str = "mlp",
+    raster: Raster | None = None,
+    conv_filters: list[int] = (32, 64, 128),
+    dropout: float = 0.0,
 ) -> tf.keras.Model:
-    """The encoder ``[F] -> [D]``, L2-normalised; ``kind`` is one of ``ENCODERS``.
+    """The encoder ``[F] -> [D]``, L2-normalised; ``kind`` is one of ``ENCODERS`` but ``auto``.
 
     - ``mlp``: ``x -> hidden (ReLU) ... -> Dense(D) -> / ||.||``.
     - ``residual``: ``S x + Dense_0(hidden(x)) -> / ||.||``, where the skip ``S`` (``[F, D]``,
@@ -34,14 +64,28 @@ def build_encoder(
       training the embedding is the transformed input itself (``D == F``), so its cosine
       neighbours are the inputs', and training moves away from them only as far as the loss
       pays: what keeps the structure of the inputs for classes never trained on.
+    - ``conv``: the features gathered into ``raster``'s image (``[H, W, 1]``), then per entry
+      of ``conv_filters`` a 3 x 3 convolution (ReLU, same padding) and a 2 x 2 max pooling
+      (while both sides are at least 2), flattened, ``-> Dense(D) -> / ||.||``. Pixels of a
+      glyph or a photo share their meaning across positions, which an MLP must learn anew
+      at every pixel: on 200 glyph classes never trained on (``benchmarks/unseen_classes.py``)
+      the convolutions are what separates them.
+
+    ``dropout`` > 0 drops that fraction of the last hidden (or flattened) layer's units in
+    training, before the projection to ``D``.
     """
-    if kind not in ENCODERS:
-        raise ValueError(f"unknown encoder {kind!r}; valid: {', '.join(ENCODERS)}")
+    if kind not in ENCODERS or kind == "auto":
+        raise ValueError(f"unknown encoder {kind!r}; valid: {', '.join(ENCODERS[1:])}")
     inputs = tf.keras.Input(shape=(input_dim,), name=keys.FEATURES, dtype=tf.float32)
     x = inputs
-    for i, units in enumerate(hidden_units):
-        init = tf.keras.initializers.GlorotUniform(seed=seed + i)
-        x = tf.keras.layers.Dense(units, activation="relu", kernel_initializer=init)(x)
+    if kind == "conv":
+        x = _conv_blocks(inputs, raster, conv_filters, seed)
+    else:
+        for i, units in enumerate(hidden_units):
+            init = tf.keras.initializers.GlorotUniform(seed=seed + i)
+            x = tf.keras.layers.Dense(units, activation="relu", kernel_initializer=init)(x)
+    if dropout > 0:
+        x = tf.keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
     if kind == "residual":
         skip_init = (
             tf.keras.initializers.Identity()
@@ -60,6 +104,38 @@ def build_encoder(
         x = tf.keras.layers.Dense(embedding_dim, kernel_initializer=init, name="projection")(x)
     outputs = tf.keras.layers.UnitNormalization(axis=-1, name=EMBEDDING_KEY)(x)
     return tf.keras.Model(inputs, outputs, name="encoder")
+
+
+class RasterOrder(tf.keras.layers.Layer):
+    """``[B, F]`` -> the features in raster order: ``x[:, order]`` (no weights)."""
+
+    def __init__(self, order, **kwargs):
+        super().__init__(**kwargs)
+        self.order = [int(i) for i in order]
+
+    def call(self, x):
+        return tf.gather(x, tf.constant(self.order, dtype=tf.int32), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "order": self.order}
+
+
+def _conv_blocks(inputs, raster: Raster, filters: list[int], seed: int):
+    """``[B, F]`` -> the flattened output of the conv blocks over ``raster``'s image."""
+    if raster is None:
+        raise ValueError("a conv encoder needs the image layout of its features (raster)")
+    x = RasterOrder(raster.order, name="raster_order")(inputs)
+    x = tf.keras.layers.Reshape((raster.height, raster.width, 1), name="image")(x)
+    height, width = raster.height, raster.width
+    for i, n in enumerate(filters):
+        init = tf.keras.initializers.GlorotUniform(seed=seed + i)
+        x = tf.keras.layers.Conv2D(
+            n, 3, padding="same", activation="relu", kernel_initializer=init, name=f"conv_{i}"
+        )(x)
+        if height >= 2 and width >= 2:
+            x = tf.keras.layers.MaxPool2D(2, name=f"pool_{i}")(x)
+            height, width = height // 2, width // 2
+    return tf.keras.layers.Flatten(name="flatten")(x)
 
 
 class EmbeddingTrainer(tf.keras.Model):
@@ -156,19 +232,28 @@ class EmbeddingTrainer(tf.keras.Model):
 
 
 def build_trainer(
-    training: TrainingSettings, feature_dim: int, num_classes: int | None
+    training: TrainingSettings,
+    feature_dim: int,
+    num_classes: int | None,
+    feature_names: list[str] | None = None,
 ) -> tuple[tf.keras.Model, EmbeddingTrainer]:
     """``(encoder, trainer)`` for ``training``: its encoder, its loss, compiled with Adam.
 
-    The optimizer's slots are built too (``build_optimizer``). Call it inside the strategy's
-    scope; the weights start from ``training.seed``.
+    ``feature_names`` (the raw features in feature-vector order) resolve ``encoder`` ``auto``
+    and give ``conv`` its image (``encoder_kind``). The optimizer's slots are built too
+    (``build_optimizer``). Call it inside the strategy's scope; the weights start from
+    ``training.seed``.
     """
+    kind, raster = encoder_kind(training.encoder, feature_names)
     encoder = build_encoder(
         feature_dim,
         list(training.hidden_units),
         training.embedding_dim,
         seed=training.seed,
-        kind=training.encoder,
+        kind=kind,
+        raster=raster,
+        conv_filters=list(training.conv_filters),
+        dropout=training.conv_dropout if kind == "conv" else 0.0,
     )
     loss = registry.build(
         training.loss, training.full_loss_params(), num_classes, training.embedding_dim

@@ -77,7 +77,9 @@ def run_fn(fn_args: fn_args_utils.FnArgs) -> None:
         logging.info("no validation split: training every epoch and keeping the last")
     train_ds = datasets.shard_across_workers(job.train_ds, fn_args.train_files)
     with strategy.scope():
-        encoder, trainer = model_lib.build_trainer(training, job.feature_dim, job.num_classes)
+        encoder, trainer = model_lib.build_trainer(
+            training, job.feature_dim, job.num_classes, job.feature_names
+        )
         best = selection.BestEpoch(encoder) if job.validation is not None else None
         started_from = (
             warm_start_lib.base_model_dir(fn_args.base_model) if training.warm_start else None

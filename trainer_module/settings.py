@@ -16,6 +16,7 @@ from tfx_metric_learning.core.stage_settings import (
     at_least,
     boolean,
     each,
+    fraction,
     one_of,
     positive,
     seed_setting,
@@ -25,7 +26,10 @@ from tfx_metric_learning.trainer_module.losses import registry
 
 BATCH_SAMPLERS = ("random", "pk")
 # the encoder architectures of ``model.build_encoder``
-ENCODERS = ("mlp", "residual")
+ENCODERS = ("auto", "mlp", "residual", "conv")
+# ``auto`` takes ``conv`` when the features are the pixels of an image at least this many
+# pixels a side (``raster.raster_layout``): three 2 x 2 poolings then leave a 2 x 2 map
+AUTO_CONV_MIN_SIDE = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,11 +51,26 @@ class TrainingSettings(StageSettings):
         metavar="KEY=VALUE",
     )
     encoder: str = setting(
-        "mlp",
-        "mlp: an MLP; residual: the transformed input through a skip that starts as the "
-        "identity plus an MLP that starts at zero (trainer_module/model.py), which keeps the "
-        "inputs' structure for classes never trained on",
+        "auto",
+        "auto: conv when the features are the pixels of an image of at least "
+        f"{AUTO_CONV_MIN_SIDE} x {AUTO_CONV_MIN_SIDE} (their names px_0 ... or px_R_C, "
+        "trainer_module/raster.py), else mlp; mlp: an MLP; residual: the transformed input "
+        "through a skip that starts as the identity plus an MLP that starts at zero, which "
+        "keeps the inputs' structure for classes never trained on; conv: 3 x 3 convolutions "
+        "and 2 x 2 max pooling over the image (trainer_module/model.py)",
         one_of(*ENCODERS),
+    )
+    conv_filters: list[int] = setting(
+        [32, 64, 128],
+        "filters of the conv encoder's blocks (a 3 x 3 convolution and a 2 x 2 max pooling "
+        "each), comma-separated",
+        each(at_least(1)),
+    )
+    conv_dropout: float = setting(
+        0.3,
+        "dropout rate of the conv encoder's flattened features in training, before the "
+        "projection to the embedding (0: none)",
+        fraction,
     )
     embedding_dim: int = setting(64, "embedding dimension D", at_least(1))
     hidden_units: list[int] = setting(

@@ -87,11 +87,14 @@ def train_and_score(
     feature_dim: int,
     num_classes: int,
     strategy: tf.distribute.Strategy,
+    feature_names: list[str] | None = None,
 ) -> float:
     """Trains a fresh model with ``training``; its best validation MAP@R (epoch 0 included)."""
     tf.keras.utils.set_random_seed(training.seed)
     with strategy.scope():
-        encoder, trainer = model_lib.build_trainer(training, feature_dim, num_classes)
+        encoder, trainer = model_lib.build_trainer(
+            training, feature_dim, num_classes, feature_names
+        )
         best = selection.BestEpoch(encoder)
     guard = guards.StopOnNonFiniteWeights()
     history = trainer.fit(
@@ -144,6 +147,7 @@ def tuner_fn(fn_args: fn_args_utils.FnArgs) -> TunerFnResult:
             job.feature_dim,
             job.num_classes,
             strategy,
+            job.feature_names,
         )
 
     oracle = kt.oracles.RandomSearchOracle(

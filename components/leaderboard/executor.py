@@ -96,6 +96,13 @@ class Executor(base_executor.BaseExecutor):
         records, raw = branch_records(branches, summaries, evaluations)
         raw = {name: {m: values[m] for m in metrics} for name, values in raw.items()}
         board = ranking.build(records, raw, metrics)
+        # the classic baselines (PCA whitening, LDA) fit by the first branch's evaluator: the
+        # same train split and eval split for every branch
+        first = evaluations[0] if evaluations else {}
+        board["classic_baselines"] = {
+            name: {m: entry["metrics"][m] for m in metrics}
+            for name, entry in (first.get("classic_baselines") or {}).items()
+        }
         board["split"] = evaluations[0]["split"]
 
         winner = board["winner"]

@@ -92,11 +92,16 @@ def rows(board: dict) -> tuple[list[str], list[list[str]]]:
                 *([_tuned(row.get("tuned"))] if tuned else []),
             ]
         )
-    for name, values in sorted(board["raw_baselines"].items()):
+    baselines = [(f"{n} (inputs, cosine)", v) for n, v in sorted(board["raw_baselines"].items())]
+    baselines += [
+        (f"{n} (linear, fit on train)", v)
+        for n, v in sorted((board.get("classic_baselines") or {}).items())
+    ]
+    for label, values in baselines:
         body.append(
             [
                 "-",
-                f"{name} (inputs, cosine)",
+                label,
                 "-",
                 *[f"{values[m]:.4f}" for m, _ in columns],
                 *[f"{values[m]:.4f}" for m in recall],

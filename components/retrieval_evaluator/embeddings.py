@@ -166,21 +166,27 @@ def embed_splits(
     batch_size: int = 256,
     raw_baselines_of: str = "",
     seed: int = 0,
+    transformed_patterns: dict[str, str] | None = None,
 ) -> None:
     """Adds Beam steps writing each split's embeddings by each model as shards.
 
     With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
-    inputs are written the same way, as sources ``raw_features`` and ``transformed_features``.
+    inputs are written the same way, as sources ``raw_features`` and ``transformed_features``;
+    the splits of ``transformed_patterns`` get only ``transformed_features`` (what the
+    classic baselines are fit on).
     """
     sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
     if raw_baselines_of:
         sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
-    for split, pattern in patterns.items():
+    only = {RAW_TRANSFORMED: sources.get(RAW_TRANSFORMED)}
+    jobs = [(split, pattern, sources) for split, pattern in patterns.items()]
+    jobs += [(split, p, only) for split, p in (transformed_patterns or {}).items()]
+    for split, pattern, wanted in jobs:
         raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
         batches = raw | f"Batch[{split}]" >> beam.BatchElements(
             min_batch_size=min(32, batch_size), max_batch_size=batch_size
         )
-        for name, (model_dir, source) in sources.items():
+        for name, (model_dir, source) in wanted.items():
             tag = f"{name}-{split}"
             _ = (
                 batches
@@ -245,6 +251,29 @@ class EmbeddingShards:
                 yield np.concatenate(parts)
 
         return generate
+
+
+def write_mapped(out_dir: str, source: str, split: str, target: str, fn) -> None:
+    """Writes ``target``'s shards of ``split`` from ``source``'s.
+
+    Every record with its embeddings replaced by ``fn(embeddings)`` (labels and keys kept),
+    into one shard, written then renamed.
+    """
+    shards = EmbeddingShards(out_dir, source, split)
+    final = f"{shard_prefix(out_dir, target, split)}-00000-of-00001{SHARD_SUFFIX}"
+    tmp = final + ".tmp"
+    with tf.io.TFRecordWriter(tmp) as out:
+        for labels, keys, emb in shards.records():
+            out.write(encode_record(labels, keys, fn(emb)))
+    fileio.rename(tmp, final, overwrite=True)
+
+
+def read_sample(out_dir: str, source: str, split: str, max_rows: int):
+    """``(embeddings, labels)`` of the ``max_rows`` rows of ``split`` of smallest key."""
+    shards = EmbeddingShards(out_dir, source, split)
+    labels, keys = shards.index()
+    rows = sample_rows(keys, max_rows)
+    return shards.take(rows), labels[rows]
 
 
 def sample_rows(keys: np.ndarray, max_rows: int) -> np.ndarray:

@@ -51,9 +51,9 @@ from tfx.utils import io_utils, path_utils
 
 from tfx_metric_learning.components.production import spec as production_spec
 from tfx_metric_learning.components.production.executor import has_model
+from tfx_metric_learning.components.retrieval_evaluator import classic, verification
 from tfx_metric_learning.components.retrieval_evaluator import embeddings as embeddings_lib
 from tfx_metric_learning.components.retrieval_evaluator import report as report_lib
-from tfx_metric_learning.components.retrieval_evaluator import verification
 from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
 from tfx_metric_learning.components.retrieval_evaluator.spec import (
     BASELINE_MODEL_KEY,
@@ -71,9 +71,13 @@ from tfx_metric_learning.components.retrieval_evaluator.spec import (
 )
 from tfx_metric_learning.core.retrieval import metrics as metrics_lib
 from tfx_metric_learning.core.retrieval import search
+from tfx_metric_learning.core.splits import TRAIN as TRAIN_SPLIT
+from tfx_metric_learning.core.splits import VALID as VALID_SPLIT
 
 LOWER_IS_BETTER = frozenset({"eer", "overlap"})
 RAW_BASELINES = embeddings_lib.RAW_BASELINES
+RAW_TRANSFORMED = embeddings_lib.RAW_TRANSFORMED
+CLASSIC_BASELINES = classic.CLASSIC_BASELINES
 
 
 def score(
@@ -182,13 +186,16 @@ def decide(
     tolerance: float,
     raw: dict[str, dict[str, float]] | None = None,
     min_lift_over_raw: float | None = None,
+    classic_metrics: dict[str, dict[str, float]] | None = None,
+    min_lift_over_classic: float | None = None,
 ) -> tuple[bool, list[str]]:
     """``(blessed, reasons)``: every threshold holds, the raw inputs and the baseline are beaten.
 
     With ``raw`` (name -> metrics of the raw-feature baselines) and ``min_lift_over_raw``,
     the candidate's ``lift_over_raw`` on the comparison metric must be at least
     ``min_lift_over_raw``; raw baselines whose metric is not finite cannot be compared with,
-    and a warning says so.
+    and a warning says so. ``classic_metrics`` and ``min_lift_over_classic`` are the same rule
+    against the classic baselines (PCA whitening, LDA: ``classic``).
 
     A threshold is a minimum for metrics where higher is better and a maximum for those
     where lower is better (``LOWER_IS_BETTER``: the equal error rate and the overlap); the
@@ -204,6 +211,8 @@ def decide(
     bounds = [*thresholds.items(), ("comparison_tolerance", tolerance)]
     if min_lift_over_raw is not None:
         bounds.append(("min_lift_over_raw", min_lift_over_raw))
+    if min_lift_over_classic is not None:
+        bounds.append(("min_lift_over_classic", min_lift_over_classic))
     for name, value in bounds:
         if not _finite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -236,6 +245,21 @@ def decide(
                 f"cosine similarity): the model separates "
                 f"{'worse than' if lift < 0 else 'barely better than'} its own inputs "
                 f"(--min-lift-over-raw {min_lift_over_raw:.4f})"
+            )
+    if classic_metrics and min_lift_over_classic is not None:
+        lift, best = lift_over_raw(candidate, classic_metrics, comparison_metric)
+        if lift is None:
+            logging.warning(
+                "no classic baseline has a finite %s: the lift over them is not checked",
+                comparison_metric,
+            )
+        elif lift < min_lift_over_classic:
+            how = f"{-lift:.4f} worse" if lift < 0 else f"only {lift:.4f} better"
+            reasons.append(
+                f"{comparison_metric} {candidate[comparison_metric]:.4f} is {how} than the "
+                f"{best} baseline's {classic_metrics[best][comparison_metric]:.4f} (a linear "
+                f"map fit on the train split) (--min-lift-over-classic "
+                f"{min_lift_over_classic:.4f})"
             )
     if baseline is not None and not _finite(baseline.get(comparison_metric)):
         logging.warning(
@@ -277,6 +301,47 @@ def splits_to_read(settings: EvaluationSettings, examples) -> dict[str, str]:
             raise ValueError(f"split {name!r} is not in {examples.uri}: {available}")
     return {
         name: os.path.join(artifact_utils.get_split_uri([examples], name), "*") for name in splits
+    }
+
+
+def fit_splits(settings: EvaluationSettings, examples) -> dict[str, str]:
+    """``{split: file pattern}`` the classic baselines are fit on: train, and valid if there."""
+    if not settings.classic_baselines:
+        return {}
+    available = artifact_utils.decode_split_names(examples.split_names)
+    return {
+        name: os.path.join(artifact_utils.get_split_uri([examples], name), "*")
+        for name in (TRAIN_SPLIT, VALID_SPLIT)
+        if name in available
+    }
+
+
+def classic_baselines(
+    emb_dir: str, fit: dict[str, str], scored_splits: list[str], settings: EvaluationSettings
+) -> dict[str, dict]:
+    """Fits the classic baselines and writes their shards for ``scored_splits``.
+
+    ``classic.fit_classic`` on the transformed features of ``fit``'s splits (a seeded sample
+    of at most ``classic_fit_rows``); returns what each chose.
+    """
+    if TRAIN_SPLIT not in fit:
+        return {}
+    rows = settings.classic_fit_rows
+    train = embeddings_lib.read_sample(emb_dir, RAW_TRANSFORMED, TRAIN_SPLIT, rows)
+    valid = None
+    if VALID_SPLIT in fit:
+        valid = embeddings_lib.read_sample(emb_dir, RAW_TRANSFORMED, VALID_SPLIT, rows)
+    maps = classic.fit_classic(train, valid, settings.seed)
+    for name, linear in maps.items():
+        for split in scored_splits:
+            embeddings_lib.write_mapped(emb_dir, RAW_TRANSFORMED, split, name, linear.apply)
+    return {
+        name: {
+            **linear.describe(),
+            "fit_rows": len(train[1]),
+            "chosen_on": VALID_SPLIT if valid is not None else None,
+        }
+        for name, linear in maps.items()
     }
 
 
@@ -403,6 +468,7 @@ class Executor(tfx_evaluator_executor.Executor):
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
         patterns = splits_to_read(settings, examples)
+        fit = fit_splits(settings, examples)
         emb_dir = os.path.join(evaluation.uri, EMBEDDINGS_DIR)
         if fileio.exists(emb_dir):  # a retried execution starts from no shards
             fileio.rmtree(emb_dir)
@@ -416,18 +482,25 @@ class Executor(tfx_evaluator_executor.Executor):
                 emb_dir,
                 raw_baselines_of="candidate",
                 seed=settings.seed,
+                transformed_patterns={k: v for k, v in fit.items() if k not in patterns},
             )
         embed_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        fitted = classic_baselines(emb_dir, fit, list(patterns), settings)
+        fit_seconds = time.perf_counter() - started
         results, queries, seconds = score_all(
-            emb_dir, [*models, *RAW_BASELINES], patterns, settings, examples.uri
+            emb_dir, [*models, *RAW_BASELINES, *fitted], patterns, settings, examples.uri
         )
+        seconds["fit_classic"] = fit_seconds
         if same_as_baseline:
             results["baseline"] = results["candidate"]
         scored = Scored(results, queries, {"embed": embed_seconds, **seconds})
         candidate = results["candidate"]["metrics"]
         base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
         raw_metrics = {name: results[name]["metrics"] for name in RAW_BASELINES}
+        classic_metrics = {name: results[name]["metrics"] for name in fitted}
         lift = lift_over_raw(candidate, raw_metrics, settings.comparison_metric)
+        classic_lift = lift_over_raw(candidate, classic_metrics, settings.comparison_metric)
         blessed, reasons = decide(
             candidate,
             base_metrics,
@@ -436,6 +509,8 @@ class Executor(tfx_evaluator_executor.Executor):
             settings.comparison_tolerance,
             raw=raw_metrics,
             min_lift_over_raw=settings.min_lift_over_raw,
+            classic_metrics=classic_metrics,
+            min_lift_over_classic=settings.min_lift_over_classic,
         )
         lone = results["candidate"]["retrieval"]["classes_without_positive"]
         if lone:
@@ -458,6 +533,15 @@ class Executor(tfx_evaluator_executor.Executor):
         record = evaluation_record(
             scored, settings, model, baseline, (blessed, reasons), lift, report
         )
+        record["classic_baselines"] = {
+            name: {"metrics": classic_metrics[name], **fitted[name]} for name in fitted
+        }
+        record["lift_over_classic"] = {
+            "value": classic_lift[0],
+            "over": classic_lift[1],
+            "metric": settings.comparison_metric,
+        }
+        record["min_lift_over_classic"] = settings.min_lift_over_classic
         write_outputs(evaluation.uri, blessing, record, model, baseline)
 
 

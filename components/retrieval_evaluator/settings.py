@@ -9,6 +9,7 @@ from tfx_metric_learning.core.stage_settings import (
     StageSettings,
     any_number,
     at_least,
+    boolean,
     each,
     non_negative,
     seed_setting,
@@ -70,6 +71,24 @@ class EvaluationSettings(StageSettings):
         "how much better than the raw-feature baselines (the inputs themselves, cosine) a model's "
         "comparison metric must be to be blessed; 0 refuses a model that separates worse than "
         "its inputs, a negative value tolerates that much less",
+        any_number,
+    )
+    classic_baselines: bool = setting(
+        True,
+        "also score PCA whitening and regularised LDA, fit on the train split and sized on the "
+        "valid split (classic.py), as baselines beside the raw features",
+        boolean,
+    )
+    classic_fit_rows: int = setting(
+        20000,
+        "fit the classic baselines on at most this many train rows (a seeded sample)",
+        at_least(2),
+        cli=False,
+    )
+    min_lift_over_classic: float | None = setting(
+        None,
+        "how much better than the best classic baseline (PCA whitening, LDA) a model's "
+        "comparison metric must be to be blessed; unset: reported, not required",
         any_number,
     )
     recall_at_k: list[int] = setting([1, 5, 10], "k values of Recall@k", each(at_least(1)))

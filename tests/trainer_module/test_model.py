@@ -29,7 +29,7 @@ def test_mlp_encoder_is_not_the_input_and_unknown_kinds_are_refused():
     emb = model_lib.build_encoder(8, [16], 8, seed=1)(x).numpy()
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(emb, normalise(x), atol=1e-2)
-    with pytest.raises(ValueError, match="unknown encoder 'cnn'; valid: mlp, residual"):
+    with pytest.raises(ValueError, match="unknown encoder .cnn.; valid: mlp, residual, conv"):
         model_lib.build_encoder(8, [16], 8, kind="cnn")
 
 
@@ -50,3 +50,34 @@ def test_fit_traces_the_train_step_once_when_the_optimizer_is_built_first(name, 
     history = trainer.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert trainer.train_tf_function.experimental_get_tracing_count() == (1 if prebuilt else 2)
+
+
+def _pixel_names(side):
+    return sorted(f"px_{i}" for i in range(side * side))  # the feature vector's order
+
+
+def test_auto_takes_conv_only_for_images_of_the_minimum_side():
+    kind, raster = model_lib.encoder_kind("auto", _pixel_names(16))
+    assert kind == "conv" and (raster.height, raster.width) == (16, 16)
+    assert model_lib.encoder_kind("auto", _pixel_names(8)) == ("mlp", None)  # 8 x 8: narrow
+    assert model_lib.encoder_kind("auto", [f"f{i}" for i in range(300)]) == ("mlp", None)
+    assert model_lib.encoder_kind("auto", None) == ("mlp", None)
+    assert model_lib.encoder_kind("conv", _pixel_names(8))[0] == "conv"  # asked for: taken
+    with pytest.raises(ValueError, match="encoder 'conv' needs features that are the pixels"):
+        model_lib.encoder_kind("conv", ["height", "weight", "age", "size"])
+
+
+def test_conv_encoder_sees_the_pixels_in_raster_order():
+    side = 16
+    names = _pixel_names(side)
+    kind, raster = model_lib.encoder_kind("conv", names)
+    encoder = model_lib.build_encoder(len(names), [], 8, seed=0, kind=kind, raster=raster)
+    image = np.random.default_rng(0).random((3, side, side)).astype(np.float32)
+    vector = np.stack([image[:, int(n[3:]) // side, int(n[3:]) % side] for n in names], axis=1)
+    ordered = model_lib.RasterOrder(raster.order)(vector).numpy()
+    np.testing.assert_array_equal(ordered, image.reshape(3, -1))
+    emb = encoder(vector).numpy()
+    assert emb.shape == (3, 8)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    # the same image with its feature columns in another order gives another embedding
+    assert not np.allclose(encoder(image.reshape(3, -1)).numpy(), emb, atol=1e-3)

@@ -320,3 +320,26 @@ def test_a_query_sample_searches_the_whole_split_and_reports_its_error(tmp_path)
         tmp_path / "all", model, splits={"eval": 300}, max_eval_queries=300
     )
     assert whole_metrics == full_metrics and whole["candidate_model"]["sampling_error"] is None
+
+
+def test_classic_baselines_are_fit_on_train_chosen_on_valid_and_can_gate(tmp_path):
+    model = _save_model(str(tmp_path / "m1"), COLLAPSED, 11)
+    splits = {"eval": 80, "train": 200, "valid": 80}
+    record, metrics, _ = run(tmp_path / "a", model, splits=splits, thresholds={})
+    found = record["classic_baselines"]
+    assert set(found) == {"pca_whitened", "lda"}
+    assert found["lda"]["fit_rows"] == 200 and found["lda"]["chosen_on"] == "valid"
+    assert found["lda"]["metrics"]["map_at_r"] > 0.8  # the centres, found by LDA
+    assert metrics["map_at_r"] < found["lda"]["metrics"]["map_at_r"]
+    lift = record["lift_over_classic"]
+    assert lift["value"] == pytest.approx(
+        metrics["map_at_r"] - max(b["metrics"]["map_at_r"] for b in found.values()), abs=1e-6
+    )
+    assert not any("classic" in r for r in record["reasons"])  # reported, not required
+    gated, _, _ = run(
+        tmp_path / "b", model, splits=splits, thresholds={}, min_lift_over_classic=0.0
+    )
+    assert gated["blessed"] is False
+    assert any("--min-lift-over-classic" in r for r in gated["reasons"])
+    off, _, _ = run(tmp_path / "c", model, splits=splits, thresholds={}, classic_baselines=False)
+    assert off["classic_baselines"] == {}
