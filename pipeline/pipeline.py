@@ -69,6 +69,7 @@ PRODUCTION_MODEL = "ProductionModel"
 # Nodes whose result depends on more than their inputs and properties: no cache may replay
 # them (the local runner and the Kubeflow compiler switch caching off for these ids).
 ALWAYS_RUN = (PRODUCTION_MODEL,)
+EVALUATION = evaluator_spec.EVALUATION_KEY
 
 
 def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
@@ -254,11 +255,14 @@ def create_compare_pipeline(
                 trainer = _trainer(config, training.to_dict(), pair_gen, transform, tuned).with_id(
                     f"Trainer_{suffix}"
                 )
+                # the first branch's evaluator scores the input baselines; the others reuse them
+                first_evaluation = branch_ends[0].outputs[EVALUATION] if branch_ends else None
                 evaluator = RetrievalEvaluator(
                     examples=head.examples,
                     model=trainer.outputs[standard_component_specs.MODEL_KEY],
                     label_column=config.ingest.label_feature,
                     settings=runtime.settings("evaluation"),
+                    baselines=first_evaluation,
                 ).with_id(f"RetrievalEvaluator_{suffix}")
                 nodes += [trainer, evaluator]
                 if max_parallel_branches > 0 and len(branch_ends) >= max_parallel_branches:
@@ -270,14 +274,19 @@ def create_compare_pipeline(
                         seed=seed,
                         model=trainer.outputs[standard_component_specs.MODEL_KEY],
                         model_run=trainer.outputs[trainer_spec.MODEL_RUN_KEY],
-                        evaluation=evaluator.outputs[evaluator_spec.EVALUATION_KEY],
+                        evaluation=evaluator.outputs[EVALUATION],
                     )
                 )
         leaderboard = Leaderboard(branches, leaderboard_metrics(config.evaluation))
         nodes.append(leaderboard)
         if deploy:
             nodes += _bless_and_push(
-                config, head, leaderboard.outputs[leaderboard_spec.MODEL_KEY], production, runtime
+                config,
+                head,
+                leaderboard.outputs[leaderboard_spec.MODEL_KEY],
+                production,
+                runtime,
+                baselines=branch_ends[0].outputs[EVALUATION],
             )
     reader = [production] if deploy else []
     return _pipeline(config, [*head.components, *reader, *nodes], metadata_connection_config)
@@ -422,13 +431,19 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
 
 
 def _bless_and_push(
-    config: PipelineConfig, head: ValidatedExamples, model, production, runtime: Runtime
+    config: PipelineConfig,
+    head: ValidatedExamples,
+    model,
+    production,
+    runtime: Runtime,
+    baselines=None,
 ) -> list:
     """RetrievalEvaluator of ``model`` against production, GalleryIndex, then Pusher.
 
     Production is the ``ProductionModel``'s output; Pusher pushes ``model`` only when
     blessed, all-or-nothing, with the GalleryIndex's index (unless ``gallery_index`` is
-    off), and then records it as production (components/pusher).
+    off), and then records it as production (components/pusher). ``baselines``: an
+    evaluation of the same examples whose input baselines the evaluator reuses.
     """
     evaluator = RetrievalEvaluator(
         examples=head.examples,
@@ -436,6 +451,7 @@ def _bless_and_push(
         baseline_model=production.outputs[production_spec.MODEL_KEY],
         label_column=config.ingest.label_feature,
         settings=runtime.settings("evaluation"),
+        baselines=baselines,
     )
     nodes = [evaluator]
     index = {}

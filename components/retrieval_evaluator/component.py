@@ -24,6 +24,9 @@ class RetrievalEvaluatorSpec(ComponentSpec):
         spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         spec.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         spec.BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        spec.BASELINES_KEY: ChannelParameter(
+            type=standard_artifacts.ModelEvaluation, optional=True
+        ),
     }
     OUTPUTS = {
         spec.EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
@@ -44,6 +47,7 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
         label_column: str,
         settings: EvaluationSettings | data_types.RuntimeParameter,
         baseline_model: types.BaseChannel | None = None,
+        baselines: types.BaseChannel | None = None,
     ):
         """Evaluates ``model`` (against ``baseline_model`` when it holds a model).
 
@@ -52,6 +56,9 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
 
         ``settings``: what to measure and the blessing rule (or a runtime parameter holding
         them as JSON, checked by the executor). ``label_column``: the raw label feature.
+
+        ``baselines``: another RetrievalEvaluator's evaluation on the same examples (a
+        comparison's first branch): its raw and classic baselines are reused, not recomputed.
         """
         if isinstance(settings, EvaluationSettings):
             settings.validate()
@@ -60,6 +67,7 @@ class RetrievalEvaluator(base_beam_component.BaseBeamComponent):
             examples=examples,
             model=model,
             baseline_model=baseline_model,
+            baselines=baselines,
             label_column=label_column,
             settings=settings,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

@@ -57,6 +57,7 @@ from tfx_metric_learning.components.retrieval_evaluator import report as report_
 from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING, EvaluationSettings
 from tfx_metric_learning.components.retrieval_evaluator.spec import (
     BASELINE_MODEL_KEY,
+    BASELINES_KEY,
     BLESSING_KEY,
     BLESSING_METRICS_FILE,
     EMBEDDINGS_DIR,
@@ -372,14 +373,97 @@ def score_all(
     return results, candidate_queries, seconds
 
 
-def write_report_safely(out_dir: str, scored: Scored, settings, decision: dict):
+@dataclasses.dataclass
+class Baselines:
+    """The input baselines of an evaluation: measured here, or reused from another one.
+
+    ``raw`` and ``classic``: name -> ``{"metrics", "sampling_error", ...}`` (the classic ones
+    with what their fit chose); ``key``: what they were scored on (``baselines_key``);
+    ``reused_from``: the evaluation they were read from, or None.
+    """
+
+    raw: dict
+    classic: dict
+    key: dict
+    reused_from: str | None = None
+
+    def metrics(self, which: str) -> dict[str, dict[str, float]]:
+        return {name: entry["metrics"] for name, entry in getattr(self, which).items()}
+
+    def table_rows(self) -> dict:
+        """For the report's table: ``{"metrics", "retrieval": {"sampling_error"}}`` each."""
+        return {
+            name: {"metrics": e["metrics"], "retrieval": {"sampling_error": e["sampling_error"]}}
+            for name, e in {**self.raw, **self.classic}.items()
+        }
+
+
+def baselines_key(examples, settings: EvaluationSettings) -> dict:
+    """What input baselines depend on: the examples, the splits, the query sample."""
+    return {
+        "examples": examples.uri,
+        "split": settings.split,
+        "query_split": settings.query_split,
+        "gallery_split": settings.gallery_split,
+        "seed": settings.seed,
+        "max_eval_queries": settings.max_eval_queries,
+        "classic": settings.classic_baselines,
+        "classic_fit_rows": settings.classic_fit_rows,
+    }
+
+
+def measured_baselines(results: dict, fitted: dict, key: dict) -> Baselines:
+    """The baselines scored in this evaluation (``results``; ``fitted``: the classic fits)."""
+
+    def entry(name):
+        return {
+            "metrics": results[name]["metrics"],
+            "sampling_error": results[name]["retrieval"].get("sampling_error"),
+        }
+
+    return Baselines(
+        raw={name: entry(name) for name in RAW_BASELINES},
+        classic={name: {**entry(name), **fitted[name]} for name in fitted},
+        key=key,
+    )
+
+
+def reused_baselines(artifacts: list, key: dict) -> Baselines | None:
+    """The baselines of the evaluation in ``artifacts`` (the optional ``baselines`` input).
+
+    None without one. Another evaluation's baselines are reused only when they were scored
+    on the same examples, splits and query sample (``baselines_key``); otherwise
+    ``ValueError`` names what differs (the pipeline wires only matching evaluations).
+    """
+    if not artifacts:
+        return None
+    source = artifact_utils.get_single_instance(artifacts)
+    with fileio.open(os.path.join(source.uri, EVALUATION_FILE)) as f:
+        record = json.loads(f.read())
+    theirs = record.get("baselines", {}).get("key")
+    if theirs != key:
+        differs = sorted(k for k in key if (theirs or {}).get(k) != key[k])
+        raise ValueError(
+            f"the baselines of {source.uri} were scored on other data or settings "
+            f"({', '.join(differs)} differ): they cannot stand for this evaluation's"
+        )
+    found = record["baselines"]
+    return Baselines(found["raw"], found["classic"], key, reused_from=source.uri)
+
+
+def write_report_safely(out_dir: str, scored: Scored, settings, decision: dict, reused=None):
     """``report_lib.write_report``, its failure turned into an error line: ``(path, errors)``.
 
     The report must never cost the evaluation and the blessing.
     """
     try:
         return report_lib.write_report(
-            out_dir, scored.results, *scored.candidate_queries, settings.metric_names, decision
+            out_dir,
+            scored.results,
+            *scored.candidate_queries,
+            settings.metric_names,
+            decision,
+            reused=reused,
         )
     except Exception as e:  # noqa: BLE001
         return None, [f"the report could not be written: {type(e).__name__}: {e}"]
@@ -391,10 +475,14 @@ def evaluation_record(
     model,
     baseline,
     decision: tuple[bool, list[str]],
-    lift: tuple,
+    lifts: dict[str, tuple],
     report: tuple,
+    baselines: Baselines,
 ) -> dict:
-    """``EVALUATION_FILE``: the decision and every number behind it."""
+    """``EVALUATION_FILE``: the decision and every number behind it.
+
+    ``lifts``: ``lift_over_raw`` against the ``raw`` and the ``classic`` baselines.
+    """
     results = scored.results
     blessed, reasons = decision
     return {
@@ -430,13 +518,21 @@ def evaluation_record(
             "max_eval_queries": settings.max_eval_queries,
         },
         "seconds": scored.seconds,
-        "raw_baselines": {name: results[name]["metrics"] for name in RAW_BASELINES},
+        "raw_baselines": baselines.metrics("raw"),
+        "classic_baselines": baselines.classic,
+        "baselines": dataclasses.asdict(baselines),
         "lift_over_raw": {
-            "value": lift[0],
-            "over": lift[1],
+            "value": lifts["raw"][0],
+            "over": lifts["raw"][1],
             "metric": settings.comparison_metric,
         },
         "min_lift_over_raw": settings.min_lift_over_raw,
+        "lift_over_classic": {
+            "value": lifts["classic"][0],
+            "over": lifts["classic"][1],
+            "metric": settings.comparison_metric,
+        },
+        "min_lift_over_classic": settings.min_lift_over_classic,
         "thresholds": settings.thresholds,
         "comparison_metric": settings.comparison_metric,
         "comparison_tolerance": settings.comparison_tolerance,
@@ -467,40 +563,20 @@ class Executor(tfx_evaluator_executor.Executor):
         same_as_baseline = baseline is not None and baseline.id == model.id
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
-        patterns = splits_to_read(settings, examples)
-        fit = fit_splits(settings, examples)
+        key = baselines_key(examples, settings)
+        reused = reused_baselines(input_dict.get(BASELINES_KEY) or [], key)
         emb_dir = os.path.join(evaluation.uri, EMBEDDINGS_DIR)
         if fileio.exists(emb_dir):  # a retried execution starts from no shards
             fileio.rmtree(emb_dir)
-        started = time.perf_counter()
-        with self._make_beam_pipeline() as p:
-            embeddings_lib.embed_splits(
-                p,
-                patterns,
-                models,
-                exec_properties[LABEL_COLUMN_KEY],
-                emb_dir,
-                raw_baselines_of="candidate",
-                seed=settings.seed,
-                transformed_patterns={k: v for k, v in fit.items() if k not in patterns},
-            )
-        embed_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        fitted = classic_baselines(emb_dir, fit, list(patterns), settings)
-        fit_seconds = time.perf_counter() - started
-        results, queries, seconds = score_all(
-            emb_dir, [*models, *RAW_BASELINES, *fitted], patterns, settings, examples.uri
+        scored, baselines = self._embed_and_score(
+            examples, models, exec_properties[LABEL_COLUMN_KEY], settings, emb_dir, reused, key
         )
-        seconds["fit_classic"] = fit_seconds
+        results = scored.results
         if same_as_baseline:
             results["baseline"] = results["candidate"]
-        scored = Scored(results, queries, {"embed": embed_seconds, **seconds})
         candidate = results["candidate"]["metrics"]
         base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
-        raw_metrics = {name: results[name]["metrics"] for name in RAW_BASELINES}
-        classic_metrics = {name: results[name]["metrics"] for name in fitted}
-        lift = lift_over_raw(candidate, raw_metrics, settings.comparison_metric)
-        classic_lift = lift_over_raw(candidate, classic_metrics, settings.comparison_metric)
+        raw_metrics, classic_metrics = baselines.metrics("raw"), baselines.metrics("classic")
         blessed, reasons = decide(
             candidate,
             base_metrics,
@@ -526,23 +602,51 @@ class Executor(tfx_evaluator_executor.Executor):
             scored,
             settings,
             {"blessed": blessed, "reasons": reasons},
+            reused=baselines.table_rows() if reused is not None else None,
         )
         for error in report[1]:
             logging.warning("report: %s", error)
         scored.seconds["report"] = time.perf_counter() - started
+        lifts = {
+            "raw": lift_over_raw(candidate, raw_metrics, settings.comparison_metric),
+            "classic": lift_over_raw(candidate, classic_metrics, settings.comparison_metric),
+        }
         record = evaluation_record(
-            scored, settings, model, baseline, (blessed, reasons), lift, report
+            scored, settings, model, baseline, (blessed, reasons), lifts, report, baselines
         )
-        record["classic_baselines"] = {
-            name: {"metrics": classic_metrics[name], **fitted[name]} for name in fitted
-        }
-        record["lift_over_classic"] = {
-            "value": classic_lift[0],
-            "over": classic_lift[1],
-            "metric": settings.comparison_metric,
-        }
-        record["min_lift_over_classic"] = settings.min_lift_over_classic
         write_outputs(evaluation.uri, blessing, record, model, baseline)
+
+    def _embed_and_score(self, examples, models, label_column, settings, emb_dir, reused, key):
+        """``(Scored, Baselines)``: the models embedded (one Beam pipeline) and scored.
+
+        Without ``reused`` baselines the same pipeline writes the raw baselines' features of
+        the eval split and the transformed features of the splits the classic baselines are
+        fit on (``fit_splits``); they are fit and scored here.
+        """
+        patterns = splits_to_read(settings, examples)
+        fit = fit_splits(settings, examples) if reused is None else {}
+        started = time.perf_counter()
+        with self._make_beam_pipeline() as p:
+            embeddings_lib.embed_splits(
+                p,
+                patterns,
+                models,
+                label_column,
+                emb_dir,
+                raw_baselines_of="candidate" if reused is None else "",
+                seed=settings.seed,
+                transformed_patterns={k: v for k, v in fit.items() if k not in patterns},
+            )
+        seconds = {"embed": time.perf_counter() - started}
+        started = time.perf_counter()
+        fitted = classic_baselines(emb_dir, fit, list(patterns), settings) if fit else {}
+        seconds["fit_classic"] = time.perf_counter() - started
+        names = [*models, *(RAW_BASELINES if reused is None else ()), *fitted]
+        results, queries, score_seconds = score_all(
+            emb_dir, names, patterns, settings, examples.uri
+        )
+        baselines = reused or measured_baselines(results, fitted, key)
+        return Scored(results, queries, {**seconds, **score_seconds}), baselines
 
 
 def write_outputs(evaluation_uri: str, blessing, record: dict, model, baseline) -> None:

@@ -157,6 +157,7 @@ def _cell(result: dict, metric: str) -> str:
 
 
 def _table(results: dict, metric_names: list[str]) -> str:
+    """One column per result: a full one, or ``{"metrics", "retrieval": {"sampling_error"}}``."""
     names = list(results)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = []
@@ -199,13 +200,16 @@ def write_report(
     metric_names: list[str],
     decision: dict,
     seed: int = 0,
+    reused: dict | None = None,
 ) -> tuple[str, list[str]]:
     """Writes ``report.html`` and the PNGs into ``out_dir``; returns ``(html path, errors)``.
 
     ``errors`` names each figure that could not be drawn (the rest of the report is written).
 
     ``results``: name ("candidate", "baseline") -> {"metrics", "retrieval" (with details),
-    "verification", "pairs" (same, different distances)}.
+    "verification", "pairs" (same, different distances)}. ``reused``: name -> {"metrics",
+    "retrieval": {"sampling_error"}} of baselines another evaluation scored, shown in the
+    table only.
     """
     fileio.makedirs(out_dir)
     figures_to_draw = {
@@ -238,7 +242,7 @@ def write_report(
     )
     body = f"""<h1>Retrieval evaluation: {verdict}</h1>
 <ul>{reasons or "<li>all thresholds met and not worse than the baseline</li>"}</ul>
-{_table(results, metric_names)}
+{_table({**results, **(reused or {})}, metric_names)}
 {notes}
 {figures_html(images, errors)}"""
     path = write_page(out_dir, "Retrieval evaluation", body)

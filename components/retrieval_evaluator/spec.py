@@ -13,6 +13,8 @@ EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 # the production model (components/production): a Model artifact that may hold no model
 BASELINE_MODEL_KEY = "baseline_model"
+# another evaluation on the same examples whose input baselines (raw, classic) are reused
+BASELINES_KEY = "baselines"
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
 

@@ -84,8 +84,8 @@ def _examples(tmp_path, splits):
     return art
 
 
-def run(tmp_path, model, baseline=None, splits=None, **props):
-    examples = _examples(tmp_path, splits or {"eval": 80})
+def run(tmp_path, model, baseline=None, splits=None, baselines=None, examples=None, **props):
+    examples = examples or _examples(tmp_path, splits or {"eval": 80})
     evaluation = standard_artifacts.ModelEvaluation()
     evaluation.uri = str(tmp_path / "evaluation")
     blessing = standard_artifacts.ModelBlessing()
@@ -93,6 +93,8 @@ def run(tmp_path, model, baseline=None, splits=None, **props):
     inputs = {"examples": [examples], "model": [model]}
     if baseline is not None:
         inputs["baseline_model"] = [baseline]
+    if baselines is not None:
+        inputs["baselines"] = [baselines]
     settings = EvaluationSettings(**({"thresholds": {"map_at_r": 0.5}} | props))
     executor.Executor().Do(
         inputs,
@@ -343,3 +345,30 @@ def test_classic_baselines_are_fit_on_train_chosen_on_valid_and_can_gate(tmp_pat
     assert any("--min-lift-over-classic" in r for r in gated["reasons"])
     off, _, _ = run(tmp_path / "c", model, splits=splits, thresholds={}, classic_baselines=False)
     assert off["classic_baselines"] == {}
+
+
+def test_a_second_evaluation_reuses_the_first_ones_baselines(tmp_path):
+    splits = {"eval": 80, "train": 200, "valid": 80}
+    first_model = _save_model(str(tmp_path / "m1"), COLLAPSED, 11)
+    first, _, _ = run(tmp_path / "a", first_model, splits=splits, thresholds={})
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = str(tmp_path / "a" / "evaluation")
+    examples = _examples(tmp_path / "a", {})  # the same folder: the same examples
+    examples.split_names = artifact_utils.encode_split_names(list(splits))
+    second_model = _save_model(str(tmp_path / "m2"), IDENTITY, 12)
+    second, metrics, _ = run(
+        tmp_path / "b", second_model, baselines=evaluation, examples=examples, thresholds={}
+    )
+    assert second["raw_baselines"] == first["raw_baselines"]
+    assert second["classic_baselines"] == first["classic_baselines"]
+    assert second["baselines"]["reused_from"] == evaluation.uri
+    assert "score_raw_features" not in second["seconds"]  # not scored again
+    assert "score_raw_features" in first["seconds"]
+    assert metrics["map_at_r"] > 0.8 and second["blessed"] is True
+    assert second["lift_over_raw"]["value"] == pytest.approx(
+        metrics["map_at_r"] - max(m["map_at_r"] for m in first["raw_baselines"].values()),
+        abs=1e-6,
+    )
+    with pytest.raises(ValueError, match="max_eval_queries differ"):
+        run(tmp_path / "c", second_model, baselines=evaluation, examples=examples,
+            max_eval_queries=10)  # fmt: skip
