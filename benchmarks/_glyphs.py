@@ -84,7 +84,7 @@ def write_glyphs(path: str, side: int = 28, classes: int = 300, seed: int = 0) -
                 continue
             kept.append((chr(code), probe))
     chars = [c for c, _ in kept][:classes]
-    rows = 0
+    rows, labelled = 0, set()
     with gzip.open(path, "wt", newline="") as f:
         out = csv.writer(f)
         out.writerow([*(f"px_{i}" for i in range(side * side)), "label"])
@@ -98,4 +98,5 @@ def write_glyphs(path: str, side: int = 28, classes: int = 300, seed: int = 0) -
                 pixels = _place(ink, side, rng).ravel()
                 out.writerow([*(f"{v:.3f}" for v in pixels), label])
                 rows += 1
-    return {"classes": len(chars), "rows": rows, "faces": len(faces), "side": side}
+                labelled.add(label)
+    return {"classes": len(labelled), "rows": rows, "faces": len(faces), "side": side}

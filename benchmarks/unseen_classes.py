@@ -13,7 +13,7 @@ issue's target: at least 2).
         [--seeds 1,2,3] [-- extra run flags]
 
 The default data is the shared Hangul glyph set (400 classes; the upper 200 held out).
-``--data glyphs`` draws other data the defaults were not tuned on: 299 characters of
+``--data glyphs`` draws other data the defaults were not tuned on: about 300 characters of
 alphabetic scripts in the fonts installed here, 28 x 28 (``_glyphs.py``).
 """
 

@@ -24,6 +24,7 @@ from tfx_metric_learning.components.example_gen.layout import count_labels, read
 from tfx_metric_learning.components.pair_gen import sampling
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.data import input_paths
+from tfx_metric_learning.trainer_module.raster import conv_problem
 
 
 class PreflightError(ValueError):
@@ -101,11 +102,13 @@ def check(
         raise PreflightError(str(e)) from None
     found = _split_problems(config, counts)
     if not found and training:
+        names = sorted(layout.feature_names)  # the order of the encoder's input vector
         for label, training in (trainings or {None: config.training}).items():
             variant = dataclasses.replace(config, training=training)
-            found += [
-                p if label is None else f"{label}: {p}" for p in data_problems(variant, counts)
-            ]
+            problems = data_problems(variant, counts)
+            if training.encoder == "conv" and conv_problem(names):
+                problems.append(conv_problem(names))
+            found += [p if label is None else f"{label}: {p}" for p in problems]
     if found:
         plural = "s" if len(found) > 1 else ""
         raise PreflightError(

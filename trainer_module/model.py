@@ -13,7 +13,7 @@ import tensorflow as tf
 from tfx_metric_learning.core import keys
 from tfx_metric_learning.trainer_module.losses import registry
 from tfx_metric_learning.trainer_module.losses.base import Loss
-from tfx_metric_learning.trainer_module.raster import Raster, raster_layout
+from tfx_metric_learning.trainer_module.raster import Raster, conv_problem, raster_layout
 from tfx_metric_learning.trainer_module.settings import (
     AUTO_CONV_MIN_SIDE,
     ENCODERS,
@@ -36,12 +36,7 @@ def encoder_kind(kind: str, feature_names: list[str] | None) -> tuple[str, Raste
             return "conv", raster
         return "mlp", None
     if kind == "conv" and raster is None:
-        shown = ", ".join(list(feature_names or [])[:3])
-        raise ValueError(
-            f"encoder 'conv' needs features that are the pixels of an image, named <prefix><i> "
-            f"(i = 0 .. H*W-1 of a square image) or <prefix><row>_<col>; got {shown}, ... "
-            f"({len(feature_names or [])} features): use encoder mlp"
-        )
+        raise ValueError(conv_problem(list(feature_names or [])))
     return kind, raster if kind == "conv" else None
 
 

@@ -69,6 +69,18 @@ def _two_indexes(names: list[str]) -> Raster | None:
     return Raster(height, width, tuple(cell[(r, c)] for r in range(height) for c in range(width)))
 
 
+def conv_problem(names: list[str]) -> str | None:
+    """Why a conv encoder cannot read features ``names``, or None when they are an image."""
+    if raster_layout(list(names)) is not None:
+        return None
+    shown = ", ".join(list(names)[:3])
+    return (
+        f"encoder 'conv' needs features that are the pixels of an image, named <prefix><i> "
+        f"(i = 0 .. H*W-1 of a square image) or <prefix><row>_<col>; got {shown}, ... "
+        f"({len(names)} features): use encoder mlp"
+    )
+
+
 def raster_layout(names: list[str]) -> Raster | None:
     """The image the features ``names`` (in feature-vector order) are the pixels of, or None."""
     if len(names) < 4:

@@ -427,6 +427,12 @@ CASES = [
         lambda d: cli(d, "--batch-sampler", "pk", "--pk-classes", "8", data=small_csv(d)),
     ),
     Case(
+        "conv_on_a_table",
+        "`--encoder conv` on features that are not the pixels of an image",
+        "encoder 'conv' needs features that are the pixels of an image, named <prefix><i>",
+        lambda d: cli(d, "--encoder", "conv", data=small_csv(d)),
+    ),
+    Case(
         "unknown_eval_classes",
         "`--protocol unseen_classes --eval-classes x,y` (no such classes)",
         "eval_classes x, y do not occur in the data's labels; its 4 classes are: c0, c1",
