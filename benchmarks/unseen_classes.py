@@ -20,6 +20,7 @@ alphabetic scripts in the fonts installed here, 28 x 28 (``_glyphs.py``).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import statistics
@@ -54,7 +55,9 @@ def run_once(data: str, seed: int, work: str, extra: list[str]) -> dict:
     started = time.time()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        sys.exit(f"seed {seed}: the run failed ({done.returncode}):\n{done.stdout[-3000:]}")
+        logs = sorted(glob.glob(os.path.join(work, "logs", "*.log")))
+        tail = open(logs[-1]).read()[-4000:] if logs else ""
+        sys.exit(f"seed {seed}: the run failed ({done.returncode}):\n{done.stdout[-3000:]}\n{tail}")
     with open(summary) as f:
         found = json.load(f)
     found["wall"] = time.time() - started

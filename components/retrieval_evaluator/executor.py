@@ -11,8 +11,14 @@ embedding under the same cosine similarity:
 - ``transformed_features``: the same rows through the model's own Transform graph (its
   ``transform_features`` signature, the ``features`` vector the encoder reads).
 
+and the classic linear baselines (``classic``: PCA whitening, regularised LDA), fit on the
+transformed features of the train split, sized on the valid split. Given another evaluation
+of the same examples and query sample (the ``baselines`` input: a comparison's first branch),
+its input baselines are reused instead (``reused_baselines``).
+
 The candidate is blessed when every threshold holds, its comparison metric beats the better
-raw baseline by at least ``min_lift_over_raw`` (a model that separates worse than its own
+raw baseline by at least ``min_lift_over_raw`` (and the better classic one by
+``min_lift_over_classic``, when set) (a model that separates worse than its own
 inputs is refused, and the reason says so), and, with a baseline model, its comparison metric
 is not worse than the baseline's by more than the tolerance.
 
