@@ -142,7 +142,7 @@ def _locked(folder: str) -> tuple[int, str]:
 
 
 def _decide_nan(folder: str) -> tuple[None, str]:
-    from tfx_metric_learning.components.retrieval_evaluator.executor import decide
+    from tfx_metric_learning.components.retrieval_evaluator.gate import decide
 
     blessed, reasons = decide(
         {"map_at_r": math.nan, "precision_at_1": 0.9},
@@ -155,12 +155,12 @@ def _decide_nan(folder: str) -> tuple[None, str]:
 
 
 def _report_math_labels(folder: str) -> tuple[None, str]:
-    from tfx_metric_learning.components.retrieval_evaluator import executor
+    from tfx_metric_learning.components.retrieval_evaluator import scoring
 
     rng = np.random.default_rng(0)
     labels = np.array(["$5_$10", "$10_$20", "50%_{x}", "^caret"] * 10)
     emb = rng.normal(size=(len(labels), 4)).astype(np.float32)
-    results = {"candidate": executor.score((emb, labels), None, [1, 5])}
+    results = {"candidate": scoring.score((emb, labels), None, [1, 5])}
     from tfx_metric_learning.components.retrieval_evaluator import report
 
     path, errors = report.write_report(

@@ -3,7 +3,7 @@ import struct
 
 import numpy as np
 
-from tfx_metric_learning.components.retrieval_evaluator import executor, report
+from tfx_metric_learning.components.retrieval_evaluator import report, scoring
 
 
 def png_size(path):
@@ -27,7 +27,7 @@ def test_a_report_of_many_classes_stays_small(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat([f"class {i}" for i in range(100)], 3)
     emb = rng.normal(size=(len(labels), 8)).astype(np.float32)
-    results = {"candidate": executor.score((emb, labels), None, [1, 5])}
+    results = {"candidate": scoring.score((emb, labels), None, [1, 5])}
     path, errors = report.write_report(
         str(tmp_path), results, emb, labels, ["map_at_r"], {"blessed": False, "reasons": []}
     )
