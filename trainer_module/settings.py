@@ -67,7 +67,7 @@ class TrainingSettings(StageSettings):
         each(at_least(1)),
     )
     conv_dropout: float = setting(
-        0.3,
+        0.0,
         "dropout rate of the conv encoder's flattened features in training, before the "
         "projection to the embedding (0: none)",
         fraction,

@@ -47,19 +47,20 @@ def test_lift_over_follows_the_metric_direction():
         gate.decide({"map_at_r": 0.55}, None, {}, "map_at_r", 0.0, raw, float("nan"))
 
 
-@pytest.mark.parametrize("tolerance", [0.0, 0.02])
+# bounds are binary fractions, so "at the bound" is exact in floating point
+@pytest.mark.parametrize("tolerance", [0.0, 0.125])
 def test_production_is_kept_unless_the_candidate_is_within_the_tolerance(tolerance):
-    base = {"map_at_r": 0.8}
+    base = {"map_at_r": 0.5}
     for delta, blessed in ((0.0, True), (-tolerance, True), (-tolerance - 0.001, False)):
-        result, reasons = gate.decide({"map_at_r": 0.8 + delta}, base, {}, "map_at_r", tolerance)
+        result, reasons = gate.decide({"map_at_r": 0.5 + delta}, base, {}, "map_at_r", tolerance)
         assert result is blessed, (delta, reasons)
-    worse, reasons = gate.decide({"map_at_r": 0.75}, base, {}, "map_at_r", tolerance)
-    assert worse is False and "worse than the baseline's 0.8000" in reasons[0]
+    worse, reasons = gate.decide({"map_at_r": 0.25}, base, {}, "map_at_r", tolerance)
+    assert worse is False and "worse than the baseline's 0.5000" in reasons[0]
     # lower is better: a higher error than production is worse
-    lower = {"eer": 0.10}
-    assert gate.decide({"eer": 0.10 + tolerance}, lower, {}, "eer", tolerance)[0] is True
-    assert gate.decide({"eer": 0.10 + tolerance + 0.001}, lower, {}, "eer", tolerance)[0] is False
-    assert gate.decide({"eer": 0.05}, lower, {}, "eer", tolerance)[0] is True
+    lower = {"eer": 0.25}
+    assert gate.decide({"eer": 0.25 + tolerance}, lower, {}, "eer", tolerance)[0] is True
+    assert gate.decide({"eer": 0.25 + tolerance + 0.001}, lower, {}, "eer", tolerance)[0] is False
+    assert gate.decide({"eer": 0.125}, lower, {}, "eer", tolerance)[0] is True
 
 
 def test_thresholds_are_minimums_or_maximums_by_direction():
@@ -67,19 +68,19 @@ def test_thresholds_are_minimums_or_maximums_by_direction():
         assert (
             gate.decide({"map_at_r": value}, None, {"map_at_r": 0.5}, "map_at_r", 0)[0] is blessed
         )
-    for value, blessed in ((0.1 - E, True), (0.1, True), (0.1 + E, False)):
-        result = gate.decide({"eer": value, "map_at_r": 0.9}, None, {"eer": 0.1}, "map_at_r", 0)
+    for value, blessed in ((0.125 - E, True), (0.125, True), (0.125 + E, False)):
+        result = gate.decide({"eer": value, "map_at_r": 0.9}, None, {"eer": 0.125}, "map_at_r", 0)
         assert result[0] is blessed
 
 
 @pytest.mark.parametrize("which", ["raw", "classic"])
 def test_a_lift_below_its_minimum_refuses_and_at_it_blesses(which):
-    baselines = {"a": {"map_at_r": 0.6}}
-    for value, blessed in ((0.7 - 0.001, False), (0.7, True), (0.7 + 0.001, True)):
+    baselines = {"a": {"map_at_r": 0.5}}
+    for value, blessed in ((0.75 - 0.001, False), (0.75, True), (0.75 + 0.001, True)):
         kwargs = (
-            {"raw": baselines, "min_lift_over_raw": 0.1}
+            {"raw": baselines, "min_lift_over_raw": 0.25}
             if which == "raw"
-            else {"classic_metrics": baselines, "min_lift_over_classic": 0.1}
+            else {"classic_metrics": baselines, "min_lift_over_classic": 0.25}
         )
         result, reasons = gate.decide({"map_at_r": value}, None, {}, "map_at_r", 0.0, **kwargs)
         assert result is blessed, (value, reasons)
