@@ -167,22 +167,32 @@ def embed_splits(
     raw_baselines_of: str = "",
     seed: int = 0,
     transformed_patterns: dict[str, str] | None = None,
+    transformed_rows: int = 0,
 ) -> None:
     """Adds Beam steps writing each split's embeddings by each model as shards.
 
     With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
     inputs are written the same way, as sources ``raw_features`` and ``transformed_features``;
     the splits of ``transformed_patterns`` get only ``transformed_features`` (what the
-    classic baselines are fit on).
+    classic baselines are fit on), of their ``transformed_rows`` rows of smallest key when
+    that is > 0 (the sample ``sample_rows`` would take, chosen before embedding: Beam's
+    ``Top.Smallest``, which holds that many rows per worker, not the split).
     """
     sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
     if raw_baselines_of:
         sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
     only = {RAW_TRANSFORMED: sources.get(RAW_TRANSFORMED)}
-    jobs = [(split, pattern, sources) for split, pattern in patterns.items()]
-    jobs += [(split, p, only) for split, p in (transformed_patterns or {}).items()]
-    for split, pattern, wanted in jobs:
+    jobs = [(split, pattern, sources, 0) for split, pattern in patterns.items()]
+    jobs += [(s, p, only, transformed_rows) for s, p in (transformed_patterns or {}).items()]
+    for split, pattern, wanted, rows in jobs:
         raw = pipeline | f"Read[{split}]" >> beam.io.ReadFromTFRecord(pattern)
+        if rows > 0:
+            raw = (
+                raw
+                | f"Sample[{split}]"
+                >> beam.combiners.Top.Smallest(rows, key=lambda s: int(row_keys([s], seed)[0]))
+                | f"Rows[{split}]" >> beam.FlatMap(lambda sample: sample)
+            )
         batches = raw | f"Batch[{split}]" >> beam.BatchElements(
             min_batch_size=min(32, batch_size), max_batch_size=batch_size
         )

@@ -264,6 +264,7 @@ class Executor(tfx_evaluator_executor.Executor):
                 raw_baselines_of="candidate" if reused is None else "",
                 seed=settings.seed,
                 transformed_patterns={k: v for k, v in fit.items() if k not in patterns},
+                transformed_rows=settings.classic_fit_rows,
             )
         seconds = {"embed": time.perf_counter() - started}
         started = time.perf_counter()

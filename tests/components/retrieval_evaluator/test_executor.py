@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from tfx_metric_learning.components.retrieval_evaluator import executor
+from tfx_metric_learning.components.retrieval_evaluator import embeddings, executor
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 
 FEATURES = ("x", "y")
@@ -303,6 +303,21 @@ def test_classic_baselines_are_fit_on_train_chosen_on_valid_and_can_gate(tmp_pat
     assert any("--min-lift-over-classic" in r for r in gated["reasons"])
     off, _, _ = run(tmp_path / "c", model, splits=splits, thresholds={}, classic_baselines=False)
     assert off["classic_baselines"] == {}
+
+
+def test_only_the_fit_sample_of_the_train_split_is_embedded(tmp_path):
+    model = _save_model(str(tmp_path / "m1"), IDENTITY, 11)
+    splits = {"eval": 80, "train": 200, "valid": 80}
+    record, _, _ = run(tmp_path, model, splits=splits, thresholds={}, classic_fit_rows=50)
+    assert record["classic_baselines"]["lda"]["fit_rows"] == 50
+    emb_dir = os.path.join(str(tmp_path / "evaluation"), executor.EMBEDDINGS_DIR)
+    _, kept = embeddings.EmbeddingShards(emb_dir, "transformed_features", "train").index()
+    folder = str(tmp_path / "examples" / "Split-train")
+    rows = list(
+        tf.data.TFRecordDataset(tf.io.gfile.glob(folder + "/*"), "GZIP").as_numpy_iterator()
+    )
+    every = embeddings.row_keys(rows, EvaluationSettings().seed)
+    assert sorted(kept.tolist()) == sorted(every.tolist())[:50]  # the 50 smallest keys
 
 
 def test_a_second_evaluation_reuses_the_first_ones_baselines(tmp_path):
