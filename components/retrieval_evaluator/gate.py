@@ -95,37 +95,12 @@ def decide(
             reasons.append(f"{name} {value:.4f} is above the threshold {bound:.4f}")
         elif name not in LOWER_IS_BETTER and value < bound:
             reasons.append(f"{name} {value:.4f} is below the threshold {bound:.4f}")
-    if raw and min_lift_over_raw is not None:
-        lift, best = lift_over(candidate, raw, comparison_metric)
-        if lift is None:
-            logging.warning(
-                "no raw-feature baseline has a finite %s: the lift over raw is not checked",
-                comparison_metric,
-            )
-        elif lift < min_lift_over_raw:
-            how = f"{-lift:.4f} worse" if lift < 0 else f"only {lift:.4f} better"
-            reasons.append(
-                f"{comparison_metric} {candidate[comparison_metric]:.4f} is {how} than the "
-                f"{best} baseline's {raw[best][comparison_metric]:.4f} (the inputs themselves, "
-                f"cosine similarity): the model separates "
-                f"{'worse than' if lift < 0 else 'barely better than'} its own inputs "
-                f"(--min-lift-over-raw {min_lift_over_raw:.4f})"
-            )
-    if classic_metrics and min_lift_over_classic is not None:
-        lift, best = lift_over(candidate, classic_metrics, comparison_metric)
-        if lift is None:
-            logging.warning(
-                "no classic baseline has a finite %s: the lift over them is not checked",
-                comparison_metric,
-            )
-        elif lift < min_lift_over_classic:
-            how = f"{-lift:.4f} worse" if lift < 0 else f"only {lift:.4f} better"
-            reasons.append(
-                f"{comparison_metric} {candidate[comparison_metric]:.4f} is {how} than the "
-                f"{best} baseline's {classic_metrics[best][comparison_metric]:.4f} (a linear "
-                f"map fit on the train split) (--min-lift-over-classic "
-                f"{min_lift_over_classic:.4f})"
-            )
+    for kind, found, minimum in (
+        ("raw", raw, min_lift_over_raw),
+        ("classic", classic_metrics, min_lift_over_classic),
+    ):
+        if found and minimum is not None:
+            reasons += _lift_reasons(candidate, found, comparison_metric, minimum, kind)
     if baseline is not None and not _finite(baseline.get(comparison_metric)):
         logging.warning(
             "the baseline's %s is %r: compared by the thresholds alone",
@@ -141,3 +116,40 @@ def decide(
                 f"(tolerance {tolerance:.4f})"
             )
     return not reasons, reasons
+
+
+# how each kind of baseline is named in a refusal
+_BASELINE_WORDS = {
+    "raw": "the inputs themselves, cosine similarity",
+    "classic": "a linear map fit on the train split",
+}
+
+
+def _lift_reasons(
+    candidate: dict[str, float],
+    baselines: dict[str, dict[str, float]],
+    metric: str,
+    minimum: float,
+    kind: str,
+) -> list[str]:
+    """The refusal when the candidate's ``lift_over`` the ``kind`` baselines is below ``minimum``.
+
+    None when it is not; a warning when no baseline's metric is finite.
+    """
+    lift, best = lift_over(candidate, baselines, metric)
+    if lift is None:
+        logging.warning("no %s baseline has a finite %s: the lift is not checked", kind, metric)
+        return []
+    if lift >= minimum:
+        return []
+    how = f"{-lift:.4f} worse" if lift < 0 else f"only {lift:.4f} better"
+    words = f" ({_BASELINE_WORDS[kind]})"
+    if kind == "raw":
+        words += (
+            f": the model separates {'worse than' if lift < 0 else 'barely better than'} "
+            f"its own inputs"
+        )
+    return [
+        f"{metric} {candidate[metric]:.4f} is {how} than the {best} baseline's "
+        f"{baselines[best][metric]:.4f}{words} (--min-lift-over-{kind} {minimum:.4f})"
+    ]
