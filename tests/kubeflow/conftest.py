@@ -10,15 +10,17 @@ from tests.kubeflow.kfp_local import MODES
 
 @pytest.fixture(scope="session")
 def stand_in_runs(tmp_path_factory):
-    """``{"kfp" | "vertex": four days, "compare": a comparison}``, each a future."""
+    """``{"kfp" | "vertex": four days, "compare-kfp" | "compare-vertex": a comparison}``,
+    each a future."""
     base = tmp_path_factory.mktemp("stand-in")
     schema = scenarios.curated_schema(base)
     schedules = {mode: scenarios.compile_schedule(base / mode, schema) for mode in MODES}
-    compare = scenarios.compile_comparison(base / "compare")
-    with concurrent.futures.ThreadPoolExecutor(len(MODES) + 1) as pool:
+    compares = {mode: scenarios.compile_comparison(base / f"compare-{mode}") for mode in MODES}
+    with concurrent.futures.ThreadPoolExecutor(2 * len(MODES)) as pool:
         futures = {
             mode: pool.submit(scenarios.four_days, schedules[mode], mode, base / mode)
             for mode in MODES
         }
-        futures["compare"] = pool.submit(scenarios.comparison, compare)
+        for mode in MODES:
+            futures[f"compare-{mode}"] = pool.submit(scenarios.comparison, compares[mode], mode)
         yield futures

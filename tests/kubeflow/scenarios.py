@@ -99,7 +99,7 @@ def four_days(compiled: dict, mode: str, home) -> dict:
 
 
 def compile_comparison(base) -> dict:
-    """Two candidates, tuned, at most one branch at a time, on the open-source stand-in."""
+    """Two candidates, tuned, at most one branch at a time (run in either stand-in mode)."""
     data_root, root, serving = base / "data", base / "root", base / "serving"
     data.write_if_changed(str(data_root / "digits.csv"), data.digits_csv_text(limit=600))
     spec_path = base / "pipeline.yaml"
@@ -112,8 +112,10 @@ def compile_comparison(base) -> dict:
     return {"spec": yaml.safe_load(open(spec_path)), "home": base}
 
 
-def comparison(compiled: dict) -> dict:
+def comparison(compiled: dict, mode: str) -> dict:
+    """The compiled comparison run by the stand-in in ``mode`` (a backend of ``MODES``)."""
     backend = LocalBackend(
-        compiled["spec"], _env(), mode="kfp", pods_dir=str(compiled["home"] / "pods")
+        compiled["spec"], _env(), mode=mode, pods_dir=str(compiled["home"] / "pods")
     )
-    return {"backend": backend, "spec": compiled["spec"], "records": backend.run("run-1")}
+    records = backend.run("run-1")
+    return {"backend": backend, "spec": compiled["spec"], "records": records, "mode": mode}

@@ -1,13 +1,15 @@
 """A compiled comparison executed task by task through TFX's KFP v2 container entrypoint.
 
 ``compile --compare --tuning-trials 2 --max-parallel-branches 1`` with two candidates (one
-seed) runs on ``kfp_local.LocalBackend`` in its open-source Kubeflow mode (integer artifact
-ids, untyped upstream artifacts, its cache key): every task is its compiled command in a
-fresh process, and the second branch waits for the first. Each candidate's Tuner (TFX's,
-with our KerasTuner search) must write its best trial, and its Trainer train with those
-values; the Leaderboard, whose inputs are one channel per branch, must gather both branches
-from the ExecutorInput the backend hands it, output the winner's model, and that model must
-be blessed by the final RetrievalEvaluator and pushed.
+seed) runs on ``kfp_local.LocalBackend`` in each of its modes: open-source Kubeflow (integer
+artifact ids, untyped upstream artifacts, its cache key) and Vertex AI (artifacts named by
+resource name): every task is its compiled command in a fresh process, and the second branch
+waits for the first. The second branch's evaluator and the final one reuse the first
+branch's input baselines (the evaluator's optional ``baselines`` input). Each candidate's
+Tuner (TFX's, with our KerasTuner search) must write its best trial, and its Trainer train
+with those values; the Leaderboard, whose inputs are one channel per branch, must gather both
+branches from the ExecutorInput the backend hands it, output the winner's model, and that
+model must be blessed by the final RetrievalEvaluator and pushed.
 """
 
 import json
@@ -15,12 +17,14 @@ import os
 
 import pytest
 
+from tests.kubeflow.kfp_local import MODES
+
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def run(stand_in_runs):
-    return stand_in_runs["compare"].result()
+@pytest.fixture(scope="module", params=MODES)
+def run(stand_in_runs, request):
+    return stand_in_runs[f"compare-{request.param}"].result()
 
 
 def _artifact(backend, task, title):
@@ -51,8 +55,10 @@ def test_the_winner_is_blessed_against_production_and_pushed(run):
     blessing = _artifact(backend, "RetrievalEvaluator", "tfx.ModelBlessing")
     shipped = _artifact(backend, "Leaderboard", "tfx.Model")
     assert blessing.metadata["blessed"] == 1.0
-    # the open-source backend names artifacts by their ML Metadata id; the blessing says so
-    assert blessing.metadata["current_model_id"] == str(shipped.id)
+    # the blessing names the model as the backend does: the open-source backend by its ML
+    # Metadata id, Vertex AI by its resource name
+    expected = str(shipped.id) if run["mode"] == "kfp" else shipped.name
+    assert blessing.metadata["current_model_id"] == expected
     pushed = _artifact(backend, "Pusher", "tfx.PushedModel")
     assert pushed.metadata["pushed"] == 1.0
     assert os.path.exists(os.path.join(pushed.metadata["pushed_destination"], "saved_model.pb"))
@@ -77,3 +83,19 @@ def test_at_most_one_branch_runs_at_once(run):
     tasks = run["spec"]["root"]["dag"]["tasks"]
     first, second = "triplet_semihard_s42", "supcon_s42"
     assert f"RetrievalEvaluator_{first}" in tasks[f"Tuner_{second}"]["dependentTasks"]
+
+
+def test_later_evaluations_reuse_the_first_branchs_baselines(run):
+    backend = run["backend"]
+    first = _artifact(backend, "RetrievalEvaluator_triplet_semihard_s42", "tfx.ModelEvaluation")
+    with open(os.path.join(first.uri, "evaluation.json")) as f:
+        scored = json.load(f)
+    assert scored["baselines"]["reused_from"] is None
+    assert set(scored["classic_baselines"]) == {"pca_whitened", "lda"}
+    for task in ("RetrievalEvaluator_supcon_s42", "RetrievalEvaluator"):
+        found = _artifact(backend, task, "tfx.ModelEvaluation")
+        with open(os.path.join(found.uri, "evaluation.json")) as f:
+            record = json.load(f)
+        assert record["baselines"]["reused_from"] == first.uri, task
+        assert record["raw_baselines"] == scored["raw_baselines"]
+        assert "score_raw_features" not in record["seconds"]
