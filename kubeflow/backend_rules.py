@@ -27,6 +27,16 @@ commit 7b70c7b of 2026-08-21):
   without one gets the backend's ``minio://mlpipeline/v2/artifacts`` (``config/env.go``,
   ``driver/root_dag.go``), which TensorFlow cannot write. This last rule is this project's:
   the backend itself accepts such a spec.
+
+Vertex AI Pipelines (``vertex_problems``) runs the same DAG structure (every rule above but the
+Kubernetes accelerator names), and adds two of its own:
+
+- ``pipelineInfo.name`` matches ``[a-z0-9][a-z0-9-]{0,127}`` (TFX's
+  ``tfx/orchestration/kubeflow/v2/pipeline_builder.py`` ``_check_name``, the KFP SDK's
+  ``kfp/dsl/utils.py`` ``validate_pipeline_name``);
+- an accelerator type is one of Vertex AI's ``AcceleratorType`` names, with a count
+  (google-cloud-aiplatform ``aiplatform_v1.types.AcceleratorType``, read through
+  ``deployment.vertex_accelerators``).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import re
 from typing import Any
 
 _CONDITION_INPUT = re.compile(r"inputs\.(artifacts|parameter_values|parameterValues)\['([^']+)'\]")
+_VERTEX_PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 _K8S_RESOURCE = re.compile(
     r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
@@ -83,6 +94,37 @@ def problems(spec: dict[str, Any], kubernetes_accelerators: bool = True) -> list
                     f"executor {label} asks for accelerator {accelerator}: the type must be a "
                     f"Kubernetes resource name (e.g. nvidia.com/gpu) with a count"
                 )
+    return found
+
+
+TARGETS = ("kfp", "vertex")
+
+
+def problems_for(spec: dict[str, Any], target: str) -> list[str]:
+    """The rules ``spec`` breaks on ``target``: ``kfp`` (open source) or ``vertex``."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    return problems(spec) if target == "kfp" else vertex_problems(spec)
+
+
+def vertex_problems(spec: dict[str, Any]) -> list[str]:
+    """Every rule of a Vertex AI pipeline (module docstring) that ``spec`` breaks."""
+    from tfx_metric_learning.kubeflow.deployment import vertex_accelerators
+
+    found = problems(spec, kubernetes_accelerators=False)
+    name = spec.get("pipelineInfo", {}).get("name", "")
+    if name and not _VERTEX_PIPELINE_NAME.fullmatch(name):
+        found.append(f"pipelineInfo.name {name!r} is not [a-z0-9][a-z0-9-]{{0,127}}")
+    names = vertex_accelerators()
+    for label, executor in spec.get("deploymentSpec", {}).get("executors", {}).items():
+        accelerator = executor.get("container", {}).get("resources", {}).get("accelerator")
+        if accelerator and not (
+            accelerator.get("type") in names and int(accelerator.get("count", 0)) > 0
+        ):
+            found.append(
+                f"executor {label} asks for accelerator {accelerator}: Vertex AI takes one of "
+                f"its AcceleratorType names (e.g. NVIDIA_TESLA_T4) with a count"
+            )
     return found
 
 

@@ -220,9 +220,7 @@ def compile_pipeline(
     defaults = {name: p.default for name, p in params.items()}
     job = runner.run(pipeline, parameter_values=defaults, write_out=False)
     complete_spec(job, defaults, deployment, image, plan)
-    broken = backend_rules.problems(
-        job["pipelineSpec"], kubernetes_accelerators=deployment.target == "kfp"
-    )
+    broken = backend_rules.problems_for(job["pipelineSpec"], deployment.target)
     if broken:
         raise SettingsError("the compiled spec breaks the backend's rules: " + "; ".join(broken))
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)

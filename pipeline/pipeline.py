@@ -57,7 +57,6 @@ from tfx_metric_learning.pipeline.data import split_input
 from tfx_metric_learning.trainer_module import spec as trainer_spec
 from tfx_metric_learning.trainer_module import tuning_space
 
-PREPROCESSING_FN = "tfx_metric_learning.trainer_module.preprocessing.preprocessing_fn"
 RUN_FN = "tfx_metric_learning.trainer_module.run.run_fn"
 TUNER_FN = "tfx_metric_learning.trainer_module.tuning.tuner_fn"
 # What production may change per run (KFP v2 pipeline parameters); see kubeflow/runner.py.
@@ -401,7 +400,7 @@ def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
     return Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        preprocessing_fn=PREPROCESSING_FN,
+        preprocessing_fn=config.transform.preprocessing_fn_path,
         custom_config={"label_column": config.ingest.label_feature, **config.transform.to_dict()},
         disable_statistics=True,
         splits_config=transform_pb2.SplitsConfig(

@@ -11,7 +11,7 @@ import sys
 
 import tensorflow as tf
 
-import tests.ram_filesystem as ram
+import tfx_metric_learning.testing.filesystems as ram
 from tfx_metric_learning.pipeline import data, local_runner
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.trainer_module.settings import TrainingSettings

@@ -1,7 +1,8 @@
 """The whole pipeline on a non-local file system: data, pipeline root and serving on ``ram://``.
 
 ``ram://`` is TensorFlow's in-memory file system, made reachable by Beam too
-(``tests/ram_filesystem.py``). Every artifact, temporary file, report and pushed model must
+(``tfx_metric_learning/testing/filesystems.py``). Every artifact, temporary file, report and
+pushed model must
 land there: a write through ``open``/``os`` would create a local folder instead (or fail).
 The run happens in a fresh process whose working directory and TMPDIR are empty folders,
 which are listed afterwards.

@@ -4,10 +4,18 @@ A loss is chosen by name from the pipeline config, never by import path from use
 Each loss declares itself with ``declare.register`` on its class in its family's module; this
 module imports the families and looks them up. ``validate`` refuses unknown names and bad
 parameters, listing the valid choices, before any training starts.
+
+Losses of other installed packages join through the ``tfx_metric_learning.losses`` entry-point
+group: each entry names a module whose import registers losses with ``declare.register``
+(``[project.entry-points."tfx_metric_learning.losses"] my_losses = "my_pkg.losses"``). They
+are imported with this module, so the CLI, the Trainer and PairGen (on Kubeflow too, where
+the package is in the image) know them by name like the built-in ones. A module that fails to
+import is an error naming the entry point, not a loss silently missing.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 # Importing the family modules registers their losses.
@@ -22,6 +30,25 @@ from tfx_metric_learning.trainer_module.losses.declare import (
 __all__ = ["INPUT_MODES", "REGISTRY", "LossSpec", "Param", "build", "get_spec", "names"]
 
 REGISTRY: dict[str, LossSpec] = REGISTERED
+ENTRY_POINT_GROUP = "tfx_metric_learning.losses"
+
+
+def load_plugins() -> list[str]:
+    """Imports every module of the ``ENTRY_POINT_GROUP`` entry points; returns their names."""
+    loaded = []
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry.load()
+        except Exception as e:
+            raise ImportError(
+                f"the loss plugin {entry.name!r} ({entry.value}, entry-point group "
+                f"{ENTRY_POINT_GROUP}) failed to import: {e}"
+            ) from e
+        loaded.append(entry.name)
+    return loaded
+
+
+load_plugins()
 
 
 def names() -> list[str]:

@@ -75,8 +75,7 @@ def main():
     x, y = batch()
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    names = [n for n in registry.names() if registry.get_spec(n).input_mode == "labelled"]
-    names += sys.argv[1:]
+    names = ["triplet_semihard", *sys.argv[1:]]
     out = {}
     for name in names:
         l1, g1 = gradients(name, one, x, y)

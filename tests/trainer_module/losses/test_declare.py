@@ -68,3 +68,17 @@ def test_every_registered_default_is_its_constructors():
             if p.name in spec.params:
                 assert spec.params[p.name].default == p.default, (name, p.name)
         assert inspect.getmodule(spec.cls).__name__.endswith("." + spec.family), name
+
+
+def test_loss_plugins_are_imported_from_their_entry_point_group(monkeypatch):
+    from importlib import metadata
+
+    group = registry.ENTRY_POINT_GROUP
+    found = [metadata.EntryPoint("pairs", "tfx_metric_learning.trainer_module.losses.pair", group)]
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group: found if group == found[0].group else []
+    )
+    assert registry.load_plugins() == ["pairs"]
+    found[:] = [metadata.EntryPoint("broken", "no_such_package.losses", group)]
+    with pytest.raises(ImportError, match="loss plugin 'broken' \\(no_such_package.losses"):
+        registry.load_plugins()

@@ -204,35 +204,8 @@ def test_cross_batch_memory_mines_against_earlier_batches():
     assert int(loss.memory.filled.numpy()) == 16
 
 
-def _inputs_for(spec, emb):
-    """Inputs of the loss's mode built from ``emb`` [B, D]."""
-    b = emb.shape[0]
-    labels = tf.constant([0, 0, 1, 1, 2, 2][:b])
-    if spec.input_mode == "classification":
-        return labels, tf.matmul(emb, tf.ones([D, C]))
-    if spec.input_mode == "pairs":
-        return tf.constant([1, 0, 1, 0, 1, 0][:b]), tf.stack([emb, emb], axis=1)
-    if spec.input_mode == "triplets":
-        return labels, tf.stack([emb, emb, emb], axis=1)
-    if spec.input_mode == "triplets_k":
-        return labels, tf.stack([emb] * (2 + spec.defaults()["num_negatives"]), axis=1)
-    return labels, emb
-
-
-@pytest.mark.parametrize("name", registry.names())
-@pytest.mark.parametrize("case", ["identical", "zero"])
-def test_gradients_are_finite_at_zero_distance_and_identical_embeddings(name, case):
-    base = tf.ones([6, D]) / np.sqrt(D) if case == "identical" else tf.zeros([6, D])
-    emb = tf.Variable(base)
-    loss = _build(name)
-    with tf.GradientTape() as tape:
-        labels, y_pred = _inputs_for(registry.get_spec(name), emb)
-        value = loss(labels, y_pred)
-    grads = tape.gradient(value, [emb, *loss.trainable_variables])
-    assert np.isfinite(float(value)), name
-    for g in grads:
-        if g is not None:
-            assert np.all(np.isfinite(tf.convert_to_tensor(g).numpy())), name
+# Finite values and gradients on degenerate batches, batch-order invariance and parameter
+# checks of every loss: tests/testing/test_losses.py (the testing kit's check_loss).
 
 
 @pytest.mark.parametrize("name", sorted(ONLINE) + ["proxy_anchor"])

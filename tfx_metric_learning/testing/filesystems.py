@@ -1,4 +1,7 @@
-"""A Beam ``FileSystem`` for TensorFlow's in-memory ``ram://`` scheme (test stand-in for a bucket).
+"""A non-local file system for tests (``ram://``), and ``check_writes_through_fileio``.
+
+``RamFileSystem`` is a Beam ``FileSystem`` for TensorFlow's in-memory ``ram://`` scheme (a
+test stand-in for a bucket).
 
 TensorFlow ships a ``ram://`` file system (``tf.io.gfile``); Beam has none for it. This one
 delegates every operation to ``tf.io.gfile``, so TensorFlow, TFX's ``fileio`` and Beam's
@@ -17,7 +20,12 @@ emulators on PyPI reach Beam but not TensorFlow's own GCS client (its endpoint i
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import tensorflow as tf
 from apache_beam.io.filesystem import (
@@ -182,3 +190,103 @@ def walk(root: str) -> list[str]:
         for name in files
     )
     return sorted(p for p in found if tf.io.gfile.exists(p))
+
+
+def fresh_ram_root(name: str) -> str:
+    """``ram://<name>``, emptied: a folder no earlier test wrote into."""
+    root = f"{SCHEME}://{name}"
+    if tf.io.gfile.exists(root):
+        tf.io.gfile.rmtree(root)
+    tf.io.gfile.makedirs(root)
+    return root
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """Copies every file under ``src`` (a ``tf.io.gfile`` path) to the same place under ``dst``."""
+    src = src.rstrip("/")
+    for folder, _, files in tf.io.gfile.walk(src):
+        for name in files:
+            path = f"{folder.rstrip('/')}/{name}"
+            target = dst.rstrip("/") + path[len(src) :]
+            tf.io.gfile.makedirs(target.rpartition("/")[0])
+            tf.io.gfile.copy(path, target, overwrite=True)
+    if not tf.io.gfile.exists(dst):
+        tf.io.gfile.makedirs(dst)
+
+
+@contextlib.contextmanager
+def _empty_local_dirs():
+    """Runs the body in an empty working directory with an empty temp folder; yields both."""
+    cwd, saved_tempdir, saved_env = os.getcwd(), tempfile.tempdir, os.environ.get("TMPDIR")
+    with tempfile.TemporaryDirectory() as base:
+        work, tmp = os.path.join(base, "cwd"), os.path.join(base, "tmp")
+        os.makedirs(work)
+        os.makedirs(tmp)
+        os.chdir(work)
+        tempfile.tempdir, os.environ["TMPDIR"] = tmp, tmp
+        try:
+            yield work, tmp
+        finally:
+            os.chdir(cwd)
+            tempfile.tempdir = saved_tempdir
+            if saved_env is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved_env
+
+
+def _local_files(folder: str) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def check_writes_through_fileio(
+    component: Any,
+    inputs: Mapping[str, Any] | None = None,
+    exec_properties: Mapping[str, Any] | None = None,
+    beam_pipeline_args: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Runs ``component``'s executor once with every input and output on ``ram://``.
+
+    Each input (an artifact or a local URI, as ``run_executor`` takes them) is copied to a
+    fresh ``ram://`` folder first; the run happens in an empty working directory with an
+    empty temp folder. An executor that writes with ``open``/``os`` instead of
+    ``tfx.dsl.io.fileio`` either fails here or leaves a local file (a ``ram:`` folder in the
+    working directory, typically), and that is an ``AssertionError`` naming the files; so is
+    a run that wrote nothing to any output. Returns ``{"outputs": {key: [files]}}``, the
+    files each output artifact holds on ``ram://``.
+    """
+    from tfx import types
+
+    from tfx_metric_learning.testing.executors import run_executor
+
+    root = fresh_ram_root(f"fileio-check-{os.getpid()}-{id(component):x}")
+    remote_inputs: dict[str, list[Any]] = {}
+    for key, value in (inputs or {}).items():
+        remote_inputs[key] = []
+        for i, item in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+            uri = item.uri if isinstance(item, types.Artifact) else item
+            target = f"{root}/inputs/{key}/{i}"
+            copy_tree(uri, target)
+            if isinstance(item, types.Artifact):
+                moved = type(item)()
+                moved.copy_from(item)
+                moved.uri = target
+                remote_inputs[key].append(moved)
+            else:
+                remote_inputs[key].append(target)
+    with _empty_local_dirs() as (work, tmp):
+        outputs = run_executor(
+            component, remote_inputs, exec_properties, f"{root}/outputs", beam_pipeline_args
+        )
+        local = {"working directory": _local_files(work), "temp folder": _local_files(tmp)}
+    written = {key: [p for a in arts for p in walk(a.uri)] for key, arts in outputs.items()}
+    stray = {where: files for where, files in local.items() if files}
+    if stray:
+        raise AssertionError(f"the executor wrote to local disk instead of through fileio: {stray}")
+    if not any(written.values()):
+        raise AssertionError(f"the executor wrote no file to any output: {sorted(written)}")
+    return {"outputs": written}
