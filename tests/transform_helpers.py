@@ -1,4 +1,4 @@
-"""Runs the real preprocessing_fn with TFT's Beam implementation on in-memory rows.
+"""Runs the real preprocessing_fn with TFT's Beam implementation (the testing kit's) on in-memory rows.
 
 Writes what Transform would: a transform graph folder and transformed examples as gzipped
 TFRecords in ``Split-<name>`` folders, so components downstream of Transform can be tested
@@ -7,47 +7,26 @@ without the orchestrator.
 
 from __future__ import annotations
 
-import functools
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
+from tfx_metric_learning.testing import preprocessing as kit_preprocessing
 from tfx_metric_learning.trainer_module import preprocessing
 
 
-def raw_feature_spec(feature_names, label="label"):
-    spec = {n: tf.io.FixedLenFeature([1], tf.float32) for n in feature_names}
-    spec[label] = tf.io.FixedLenFeature([1], tf.string)
-    return spec
-
-
 def analyze_and_transform(rows, feature_names, transform_dir, label="label", **settings):
-    """``rows``: dicts of raw values. Returns the transformed rows (dicts of numpy).
+    """``rows``: dicts of raw values (``feature_names`` and ``label``). Returns the transformed
+    rows (dicts of numpy), through the testing kit with the built-in ``preprocessing_fn``.
 
     ``settings``: ``TransformSettings`` fields, passed in the custom_config as the pipeline does.
     """
-    spec = raw_feature_spec(feature_names, label)
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-    instances = [
-        {n: [float(r[n])] for n in feature_names} | {label: [str(r[label]).encode()]} for r in rows
-    ]
-    fn = functools.partial(
-        preprocessing.preprocessing_fn, custom_config={"label_column": label, **settings}
+    assert sorted(feature_names) == sorted(k for k in rows[0] if k != label)
+    return kit_preprocessing.analyze_and_transform(
+        preprocessing.preprocessing_fn, rows, transform_dir, label, settings
     )
-    with tft_beam.Context(temp_dir=tempfile.mkdtemp(), force_tf_compat_v1=False):
-        (transformed, _), transform_fn = (
-            instances,
-            metadata,
-        ) | tft_beam.AnalyzeAndTransformDataset(fn, output_record_batches=False)
-        _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
-    # the raw schema, as TFX's Transform writes it beside the graph
-    metadata_io.write_metadata(metadata, os.path.join(transform_dir, "metadata"))
-    return transformed
 
 
 def to_example(row) -> bytes:
