@@ -1,4 +1,4 @@
-"""Runs the real preprocessing_fn with TFT's Beam implementation (the testing kit's) on in-memory rows.
+"""Runs the real preprocessing_fn with TFT's Beam implementation (the kit's) on in-memory rows.
 
 Writes what Transform would: a transform graph folder and transformed examples as gzipped
 TFRecords in ``Split-<name>`` folders, so components downstream of Transform can be tested
