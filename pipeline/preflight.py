@@ -16,6 +16,7 @@ read on the cluster, stops at its first component instead).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 from tfx_metric_learning.components.example_gen import split_plan
@@ -25,6 +26,28 @@ from tfx_metric_learning.components.pair_gen import sampling
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.data import input_paths
 from tfx_metric_learning.trainer_module.raster import conv_problem
+
+
+def preprocessing_fn_problem(path: str) -> str | None:
+    """Why Transform could not import the ``preprocessing_fn`` at ``path`` here (None: it can).
+
+    ``module.function``: the module is imported (its own import errors are named) and the
+    attribute must be a callable. A local run imports it in this process's environment, so a
+    path that fails here fails inside Transform minutes later.
+    """
+    module_name, _, name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - any import failure is the user's to see, named
+        return (
+            f"--preprocessing-fn {path}: importing {module_name} failed "
+            f"({type(e).__name__}: {e}); is its package installed or on PYTHONPATH?"
+        )
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        found = "nothing" if fn is None else f"a {type(fn).__name__}"
+        return f"--preprocessing-fn {path}: {module_name}.{name} is {found}, not a function"
+    return None
 
 
 class PreflightError(ValueError):
@@ -109,6 +132,9 @@ def check(
             if training.encoder == "conv" and conv_problem(names):
                 problems.append(conv_problem(names))
             found += [p if label is None else f"{label}: {p}" for p in problems]
+    if training and config.transform.preprocessing_fn:
+        problem = preprocessing_fn_problem(config.transform.preprocessing_fn)
+        found += [problem] if problem else []
     if found:
         plural = "s" if len(found) > 1 else ""
         raise PreflightError(

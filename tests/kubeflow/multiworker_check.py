@@ -10,17 +10,15 @@ import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from tests.trainer_module.losses.distributed_check import batch, gradients  # noqa: E402
-from tfx_metric_learning.trainer_module import (
-    distribution,  # noqa: E402
-)
+from tfx_metric_learning.testing.replicas import global_batch, loss_and_gradients  # noqa: E402
+from tfx_metric_learning.trainer_module import distribution  # noqa: E402
+from tfx_metric_learning.trainer_module.losses import registry  # noqa: E402
 
 LOSSES = ("triplet_semihard", "multi_similarity", "supcon")
 
 
 def main():
     strategy = distribution.make_strategy()
-    x, y = batch()
     out = {
         "strategy": distribution.describe_strategy(strategy)[0],
         "replicas": strategy.num_replicas_in_sync,
@@ -31,7 +29,8 @@ def main():
 
         one = tf.distribute.OneDeviceStrategy("/cpu:0")
     for name in LOSSES:
-        value, grads = gradients(name, one or strategy, x, y)
+        x, y = global_batch(registry.get_spec(name), {})
+        value, grads = loss_and_gradients(name, {}, one or strategy, x, y)
         out[name] = {"loss": value, "grads": [g.tolist() for g in grads]}
     json.dump(out, sys.stdout)
 

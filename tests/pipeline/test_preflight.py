@@ -96,3 +96,29 @@ def test_the_schema_command_checks_only_what_it_runs(tmp_path, monkeypatch):
     )
     with pytest.raises(preflight.PreflightError, match="eval_classes x"):
         preflight.check(config, data, training=False)
+
+
+@pytest.mark.parametrize(
+    "path, named",
+    [
+        ("acme_nowhere.prep.fn", r"importing acme_nowhere.prep failed \(ModuleNotFoundError"),
+        ("json.no_such_fn", "json.no_such_fn is nothing, not a function"),
+        ("os.sep", "os.sep is a str, not a function"),
+    ],
+)
+def test_a_preprocessing_fn_that_cannot_be_imported_is_refused_up_front(tmp_path, path, named):
+    from tfx_metric_learning.trainer_module.transform_settings import (
+        BUILT_IN_PREPROCESSING_FN,
+        TransformSettings,
+    )
+
+    data = write_csv(str(tmp_path / "d.csv"), ["a", "b", "label"], labelled_rows(4, 60))
+    config = PipelineConfig(
+        training=TrainingSettings(batch_size=64),
+        transform=TransformSettings(preprocessing_fn=path),
+    )
+    with pytest.raises(preflight.PreflightError, match=named):
+        preflight.check(config, data)
+    assert preflight.check(config, data, training=False)["rows"] == 240  # schema runs no Transform
+    fine = TransformSettings(preprocessing_fn=BUILT_IN_PREPROCESSING_FN)
+    assert preflight.check(PipelineConfig(training=config.training, transform=fine), data)

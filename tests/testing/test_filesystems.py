@@ -69,8 +69,29 @@ def test_run_executor_refuses_what_the_spec_does_not_declare(examples_dir, tmp_p
         run_executor(_Lister(0), {"data": examples_dir})
     with pytest.raises(ExecutorRunError, match="does not exist"):
         run_executor(_Lister(0), {"examples": str(tmp_path / "nowhere")})
+    with pytest.raises(ExecutorRunError, match="no output 'stats'; valid: out"):
+        run_executor(_Lister(0), {"examples": examples_dir}, outputs={"stats": str(tmp_path)})
+    with pytest.raises(ExecutorRunError, match="output 'out' takes ExampleStatistics"):
+        run_executor(
+            _Lister(0), {"examples": examples_dir}, outputs={"out": standard_artifacts.Model()}
+        )
+    with pytest.raises(ExecutorRunError, match="no execution property 'span'"):
+        run_executor(_Lister(0), {"examples": examples_dir}, {"span": 3})
     (artifact,) = run_executor(_Lister(0), {"examples": examples_dir})["out"]
     assert fileio.exists(artifact.uri + "/listing.json")
+
+
+def test_run_executor_uses_given_outputs_and_driver_properties(examples_dir, tmp_path):
+    given = standard_artifacts.ExampleStatistics()
+    given.uri = str(tmp_path / "mine")
+    outputs = run_executor(
+        _Lister(0),
+        {"examples": examples_dir},
+        outputs={"out": given},
+        driver_properties={"span": 3},
+    )
+    assert outputs["out"] == [given]
+    assert fileio.exists(str(tmp_path / "mine" / "listing.json"))
 
 
 def test_the_metadata_fixture_is_a_real_store(mlmd_store):

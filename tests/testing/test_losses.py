@@ -1,5 +1,7 @@
 """The kit's loss contract: every built-in loss passes it, and a broken loss is named."""
 
+import sys
+
 import pytest
 import tensorflow as tf
 
@@ -54,3 +56,35 @@ def test_a_loss_with_nan_on_degenerate_batches_is_named(scratch):
     _register("log_spread", spread)
     with pytest.raises(LossContractError, match="duplicated: the loss is inf"):
         check_loss("log_spread", replicas=False)
+
+
+WIDEST_GAP = '''
+import tensorflow as tf
+
+from tfx_metric_learning.trainer_module.losses import base, declare
+
+
+@declare.register("widest_gap")
+class WidestGap(base.Loss):
+    """The largest squared distance of the batch, taken per replica: no gathering."""
+
+    def call(self, labels, y_pred):
+        d = tf.reduce_sum(tf.square(y_pred[:, None] - y_pred[None]), -1)
+        return tf.reduce_max(d)
+'''
+
+
+def test_a_loss_that_mines_per_replica_is_named(scratch, tmp_path, monkeypatch):
+    """A ``Loss`` that skips the global gathering: one device and two replicas differ."""
+    (tmp_path / "widest_gap_loss.py").write_text(WIDEST_GAP)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the fresh process imports it from there
+    try:
+        __import__("widest_gap_loss")
+        found = check_replicas(["widest_gap"])
+    finally:
+        sys.modules.pop("widest_gap_loss", None)
+    assert len(found["widest_gap"]) == 2, found
+    assert found["widest_gap"][0].startswith("replicas: loss ")
+    assert found["widest_gap"][1].startswith("replicas: gradients differ by ")
+    with pytest.raises(LossContractError, match="replicas: loss"):
+        check_loss("widest_gap")

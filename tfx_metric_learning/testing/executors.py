@@ -39,6 +39,8 @@ def run_executor(
     exec_properties: Mapping[str, Any] | None = None,
     output_dir: str | None = None,
     beam_pipeline_args: Sequence[str] | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    driver_properties: Mapping[str, Any] | None = None,
 ) -> Artifacts:
     """Runs ``component``'s executor once; returns its output artifacts by key.
 
@@ -56,12 +58,8 @@ def run_executor(
     input_dict = _inputs(spec_class, inputs or {})
     properties = _properties(component, spec_class, exec_properties or {})
     output_dir = output_dir or tempfile.mkdtemp(prefix="run-executor-")
-    output_dict = {}
-    for key, channel in spec_class.OUTPUTS.items():
-        artifact = channel.type()
-        artifact.uri = f"{output_dir.rstrip('/')}/{key}"
-        fileio.makedirs(artifact.uri)
-        output_dict[key] = [artifact]
+    properties.update(driver_properties or {})
+    output_dict = _outputs(spec_class, outputs or {}, output_dir)
     if issubclass(executor_class, base_beam_executor.BaseBeamExecutor):
         args = list(beam_pipeline_args or ["--runner=DirectRunner", "--direct_num_workers=1"])
         context = base_beam_executor.BaseBeamExecutor.Context(
@@ -75,6 +73,36 @@ def run_executor(
             if not fileio.exists(artifact.uri):
                 raise AssertionError(f"output {key!r}: its URI {artifact.uri} was removed")
     return output_dict
+
+
+def _outputs(spec_class: Any, given: Mapping[str, Any], output_dir: str) -> Artifacts:
+    declared = spec_class.OUTPUTS
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ExecutorRunError(
+            f"{spec_class.__name__} has no output {unknown[0]!r}; valid: {', '.join(declared)}"
+        )
+    out: Artifacts = {}
+    for key, channel in declared.items():
+        value = given.get(key, f"{output_dir.rstrip('/')}/{key}")
+        if isinstance(value, types.Artifact):
+            if value.type_name != channel.type.TYPE_NAME:
+                raise ExecutorRunError(
+                    f"output {key!r} takes {channel.type.TYPE_NAME}, got a {value.type_name}"
+                )
+            artifact = value
+        elif isinstance(value, str):
+            artifact = channel.type()
+            artifact.uri = value
+        else:
+            raise ExecutorRunError(
+                f"output {key!r}: an artifact or a URI, got {type(value).__name__}"
+            )
+        if not artifact.uri:
+            raise ExecutorRunError(f"output {key!r}: the given artifact has no URI")
+        fileio.makedirs(artifact.uri)
+        out[key] = [artifact]
+    return out
 
 
 def _executor_spec(component: Any) -> Any:

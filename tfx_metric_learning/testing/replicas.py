@@ -9,6 +9,12 @@ once with ``OneDeviceStrategy`` and once with ``MirroredStrategy`` over the two 
 replica taking half the batch and its loss scaled by ``1/replicas`` (what Keras' ``fit``
 does). Prints a JSON list, per request: ``name``, ``loss``, ``loss_diff``, ``grad_diff``,
 ``grad_norm``, ``replicas``. One process serves many losses (TensorFlow starts once).
+
+A request with ``"gather": false`` runs the two replicas without gathering the global batch
+(``base.gather_global_batch`` made the identity): each replica mines its own half, which is
+what global-batch mining exists to prevent; the project's tests use it to show the check bites.
+``global_batch`` and ``loss_and_gradients`` also serve the multi-worker test (one worker per
+process, ``tests/kubeflow/multiworker_check.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ import tensorflow as tf  # noqa: E402
 F, D, C, B = 5, 6, 8, 16
 
 
-def _batch(spec, params):
+def global_batch(spec, params):
+    """The fixed global batch ``(x, y)`` of the loss's input mode.
+
+    Seeded: every process and worker builds the same one.
+    """
     rng = np.random.default_rng(0)
     tuple_size = {"pairs": 2, "triplets": 3, "triplets_k": 2 + int(params.get("num_negatives", 0))}
     shape = (B, tuple_size[spec.input_mode], F) if spec.input_mode in tuple_size else (B, F)
@@ -38,8 +48,15 @@ def _batch(spec, params):
     return tf.constant(x), tf.constant(y)
 
 
-def _run(name, params, spec, strategy, x, y):
-    from tfx_metric_learning.trainer_module.losses import registry
+def loss_and_gradients(name, params, strategy, x, y, gather=True):
+    """``(loss, gradients)`` of one global batch under ``strategy``.
+
+    The loss is summed over replicas (each scaled by ``1/replicas``); the gradients are those
+    of ``W`` and of the loss's own weights.
+    """
+    from tfx_metric_learning.trainer_module.losses import base, registry
+
+    spec = registry.get_spec(name)
 
     width = C if spec.input_mode == "classification" else D
     with strategy.scope():
@@ -78,7 +95,13 @@ def _run(name, params, spec, strategy, x, y):
             if g is not None
         ]
 
-    value, grads = run()
+    gather_global_batch = base.gather_global_batch
+    if not gather:
+        base.gather_global_batch = lambda *tensors: tensors
+    try:
+        value, grads = run()
+    finally:
+        base.gather_global_batch = gather_global_batch
     return float(value), [tf.convert_to_tensor(g).numpy() for g in grads]
 
 
@@ -95,11 +118,11 @@ def _compare(req: dict) -> dict:
 
     spec = registry.get_spec(req["name"])
     params = registry.validate(req["name"], req["params"])
-    x, y = _batch(spec, params)
+    x, y = global_batch(spec, params)
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    l1, g1 = _run(req["name"], req["params"], spec, one, x, y)
-    l2, g2 = _run(req["name"], req["params"], spec, two, x, y)
+    l1, g1 = loss_and_gradients(req["name"], req["params"], one, x, y)
+    l2, g2 = loss_and_gradients(req["name"], req["params"], two, x, y, req.get("gather", True))
     return {
         "name": req["name"],
         "loss": l1,

@@ -1,4 +1,4 @@
-"""Runs the ExampleGen executor directly on a folder (real Beam, no orchestrator)."""
+"""Runs the ExampleGen executor on a folder through the testing kit's ``run_executor``."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 import os
 
 from tfx.components.example_gen import input_processor
-from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from tfx_metric_learning.components.example_gen import component, executor, spec
+from tfx_metric_learning.components.example_gen import component, spec
 from tfx_metric_learning.components.example_gen.settings import IngestSettings
+from tfx_metric_learning.testing import run_executor
 
 
 def run_example_gen(
@@ -45,10 +45,16 @@ def run_example_gen(
     if props.get(standard_component_specs.RANGE_CONFIG_KEY):
         props = _resolve_span(props)
     props.update(overrides or {})
+    declared = gen.SPEC_CLASS.PARAMETERS
     examples = artifact or standard_artifacts.Examples()
     examples.uri = out_dir
-    context = base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args or [])
-    executor.Executor(context).Do({}, {standard_component_specs.EXAMPLES_KEY: [examples]}, props)
+    run_executor(
+        gen,
+        exec_properties={k: v for k, v in props.items() if k in declared},
+        driver_properties={k: v for k, v in props.items() if k not in declared},
+        outputs={standard_component_specs.EXAMPLES_KEY: examples},
+        beam_pipeline_args=beam_args,
+    )
     with open(os.path.join(out_dir, spec.REPORT_FILE)) as f:
         return json.load(f)
 

@@ -89,4 +89,4 @@ def test_other_output_formats_are_refused(tmp_path, key, value):
         run_example_gen(
             str(data), "*.csv", str(tmp_path / "out"), overrides={key: value}, label_column="label"
         )
-    assert not (tmp_path / "out").exists()
+    assert not any((tmp_path / "out").iterdir())  # the launcher's empty output folder only
