@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: demo test test-fast lint venv
+.PHONY: demo test test-fast lint venv mutate
 
 venv:
 	@VENV_DIR=$(VENV) scripts/bootstrap.sh
@@ -20,3 +20,9 @@ test-fast: venv  ## unit tests only (no end-to-end pipeline runs)
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# cosmic-ray lives in its own venv: its dependencies never meet the pinned TFX stack
+mutate: venv  ## mutation testing of the gate, metrics, splits, spans, sampling, push, settings (docs/mutation.md)
+	@test -x .venv-mutate/bin/cosmic-ray || { $(PY) -m venv .venv-mutate && \
+		.venv-mutate/bin/pip install -q -r scripts/mutation/requirements.txt; }
+	.venv-mutate/bin/python scripts/mutation/run.py $(ARGS)

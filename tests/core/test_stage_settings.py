@@ -103,3 +103,44 @@ def test_field_metadata_drives_the_cli():
     assert infos["names"].optional and infos["names"].kind == "str_list"
     assert infos["bounds"].value_kind == "float" and infos["params"].value_kind == "any"
     assert infos["widths"].default == [4, 2]
+
+
+E = 1e-9
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    "check, fine, refused",
+    [
+        ("positive", [E, 1, 2.5], [0, 0.0, -E, INF, NAN, True, "1", None]),
+        ("non_negative", [0, 0.0, E, 3], [-E, -1, INF, NAN, False, "0"]),
+        ("any_number", [0, -2, 1.5, -E], [INF, -INF, NAN, True, "2", None]),
+        ("fraction", [0, 0.0, E, 1 - E], [-E, 1, 1.0, NAN, True]),
+        ("open_fraction", [E, 0.5, 1 - E], [0, 0.0, 1, -E, 1 + E, NAN, True]),
+        ("closed_fraction", [0, E, 1, 1.0], [-E, 1 + E, NAN, INF, True]),
+        ("boolean", [True, False], [0, 1, "true", None]),
+    ],
+)
+def test_each_check_at_its_bounds(check, fine, refused):
+    from tfx_metric_learning.core import stage_settings
+
+    fn = getattr(stage_settings, check)
+    for value in fine:
+        assert fn(value) is None, (check, value)
+    for value in refused:
+        problem = fn(value)
+        assert problem and problem.endswith(f"got {value!r}"), (check, value, problem)
+
+
+def test_at_least_one_of_and_each_at_their_bounds():
+    two = at_least(2)
+    assert two(2) is None and two(3) is None
+    for value in (1, 2.0, True, "2", None):
+        assert two(value) == f"must be an integer >= 2, got {value!r}"
+    pick = one_of("a", 3)
+    assert pick("a") is None and pick(3) is None
+    assert pick("b") == "must be one of a, 3, got 'b'" and pick.choices == ("a", 3)
+    every = each(positive)
+    assert every([1, 2]) is None and every({"x": 1}) is None and every(None) is None
+    assert every([1, 0, -1]) == "must be a finite number > 0, got 0"  # the first problem
+    assert every({"x": 1, "y": -2}) == "must be a finite number > 0, got -2"

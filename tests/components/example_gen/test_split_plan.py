@@ -1,3 +1,5 @@
+import pytest
+
 from tfx_metric_learning.components.example_gen import split_plan
 
 
@@ -67,3 +69,67 @@ def test_validation_problems_name_the_split_and_the_remedy():
     found = split_plan.plan_problems(small, "seen_classes", 0.3, validation_fraction=0.2)
     assert "split 'valid' has 2 class(es) and 0 with 2 or more rows" in found[0]
     assert split_plan.plan_problems(small, "seen_classes", 0.3, validation_fraction=0.5) == []
+
+
+def test_numeric_labels_sort_by_value_before_the_others():
+    labels = ["b", "10", "a", "2", "-1.5"]
+    assert sorted(labels, key=split_plan.class_sort_key) == ["-1.5", "2", "10", "a", "b"]
+
+
+def test_eval_count_leaves_one_row_to_train_on_at_any_fraction():
+    assert [split_plan.eval_count(n, 0.9) for n in (2, 3, 4, 10)] == [1, 2, 3, 9]
+    assert split_plan.eval_count(4, 0.99) == 3
+
+
+def test_long_class_lists_show_the_first_20_and_count_the_rest():
+    labels = [f"c{i:02d}" for i in range(21)]
+    found = split_plan.unknown_eval_classes({"a": 1}, labels)
+    assert found.startswith("eval_classes c00, c01,") and "c19 and 1 more do not occur" in found
+    exactly = split_plan.unknown_eval_classes({"a": 1}, labels[:20])
+    assert "c19 do not occur" in exactly and "more" not in exactly
+    assert "c19 and 5 more" in split_plan.unknown_eval_classes({"a": 1}, [*labels, *"vwxy"])
+
+
+def test_a_validation_fraction_at_or_below_zero_takes_nothing():
+    train = {str(i): 10 for i in range(6)}
+    for fraction in (0.0, -0.1):
+        assert split_plan.default_validation_classes(list(train), fraction) == []
+        assert split_plan.validation_problems({"a": 1}, {}, "seen_classes", fraction) == []
+    assert split_plan.default_validation_classes(list(train), 0.01) == ["4", "5"]
+
+
+@pytest.mark.parametrize("classes, refused", [(3, True), (4, False), (5, False)])
+def test_unseen_validation_needs_4_training_classes(classes, refused):
+    counts = {str(i): 10 for i in range(classes)}
+    kept, valid = split_plan.plan_validation(counts, "unseen_classes", 0.2)
+    found = split_plan.validation_problems(kept, valid, "unseen_classes", 0.2)
+    assert any("needs at least 4 training classes" in p for p in found) is refused, found
+
+
+def test_validation_needs_two_classes_one_of_them_with_a_pair():
+    def problem(valid):
+        return split_plan.validation_problems({"a": 9, "b": 9}, valid, "seen_classes", 0.2)
+
+    assert problem({"x": 2, "y": 3, "z": 2}) == []
+    assert problem({"x": 2, "y": 1}) == []
+    (one,) = problem({"x": 2})
+    assert "split 'valid' has 1 class(es) and 1 with 2 or more rows" in one
+    (three,) = problem({"x": 3})
+    assert "has 1 class(es) and 1 with 2 or more rows" in three
+    (none,) = problem({"x": 1, "y": 1})
+    assert "has 2 class(es) and 0 with 2 or more rows" in none
+    assert "training rows each at --validation-fraction 0.2" in none
+    (unseen,) = split_plan.validation_problems(
+        {"a": 9, "b": 9}, {"x": 1, "y": 1}, "unseen_classes", 0.2
+    )
+    assert "validation classes need 2 or more rows each" in unseen
+
+
+def test_a_train_split_of_one_class_names_the_remedy_of_its_protocol():
+    (seen,) = split_plan.split_problems({"a": 5}, {"a": 2, "b": 2}, "seen_classes", 0.3)
+    assert (
+        seen == "split 'train' has 1 class(es) (a) after the seen_classes split; training needs "
+        "at least 2"
+    )
+    (unseen,) = split_plan.split_problems({"a": 5}, {"b": 2, "c": 2}, "unseen_classes", 0.3)
+    assert unseen.endswith("training needs at least 2; hold out fewer --eval-classes")

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tfx_metric_learning.components.pair_gen import sampling
 
@@ -62,3 +63,71 @@ def test_by_block_groups_indices_by_block_keeping_their_order():
     assert g[order].tolist() == [0, 3, 1, 6, 4]
     empty_blocks, empty_order = plan.by_block(np.array([], np.int64))
     assert len(empty_blocks) == len(empty_order) == 0
+
+
+MASK = (1 << 64) - 1
+
+
+def splitmix64(state, count, start=0):
+    """Vigna's SplitMix64 in plain Python integers: outputs ``start+1 .. start+count``."""
+    out = []
+    for i in range(start + 1, start + count + 1):
+        z = (state + i * 0x9E3779B97F4A7C15) & MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        out.append(z ^ (z >> 31))
+    return out
+
+
+def test_uniforms_are_the_splitmix64_stream():
+    # the generator's published first output for the seed 1234567
+    assert splitmix64(1234567, 1) == [6457827717110365317]
+    for key, start in ((1234567, 0), (sampling.stable_hash("seed", "train", 3), 1000)):
+        expected = [(z >> 11) / 2.0**53 for z in splitmix64(key, 6, start)]
+        assert sampling.uniforms(key, 6, start).tolist() == expected
+
+
+def test_below_maps_the_unit_interval_onto_whole_numbers():
+    top = np.nextafter(1.0, 0.0)
+    assert sampling.below(np.array([0.0, 1 / 3, 0.5, top]), 3).tolist() == [0, 1, 1, 2]
+    assert sampling.below(np.array([top, top]), np.array([1, 2**62 + 1])).tolist() == [
+        0,
+        2**62 - 512,  # the float product, truncated: never n or more
+    ]
+
+
+def test_stable_hash_separates_its_parts():
+    import hashlib
+
+    assert sampling.stable_hash("a", "b") == int.from_bytes(
+        hashlib.sha256(b"a\0b").digest()[:8], "big"
+    )
+    assert sampling.stable_hash("a", "b") != sampling.stable_hash("ab")
+
+
+def test_distinct_draws_each_value_once_and_no_more_than_there_are():
+    assert sorted(sampling.distinct(7, 5, 5)) == [0, 1, 2, 3, 4]
+    assert len(set(sampling.distinct(7, 10**12, 50))) == 50
+    with pytest.raises(ValueError, match="cannot draw 6 distinct values from 5"):
+        sampling.distinct(7, 5, 6)
+
+
+@pytest.mark.parametrize(
+    "mode, sizes, expected",
+    [
+        ("none", [1, 2, 3], 6),
+        ("pairs", [1, 2, 3], 2 * 5),  # the single row has no positive
+        ("triplets", [4], 0),  # one class: no negative
+        ("triplets_k", [2, 2], 2 * 4),
+    ],
+)
+def test_examples_built_per_anchor_mode(mode, sizes, expected):
+    assert sampling.examples_built(mode, sizes, 2, 0, 0, 0) == expected
+
+
+def test_examples_built_for_pk_batches_at_their_bounds():
+    # P = 2 classes of K = 3 rows: 6 rows a batch
+    assert sampling.examples_built("pk_batches", [3, 3, 2], 0, 2, 3, 0) == 6  # 8 // 6 batches
+    assert sampling.examples_built("pk_batches", [3, 2, 2], 0, 2, 3, 0) == 0  # 1 class has K
+    assert sampling.examples_built("pk_batches", [4, 4, 4], 0, 2, 3, 5) == 30  # 5 batches asked
+    assert sampling.examples_built("pk_batches", [6, 6], 0, 2, 3, 0) == 12

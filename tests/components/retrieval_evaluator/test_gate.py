@@ -88,3 +88,53 @@ def test_a_lift_below_its_minimum_refuses_and_at_it_blesses(which):
             assert f"--min-lift-over-{which}" in reasons[0]
     # no minimum: the lift is reported, never required
     assert gate.decide({"map_at_r": 0.1}, None, {}, "map_at_r", 0.0, raw=baselines)[0] is True
+
+
+def test_the_best_baseline_is_the_best_in_the_metric_direction():
+    two = {"a": {"map_at_r": 0.6, "eer": 0.2}, "b": {"map_at_r": 0.5, "eer": 0.1}}
+    assert gate.lift_over({"map_at_r": 0.7}, two, "map_at_r") == (pytest.approx(0.1), "a")
+    assert gate.lift_over({"eer": 0.15}, two, "eer") == (pytest.approx(-0.05), "b")
+
+
+def test_a_lift_within_rounding_of_zero_is_zero_and_one_at_the_rounding_is_kept():
+    from tfx_metric_learning.components.retrieval_evaluator.settings import ROUNDING
+
+    base = {"a": {"map_at_r": 0.0}}
+    for inside in (ROUNDING / 2, -ROUNDING / 2):
+        lift, best = gate.lift_over({"map_at_r": inside}, base, "map_at_r")
+        assert (lift, best) == (0.0, "a") and str(lift) == "0.0"  # not -0.0, not a sign
+    assert gate.lift_over({"map_at_r": ROUNDING}, base, "map_at_r") == (ROUNDING, "a")
+    assert gate.lift_over({"map_at_r": -ROUNDING}, base, "map_at_r") == (-ROUNDING, "a")
+
+
+@pytest.mark.parametrize(
+    "value, how, separates",
+    [
+        (0.375, "0.1250 worse", "worse than"),
+        (0.5, "only 0.0000 better", "barely better than"),
+        (0.625, "only 0.1250 better", "barely better than"),
+    ],
+)
+def test_a_refused_lift_is_named_worse_or_barely_better_by_its_sign(value, how, separates):
+    baselines = {"a": {"map_at_r": 0.5}}
+    _, (raw,) = gate.decide(
+        {"map_at_r": value}, None, {}, "map_at_r", 0.0, raw=baselines, min_lift_over_raw=0.25
+    )
+    assert raw == (
+        f"map_at_r {value:.4f} is {how} than the a baseline's 0.5000 (the inputs themselves, "
+        f"cosine similarity): the model separates {separates} its own inputs "
+        f"(--min-lift-over-raw 0.2500)"
+    )
+    _, (classic,) = gate.decide(
+        {"map_at_r": value},
+        None,
+        {},
+        "map_at_r",
+        0.0,
+        classic_metrics=baselines,
+        min_lift_over_classic=0.25,
+    )
+    assert classic == (
+        f"map_at_r {value:.4f} is {how} than the a baseline's 0.5000 (a linear map fit on the "
+        f"train split) (--min-lift-over-classic 0.2500)"
+    )

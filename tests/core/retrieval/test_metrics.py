@@ -192,3 +192,140 @@ def test_the_sampling_error_covers_the_full_split_metric():
         assert 0.005 < err < 0.1
         covered += abs(got["map_at_r"] - full["map_at_r"]) <= err
     assert covered >= 16  # a 95% interval: 19 of 20 expected
+
+
+def _first_hits(emb, labels, gallery=None, gallery_labels=None):
+    """0-based rank of each query's first same-label neighbour (brute force; ties by index),
+    None for a query without one."""
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    loo = gallery is None
+    g = x if loo else gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
+    g_labels = labels if loo else gallery_labels
+    out = []
+    for q in range(len(labels)):
+        others = [j for j in range(len(g_labels)) if not (loo and j == q)]
+        ranked = sorted(others, key=lambda j: (-float(np.float32(x[q]) @ np.float32(g[j])), j))
+        match = [g_labels[j] == labels[q] for j in ranked]
+        out.append(match.index(True) if any(match) else None)
+    return out
+
+
+def test_defaults_report_recall_at_1_5_10_and_no_details():
+    rng = np.random.default_rng(8)
+    got = metrics.retrieval_metrics(rng.normal(size=(30, 4)), rng.integers(0, 3, size=30))
+    assert {k for k in got if k.startswith("recall_at_")} == {
+        "recall_at_1",
+        "recall_at_5",
+        "recall_at_10",
+    }
+    assert "recall_curve" not in got and "per_class" not in got
+    assert type(got["map_at_r"]) is float and type(got["recall_at_5"]) is float  # not numpy
+    assert type(got["num_queries"]) is int
+
+
+@pytest.mark.parametrize("extra", ["labels", "embeddings"])
+def test_a_length_mismatch_either_way_is_refused(extra):
+    emb, labels = np.eye(4), ["a", "a", "b", "b"]
+    longer = {"labels": (emb, [*labels, "b"]), "embeddings": (np.eye(5)[:, :4], labels)}
+    with pytest.raises(ValueError, match="query embeddings but"):
+        metrics.retrieval_metrics(*longer[extra])
+    g_emb, g_labels = (np.eye(5)[:, :4], labels) if extra == "embeddings" else (emb, [*labels, "b"])
+    with pytest.raises(ValueError, match="gallery embeddings but"):
+        metrics.retrieval_metrics(emb, labels, gallery_embeddings=g_emb, gallery_labels=g_labels)
+    ids = np.arange(5) if extra == "labels" else np.arange(3)
+    with pytest.raises(ValueError, match="queries but"):
+        metrics.retrieval_metrics(
+            emb, labels, gallery_embeddings=emb, gallery_labels=labels, query_ids=ids
+        )
+
+
+def test_a_query_label_the_gallery_lacks_counts_as_without_positive():
+    # "b" sorts between the gallery's classes: it must not be taken for its neighbour "c"
+    gallery = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    g_labels = ["a", "a", "c", "c"]
+    queries = np.array([[0, 1], [1, 0], [0.05, 1]], dtype=np.float32)
+    got = metrics.retrieval_metrics(
+        queries, ["b", "a", "z"], [1], gallery_embeddings=gallery, gallery_labels=g_labels,
+        details=True,
+    )  # fmt: skip
+    assert got["num_queries"] == 1 and got["queries_without_positive"] == 2
+    assert got["classes_without_positive"] == ["b", "z"]
+    assert got["precision_at_1"] == 1.0
+    # leave-one-out on a sample whose label the gallery does not hold
+    sample = metrics.retrieval_metrics(
+        gallery[:2], ["z", "a"], [1], gallery_embeddings=gallery, gallery_labels=g_labels,
+        query_ids=np.array([0, 1]), details=True,
+    )  # fmt: skip
+    assert sample["classes_without_positive"] == ["z"] and sample["num_queries"] == 1
+
+
+def test_recall_at_k_beyond_the_gallery_counts_every_positive():
+    # the query's positive is its farthest neighbour: found at k >= the gallery size only
+    emb = np.array([[1, 0], [0.9, 0.1], [-1, 0.05]], dtype=np.float32)
+    loo = metrics.retrieval_metrics(emb, ["a", "b", "a"], [1, 5])
+    assert loo["precision_at_1"] == 0.0 and loo["recall_at_5"] == 1.0
+    gallery = metrics.retrieval_metrics(
+        emb[:1], ["a"], [1, 5], gallery_embeddings=emb[1:], gallery_labels=["b", "a"]
+    )
+    assert gallery["precision_at_1"] == 0.0 and gallery["recall_at_5"] == 1.0
+
+
+def test_details_give_a_20_point_curve_even_with_small_classes():
+    labels = np.repeat(np.arange(15), 3)  # R = 2 for every query, far below 20
+    emb = np.random.default_rng(9).normal(size=(45, 6))
+    got = metrics.retrieval_metrics(emb, labels, [1], details=True)
+    assert len(got["recall_curve"]) == 20 and got["recall_curve"][0] == got["recall_at_1"]
+
+
+def test_a_block_without_any_valid_query_does_not_end_the_search():
+    emb = np.array([[1, 0], [0, 1], [0.1, 1], [1, 0.1], [0.9, 0.2]], dtype=np.float32)
+    labels = ["solo", "b", "b", "a", "a"]  # the first query, alone in its class, fills block 1
+    assert metrics.retrieval_metrics(emb, labels, block=1) == metrics.retrieval_metrics(emb, labels)
+    assert metrics.retrieval_metrics(emb, labels, block=1)["num_queries"] == 4
+
+
+def test_no_query_with_a_positive_is_a_clear_error():
+    with pytest.raises(ValueError, match="no query has another example of its class"):
+        metrics.retrieval_metrics(np.eye(3), ["a", "b", "c"])
+
+
+def test_queries_without_positive_is_a_count():
+    emb = np.random.default_rng(10).normal(size=(6, 3))
+    got = metrics.retrieval_metrics(emb, ["a", "a", "a", "x", "y", "z"], [1])
+    assert got["num_queries"] == 3 and got["queries_without_positive"] == 3
+
+
+def test_per_class_scores_average_to_the_whole_and_keep_single_query_classes():
+    rng = np.random.default_rng(11)
+    emb = rng.normal(size=(40, 5)).astype(np.float32)
+    labels = rng.integers(0, 4, size=40).astype(str)
+    got = metrics.retrieval_metrics(emb, labels, details=True)
+    for name in ("r_precision", "map_at_r"):
+        weighted = sum(c["queries"] * c[name] for c in got["per_class"].values())
+        assert weighted / got["num_queries"] == pytest.approx(got[name], abs=1e-9)
+    one = metrics.retrieval_metrics(
+        emb[:1], labels[:1], [1], gallery_embeddings=emb, gallery_labels=labels, details=True
+    )
+    assert list(one["per_class"]) == [labels[0]] and one["per_class"][labels[0]]["queries"] == 1
+
+
+def test_sampled_recall_at_k_errors_are_those_of_its_own_terms():
+    rng = np.random.default_rng(12)
+    emb = tied_vectors(rng, 60)
+    labels = rng.integers(0, 4, size=60)
+    got = metrics.retrieval_metrics(emb, labels, [1, 3], population=200)
+    hits = [h for h in _first_hits(emb, labels) if h is not None]
+    for k in (1, 3):
+        terms = np.array([h < k for h in hits], dtype=float)
+        assert 0 < terms.mean() < 1  # both outcomes occur: the error is not 0
+        expected = metrics.sampling_error(terms, 60, 200)
+        assert got["sampling_error"][f"recall_at_{k}"] == pytest.approx(expected, abs=1e-12)
+    assert got["sampling_error"]["recall_at_1"] == got["sampling_error"]["precision_at_1"]
+
+
+def test_sampling_error_of_one_or_two_terms():
+    assert metrics.sampling_error(np.array([1.0]), 1, 10) == 0.0  # one term: no spread known
+    two = metrics.sampling_error(np.array([0.0, 1.0]), 2, 10)
+    assert two == pytest.approx(
+        1.959963984540054 * np.std([0, 1], ddof=1) / np.sqrt(2) * np.sqrt(0.8)
+    )

@@ -80,9 +80,7 @@ def retrieval_metrics(
     r = np.where(known, counts[np.minimum(pos, len(classes) - 1)], 0) - (1 if leave_one_out else 0)
     r = np.maximum(r, 0)
     ks = sorted(set(recall_at_k))
-    n_gallery = len(g_labels) - (1 if leave_one_out else 0)
-    if n_gallery < 1:
-        raise ValueError("the gallery is empty")
+    n_gallery = len(g_labels) - (1 if leave_one_out else 0)  # >= 1: 2 classes at least
     k_max = int(min(n_gallery, max(max(ks), CURVE_MAX_K if details else 1, int(r.max()))))
     neighbours, _ = search.search(
         embeddings, gallery_embeddings, k_max, query_ids, gallery_block=gallery_block
