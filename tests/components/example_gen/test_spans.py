@@ -91,3 +91,22 @@ def test_a_newer_span_folder_without_files_is_found(tmp_path):
     assert spans.empty_newer_spans(str(tmp_path), pattern, 4) == []
     # no span folders when the file name carries the span
     assert spans.empty_newer_spans(str(tmp_path), "d-{SPAN}.csv", 0) == []
+
+
+def test_the_window_stops_at_its_size_and_matches_rejected_versions_exactly():
+    found = {n: spans.Span(n, v, f"span-{n}/*.csv") for n, v in ((1, 1), (2, 1), (3, 1))}
+    # span 1 was rejected, but a window of 2 never reaches it: nothing is left out
+    read, out = spans.window(found, newest=3, size=2, rejected={1: 1})
+    assert [s.number for s in read] == [2, 3] and out == []
+    # a rejection of a newer version than the one found does not leave the span out
+    read, out = spans.window(found, newest=3, size=3, rejected={2: 2})
+    assert [s.number for s in read] == [1, 2, 3] and out == []
+
+
+def test_span_folders_are_only_looked_for_when_the_folder_names_the_span(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.csv").write_text("a,label\n1,x\n")
+    assert spans.empty_newer_spans(str(tmp_path), "data/*.csv", 0) == []
+    (tmp_path / "span-3").write_text("a file named like a span folder")
+    (tmp_path / "span-4").mkdir()
+    assert spans.empty_newer_spans(str(tmp_path), "span-{SPAN}/*.csv", 2) == [4]

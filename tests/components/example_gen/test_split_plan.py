@@ -133,3 +133,21 @@ def test_a_train_split_of_one_class_names_the_remedy_of_its_protocol():
     )
     (unseen,) = split_plan.split_problems({"a": 5}, {"b": 2, "c": 2}, "unseen_classes", 0.3)
     assert unseen.endswith("training needs at least 2; hold out fewer --eval-classes")
+
+
+def test_validation_keeps_two_training_classes_at_least():
+    valid = {"x": 3, "y": 3}  # two classes of 3 rows: usable
+    assert (
+        split_plan.validation_problems({"a": 9, "b": 9, "c": 9}, valid, "seen_classes", 0.2) == []
+    )
+    (one,) = split_plan.validation_problems({"a": 9}, valid, "seen_classes", 0.2)
+    assert one.startswith("split 'train' keeps 1 class(es) after the validation split")
+
+
+def test_eval_problems_name_the_remedy_of_the_unseen_protocol():
+    (empty,) = split_plan.split_problems({"a": 5, "b": 5}, {}, "unseen_classes", 0.3)
+    assert empty == "split 'eval' is empty after the unseen_classes split: no class is held out"
+    (lone,) = split_plan.split_problems({"a": 5, "b": 5}, {"c": 1, "d": 1}, "unseen_classes", 0.3)
+    assert lone.endswith("hold out classes with at least 2 rows each")
+    # the default validation fraction is none: 4 classes split 2 + 2 need no validation
+    assert split_plan.plan_problems({str(i): 5 for i in range(4)}, "unseen_classes", 0.3) == []

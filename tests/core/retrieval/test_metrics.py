@@ -329,3 +329,14 @@ def test_sampling_error_of_one_or_two_terms():
     assert two == pytest.approx(
         1.959963984540054 * np.std([0, 1], ddof=1) / np.sqrt(2) * np.sqrt(0.8)
     )
+
+
+def test_the_recall_curve_stops_at_the_gallery_size():
+    emb = np.random.default_rng(13).normal(size=(5, 3))
+    loo = metrics.retrieval_metrics(emb, ["a", "a", "b", "b", "b"], [1], details=True)
+    assert len(loo["recall_curve"]) == 4 and loo["recall_curve"][-1] == 1.0  # 4 others each
+    gallery = metrics.retrieval_metrics(
+        emb[:2], ["a", "b"], [1], gallery_embeddings=emb[2:], gallery_labels=["a", "b", "b"],
+        details=True,
+    )  # fmt: skip
+    assert len(gallery["recall_curve"]) == 3 and gallery["recall_curve"][-1] == 1.0
