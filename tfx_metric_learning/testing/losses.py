@@ -183,6 +183,23 @@ def _order_problems(name, spec, params, full, atol) -> list[str]:
     return []
 
 
+def run_replicas(requests: list[dict[str, Any]]) -> subprocess.CompletedProcess:
+    """Runs ``replicas.py`` on ``requests`` in a fresh process (this one's ``sys.path``)."""
+    env = dict(
+        os.environ,
+        TF_USE_LEGACY_KERAS="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "tfx_metric_learning.testing.replicas", json.dumps(requests)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
 def check_replicas(
     names: list[str], params: dict[str, dict[str, Any]] | None = None, atol: float = 1e-5
 ) -> dict[str, list[str]]:
@@ -198,19 +215,7 @@ def check_replicas(
         {"name": n, "params": params.get(n, {}), "module": registry.get_spec(n).cls.__module__}
         for n in names
     ]
-    env = dict(
-        os.environ,
-        TF_USE_LEGACY_KERAS="1",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "tfx_metric_learning.testing.replicas", json.dumps(requests)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    proc = run_replicas(requests)
     if proc.returncode != 0:
         failure = f"replicas: the two-replica run failed:\n{proc.stderr[-3000:]}"
         return {n: [failure] for n in names}

@@ -6,9 +6,8 @@ without gathering (``"gather": false``) shows what the gathering prevents.
 """
 
 import json
-import os
-import subprocess
-import sys
+
+from tfx_metric_learning.testing.losses import run_replicas
 
 
 def test_naive_per_replica_mining_would_differ():
@@ -20,14 +19,7 @@ def test_naive_per_replica_mining_would_differ():
             "gather": False,
         }
     ]
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tfx_metric_learning.testing.replicas", json.dumps(request)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    proc = run_replicas(request)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
