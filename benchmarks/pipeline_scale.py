@@ -175,7 +175,7 @@ def measure_ceilings(csv: str, root: str, scratch: str, epochs: int, workers: in
     seconds, _ = child("--child", "ceiling", "statistics", root, os.path.join(scratch, "st"), w)
     found["StatisticsGen"] = (seconds, f"bare TFDV GenerateStatistics, every split{on}")
     seconds, _ = child("--child", "ceiling", "transform", root, os.path.join(scratch, "tft"), w)
-    found["Transform"] = (seconds, f"bare TFT, same preprocessing_fn{on}")
+    found["Transform"] = (seconds, f"bare TFT, same preprocessing_fn, writing{on}")
     (read, fitted), _ = child("--child", "ceiling", "fit", root, str(epochs))
     found["Trainer"] = (fitted, f"plain fit in memory (parsing into arrays {read:.1f} s)")
     queries = str(EvaluationSettings().max_eval_queries)

@@ -105,7 +105,7 @@ def empty_newer_spans(input_base: str, pattern: str, newest: int) -> list[int]:
         input_base, split, is_span, is_date, is_version, None
     )
     numbers = set()
-    for path in fileio.glob(glob):
+    for path in sorted(fileio.glob(glob)):  # in name order: glob's follows the filesystem
         if not fileio.isdir(path):
             continue
         _, number, _, _ = utils._find_matched_span_version_from_path(  # noqa: SLF001

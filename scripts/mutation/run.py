@@ -12,7 +12,8 @@ equivalent mutants with reasons):
 - scope: mutants of excluded operators, and outside a target's ``functions``, are marked
   skipped before anything runs, and not counted;
 - mutants inside type annotations of a module with postponed annotations are equivalent by
-  rule (the annotation is never evaluated);
+  rule (the annotation is never evaluated), as are mutants whose diff is empty (the mutated
+  source is the original: ``9007199254740992.0 + 1`` prints as the same float);
 - equivalent mutants listed in ``targets.toml`` (operator, the mutated line as the report
   prints it, a reason) still run; when they survive they are counted as equivalent, not as
   survivors; an entry that matches no survivor is reported as stale, so a refactoring or a
@@ -316,11 +317,24 @@ def mutated_line(diff: str | None) -> str:
     return " / ".join(added)
 
 
+def changed(diff: str | None) -> bool:
+    """Whether a mutant's diff adds or removes a line.
+
+    cosmic-ray writes an empty diff when the mutated source prints as the original.
+    """
+    return any(
+        line[:1] in "+-" and not line.startswith(("+++", "---"))
+        for line in (diff or "").splitlines()
+        if line
+    )
+
+
 def summarise(target: dict, session: Path) -> dict:
     """Counts per outcome, the survivors and the stale equivalent entries of one session.
 
     A survivor matching an ``equivalent`` entry of the target (its operator and its mutated
-    line) is counted as equivalent, as are mutants inside postponed annotations.
+    line) is counted as equivalent, as are mutants inside postponed annotations and mutants
+    whose diff changes no line.
     """
     counts = {"generated": 0, "killed": 0, "equivalent": 0, "surviving": 0, "pending": 0}
     equivalents = {(e["operator"], e["mutant"]): e for e in target.get("equivalent", [])}
@@ -338,6 +352,8 @@ def summarise(target: dict, session: Path) -> dict:
                 counts["pending"] += 1
             elif result.worker_outcome == WorkerOutcome.SKIPPED:
                 counts["equivalent"] += 1
+            elif result.test_outcome == TestOutcome.SURVIVED and not changed(result.diff):
+                counts["equivalent"] += 1  # the mutated source is the original
             elif result.test_outcome == TestOutcome.SURVIVED:
                 key = (mutation.operator_name, mutated_line(result.diff))
                 if key in equivalents:

@@ -10,9 +10,11 @@ from tfx_metric_learning.core.stage_settings import (
     SettingsError,
     StageSettings,
     at_least,
+    boolean,
     each,
     one_of,
     positive,
+    seed_setting,
     setting,
 )
 
@@ -115,7 +117,7 @@ INF, NAN = float("inf"), float("nan")
         ("positive", [E, 1, 2.5], [0, 0.0, -E, INF, NAN, True, "1", None]),
         ("non_negative", [0, 0.0, E, 3], [-E, -1, INF, NAN, False, "0"]),
         ("any_number", [0, -2, 1.5, -E], [INF, -INF, NAN, True, "2", None]),
-        ("fraction", [0, 0.0, E, 1 - E], [-E, 1, 1.0, NAN, True]),
+        ("fraction", [0, 0.0, E, 1 - E], [-E, 1, 1.0, 1 + E, 2, NAN, True]),
         ("open_fraction", [E, 0.5, 1 - E], [0, 0.0, 1, -E, 1 + E, NAN, True]),
         ("closed_fraction", [0, E, 1, 1.0], [-E, 1 + E, NAN, INF, True]),
         ("boolean", [True, False], [0, 1, "true", None]),
@@ -144,3 +146,81 @@ def test_at_least_one_of_and_each_at_their_bounds():
     assert every([1, 2]) is None and every({"x": 1}) is None and every(None) is None
     assert every([1, 0, -1]) == "must be a finite number > 0, got 0"  # the first problem
     assert every({"x": 1, "y": -2}) == "must be a finite number > 0, got -2"
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        # no conversion across kinds: the value is shown as given
+        ({"mode": 2.0}, "'mode' must be a string, got 2.0"),
+        ({"names": [2.0]}, "'names' must be a list of strings, got [2.0]"),
+        ({"params": 3}, "'params' must be an object, got 3"),
+        ({"params": [2.0]}, "'params' must be an object, got [2.0]"),
+        ({"flag": 1}, "'flag' must be true or false, got 1"),
+        # a bool is not a number, and None is not a value of a required setting
+        ({"rate": True}, "'rate' must be a finite number, got True"),
+        ({"count": None}, "'count' must be set, got None"),
+        ({"either": None}, "'either' must be set, got None"),
+        ({"either": 1.5}, "'either' must be an integer, got 1.5"),
+    ],
+)
+def test_values_of_another_kind_are_refused_unconverted(values, message):
+    with pytest.raises(SettingsError) as raised:
+        Flagged.from_dict(values, source="test input")
+    assert str(raised.value) == f"demo setting {message} in test input"
+
+
+@dataclasses.dataclass(frozen=True)
+class Flagged(Demo):
+    flag: bool = setting(False, "a flag", boolean)
+    either: int | float = setting(1, "a union: its first type is the field's kind")
+    plain: int = 1  # a dataclass field not made by setting()
+
+
+def test_conversions_keep_the_kind_of_the_field():
+    demo = Flagged.from_dict({"rate": 2.0, "bounds": {"x": 3}, "params": {"k": 1}})
+    assert isinstance(demo.rate, float) and isinstance(demo.bounds["x"], float)
+    assert isinstance(demo.params["k"], int)  # an object of anything is left as given
+    assert Flagged.from_dict({"params": {"k": "x"}}).params == {"k": "x"}  # not only numbers
+    assert demo.to_dict()["bounds"] == {"x": 3.0}
+
+
+def test_field_defaults_of_the_metadata():
+    infos = {i.name: i for i in Flagged.fields()}
+    assert infos["count"].optional is False and infos["count"].cli is True
+    assert infos["either"].kind == "int" and infos["either"].optional is False
+    assert infos["plain"].cli is True and infos["plain"].flag == "--plain"
+    assert infos["plain"].help == "" and infos["plain"].check is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        infos["count"].kind = "float"
+
+
+def test_the_seed_setting_defaults_to_42():
+    @dataclasses.dataclass(frozen=True)
+    class Seeded(StageSettings):
+        seed: int = seed_setting()
+
+    assert Seeded().seed == 42 and Seeded.fields()[0].flag == "--seed"
+
+
+def test_the_first_of_several_problems_is_raised_and_json_keys_are_sorted():
+    demo = Demo(count=0, rate=-1.0)
+    assert len(demo.problems()) == 2
+    with pytest.raises(SettingsError, match=r"^demo setting 'count'"):
+        demo.validate()
+    with pytest.raises(SettingsError, match=r"^demo setting 'count'.* in here$"):
+        Demo.from_dict({"count": 0, "rate": -1.0}, source="here")
+    keys = list(json.loads(demo.to_json()))
+    assert keys == sorted(keys) and keys != [i.name for i in Demo.fields()]
+
+
+def test_from_json_is_partial_by_default_and_its_options_are_named():
+    assert Demo.from_json('{"count": 2}').count == 2
+    with pytest.raises(TypeError):
+        Demo.from_json('{"count": 2}', True)  # noqa: FBT003 (what is refused)
+    with pytest.raises(TypeError):
+        Demo.from_dict({"count": 2}, True)  # noqa: FBT003
+    long = json.dumps(list(range(100)))
+    with pytest.raises(SettingsError) as raised:
+        Demo.from_json(long)
+    assert str(raised.value).endswith(f"got {long[:80]!r}")

@@ -165,7 +165,10 @@ class FieldInfo:
 
 
 def _kind_of(annotation: Any) -> tuple[str, bool, str]:
-    """``(kind, optional, value_kind)`` of a field annotation."""
+    """``(kind, optional, value_kind)`` of a field annotation.
+
+    A union takes the kind of its first member that is not None (``int | float``: int).
+    """
     optional = False
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):

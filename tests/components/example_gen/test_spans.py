@@ -107,6 +107,7 @@ def test_span_folders_are_only_looked_for_when_the_folder_names_the_span(tmp_pat
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "d.csv").write_text("a,label\n1,x\n")
     assert spans.empty_newer_spans(str(tmp_path), "data/*.csv", 0) == []
+    # a file named like a span folder, before the folder in name order: skipped, not an end
     (tmp_path / "span-3").write_text("a file named like a span folder")
     (tmp_path / "span-4").mkdir()
     assert spans.empty_newer_spans(str(tmp_path), "span-{SPAN}/*.csv", 2) == [4]

@@ -106,6 +106,24 @@ def test_unseen_validation_needs_4_training_classes(classes, refused):
     assert any("needs at least 4 training classes" in p for p in found) is refused, found
 
 
+def test_four_classes_are_enough_classes_even_when_validation_takes_three():
+    # 4 classes at 0.75: validation takes 3, training keeps 1; the class count is not what is
+    # wrong (3 x 1 < 4 but 3 + 1 = 4), the training side is
+    counts = {str(i): 10 for i in range(4)}
+    kept, valid = split_plan.plan_validation(counts, "unseen_classes", 0.75)
+    assert (len(kept), len(valid)) == (1, 3)
+    (found,) = split_plan.validation_problems(kept, valid, "unseen_classes", 0.75)
+    assert found.startswith("split 'train' keeps 1 class(es) after the validation split")
+
+
+def test_eval_classes_are_read_under_unseen_classes_only():
+    # seen_classes splits every class's rows: a list of held-out classes does not apply
+    counts = {"a": 10, "b": 10}
+    assert split_plan.plan_problems(counts, "seen_classes", 0.3, ["z"]) == []
+    (unknown,) = split_plan.plan_problems(counts, "unseen_classes", 0.3, ["z"])
+    assert "eval_classes z do not occur" in unknown
+
+
 def test_validation_needs_two_classes_one_of_them_with_a_pair():
     def problem(valid):
         return split_plan.validation_problems({"a": 9, "b": 9}, valid, "seen_classes", 0.2)

@@ -19,6 +19,19 @@ def test_class_plan_maps_indices_to_rows_and_back():
         assert rows.tolist() == list(range(len(classes)))
 
 
+def test_class_plan_orders_blocks_by_id_and_classes_by_label():
+    blocks = [
+        ("f1-b0", 2, {"w": 2}),
+        ("f0-b1", 3, {"y": 2, "z": 1}),
+        ("f0-b0", 4, {"x": 3, "y": 1}),
+    ]
+    plan = sampling.ClassPlan.from_block_counts(blocks)
+    assert plan.block_ids == ["f0-b0", "f0-b1", "f1-b0"] and plan.block_rows.tolist() == [4, 3, 2]
+    assert plan.labels == ["w", "x", "y", "z"] and plan.sizes.tolist() == [2, 3, 3, 1]
+    assert plan.offsets.tolist() == [0, 2, 5, 8] and plan.total == 9
+    assert plan.class_of(np.arange(9)).tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 3]
+
+
 def test_draws_are_uniform_exclusive_and_deterministic():
     u = sampling.uniforms(7, 50_000)
     assert (u >= 0).all() and (u < 1).all()
@@ -94,6 +107,8 @@ def test_below_maps_the_unit_interval_onto_whole_numbers():
         0,
         2**62 - 512,  # the float product, truncated: never n or more
     ]
+    # beyond 2**53 the product can round up to n (2**53 + 3 -> 2**53 + 4): clamped to n - 1
+    assert sampling.below(np.array([top]), 2**53 + 3).tolist() == [2**53 + 2]
 
 
 def test_stable_hash_separates_its_parts():

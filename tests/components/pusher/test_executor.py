@@ -3,10 +3,12 @@ and the next push removes what it left."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -51,8 +53,9 @@ def test_leftovers_of_killed_pushes_are_removed_and_complete_versions_kept(tmp_p
     (base / ".push-200" / "variables").mkdir(parents=True)  # killed while staging
     (base / "300" / "variables").mkdir(parents=True)  # TFX's own Pusher killed mid-copy
     (base / "notes").mkdir()  # not ours: kept
+    (base / ".keep").write_text("")  # a file, listed first: kept, and the rest still looked at
     executor.push(model_dir, str(base), "400")
-    assert sorted(os.listdir(base)) == ["100", "400", "notes"]
+    assert sorted(os.listdir(base)) == [".keep", "100", "400", "notes"]
 
 
 KILLED_PUSH = textwrap.dedent(
@@ -113,6 +116,38 @@ def test_without_folder_rename_files_move_one_by_one_saved_model_last(
     assert renamed[-1] == "saved_model.pb" and renamed.count("saved_model.pb") == 2
     assert files_of(path) == files_of(model_dir)
     assert os.listdir(tmp_path / "serving") == ["700"]
+
+
+@pytest.mark.parametrize("left", ["another push's complete version", "an empty folder"])
+def test_a_failed_folder_rename_keeps_a_complete_version_and_finishes_a_partial_one(
+    tmp_path, model_dir, monkeypatch, left
+):
+    """The folder rename fails and leaves ``left`` at the version's path."""
+    base = tmp_path / "serving"
+    target = base / "750"
+    moved = []
+    real_rename = executor.fileio.rename
+
+    def failing_rename(src, dst, overwrite=False):
+        if os.path.isdir(src):
+            if left == "an empty folder":
+                os.makedirs(dst)
+            else:  # another pusher completed the same version first
+                shutil.copytree(model_dir, dst)
+                (Path(dst) / "theirs").write_text("")
+            raise OSError(f"{dst} exists")
+        if Path(dst).is_relative_to(target):
+            moved.append(dst)
+        return real_rename(src, dst, overwrite)
+
+    monkeypatch.setattr(executor.fileio, "rename", failing_rename)
+    if left == "an empty folder":
+        assert executor.push(model_dir, str(base), "750") == str(target)
+        assert files_of(target) == files_of(model_dir) and moved
+        return
+    with pytest.raises(OSError, match="exists"):
+        executor.push(model_dir, str(base), "750")
+    assert not moved and (target / "theirs").exists()
 
 
 def _destination(base) -> str:
