@@ -309,11 +309,11 @@ def execute(target: dict, session: Path) -> None:
 
 
 def mutated_line(diff: str | None) -> str:
-    """The lines a mutant's diff adds, stripped, joined by `` / ``."""
+    """The non-blank lines a mutant's diff adds, stripped, joined by `` / ``."""
     added = [
         line[1:].strip()
         for line in (diff or "").splitlines()
-        if line.startswith("+") and not line.startswith("+++")
+        if line.startswith("+") and not line.startswith("+++") and line[1:].strip()
     ]
     return " / ".join(added)
 

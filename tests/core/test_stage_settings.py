@@ -214,6 +214,12 @@ def test_the_first_of_several_problems_is_raised_and_json_keys_are_sorted():
     assert keys == sorted(keys) and keys != [i.name for i in Demo.fields()]
 
 
+def test_a_settings_field_names_its_options():
+    with pytest.raises(TypeError):
+        setting(1, "a count", None, "--count")  # the flag must be named
+    assert setting(1, "a count", None, flag="--n").metadata["flag"] == "--n"
+
+
 def test_from_json_is_partial_by_default_and_its_options_are_named():
     assert Demo.from_json('{"count": 2}').count == 2
     with pytest.raises(TypeError):
