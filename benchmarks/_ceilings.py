@@ -20,6 +20,9 @@ the run they are compared with.
   (what TFX's Transform does inside, like for like);
 - ``fit``: the Trainer's split (PairGen's output) parsed into numpy arrays, then plain
   ``fit`` of the same encoder and loss for one epoch, one device, no input pipeline;
+- ``embed``: the candidate SavedModel's ``serve_examples`` signature over ExampleGen's eval
+  split, read and embedded in one pass in this process (the evaluator's first unavoidable
+  part);
 - ``knn``: faiss's exhaustive k-NN (inner product of the unit vectors, as the evaluator
   ranks by cosine) of the queries the evaluator scored (every eval row, or its seeded
   sample) against the candidate's eval embeddings, k = the largest class (MAP@R needs R
@@ -218,6 +221,29 @@ def fit(root: str, epochs: str = "1") -> tuple[float, float]:
     started = time.perf_counter()
     trainer.fit(x, y, batch_size=training.batch_size, epochs=int(epochs), shuffle=True, verbose=0)
     return read, time.perf_counter() - started
+
+
+def embed(root: str, batch: str = "1024") -> tuple[float, int]:
+    """(seconds, rows): the candidate's ``serve_examples`` over the raw eval split, one pass.
+
+    The serialized examples read with ``records.iter_batches`` (as the evaluator's shards are)
+    and embedded ``batch`` at a time in this process; nothing written.
+    """
+    import tensorflow as tf
+    from tfx.utils import path_utils
+
+    from tfx_metric_learning.components.retrieval_evaluator import embeddings
+    from tfx_metric_learning.core import records
+
+    model = path_utils.serving_model_path(artifact(root, "Trainer", "model"))
+    split = os.path.join(artifact(root, "FileBasedExampleGen", "examples"), "Split-eval")
+    started = time.perf_counter()
+    fn = tf.saved_model.load(model).signatures[embeddings.EMBED_SIGNATURE]
+    rows = 0
+    for path in sorted(glob.glob(os.path.join(split, "*"))):
+        for serialized in records.iter_batches(path, int(batch)):
+            rows += len(fn(examples=tf.constant(serialized))["embedding"].numpy())
+    return time.perf_counter() - started, rows
 
 
 def knn(root: str, max_queries: str = "0") -> tuple[float, int, int, int]:

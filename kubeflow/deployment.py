@@ -18,8 +18,9 @@ Per-stage defaults (``STAGE_RESOURCES``) are sized from ``benchmarks/pipeline_sc
 1,000,000 rows x 64 features on 2 CPUs (peak resident memory of the whole process tree, Beam
 workers included): ExampleGen 2.8 GB, StatisticsGen 3.5 GB, Transform 3.3 GB, PairGen 2.7 GB,
 Trainer 1.8 GB, RetrievalEvaluator 3.3 GB, GalleryIndex 3.6 GB (all 1,000,000 rows in an IVF
-index; measured 2026-12-06); every other step stays under 1.3 GB. Each default
-is about 1.5x that peak, and 2 CPUs for the Beam steps (their in-process runs used two worker
+index; measured 2026-12-06); InputBaselines (the raw and classic baselines the evaluator
+scored itself until then) is given the evaluator's size; every other step stays under
+1.3 GB. Each default is about 1.5x that peak, and 2 CPUs for the Beam steps (their in-process runs used two worker
 processes there). ``cpu`` and ``memory`` override them per stage (a stage is a node id up to
 its first ``_``: ``Trainer`` covers every ``Trainer_<candidate>_s<seed>``).
 """
@@ -53,6 +54,7 @@ STAGE_RESOURCES = {
     "PairGen": (2.0, 4.0),
     "Tuner": (4.0, 8.0),
     "Trainer": (4.0, 8.0),
+    "InputBaselines": (2.0, 6.0),
     "RetrievalEvaluator": (2.0, 6.0),
     "GalleryIndex": (2.0, 6.0),
     "Leaderboard": (1.0, 2.0),

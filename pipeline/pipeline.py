@@ -39,6 +39,8 @@ from tfx_metric_learning.components.data_validator.component import DataValidato
 from tfx_metric_learning.components.example_gen.component import labelled_example_gen
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.gallery_index.component import GalleryIndex
+from tfx_metric_learning.components.input_baselines import spec as input_baselines_spec
+from tfx_metric_learning.components.input_baselines.component import InputBaselines
 from tfx_metric_learning.components.leaderboard import spec as leaderboard_spec
 from tfx_metric_learning.components.leaderboard.component import Branch, Leaderboard
 from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
@@ -203,11 +205,12 @@ def create_compare_pipeline(
 ) -> Pipeline:
     """The comparison of ``candidates`` over ``seeds``, one TFX pipeline.
 
-    Shared: ExampleGen, StatisticsGen, SchemaGen, DataValidator and Transform. Per (candidate,
-    seed) branch, with ids ending in ``candidates.branch_id``: PairGen (one per distinct
-    PairGen setting and seed: candidates whose losses consume the same examples share it),
-    Trainer (selecting its epoch on the validation split) and RetrievalEvaluator (test
-    metrics and raw-feature baselines; its own blessing is not used). Then the Leaderboard
+    Shared: ExampleGen, StatisticsGen, SchemaGen, DataValidator, Transform and InputBaselines
+    (the raw and classic baselines every evaluator reads). Per (candidate, seed) branch, with
+    ids ending in ``candidates.branch_id``: PairGen (one per distinct PairGen setting and
+    seed: candidates whose losses consume the same examples share it), Trainer (selecting
+    its epoch on the validation split) and RetrievalEvaluator (test metrics; its own blessing
+    is not used). Then the Leaderboard
     gathers every branch and outputs the winner's model; with ``deploy`` that model goes
     through the usual RetrievalEvaluator (against the production model) and Pusher. No
     branch depends on another, so Kubeflow runs them in parallel.
@@ -235,7 +238,8 @@ def create_compare_pipeline(
     production = _production(config) if deploy else None
     with Cond(head.accepted() == 1):
         transform = _transform(config, head.example_gen, head.schema_gen)
-        nodes: list = [transform]
+        baselines = _input_baselines(config, head, transform, runtime)
+        nodes: list = [transform, baselines]
         branches = []
         pair_gens: dict[str, object] = {}  # PairGen settings (JSON) -> the PairGen making them
         branch_ends: list = []  # each branch's evaluator, in order
@@ -254,14 +258,12 @@ def create_compare_pipeline(
                 trainer = _trainer(config, training.to_dict(), pair_gen, transform, tuned).with_id(
                     f"Trainer_{suffix}"
                 )
-                # the first branch's evaluator scores the input baselines; the others reuse them
-                first_evaluation = branch_ends[0].outputs[EVALUATION] if branch_ends else None
                 evaluator = RetrievalEvaluator(
                     examples=head.examples,
                     model=trainer.outputs[standard_component_specs.MODEL_KEY],
                     label_column=config.ingest.label_feature,
                     settings=runtime.settings("evaluation"),
-                    baselines=first_evaluation,
+                    baselines=_baselines_of(baselines),
                 ).with_id(f"RetrievalEvaluator_{suffix}")
                 nodes += [trainer, evaluator]
                 if max_parallel_branches > 0 and len(branch_ends) >= max_parallel_branches:
@@ -285,7 +287,7 @@ def create_compare_pipeline(
                 leaderboard.outputs[leaderboard_spec.MODEL_KEY],
                 production,
                 runtime,
-                baselines=branch_ends[0].outputs[EVALUATION],
+                baselines=_baselines_of(baselines),
             )
     reader = [production] if deploy else []
     return _pipeline(config, [*head.components, *reader, *nodes], metadata_connection_config)
@@ -441,8 +443,8 @@ def _bless_and_push(
 
     Production is the ``ProductionModel``'s output; Pusher pushes ``model`` only when
     blessed, all-or-nothing, with the GalleryIndex's index (unless ``gallery_index`` is
-    off), and then records it as production (components/pusher). ``baselines``: an
-    evaluation of the same examples whose input baselines the evaluator reuses.
+    off), and then records it as production (components/pusher). ``baselines``: the
+    ``InputBaselines`` of the same examples, which the evaluator reads instead of scoring.
     """
     evaluator = RetrievalEvaluator(
         examples=head.examples,
@@ -496,5 +498,27 @@ def _training_and_push(
     )
     trainer = _trainer(config, runtime.training(), pair_gen, transform, base_model)
     model = trainer.outputs[standard_component_specs.MODEL_KEY]
-    pushed = _bless_and_push(config, head, model, production, runtime)
-    return [transform, pair_gen, trainer, *pushed]
+    baselines = _input_baselines(config, head, transform, runtime)
+    pushed = _bless_and_push(
+        config, head, model, production, runtime, baselines=_baselines_of(baselines)
+    )
+    return [transform, pair_gen, trainer, baselines, *pushed]
+
+
+def _input_baselines(config: PipelineConfig, head: ValidatedExamples, transform, runtime):
+    """InputBaselines: the evaluation's raw and classic baselines, once per data.
+
+    Every evaluator of the run reads them, and a later run on the same examples, Transform
+    graph and evaluation settings replays them from the cache.
+    """
+    return InputBaselines(
+        examples=head.examples,
+        transform_graph=transform.outputs["transform_graph"],
+        label_column=config.ingest.label_feature,
+        settings=runtime.settings("evaluation"),
+    )
+
+
+def _baselines_of(input_baselines) -> object:
+    """The channel an evaluator's ``baselines`` input reads."""
+    return input_baselines.outputs[input_baselines_spec.BASELINES_KEY]

@@ -11,7 +11,8 @@ A record is a JSON object::
 
     {"format": 1, "version": "1733400000", "model_uri": "<serving dir>/1733400000",
      "source_model_uri": "<the Trainer's model artifact>", "comparison_metric": "map_at_r",
-     "metrics": {"map_at_r": 0.91, ...}, "pushed_at": "2026-12-05T03:00:12Z",
+     "metrics": {"map_at_r": 0.91, ...}, "scored_on": {"examples": "<uri>", "seed": 42, ...},
+     "pushed_at": "2026-12-05T03:00:12Z",
      "pipeline": "metric-learning", "run": "<run id>", "previous_version": "1733300000",
      "gallery": {"uri": "<serving dir>/1733400000/assets.extra/gallery", "rows": 1797,
                  "kind": "flat", "match_threshold": 0.87}}
@@ -81,9 +82,13 @@ def make_record(
     run: str = "",
     previous_version: str | None = None,
     gallery: dict[str, Any] | None = None,
+    scored_on: dict[str, Any] | None = None,
     now: datetime.datetime | None = None,
 ) -> dict[str, Any]:
     """A record of ``version`` (pushed to ``model_uri``) as ``write`` stores it.
+
+    ``scored_on``: what ``metrics`` were measured on (the evaluator's ``scores_key``); an
+    evaluation on the same examples and settings reuses them as the production model's.
 
     ``gallery``: the gallery index pushed in the same version (``{"uri", "rows", "kind",
     "match_threshold"}``), or None when the version holds none.
@@ -96,6 +101,7 @@ def make_record(
         "source_model_uri": source_model_uri,
         "comparison_metric": comparison_metric,
         "metrics": dict(metrics or {}),
+        "scored_on": scored_on,
         "pushed_at": pushed_at,
         "pipeline": pipeline,
         "run": run,

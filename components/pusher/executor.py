@@ -171,6 +171,7 @@ class Executor(tfx_pusher.Executor):
                 ),
                 metrics=blessed_with.get("metrics"),
                 comparison_metric=blessed_with.get("comparison_metric", ""),
+                scored_on=blessed_with.get("scored_on"),
                 pipeline=self._pipeline_name(),
                 run=exec_properties.get(production_spec.PIPELINE_RUN_KEY)
                 or (self._context.pipeline_run_id if self._context else None)

@@ -1,8 +1,10 @@
 """The input baselines of an evaluation: the raw features and the classic linear methods.
 
-Measured in the evaluation (``fit_splits``, ``classic_baselines``, ``measured_baselines``) or
-reused from another evaluation of the same examples and query sample (``reused_baselines``,
-checked with ``baselines_key``): they depend on the data, not on the model.
+Measured once per data by the ``InputBaselines`` component (``measure``: the raw features and
+Transform's graph embedded, the classic baselines fit, all scored), or by an evaluation
+without that input (``fit_splits``, ``classic_baselines``, ``score_baselines``), and reused
+by every evaluation of the same examples and query sample (``reused_baselines``, checked with
+``baselines_key``): they depend on the data, not on the model.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from tfx_metric_learning.components.retrieval_evaluator import classic
+from tfx_metric_learning.components.retrieval_evaluator import classic, scoring
 from tfx_metric_learning.components.retrieval_evaluator import embeddings as embeddings_lib
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 from tfx_metric_learning.components.retrieval_evaluator.spec import EVALUATION_FILE
@@ -92,14 +95,14 @@ class Baselines:
 
 
 def baselines_key(examples, settings: EvaluationSettings) -> dict:
-    """What input baselines depend on: the examples, the splits, the query sample."""
+    """What input baselines depend on: a model's ``scoring.scores_key`` but the ks.
+
+    The examples, the splits and the query sample, and the classic baselines' settings.
+    """
+    scored = scoring.scores_key(examples, settings)
+    scored.pop("recall_at_k")
     return {
-        "examples": examples.uri,
-        "split": settings.split,
-        "query_split": settings.query_split,
-        "gallery_split": settings.gallery_split,
-        "seed": settings.seed,
-        "max_eval_queries": settings.max_eval_queries,
+        **scored,
         "classic": settings.classic_baselines,
         "classic_fit_rows": settings.classic_fit_rows,
     }
@@ -119,6 +122,56 @@ def measured_baselines(results: dict, fitted: dict, key: dict) -> Baselines:
         classic={name: {**entry(name), **fitted[name]} for name in fitted},
         key=key,
     )
+
+
+def score_baselines(
+    emb_dir: str, fit: dict[str, str], patterns: dict[str, str], settings, examples, key: dict
+) -> tuple[Baselines, dict, dict[str, float]]:
+    """Fits the classic baselines on ``emb_dir``'s shards and scores every input baseline.
+
+    ``emb_dir`` holds the raw baselines' shards of ``patterns``' splits (and the transformed
+    features of ``fit``'s); returns the baselines, each one's full ``scoring.score`` result
+    (for the report's figures) and the seconds of each step.
+    """
+    started = time.perf_counter()
+    fitted = classic_baselines(emb_dir, fit, list(patterns), settings) if fit else {}
+    seconds = {"fit_classic": time.perf_counter() - started}
+    results, _, scored = scoring.score_all(
+        emb_dir, [*RAW_BASELINES, *fitted], patterns, settings, examples.uri
+    )
+    return measured_baselines(results, fitted, key), results, {**seconds, **scored}
+
+
+def measure(
+    make_pipeline, examples, transform_graph: str, label_column: str, settings, emb_dir: str
+) -> tuple[Baselines, dict[str, float]]:
+    """The input baselines of ``examples``: embedded in one Beam pipeline, then scored.
+
+    ``make_pipeline()`` gives the Beam pipeline (the executor's); the raw features and their
+    transform by ``transform_graph`` (a Transform graph's folder) are written to ``emb_dir``
+    for the scored splits, and the transformed features of the classic baselines' fit
+    splits; then ``score_baselines``.
+    """
+    patterns = scoring.splits_to_read(settings, examples)
+    fit = fit_splits(settings, examples)
+    started = time.perf_counter()
+    with make_pipeline() as p:
+        embeddings_lib.embed_splits(
+            p,
+            patterns,
+            {},
+            label_column,
+            emb_dir,
+            seed=settings.seed,
+            transformed_patterns={k: v for k, v in fit.items() if k not in patterns},
+            transformed_rows=settings.classic_fit_rows,
+            transform_graph=transform_graph,
+        )
+    embedded = time.perf_counter() - started
+    baselines, _, seconds = score_baselines(
+        emb_dir, fit, patterns, settings, examples, baselines_key(examples, settings)
+    )
+    return baselines, {"embed": embedded, **seconds}
 
 
 def reused_baselines(artifacts: list, key: dict) -> Baselines | None:

@@ -81,18 +81,31 @@ class _Embed(beam.DoFn):
     of a feature of shape ``[None, d]``; float or integer; a missing, non-numeric or
     non-finite value counts as 0). Examples are parsed by ``tf.io.parse_example``, a batch
     at a time.
+
+    With ``transform_graph``, ``model_dir`` is Transform's graph, not a model, and the two
+    raw sources are what a model exported with that graph (``trainer_module/export.py``)
+    computes: ``RAW_TRANSFORMED`` the graph applied to the examples parsed with the raw
+    feature spec (missing floats as NaN), ``RAW_READ`` the raw features but the label,
+    sorted by name, one value each (``serving_default`` takes one ``[N]`` tensor per
+    feature), parsed with their own dtype (a string one counts as 0).
     """
 
-    def __init__(self, model_dir: str, label_column: str, source: str, seed: int):
+    def __init__(
+        self, model_dir: str, label_column: str, source: str, seed: int, transform_graph=False
+    ):
         self._model_dir = model_dir
         self._label = label_column
         self._source = source
         self._seed = seed
+        self._transform_graph = transform_graph
         self._fn = None
         self._raw_spec: dict[str, tf.io.RaggedFeature] = {}
         self._widths: dict[str, int] = {}
 
     def setup(self):
+        if self._transform_graph:
+            self._setup_from_transform_graph()
+            return
         signatures = tf.saved_model.load(self._model_dir).signatures
         wanted = {
             EMBED_SIGNATURE: EMBED_SIGNATURE,
@@ -113,6 +126,35 @@ class _Embed(beam.DoFn):
                 if inputs[name].dtype in (tf.float32, tf.float64, tf.int64)
             }
             self._widths = {name: _width(inputs[name]) for name in sorted(inputs)}
+
+    def _setup_from_transform_graph(self):
+        import tensorflow_transform as tft
+
+        from tfx_metric_learning.trainer_module.export import missing_as_nan
+
+        graph = tft.TFTransformOutput(self._model_dir)
+        raw_spec = missing_as_nan(graph.raw_feature_spec())
+        if self._source == RAW_TRANSFORMED:
+            layer = graph.transform_features_layer()
+
+            @tf.function(
+                input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                autograph=False,
+            )
+            def transform_features(examples):
+                return layer(tf.io.parse_example(examples, raw_spec))
+
+            self._fn, self._layer = transform_features, layer  # the layer owns the graph
+            return
+        if self._source != RAW_READ:
+            raise ValueError(f"a transform graph gives the raw baselines only, not {self._source}")
+        names = sorted(name for name in raw_spec if name != self._label)
+        self._raw_spec = {
+            name: tf.io.RaggedFeature(raw_spec[name].dtype)
+            for name in names
+            if raw_spec[name].dtype in (tf.float32, tf.float64, tf.int64)
+        }
+        self._widths = dict.fromkeys(names, 1)
 
     def _vectors(self, serialized: tf.Tensor, n: int) -> np.ndarray:
         if self._source == EMBED_SIGNATURE:
@@ -168,11 +210,13 @@ def embed_splits(
     seed: int = 0,
     transformed_patterns: dict[str, str] | None = None,
     transformed_rows: int = 0,
+    transform_graph: str = "",
 ) -> None:
     """Adds Beam steps writing each split's embeddings by each model as shards.
 
     With ``raw_baselines_of`` (a model name), the raw-feature baselines of that model's
-    inputs are written the same way, as sources ``raw_features`` and ``transformed_features``;
+    inputs are written the same way, as sources ``raw_features`` and ``transformed_features``
+    (with ``transform_graph``, a Transform graph's folder, those of that graph instead);
     the splits of ``transformed_patterns`` get only ``transformed_features`` (what the
     classic baselines are fit on), of their ``transformed_rows`` rows of smallest key when
     that is > 0 (the sample ``sample_rows`` would take, chosen before embedding: Beam's
@@ -181,6 +225,8 @@ def embed_splits(
     sources = {name: (model_dir, EMBED_SIGNATURE) for name, model_dir in models.items()}
     if raw_baselines_of:
         sources |= {raw: (models[raw_baselines_of], raw) for raw in RAW_BASELINES}
+    elif transform_graph:
+        sources |= {raw: (transform_graph, raw) for raw in RAW_BASELINES}
     only = {RAW_TRANSFORMED: sources.get(RAW_TRANSFORMED)}
     jobs = [(split, pattern, sources, 0) for split, pattern in patterns.items()]
     jobs += [(s, p, only, transformed_rows) for s, p in (transformed_patterns or {}).items()]
@@ -200,7 +246,16 @@ def embed_splits(
             tag = f"{name}-{split}"
             _ = (
                 batches
-                | f"Embed[{tag}]" >> beam.ParDo(_Embed(model_dir, label_column, source, seed))
+                | f"Embed[{tag}]"
+                >> beam.ParDo(
+                    _Embed(
+                        model_dir,
+                        label_column,
+                        source,
+                        seed,
+                        transform_graph=bool(transform_graph) and model_dir == transform_graph,
+                    )
+                )
                 | f"Write[{tag}]"
                 >> beam.io.WriteToTFRecord(
                     shard_prefix(out_dir, name, split), file_name_suffix=SHARD_SUFFIX

@@ -12,9 +12,14 @@ embedding under the same cosine similarity:
   ``transform_features`` signature, the ``features`` vector the encoder reads).
 
 and the classic linear baselines (``classic``: PCA whitening, regularised LDA), fit on the
-transformed features of the train split, sized on the valid split. Given another evaluation
-of the same examples and query sample (the ``baselines`` input: a comparison's first branch),
-its input baselines are reused instead (``reused_baselines``).
+transformed features of the train split, sized on the valid split. Given the ``baselines``
+input (the pipeline's ``InputBaselines``, which scores them once per data from Transform's
+graph, or another evaluation) of the same examples and query sample, those are read instead
+(``reused_baselines``) and only the models are embedded and scored.
+
+The production model's scores are read from its production record instead of measured when
+the record says they were measured on the same examples and query sample
+(``production_scores``): the evaluation that blessed it scored it there as its candidate.
 
 The candidate is blessed when every threshold holds, its comparison metric beats the better
 raw baseline by at least ``min_lift_over_raw`` (and the better classic one by
@@ -106,10 +111,13 @@ def evaluation_record(
     lifts: dict[str, tuple],
     report: tuple,
     baselines: baselines_lib.Baselines,
+    base_scores: dict | None = None,
 ) -> dict:
     """``EVALUATION_FILE``: the decision and every number behind it.
 
     ``lifts``: ``gate.lift_over`` the ``raw`` and the ``classic`` baselines.
+    ``base_scores``: the baseline model's ``{"metrics", "reused_from"}`` (``reused_from``:
+    None when scored here).
     """
     results = scored.results
     blessed, reasons = decision
@@ -136,7 +144,8 @@ def evaluation_record(
                 "id": baseline.id,
                 "uri": baseline.uri,
                 "production_version": _production_version(baseline),
-                "metrics": results["baseline"]["metrics"],
+                "metrics": base_scores["metrics"],
+                "scores_reused_from": base_scores["reused_from"],
             }
             if baseline is not None
             else None
@@ -191,6 +200,12 @@ class Executor(tfx_evaluator_executor.Executor):
         same_as_baseline = baseline is not None and baseline.id == model.id
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
+        production = None
+        if "baseline" in models:
+            production = production_scores(baseline, scoring.scores_key(examples, settings))
+            if production is not None:
+                del models["baseline"]  # scored on these examples when it was blessed
+                logging.info("production scores reused: %s", production["reused_from"])
         key = baselines_lib.baselines_key(examples, settings)
         reused = baselines_lib.reused_baselines(input_dict.get(BASELINES_KEY) or [], key)
         emb_dir = os.path.join(evaluation.uri, EMBEDDINGS_DIR)
@@ -203,7 +218,10 @@ class Executor(tfx_evaluator_executor.Executor):
         if same_as_baseline:
             results["baseline"] = results["candidate"]
         candidate = results["candidate"]["metrics"]
-        base_metrics = results["baseline"]["metrics"] if "baseline" in results else None
+        base_scores = production
+        if "baseline" in results:
+            base_scores = {"metrics": results["baseline"]["metrics"], "reused_from": None}
+        base_metrics = base_scores["metrics"] if base_scores else None
         raw_metrics, classic_metrics = baselines.metrics("raw"), baselines.metrics("classic")
         blessed, reasons = gate.decide(
             candidate,
@@ -225,12 +243,18 @@ class Executor(tfx_evaluator_executor.Executor):
                 ", ".join(lone[:20]),
             )
         started = time.perf_counter()
+        table_only = baselines.table_rows() if reused is not None else {}
+        if production is not None:
+            table_only["baseline"] = {
+                "metrics": production["metrics"],
+                "retrieval": {"sampling_error": None},
+            }
         report = write_report_safely(
             os.path.join(evaluation.uri, REPORT_DIR),
             scored,
             settings,
             {"blessed": blessed, "reasons": reasons},
-            reused=baselines.table_rows() if reused is not None else None,
+            reused=table_only or None,
         )
         for error in report[1]:
             logging.warning("report: %s", error)
@@ -240,8 +264,17 @@ class Executor(tfx_evaluator_executor.Executor):
             "classic": gate.lift_over(candidate, classic_metrics, settings.comparison_metric),
         }
         record = evaluation_record(
-            scored, settings, model, baseline, (blessed, reasons), lifts, report, baselines
+            scored,
+            settings,
+            model,
+            baseline,
+            (blessed, reasons),
+            lifts,
+            report,
+            baselines,
+            base_scores,
         )
+        record["scored_on"] = scoring.scores_key(examples, settings)
         write_outputs(evaluation.uri, blessing, record, model, baseline)
 
     def _embed_and_score(self, examples, models, label_column, settings, emb_dir, reused, key):
@@ -267,17 +300,18 @@ class Executor(tfx_evaluator_executor.Executor):
                 transformed_rows=settings.classic_fit_rows,
             )
         seconds = {"embed": time.perf_counter() - started}
-        started = time.perf_counter()
-        fitted = (
-            baselines_lib.classic_baselines(emb_dir, fit, list(patterns), settings) if fit else {}
-        )
-        seconds["fit_classic"] = time.perf_counter() - started
-        names = [*models, *(baselines_lib.RAW_BASELINES if reused is None else ()), *fitted]
         results, queries, score_seconds = scoring.score_all(
-            emb_dir, names, patterns, settings, examples.uri
+            emb_dir, list(models), patterns, settings, examples.uri
         )
-        baselines = reused or baselines_lib.measured_baselines(results, fitted, key)
-        return scoring.Scored(results, queries, {**seconds, **score_seconds}), baselines
+        seconds.update(score_seconds)
+        baselines = reused
+        if baselines is None:
+            baselines, measured, baseline_seconds = baselines_lib.score_baselines(
+                emb_dir, fit, patterns, settings, examples, key
+            )
+            results.update(measured)
+            seconds.update(baseline_seconds)
+        return scoring.Scored(results, queries, seconds), baselines
 
 
 def write_outputs(evaluation_uri: str, blessing, record: dict, model, baseline) -> None:
@@ -294,6 +328,7 @@ def write_outputs(evaluation_uri: str, blessing, record: dict, model, baseline) 
         "blessed": record["blessed"],
         "comparison_metric": record["comparison_metric"],
         "metrics": candidate,
+        "scored_on": record["scored_on"],  # what the metrics were measured on
     }
     io_utils.write_string_file(
         os.path.join(blessing.uri, BLESSING_METRICS_FILE), json.dumps(blessed_with, indent=2)
@@ -322,6 +357,29 @@ def production_baseline(baselines: list) -> object | None:
         logging.info("no production model in %s: no baseline", baselines[0].uri)
         return None
     return baselines[0]
+
+
+def production_scores(baseline, key: dict) -> dict | None:
+    """The production model's metrics as its record holds them, when scored on ``key``.
+
+    The Pusher records the metrics the evaluation that blessed a model measured, and on what
+    (``scored_on``: ``scoring.scores_key``, the examples artifact and the query sample). The
+    same examples and settings give the same scores to the same model, so they are reused
+    instead of embedding and scoring it again; None when the record was scored on anything
+    else (new data, another sample or ks, a record written before ``scored_on`` existed).
+    Returns ``{"metrics", "reused_from"}``.
+    """
+    path = os.path.join(baseline.uri, production_spec.FOUND_FILE)
+    if not fileio.exists(path):
+        return None
+    with fileio.open(path) as f:
+        record = json.loads(f.read()).get("record") or {}
+    if not record.get("metrics") or record.get("scored_on") != key:
+        return None
+    return {
+        "metrics": record["metrics"],
+        "reused_from": f"the production record of version {record.get('version')}",
+    }
 
 
 def _production_version(baseline) -> str | None:

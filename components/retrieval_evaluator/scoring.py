@@ -107,6 +107,22 @@ class Scored:
     seconds: dict
 
 
+def scores_key(examples, settings: EvaluationSettings) -> dict:
+    """What a model's scores depend on beside the model.
+
+    The examples, the splits, the query sample and the ks of Recall@k.
+    """
+    return {
+        "examples": examples.uri,
+        "split": settings.split,
+        "query_split": settings.query_split,
+        "gallery_split": settings.gallery_split,
+        "seed": settings.seed,
+        "max_eval_queries": settings.max_eval_queries,
+        "recall_at_k": sorted(set(settings.recall_at_k)),
+    }
+
+
 def splits_to_read(settings: EvaluationSettings, examples) -> dict[str, str]:
     """``{split: file pattern}`` of the examples the evaluation reads (checked to exist)."""
     splits = (

@@ -26,5 +26,6 @@ REPORT_FILE = "report.html"  # in REPORT_DIR (and the Leaderboard's, the Gallery
 EMBEDDINGS_DIR = "embeddings"
 
 # in the ModelBlessing, beside TFX's BLESSED / NOT_BLESSED file: ``{"blessed",
-# "comparison_metric", "metrics"}``, what the Pusher writes into the production record
+# "comparison_metric", "metrics", "scored_on"}``, what the Pusher writes into the production
+# record (``scored_on``: ``scoring.scores_key``, what the metrics were measured on)
 BLESSING_METRICS_FILE = "blessed_with.json"

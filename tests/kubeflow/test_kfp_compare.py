@@ -85,17 +85,17 @@ def test_at_most_one_branch_runs_at_once(run):
     assert f"RetrievalEvaluator_{first}" in tasks[f"Tuner_{second}"]["dependentTasks"]
 
 
-def test_later_evaluations_reuse_the_first_branchs_baselines(run):
+def test_every_evaluation_reads_the_input_baselines_scored_once(run):
     backend = run["backend"]
-    first = _artifact(backend, "RetrievalEvaluator_triplet_semihard_s42", "tfx.ModelEvaluation")
-    with open(os.path.join(first.uri, "evaluation.json")) as f:
-        scored = json.load(f)
-    assert scored["baselines"]["reused_from"] is None
-    assert set(scored["classic_baselines"]) == {"pca_whitened", "lda"}
-    for task in ("RetrievalEvaluator_supcon_s42", "RetrievalEvaluator"):
+    measured = _artifact(backend, "InputBaselines", "tfx.ModelEvaluation")
+    with open(os.path.join(measured.uri, "evaluation.json")) as f:
+        scored = json.load(f)["baselines"]
+    assert set(scored["classic"]) == {"pca_whitened", "lda"}
+    tasks = ("RetrievalEvaluator_triplet_semihard_s42", "RetrievalEvaluator_supcon_s42")
+    for task in (*tasks, "RetrievalEvaluator"):
         found = _artifact(backend, task, "tfx.ModelEvaluation")
         with open(os.path.join(found.uri, "evaluation.json")) as f:
             record = json.load(f)
-        assert record["baselines"]["reused_from"] == first.uri, task
-        assert record["raw_baselines"] == scored["raw_baselines"]
+        assert record["baselines"]["reused_from"] == measured.uri, task
+        assert record["baselines"]["raw"] == scored["raw"]
         assert "score_raw_features" not in record["seconds"]

@@ -29,6 +29,7 @@ COMPONENT_IDS = (
     "SchemaGen",  # ImportSchemaGen with a curated schema file
     "DataValidator",
     "Transform",
+    "InputBaselines",
     "PairGen",
     "Trainer",
     "ProductionModel",
@@ -191,6 +192,9 @@ def test_worse_config_is_not_blessed_and_not_pushed(runs):
     assert any("worse than the baseline" in r for r in worse["reasons"]), worse["reasons"]
     assert any("worse than its own inputs" in r for r in worse["reasons"]), worse["reasons"]
     assert worse["pushed_model"] is None
+    # the same data: the input baselines are replayed from the cache, not scored again
+    assert worse["components"]["InputBaselines"] == "CACHED"
+    assert worse["raw_baselines"] == runs["first"]["raw_baselines"]
     assert runs["worse_serving"] == runs["second_serving"], "the pushed models changed"
 
 

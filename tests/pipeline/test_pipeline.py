@@ -17,6 +17,7 @@ RUN_ORDER = [
     "DataValidator",
     "ProductionModel",
     "Transform",
+    "InputBaselines",
     "PairGen",
     "Trainer",
     "RetrievalEvaluator",
@@ -51,6 +52,14 @@ def test_a_run_has_every_stage_wired_by_name(tmp_path, csv):
         assert component.inputs["examples"].producer_component_id == "FileBasedExampleGen"
         assert component.inputs["model"].producer_component_id == "Trainer"
     assert evaluator.inputs["baseline_model"].producer_component_id == "ProductionModel"
+    # the input baselines come from their own component, fed by the data and Transform only
+    assert evaluator.inputs["baselines"].producer_component_id == "InputBaselines"
+    baselines = by_id["InputBaselines"]
+    assert {k: ch.producer_component_id for k, ch in baselines.inputs.items()} == {
+        "examples": "FileBasedExampleGen",
+        "transform_graph": "Transform",
+    }
+    assert baselines.exec_properties["settings"] == evaluator.exec_properties["settings"]
     assert pusher.inputs["model_blessing"].producer_component_id == "RetrievalEvaluator"
     assert pusher.inputs[gallery_spec.GALLERY_INDEX_KEY].producer_component_id == "GalleryIndex"
 
@@ -84,6 +93,10 @@ def test_a_comparison_has_one_branch_per_candidate_and_seed_and_shares_pair_gen(
     assert len(trainers) == 4 and len(set(trainers)) == 4
     evaluators = [i for i in ids if i.startswith("RetrievalEvaluator_")]
     assert len(evaluators) == 4
+    # one InputBaselines for every branch and the final evaluation
+    for evaluator in [*evaluators, "RetrievalEvaluator"]:
+        reads = _by_id(pipeline)[evaluator].inputs["baselines"]
+        assert reads.producer_component_id == "InputBaselines", evaluator
     board = _by_id(pipeline)["Leaderboard"]
     branches = json.loads(board.exec_properties["branches"])
     assert sorted((b["candidate"], b["seed"]) for b in branches) == sorted(

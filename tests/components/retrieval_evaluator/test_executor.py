@@ -345,3 +345,51 @@ def test_a_second_evaluation_reuses_the_first_ones_baselines(tmp_path):
     with pytest.raises(ValueError, match="max_eval_queries differ"):
         run(tmp_path / "c", second_model, baselines=evaluation, examples=examples,
             max_eval_queries=10)  # fmt: skip
+
+
+def _record_production(production, version, metrics, scored_on):
+    """What ``ProductionModel`` writes into its artifact, for a record the Pusher wrote."""
+    from tfx_metric_learning.components.production import record as production_record
+    from tfx_metric_learning.components.production import spec as production_spec
+
+    record = production_record.make_record(
+        version, production.uri, metrics=metrics, scored_on=scored_on
+    )
+    found = production_record.Production(production_spec.FOUND, "test", record, "digest")
+    with open(os.path.join(production.uri, production_spec.FOUND_FILE), "w") as f:
+        f.write(found.to_json())
+
+
+def test_production_scores_are_reused_on_the_examples_and_settings_they_were_measured_on(
+    tmp_path,
+):
+    candidate = _save_model(str(tmp_path / "m1"), COLLAPSED, 11)
+    production = _save_model(str(tmp_path / "prod"), IDENTITY, 20)
+    first, _, blessing = run(tmp_path / "a", candidate, production, thresholds={})
+    assert "score_baseline" in first["seconds"]
+    with open(os.path.join(blessing.uri, executor.BLESSING_METRICS_FILE)) as f:
+        blessed_with = json.load(f)
+    examples = _examples(tmp_path / "a", {})  # the same folder: the same examples
+    examples.split_names = artifact_utils.encode_split_names(["eval"])
+    assert blessed_with["scored_on"] == first["scored_on"]
+    assert first["scored_on"]["examples"] == examples.uri
+    # production as the Pusher records it: the metrics its own evaluation measured, and on what
+    measured = first["baseline_model"]["metrics"]
+    _record_production(production, "7", measured, first["scored_on"])
+    second, _, _ = run(tmp_path / "b", candidate, production, examples=examples, thresholds={})
+    assert "score_baseline" not in second["seconds"]
+    assert second["baseline_model"]["scores_reused_from"] == "the production record of version 7"
+    assert second["baseline_model"]["metrics"] == measured
+    assert (second["blessed"], second["reasons"]) == (first["blessed"], first["reasons"])
+    # the gate reads the recorded scores: a record claiming a worse production blesses
+    worse = {**measured, "map_at_r": 0.0}
+    _record_production(production, "7", worse, first["scored_on"])
+    third, _, _ = run(tmp_path / "c", candidate, production, examples=examples, thresholds={})
+    assert not any("worse than the baseline" in r for r in third["reasons"])
+    assert any("worse than the baseline" in r for r in first["reasons"])
+    # scored on another query sample, or by a record without ``scored_on``: measured again
+    for scored_on in ({**first["scored_on"], "seed": 3}, None):
+        _record_production(production, "7", worse, scored_on)
+        again, _, _ = run(tmp_path / "d", candidate, production, examples=examples, thresholds={})
+        assert again["baseline_model"]["metrics"] == measured
+        assert again["baseline_model"]["scores_reused_from"] is None
