@@ -6,8 +6,8 @@ shards ``<source>-<split>-SSSSS-of-NNNNN.tfrecord``. No step gathers a split on 
 
 **Reading** (``EmbeddingShards``): the shards are read in file-name order, record by record,
 through TensorFlow's file system (local, ``gs://``, ``ram://``): the labels and keys of every
-row (``index``), the rows at given positions (``take``), or the embeddings in tiles of a fixed
-number of rows (``tiles``), which the search visits one at a time. Memory: one tile plus the
+row (``index``), the rows at given positions (``take``), or the embeddings in tiles of at
+most ``TILE_BYTES`` (``tiles``), which the search visits one at a time. Memory: one tile plus the
 labels and keys, never the whole split.
 
 **Query sample** (``sample_rows``): a row's key is a 64-bit BLAKE2b hash of its serialized
@@ -39,7 +39,7 @@ RAW_SIGNATURE = "serving_default"
 RAW_READ, RAW_TRANSFORMED = "raw_features", "transformed_features"
 RAW_BASELINES = (RAW_READ, RAW_TRANSFORMED)
 SHARD_SUFFIX = ".tfrecord"
-TILE_ROWS = 262144  # gallery rows searched at a time (128 MB at 128 float32 dims)
+TILE_BYTES = 1 << 28  # gallery embeddings searched at a time: 256 MB (1M rows at 64 dims)
 
 
 def row_keys(serialized: list[bytes], seed: int) -> np.ndarray:
@@ -301,15 +301,19 @@ class EmbeddingShards:
             raise ValueError(f"rows up to {rows.max()} asked of {offset} in {self.files[0]}")
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
-    def tiles(self, rows: int = TILE_ROWS):
-        """A ``search.Tiles``: calling it yields the embeddings ``rows`` rows at a time."""
+    def tiles(self, rows: int = 0):
+        """A ``search.Tiles``: calling it yields the embeddings ``rows`` rows at a time.
+
+        ``rows`` 0: as many rows as fill ``TILE_BYTES`` of float32: a split that fits is
+        searched as one tile, with no merge of per-tile results.
+        """
 
         def generate():
             parts, held = [], 0
             for _, _, emb in self.records():
                 parts.append(emb)
                 held += len(emb)
-                if held >= rows:
+                if held >= (rows or TILE_BYTES // (4 * max(emb.shape[1], 1))):
                     yield np.concatenate(parts)
                     parts, held = [], 0
             if parts:

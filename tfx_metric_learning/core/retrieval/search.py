@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterable
 import faiss
 import numpy as np
 
-QUERY_BLOCK = 16384  # queries per faiss call: bounds the per-call result buffers
+QUERY_BLOCK = 16384  # queries per faiss call at least ...
+RESULT_BYTES = 1 << 29  # ... and more while one call's results (k x 12 bytes a query) fit
 GALLERY_BLOCK = 262144  # rows per tile of an in-memory gallery
 TIED = -2  # marks a row whose k-th neighbour is tied with the first left out
 EXACT_CELLS = 1 << 22  # similarities per chunk of the tie-exact recomputation
@@ -130,26 +131,39 @@ def search(
     if len(exclude) != len(q):
         raise ValueError(f"{len(q)} queries but {len(exclude)} excluded ids")
     wanted = k + 1 + int(loo)
-    heap = faiss.ResultHeap(len(q), wanted, keep_max=True)
-    offset = 0
+    query_block = max(query_block, RESULT_BYTES // (12 * wanted))
+    found, heap, offset = None, None, 0
     for tile in tiles():
         t = normalise(tile)
+        results = []
         for start in range(0, len(q), query_block):
             stop = min(start + query_block, len(q))
             sims, idx = _knn(q[start:stop], t, min(wanted, len(t)))
-            heap.add_result_subset(
-                np.arange(start, stop), sims, np.where(idx >= 0, idx + offset, -1)
-            )
+            results.append((start, stop, sims, np.where(idx >= 0, idx + offset, -1)))
+        if found is None and heap is None:  # the first tile: its results may be the answer
+            found = results
+        else:  # a second tile: merge every tile's results in one heap per query
+            if heap is None:
+                heap = faiss.ResultHeap(len(q), wanted, keep_max=True)
+                for start, stop, sims, idx in found:
+                    heap.add_result_subset(np.arange(start, stop), sims, idx)
+                found = None
+            for start, stop, sims, idx in results:
+                heap.add_result_subset(np.arange(start, stop), sims, idx)
         offset += len(t)
-    heap.finalize()
+    if heap is not None:
+        heap.finalize()
+        found = [
+            (start, min(start + query_block, len(q)), heap.D[start : start + query_block],
+             heap.I[start : start + query_block])
+            for start in range(0, len(q), query_block)
+        ]  # fmt: skip
     out_idx = np.empty((len(q), k), np.int64)
     out_sims = np.empty((len(q), k), np.float32)
-    for start in range(0, len(q), query_block):  # bounded temporaries
-        rows = slice(start, start + query_block)
-        out_idx[rows], out_sims[rows] = _tie_rule(
-            heap.I[rows], heap.D[rows], k, exclude[rows] if loo else None
-        )
-    del heap
+    for start, stop, sims, idx in found or []:  # bounded temporaries
+        rows = slice(start, stop)
+        out_idx[rows], out_sims[rows] = _tie_rule(idx, sims, k, exclude[rows] if loo else None)
+    del heap, found
     tied = np.flatnonzero(out_idx[:, 0] == TIED)
     if len(tied):
         out_idx[tied], out_sims[tied] = _exact_rows(q[tied], tiles, k, exclude[tied])
@@ -163,9 +177,21 @@ def _tie_rule(
 
     Rows with a tie across the cut come back with index ``TIED`` in the first column.
     """
-    wanted = idx.shape[1]
+    wanted = k + 1 + int(exclude is not None)  # what faiss was asked for (fewer: padded)
     idx, sims = _pad(idx, sims, wanted)
-    order = np.lexsort((idx, -sims), axis=-1)  # similarity descending, then index ascending
+    # similarity descending, then index ascending. faiss returns each row by similarity
+    # descending, so only equal similarities need ordering: each row's runs of equal values
+    # are numbered, and a stable sort of (run, index) (timsort: linear on the nearly sorted
+    # keys) orders them; a row faiss left unordered (never seen) gets the full lexsort.
+    unordered = np.flatnonzero((sims[:, 1:] > sims[:, :-1]).any(axis=1))
+    if len(unordered):
+        part_i, part_s = idx[unordered], sims[unordered]
+        order = np.lexsort((part_i, -part_s), axis=-1)
+        idx[unordered] = np.take_along_axis(part_i, order, 1)
+        sims[unordered] = np.take_along_axis(part_s, order, 1)
+    run = np.zeros(sims.shape, np.int64)
+    np.cumsum(sims[:, 1:] != sims[:, :-1], axis=1, out=run[:, 1:])
+    order = np.argsort(run * (int(idx.max(initial=0)) + 2) + (idx + 1), axis=1, kind="stable")
     idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
     if (
         exclude is not None
