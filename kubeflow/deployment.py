@@ -20,9 +20,10 @@ workers included): ExampleGen 2.8 GB, StatisticsGen 3.5 GB, Transform 3.3 GB, Pa
 Trainer 1.8 GB, RetrievalEvaluator 3.3 GB, GalleryIndex 3.6 GB (all 1,000,000 rows in an IVF
 index; measured 2026-12-06); InputBaselines (the raw and classic baselines the evaluator
 scored itself until then) is given the evaluator's size; every other step stays under
-1.3 GB. Each default is about 1.5x that peak, and 2 CPUs for the Beam steps (their in-process runs used two worker
-processes there). ``cpu`` and ``memory`` override them per stage (a stage is a node id up to
-its first ``_``: ``Trainer`` covers every ``Trainer_<candidate>_s<seed>``).
+1.3 GB. Each default is about 1.5x that peak, and 2 CPUs for the Beam steps (their local
+runs used two worker processes there). ``cpu`` and ``memory`` override them per stage (a
+stage is a node id up to its first ``_``: ``Trainer`` covers every
+``Trainer_<candidate>_s<seed>``).
 """
 
 from __future__ import annotations

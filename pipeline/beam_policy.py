@@ -36,6 +36,16 @@ LOCAL_WORKERS_ARG = "--sdk_container_image=this-environment"
 # component faster, Transform 146.8 s vs 93.9 s).
 PARALLEL_INPUT_BYTES = 256 * 2**20
 
+# What keeps a Beam component in-process when the others run on worker processes; given to
+# the components whose work is one model's TensorFlow calls over examples (the pipeline's
+# ``MODEL_EMBEDDING`` kinds). TensorFlow already spreads each call over every core, so worker
+# processes add only their start-up, each loading TensorFlow and the model. Measured on the
+# 2-core machine with the 1,000,000-row benchmark's artifacts (embed_splits, 1,024 rows a
+# batch): the eval split (300,000 rows) 4.9 s in-process vs 8.3 s on 2 workers, all 1,000,000
+# rows 12.4 s vs 13.9 s. InputBaselines (parsing, keys and a sample per row in Python) gains
+# from workers, 22.3 s vs 33.9 s, and keeps them.
+IN_PROCESS_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
 DEPENDENCY_FLAGS = (
     "--extra_package",
     "--extra_packages",
@@ -94,6 +104,15 @@ def parallel_beam_args(config: PipelineConfig, data_path: str) -> tuple[list[str
         workers, why = cpus, f"{cpus} CPUs, input {size / 2**20:,.0f} MB"
     flags = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     return flags, f"Beam components on {workers} worker processes ({why})"
+
+
+def model_embedding_args(args: list[str]) -> list[str]:
+    """``IN_PROCESS_ARGS`` when ``args`` run a local runner on worker processes, else ``[]``.
+
+    Worker processes: the last ``--direct_running_mode`` given is ``multi_processing``.
+    """
+    modes = [a.split("=", 1)[1] for a in args if a.startswith("--direct_running_mode=")]
+    return list(IN_PROCESS_ARGS) if modes and modes[-1] == "multi_processing" else []
 
 
 def local_config(

@@ -53,6 +53,7 @@ from tfx_metric_learning.components.retrieval_evaluator.component import Retriev
 from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
 from tfx_metric_learning.core.splits import EVAL, TRAIN, VALID
 from tfx_metric_learning.core.stage_settings import SettingsError
+from tfx_metric_learning.pipeline import beam_policy
 from tfx_metric_learning.pipeline.candidates import Candidate, branch_id, require_validation_split
 from tfx_metric_learning.pipeline.config import PipelineConfig
 from tfx_metric_learning.pipeline.data import split_input
@@ -73,8 +74,21 @@ ALWAYS_RUN = (PRODUCTION_MODEL,)
 EVALUATION = evaluator_spec.EVALUATION_KEY
 
 
+# Beam components whose work is one model's TensorFlow calls: in-process when the others run
+# on local worker processes (``beam_policy.model_embedding_args``).
+MODEL_EMBEDDING = (RetrievalEvaluator, GalleryIndex)
+
+
 def apply_component_beam_args(components: list, config: PipelineConfig) -> None:
-    """Adds ``config.component_beam_args[id]`` to the Beam arguments of component ``id``."""
+    """Per-component Beam arguments, after the pipeline's (so they win).
+
+    ``beam_policy.model_embedding_args`` for the ``MODEL_EMBEDDING`` kinds, then
+    ``config.component_beam_args[id]`` for component ``id``.
+    """
+    in_process = beam_policy.model_embedding_args(config.beam_args)
+    for component in components:
+        if in_process and isinstance(component, MODEL_EMBEDDING):
+            component.with_beam_pipeline_args(in_process)
     beam_ids = {c.id: c for c in components if hasattr(c, "with_beam_pipeline_args")}
     for component_id, args in config.component_beam_args.items():
         if component_id not in beam_ids:

@@ -69,30 +69,45 @@ def score_shards(
 
     Leave-one-out on ``query_split`` without a ``gallery_split``. With ``max_queries``, the
     queries are a seeded sample of that many rows (``embeddings.sample_rows``) that search the
-    whole gallery; the retrieval metrics then carry their ``sampling_error``. The gallery is
-    read tile by tile (``EmbeddingShards.tiles``); only the queries are held in memory.
+    whole gallery; the retrieval metrics then carry their ``sampling_error``. Shards that fit in
+    one tile are read once; a larger gallery is read tile by tile (``EmbeddingShards.tiles``),
+    and only the queries are held in memory.
     """
-    shards = embeddings_lib.EmbeddingShards(emb_dir, source, query_split)
-    labels, keys = shards.index()
+    labels, keys, take, tiles = _read(emb_dir, source, query_split)
     if len(labels) == 0:
         raise ValueError(f"split {query_split!r} of {examples_uri or emb_dir} is empty")
     rows = embeddings_lib.sample_rows(keys, max_queries)
     sampled = len(rows) < len(labels)
-    queries = (shards.take(rows), labels[rows])
+    queries = (take(rows), labels[rows])
     if gallery_split:
-        g_shards = embeddings_lib.EmbeddingShards(emb_dir, source, gallery_split)
-        g_labels, _ = g_shards.index()
+        g_labels, _, _, g_tiles = _read(emb_dir, source, gallery_split)
         if len(g_labels) == 0:
             raise ValueError(f"split {gallery_split!r} of {examples_uri or emb_dir} is empty")
-        gallery, ids = (g_shards.tiles(), g_labels), None
+        gallery, ids = (g_tiles, g_labels), None
     elif sampled:
-        gallery, ids = (shards.tiles(), labels), rows
+        gallery, ids = (tiles, labels), rows
     else:
         gallery, ids = None, None
     result = score(
         queries, gallery, ks, seed=seed, query_ids=ids, population=len(labels) if sampled else None
     )
     return result, queries
+
+
+def _read(emb_dir: str, source: str, split: str):
+    """``(labels, keys, take, tiles)`` of a source's split (``EmbeddingShards``).
+
+    ``take(rows)`` gives the embeddings at sorted positions and ``tiles`` the gallery's
+    ``search.Tiles``: from memory when the shards fit in one tile (read once), else read from
+    the shards again each time.
+    """
+    shards = embeddings_lib.EmbeddingShards(emb_dir, source, split)
+    whole = shards.read()
+    if whole is None:
+        labels, keys = shards.index()
+        return labels, keys, shards.take, shards.tiles()
+    labels, keys, emb = whole
+    return labels, keys, lambda rows: emb[rows], lambda: iter([emb])
 
 
 @dataclasses.dataclass

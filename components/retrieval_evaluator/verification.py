@@ -87,27 +87,39 @@ def _scores(same: np.ndarray, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return truth, -np.concatenate([same, diff])
 
 
-def roc_auc(same: np.ndarray, diff: np.ndarray) -> float:
-    """P(a same-class pair is closer than a different-class pair), ties counting 1/2.
+def _roc(same: np.ndarray, diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's ``roc_curve`` at every observed distance: ``(far, tpr)``.
 
-    scikit-learn's ``roc_auc_score`` (trapezoids over the ROC curve, which is this
-    Mann-Whitney probability with ties counting 1/2).
-    """
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(*_scores(same, diff)))
-
-
-def equal_error_rate(same: np.ndarray, diff: np.ndarray) -> float:
-    """(FAR + FRR) / 2 at the observed threshold where FAR and FRR are closest.
-
-    scikit-learn's ``roc_curve`` at every observed distance: FAR = its false positive rate,
-    FRR = 1 - its true positive rate (its first point, the threshold above every score,
-    is no observed distance and is left out).
+    Its first point, the threshold above every score (FAR = TPR = 0), included.
     """
     from sklearn.metrics import roc_curve
 
     far, tpr, _ = roc_curve(*_scores(same, diff), drop_intermediate=False)
+    return far, tpr
+
+
+def roc_auc(same: np.ndarray, diff: np.ndarray, roc=None) -> float:
+    """P(a same-class pair is closer than a different-class pair), ties counting 1/2.
+
+    The trapezoids under scikit-learn's ROC curve (``sklearn.metrics.auc`` of ``roc_curve``,
+    what its ``roc_auc_score`` computes), which is this Mann-Whitney probability with ties
+    counting 1/2. ``roc``: ``_roc(same, diff)`` when already computed.
+    """
+    from sklearn.metrics import auc
+
+    far, tpr = roc if roc is not None else _roc(same, diff)
+    return float(auc(far, tpr))
+
+
+def equal_error_rate(same: np.ndarray, diff: np.ndarray, roc=None) -> float:
+    """(FAR + FRR) / 2 at the observed threshold where FAR and FRR are closest.
+
+    scikit-learn's ``roc_curve`` at every observed distance: FAR = its false positive rate,
+    FRR = 1 - its true positive rate (its first point, the threshold above every score,
+    is no observed distance and is left out). ``roc``: ``_roc(same, diff)`` when already
+    computed.
+    """
+    far, tpr = roc if roc is not None else _roc(same, diff)
     far, frr = far[1:], 1.0 - tpr[1:]
     best = np.argmin(np.abs(far - frr))
     return float((far[best] + frr[best]) / 2)
@@ -137,9 +149,10 @@ def summarise_pairs(same: np.ndarray, diff: np.ndarray) -> dict:
     """The verification metrics of given same-class and different-class distances."""
     if len(same) == 0 or len(diff) == 0:
         raise ValueError("verification metrics need same-class and different-class pairs")
+    roc = _roc(same, diff)  # one sort of the pairs for both
     return {
-        "roc_auc": roc_auc(same, diff),
-        "eer": equal_error_rate(same, diff),
+        "roc_auc": roc_auc(same, diff, roc),
+        "eer": equal_error_rate(same, diff, roc),
         "separation": separation(same, diff),
         "overlap": overlap(same, diff),
         "same_class_pairs": int(len(same)),

@@ -160,3 +160,36 @@ def test_a_comparison_that_cannot_run_is_refused_before_it_starts(capsys, tmp_pa
     err = capsys.readouterr().err
     assert message in err
     assert not root.exists()  # nothing was started, not even the pipeline root
+
+
+def test_model_embedding_components_stay_in_process_beside_worker_processes(tmp_path):
+    from tfx_metric_learning.pipeline import beam_policy
+    from tfx_metric_learning.pipeline.config import PipelineConfig
+    from tfx_metric_learning.pipeline.pipeline import create_pipeline
+
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    config = PipelineConfig(
+        pipeline_root=str(tmp_path),
+        beam_args=["--runner=DirectRunner", *workers],
+        component_beam_args={"GalleryIndex": ["--direct_running_mode=multi_processing"]},
+    )
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,label\n1,x\n")
+    by_id = {c.id: c for c in create_pipeline(config, str(csv)).components}
+    args = {
+        name: c.executor_spec.beam_pipeline_args
+        for name, c in by_id.items()
+        if hasattr(c, "with_beam_pipeline_args")
+    }
+    assert args["RetrievalEvaluator"][-2:] == beam_policy.IN_PROCESS_ARGS
+    # the user's own arguments for a component still come last, so they win
+    assert args["GalleryIndex"][-3:] == [
+        *beam_policy.IN_PROCESS_ARGS,
+        "--direct_running_mode=multi_processing",
+    ]
+    for name in ("Transform", "PairGen", "InputBaselines", "StatisticsGen"):
+        assert args[name] == config.beam_args, name
+    # without worker processes nothing is added
+    assert beam_policy.model_embedding_args(["--direct_running_mode=in_memory"]) == []
+    assert beam_policy.model_embedding_args([*workers, "--direct_running_mode=in_memory"]) == []
+    assert beam_policy.model_embedding_args(workers) == beam_policy.IN_PROCESS_ARGS

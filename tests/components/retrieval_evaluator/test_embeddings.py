@@ -110,3 +110,75 @@ def test_an_example_without_its_label_is_a_clear_error(tmp_path):
     fn.setup()
     with pytest.raises(ValueError, match="one string label in 'label'"):
         next(iter(fn.process([tf.train.Example().SerializeToString()])))
+
+
+@pytest.mark.parametrize("root", ["local", "ram://whole"])
+def test_shards_that_fit_are_read_whole_in_one_pass(tmp_path, root):
+    out_dir = str(tmp_path) if root == "local" else root
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(11, 4)).astype(np.float32)
+    labels = np.array([f"c{i % 3}" for i in range(11)])
+    write_shards(out_dir, "candidate", "eval", [[(labels[:4], emb[:4])], [(labels[4:], emb[4:])]])
+    shards = embeddings.EmbeddingShards(out_dir, "candidate", "eval")
+    got_labels, keys, got = shards.read()
+    assert got_labels.tolist() == labels.tolist()
+    np.testing.assert_array_equal(keys, shards.index()[1])
+    np.testing.assert_array_equal(got, emb)
+    assert shards.read(max_bytes=100) is None  # more than that on storage: read in tiles
+
+
+def _write_examples(directory, files, rows_per_file):
+    """``files`` gzipped TFRecord files of distinct serialized rows; all rows, in file order."""
+    rows = []
+    for f in range(files):
+        part = [f"file {f} row {r}".encode() for r in range(rows_per_file)]
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        with tf.io.TFRecordWriter(f"{directory}/data-{f:05d}.gz", options) as w:
+            for row in part:
+                w.write(row)
+        rows += part
+    return rows
+
+
+def test_read_batches_reads_every_file_whole_and_in_order(tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that
+
+    rows = _write_examples(tmp_path, 3, 10)
+
+    def check(batches):
+        assert all(0 < len(b) <= 4 for b in batches)
+        assert sorted(r for b in batches for r in b) == sorted(rows)
+        for batch in batches:  # each batch holds consecutive rows of one file
+            positions = [rows.index(r) for r in batch]
+            assert positions == list(range(positions[0], positions[0] + len(batch)))
+
+    with beam.Pipeline() as p:
+        assert_that(p | embeddings.ReadBatches(f"{tmp_path}/*", 4), check)
+    with pytest.raises(ValueError, match="no example files match"):
+        with beam.Pipeline() as p:
+            _ = p | embeddings.ReadBatches(f"{tmp_path}/nothing-*", 4)
+
+
+def test_smallest_keys_takes_the_rows_the_sample_would(tmp_path):
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    rows = _write_examples(tmp_path, 4, 50)
+    keys = embeddings.row_keys(rows, seed=7)
+    wanted = [rows[i] for i in np.argsort(keys)[:37]]  # by key, smallest first
+    with beam.Pipeline() as p:
+        sample = (
+            p
+            | embeddings.ReadBatches(f"{tmp_path}/*", 16)
+            | beam.CombineGlobally(embeddings.SmallestKeys(37, seed=7))
+        )
+        assert_that(sample, equal_to([wanted]))
+    fn = embeddings.SmallestKeys(500, seed=7)  # more than there are: every row, by key
+    merged = fn.merge_accumulators(
+        [
+            fn.add_input(fn.create_accumulator(), rows[:90]),
+            fn.add_input(fn.create_accumulator(), rows[90:]),
+        ]
+    )
+    assert fn.extract_output(merged) == [rows[i] for i in np.argsort(keys)]

@@ -107,6 +107,8 @@ def _pad(idx: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
         idx = np.pad(idx, ((0, 0), (0, missing)), constant_values=-1)
         sims = np.pad(sims, ((0, 0), (0, missing)), constant_values=-np.inf)
     empty = (idx < 0) | ~np.isfinite(sims) | (sims <= -np.finfo(np.float32).max)
+    if not empty.any():
+        return idx, sims.astype(np.float32, copy=False)
     return np.where(empty, -1, idx), np.where(empty, -np.inf, sims).astype(np.float32)
 
 
@@ -139,7 +141,9 @@ def search(
         for start in range(0, len(q), query_block):
             stop = min(start + query_block, len(q))
             sims, idx = _knn(q[start:stop], t, min(wanted, len(t)))
-            results.append((start, stop, sims, np.where(idx >= 0, idx + offset, -1)))
+            if offset:
+                idx = np.where(idx >= 0, idx + offset, -1)
+            results.append((start, stop, sims, idx))
         if found is None and heap is None:  # the first tile: its results may be the answer
             found = results
         else:  # a second tile: merge every tile's results in one heap per query
@@ -180,25 +184,32 @@ def _tie_rule(
     wanted = k + 1 + int(exclude is not None)  # what faiss was asked for (fewer: padded)
     idx, sims = _pad(idx, sims, wanted)
     # similarity descending, then index ascending. faiss returns each row by similarity
-    # descending, so only equal similarities need ordering: each row's runs of equal values
-    # are numbered, and a stable sort of (run, index) (timsort: linear on the nearly sorted
-    # keys) orders them; a row faiss left unordered (never seen) gets the full lexsort.
+    # descending, so only the entries equal to a neighbour in their row need ordering: those
+    # alone (a few percent of the entries, even at k in the thousands) are gathered and
+    # sorted by (row, similarity descending, index) and put back in the same places, which
+    # hold the same similarities in the same order; a row faiss left unordered (never seen)
+    # first gets the full lexsort.
     unordered = np.flatnonzero((sims[:, 1:] > sims[:, :-1]).any(axis=1))
     if len(unordered):
         part_i, part_s = idx[unordered], sims[unordered]
         order = np.lexsort((part_i, -part_s), axis=-1)
         idx[unordered] = np.take_along_axis(part_i, order, 1)
         sims[unordered] = np.take_along_axis(part_s, order, 1)
-    run = np.zeros(sims.shape, np.int64)
-    np.cumsum(sims[:, 1:] != sims[:, :-1], axis=1, out=run[:, 1:])
-    order = np.argsort(run * (int(idx.max(initial=0)) + 2) + (idx + 1), axis=1, kind="stable")
-    idx, sims = np.take_along_axis(idx, order, 1), np.take_along_axis(sims, order, 1)
-    if (
-        exclude is not None
-    ):  # drop the query itself, or the last entry where faiss did not return it
+    equal = sims[:, 1:] == sims[:, :-1]
+    in_run = np.zeros(sims.shape, bool)
+    in_run[:, 1:] = equal
+    in_run[:, :-1] |= equal
+    rows, cols = np.nonzero(in_run)
+    if len(rows):
+        part_i = idx[rows, cols]
+        idx[rows, cols] = part_i[np.lexsort((part_i, -sims[rows, cols], rows))]
+    if exclude is not None:
+        # drop the query itself, or the last entry where faiss did not return it
         drop = idx == exclude[:, None]
-        drop[~drop.any(axis=1), -1] = True
-        idx, sims = idx[~drop].reshape(len(idx), -1), sims[~drop].reshape(len(idx), -1)
+        at = np.where(drop.any(axis=1), drop.argmax(axis=1), wanted - 1)  # first match
+        cols = np.arange(wanted - 1)[None, :]
+        keep = cols + (cols >= at[:, None])  # every column but ``at``, in order
+        idx, sims = np.take_along_axis(idx, keep, 1), np.take_along_axis(sims, keep, 1)
     tied = (sims[:, k - 1] == sims[:, k]) & (idx[:, k] >= 0)
     idx, sims = idx[:, :k], sims[:, :k]
     idx[tied, 0] = TIED
