@@ -79,6 +79,10 @@ class Rows:
 
 
 def _split_rows(shards: EmbeddingShards) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(labels, keys, embeddings)`` of a split: read once when it fits in a tile."""
+    whole = shards.read()
+    if whole is not None:
+        return whole
     labels, keys = shards.index()
     parts = list(shards.tiles()())
     dim = parts[0].shape[1] if parts else 0

@@ -322,13 +322,30 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
 def test_query_and_embed_commands_answer_for_the_production_version(runs, tmp_path):
     import csv
     import io
+    from concurrent.futures import ThreadPoolExecutor
 
     header, *lines = runs["held_out_text"].splitlines()
     held_out = tmp_path / "held_out.csv"
     held_out.write_text("\n".join([header, *lines[:100]]) + "\n")
-    proc = cli(
-        "query", "--serving-dir", runs["serving"], "--data", str(held_out), "-k", "3", "--json"
+    # a query file without a feature the model takes: refused, the feature named
+    lacking = tmp_path / "lacking.csv"
+    columns = header.split(",")
+    keep = [i for i, c in enumerate(columns) if c != "pixel_3_3"]
+    lacking.write_text(
+        "\n".join(",".join(line.split(",")[i] for i in keep) for line in [header, *lines[:5]])
     )
+    serving = ["--serving-dir", runs["serving"]]
+    commands = {
+        "query": ["query", *serving, "--data", str(held_out), "-k", "3", "--json"],
+        "lacking": ["query", *serving, "--data", str(lacking)],
+    }
+    for suffix in (".csv", ".parquet", ".tfrecord"):
+        out = tmp_path / f"emb{suffix}"
+        commands[suffix] = ["embed", *serving, "--data", str(held_out), "--output", str(out)]
+    with ThreadPoolExecutor(len(commands)) as pool:  # separate processes: start-up overlaps
+        done = {name: pool.submit(cli, *args) for name, args in commands.items()}
+        procs = {name: future.result() for name, future in done.items()}
+    proc = procs["query"]
     assert proc.returncode == 0, proc.stderr
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(answers) == 100 and all(len(a["neighbours"]) == 3 for a in answers)
@@ -337,20 +354,10 @@ def test_query_and_embed_commands_answer_for_the_production_version(runs, tmp_pa
     assert all(isinstance(a["match"], bool) for a in answers)
     for suffix in (".csv", ".parquet", ".tfrecord"):
         out = tmp_path / f"emb{suffix}"
-        proc = cli(
-            "embed", "--serving-dir", runs["serving"], "--data", str(held_out), "--output", str(out)
-        )
-        assert proc.returncode == 0 and out.stat().st_size > 0, proc.stderr
+        assert procs[suffix].returncode == 0 and out.stat().st_size > 0, procs[suffix].stderr
     rows = list(csv.reader(io.StringIO((tmp_path / "emb.csv").read_text())))
     assert rows[0][:2] == ["id", "label"] and len(rows) == 101
     emb = np.array([[float(x) for x in r[2:]] for r in rows[1:]])
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
-    # a query file without a feature the model takes: refused, the feature named
-    lacking = tmp_path / "lacking.csv"
-    columns = header.split(",")
-    keep = [i for i, c in enumerate(columns) if c != "pixel_3_3"]
-    lacking.write_text(
-        "\n".join(",".join(line.split(",")[i] for i in keep) for line in [header, *lines[:5]])
-    )
-    proc = cli("query", "--serving-dir", runs["serving"], "--data", str(lacking))
+    proc = procs["lacking"]
     assert proc.returncode == 2 and "lack feature(s) pixel_3_3" in proc.stderr, proc.stderr
