@@ -25,6 +25,7 @@ import html
 import io
 import json
 import os
+import sys
 
 import faiss
 import numpy as np
@@ -79,15 +80,8 @@ class Rows:
 
 
 def _split_rows(shards: EmbeddingShards) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(labels, keys, embeddings)`` of a split: read once when it fits in a tile."""
-    whole = shards.read()
-    if whole is not None:
-        return whole
-    labels, keys = shards.index()
-    parts = list(shards.tiles()())
-    dim = parts[0].shape[1] if parts else 0
-    emb = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
-    return labels, keys, emb
+    """``(labels, keys, embeddings)`` of a split, read in one pass (the index holds them all)."""
+    return shards.read(max_bytes=sys.maxsize)
 
 
 def rows_of_splits(shards: dict[str, EmbeddingShards]) -> Rows:

@@ -91,7 +91,8 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         type=int,
         default=_default("beam_workers"),
         metavar="N",
-        help="worker processes for the Beam components of a local run: 0 = automatic (one per "
+        help="worker processes for the Beam components of a local run (RetrievalEvaluator and "
+        "GalleryIndex stay in-process): 0 = automatic (one per "
         f"CPU when the input is {beam_policy.PARALLEL_INPUT_BYTES // 2**20} MB or more, else "
         "in-process), 1 = in-process, N = N processes (default 0)",
     )
