@@ -22,8 +22,6 @@ epoch, including those before the kill.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -53,12 +51,7 @@ def read_rows(
     }
     if not files:
         return np.zeros((0, 0), np.float32), np.zeros(0, dtype=object)
-    per_file = [tf.data.TFRecordDataset(f, tfrecords.compression_of(f)) for f in files]
-    dataset = (
-        functools.reduce(tf.data.Dataset.concatenate, per_file)
-        .batch(READ_BATCH)
-        .map(lambda batch: tf.io.parse_example(batch, spec))
-    )
+    dataset = tfrecords.parsed_batches(files, spec, READ_BATCH)
     rng = np.random.default_rng(seed)
     draws = np.zeros(0)
     features: list[np.ndarray] = []

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 from tfx.components.trainer import fn_args_utils
 from tfx.components.util import tfxio_utils
+from tfx_bsl.public import tfxio
 
 from tests.trainer_module.run_helpers import FEATURES, fn_args_for, prepare_run_inputs, serialized
 from tfx_metric_learning.components.pair_gen import spec as pair_gen_spec
@@ -335,3 +336,25 @@ def test_a_residual_encoder_starts_from_its_inputs_and_is_exported_trained(prepa
     inputs = metrics.retrieval_metrics(features, labels, [1])["map_at_r"]
     assert kept["before_training"] == pytest.approx(inputs, abs=1e-5)
     assert _exported_valid_map_at_r(prepared, tmp_path) == pytest.approx(kept["value"], abs=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["none", "triplets_k", "pk_batches"])
+def test_read_into_memory_holds_the_rows_tfx_data_accessor_reads(prepared, mode):
+    """The same tensors as one pass through TFX's DataAccessor (whose order is per machine)."""
+    files, accessor, schema, stats = _mode_inputs(prepared, mode)
+    spec = registry.get_spec("triplet_k_negatives" if mode == "triplets_k" else "triplet_semihard")
+    held = datasets.read_into_memory(files, schema, spec)
+    one_pass = accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=100, shuffle=False, num_epochs=1),
+        schema,
+    ).map(datasets._to_model_inputs(spec))
+    parts = list(one_pass)
+    reference = tf.nest.map_structure(lambda *p: tf.concat(p, axis=0), *parts)
+
+    def rows(columns):  # every row's bytes, across the inputs, as a sorted list
+        flat = [c.numpy().reshape(len(c), -1) for c in tf.nest.flatten(columns)]
+        return sorted(b"".join(c[i].tobytes() for c in flat) for i in range(len(flat[0])))
+
+    assert len(tf.nest.flatten(held)[1]) == stats["examples"]
+    assert rows(held) == rows(reference)
