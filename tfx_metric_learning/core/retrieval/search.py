@@ -204,12 +204,19 @@ def _tie_rule(
         part_i = idx[rows, cols]
         idx[rows, cols] = part_i[np.lexsort((part_i, -sims[rows, cols], rows))]
     if exclude is not None:
-        # drop the query itself, or the last entry where faiss did not return it
+        # drop the query itself, or the last entry where faiss did not return it: most rows
+        # hold the query first (its own similarity is the largest), so those are one slice
+        # and only the others are gathered column by column
         drop = idx == exclude[:, None]
         at = np.where(drop.any(axis=1), drop.argmax(axis=1), wanted - 1)  # first match
-        cols = np.arange(wanted - 1)[None, :]
-        keep = cols + (cols >= at[:, None])  # every column but ``at``, in order
-        idx, sims = np.take_along_axis(idx, keep, 1), np.take_along_axis(sims, keep, 1)
+        kept_i, kept_s = idx[:, 1:].copy(), sims[:, 1:].copy()
+        other = np.flatnonzero(at > 0)
+        if len(other):
+            cols = np.arange(wanted - 1)[None, :]
+            keep = cols + (cols >= at[other, None])  # every column but ``at``, in order
+            kept_i[other] = np.take_along_axis(idx[other], keep, 1)
+            kept_s[other] = np.take_along_axis(sims[other], keep, 1)
+        idx, sims = kept_i, kept_s
     tied = (sims[:, k - 1] == sims[:, k]) & (idx[:, k] >= 0)
     idx, sims = idx[:, :k], sims[:, :k]
     idx[tied, 0] = TIED
