@@ -11,6 +11,7 @@ from tfx.utils import io_utils
 from tests.transform_helpers import analyze_and_transform, write_splits
 from tfx_metric_learning.components.pair_gen import executor, spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
+from tfx_metric_learning.core import records as tfrecords
 from tfx_metric_learning.trainer_module import pair_gen_build
 
 
@@ -193,6 +194,37 @@ def test_none_mode_passes_rows_through(tmp_path):
         assert sorted(e.SerializeToString() for e in _read(uri, split)) == sorted(
             e.SerializeToString() for e in _read(examples_dir, split)
         )
+
+
+def test_none_mode_copies_gzipped_files_and_rewrites_plain_ones(tmp_path):
+    examples_dir, graph = _transformed(tmp_path, {"train": ["a", "b"] * 4, "eval": ["a", "b"]})
+    plain_dir = os.path.join(examples_dir, "Split-eval")
+    for name in os.listdir(plain_dir):  # the eval split as uncompressed files
+        path = os.path.join(plain_dir, name)
+        records = [r.numpy() for r in tf.data.TFRecordDataset(path, "GZIP")]
+        os.remove(path)
+        with tf.io.TFRecordWriter(path.removesuffix(".gz")) as w:
+            for r in records:
+                w.write(r)
+    train_dir = os.path.join(examples_dir, "Split-train")
+    for name in os.listdir(train_dir):  # gzipped at level 1: writing the records again differs
+        path = os.path.join(train_dir, name)
+        records = [r.numpy() for r in tf.data.TFRecordDataset(path, "GZIP")]
+        with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions("GZIP", compression_level=1)) as w:
+            for r in records:
+                w.write(r)
+    uri, _ = run_pair_gen(tmp_path, examples_dir, graph, mode="none")
+
+    def files(folder):
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder))
+
+    copied = files(os.path.join(uri, "Split-train"))
+    sources = files(os.path.join(examples_dir, "Split-train"))
+    assert [open(f, "rb").read() for f in copied] == [open(f, "rb").read() for f in sources]
+    assert all(f.endswith(".gz") for f in files(os.path.join(uri, "Split-eval")))
+    assert sorted(e.SerializeToString() for e in _read(uri, "eval")) == sorted(
+        r for f in files(plain_dir) for r in tfrecords.iter_records(f)
+    )
 
 
 @pytest.mark.parametrize("block_rows", [1, 4, 1000])
