@@ -28,18 +28,20 @@ def score(
     seed: int = 0,
     query_ids: np.ndarray | None = None,
     population: int | None = None,
+    keys: np.ndarray | None = None,
 ) -> dict:
     """Every metric of one model; ``metrics`` holds the flat numbers.
 
     Retrieval runs leave-one-out, or against ``gallery`` (embeddings or tiles, and labels),
     leave-one-out on it when ``query_ids`` place the queries in it; ``population`` is the
     number of rows the queries were sampled from (``retrieval_metrics``). NMI and the
-    verification metrics use the query embeddings.
+    verification metrics use the query embeddings, in the order of their row ``keys`` when
+    given (``embeddings.row_keys``): the seeded pairs and k-means then do not depend on the
+    order in which a runner's workers wrote the rows.
     """
-    emb, labels = queries
     retrieval = metrics_lib.retrieval_metrics(
-        emb,
-        labels,
+        queries[0],
+        queries[1],
         ks,
         gallery_embeddings=None if gallery is None else gallery[0],
         gallery_labels=None if gallery is None else gallery[1],
@@ -47,6 +49,10 @@ def score(
         query_ids=query_ids,
         population=population,
     )
+    emb, labels = queries
+    if keys is not None:
+        order = np.argsort(np.asarray(keys), kind="stable")
+        emb, labels = np.asarray(emb)[order], np.asarray(labels)[order]
     pairs = verification.pair_distances(emb, labels, seed=seed)
     verify = verification.summarise_pairs(*pairs)
     flat = {k: v for k, v in retrieval.items() if isinstance(v, (int, float))}
@@ -89,7 +95,13 @@ def score_shards(
     else:
         gallery, ids = None, None
     result = score(
-        queries, gallery, ks, seed=seed, query_ids=ids, population=len(labels) if sampled else None
+        queries,
+        gallery,
+        ks,
+        seed=seed,
+        query_ids=ids,
+        population=len(labels) if sampled else None,
+        keys=keys[rows],
     )
     return result, queries
 
