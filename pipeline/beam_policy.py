@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from apache_beam.options.pipeline_options import StandardOptions
 from tfx.dsl.io import fileio
@@ -65,9 +65,20 @@ def beam_args(config: PipelineConfig) -> list[str]:
     """
     given = {a.split("=", 1)[0] for a in config.beam_args}
     args = [a for a in DEFAULT_BEAM_ARGS if a.split("=", 1)[0] not in given]
-    args += list(config.beam_args)
-    runner = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")][-1]
-    if runner in StandardOptions.LOCAL_RUNNERS and not given & set(DEPENDENCY_FLAGS):
+    return with_local_dependency(args + list(config.beam_args))
+
+
+def with_local_dependency(args: Sequence[str]) -> list[str]:
+    """``args`` and ``LOCAL_WORKERS_ARG`` when they run a local runner and name no dependency.
+
+    The runner is the last ``--runner=`` given (Beam's default, the DirectRunner, without
+    one); a dependency is one of ``DEPENDENCY_FLAGS``. Otherwise ``args`` unchanged.
+    """
+    args = list(args)
+    runners = [a.split("=", 1)[1] for a in args if a.startswith("--runner=")]
+    named = {a.split("=", 1)[0] for a in args}
+    local = (runners[-1] if runners else "DirectRunner") in StandardOptions.LOCAL_RUNNERS
+    if local and not named & set(DEPENDENCY_FLAGS):
         args.append(LOCAL_WORKERS_ARG)
     return args
 

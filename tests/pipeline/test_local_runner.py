@@ -47,6 +47,24 @@ def test_beam_args_keep_tfx_from_packaging_itself_for_local_workers_only(given, 
         assert dependency_utils.make_beam_dependency_flags(args) == args
 
 
+@pytest.mark.parametrize(
+    ("given", "added"),
+    [
+        ([], True),  # Beam's default runner, the DirectRunner
+        (["--runner=DirectRunner", "--direct_num_workers=1"], True),
+        (["--runner=DataflowRunner", "--runner=FnApiRunner"], True),  # the last one counts
+        (["--runner=FnApiRunner", "--runner=DataflowRunner"], False),
+        (["--runner=FnApiRunner", "--requirements_file=r.txt"], False),
+        (["--sdk_container_image=mine"], False),
+    ],
+)
+def test_with_local_dependency_adds_the_flag_to_local_runners_only(given, added):
+    args = beam_policy.with_local_dependency(given)
+    assert args == (given + [beam_policy.LOCAL_WORKERS_ARG] if added else given)
+    if added:  # TFX's own check then builds no sdist of itself
+        assert dependency_utils.make_beam_dependency_flags(args) == args
+
+
 MULTI = "--direct_running_mode=multi_processing"
 
 

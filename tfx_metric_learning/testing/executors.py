@@ -26,6 +26,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import proto_utils
 
+from tfx_metric_learning.pipeline import beam_policy
+
 Artifacts = dict[str, list[types.Artifact]]
 
 
@@ -51,7 +53,9 @@ def run_executor(
     of its ``Split-*`` folders). ``exec_properties``: set over the instance's; protobuf
     messages are serialised as the launcher does. ``output_dir`` (a temp folder if not given;
     any ``fileio`` URI): where output artifacts go. ``beam_pipeline_args``: for a Beam
-    executor (default: the DirectRunner with one worker).
+    executor (default: the DirectRunner with one worker); a local runner without a dependency
+    flag also gets the local run's ``beam_policy.LOCAL_WORKERS_ARG``, so that TFX does not
+    build and stage a package of itself for every call (about 2 s and 49 MB of temporary files).
     """
     spec_class = component.SPEC_CLASS
     executor_class = _executor_spec(component).executor_class
@@ -61,7 +65,9 @@ def run_executor(
     properties.update(driver_properties or {})
     output_dict = _outputs(spec_class, outputs or {}, output_dir)
     if issubclass(executor_class, base_beam_executor.BaseBeamExecutor):
-        args = list(beam_pipeline_args or ["--runner=DirectRunner", "--direct_num_workers=1"])
+        args = beam_policy.with_local_dependency(
+            beam_pipeline_args or ["--runner=DirectRunner", "--direct_num_workers=1"]
+        )
         context = base_beam_executor.BaseBeamExecutor.Context(
             beam_pipeline_args=args, tmp_dir=f"{output_dir.rstrip('/')}/.temp/"
         )

@@ -12,6 +12,7 @@ from tests.transform_helpers import analyze_and_transform, write_splits
 from tfx_metric_learning.components.pair_gen import executor, spec
 from tfx_metric_learning.components.pair_gen.settings import PairSettings
 from tfx_metric_learning.core import records as tfrecords
+from tfx_metric_learning.pipeline import beam_policy
 from tfx_metric_learning.trainer_module import pair_gen_build
 
 
@@ -49,7 +50,8 @@ def run_pair_gen(tmp_path, examples_dir, graph, out_name="out", beam_args=None, 
     out_schema = standard_artifacts.Schema()
     out_schema.uri = str(tmp_path / out_name / "schema")
     settings = PairSettings(**({"mode": "triplets", "triplets_per_anchor": 2, "seed": 7} | props))
-    context = executor.Executor.Context(beam_pipeline_args=beam_args or ["--runner=DirectRunner"])
+    args = beam_policy.with_local_dependency(beam_args or ["--runner=DirectRunner"])
+    context = executor.Executor.Context(beam_pipeline_args=args)
     executor.Executor(context).Do(
         {"transformed_examples": [examples], "transform_graph": [transform_graph]},
         {"examples": [out_examples], "schema": [out_schema]},
