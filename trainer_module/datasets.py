@@ -87,8 +87,8 @@ def make_dataset(
     read and parsed once into memory (``read_into_memory``) and batched from there
     (``in_memory_batches``: a seeded permutation per pass over the rows); otherwise they
     stream from the files through TFX's ``DataAccessor`` (tfxio reads, a seeded shuffle
-    buffer, parsing every epoch). Both
-    streams are reproducible for a seed, but they differ from each other.
+    buffer, parsing every epoch). Both streams are reproducible for a seed, but they differ
+    from each other.
     """
     to_inputs = _to_model_inputs(spec)
     dataset = data_accessor.tf_dataset_factory(
