@@ -16,13 +16,17 @@ from tfx_metric_learning.testing import ExecutorRunError, check_writes_through_f
 
 class _Spec(ComponentSpec):
     PARAMETERS = {"use_open": ExecutionParameter(type=int)}
-    INPUTS = {"examples": ChannelParameter(type=standard_artifacts.Examples)}
+    INPUTS = {
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "schema": ChannelParameter(type=standard_artifacts.Schema, optional=True),
+    }
     OUTPUTS = {"out": ChannelParameter(type=standard_artifacts.ExampleStatistics)}
 
 
 class _Executor(base_executor.BaseExecutor):
     def Do(self, input_dict, output_dict, exec_properties):
         files = fileio.listdir(input_dict["examples"][0].uri)
+        files += [f for a in input_dict.get("schema", []) for f in fileio.listdir(a.uri)]
         path = output_dict["out"][0].uri + "/listing.json"
         if exec_properties["use_open"]:  # the mistake: a local write
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -92,6 +96,18 @@ def test_run_executor_uses_given_outputs_and_driver_properties(examples_dir, tmp
     )
     assert outputs["out"] == [given]
     assert fileio.exists(str(tmp_path / "mine" / "listing.json"))
+
+
+def test_run_executor_takes_a_uri_for_an_input_type_without_properties(examples_dir, tmp_path):
+    # Schema declares no properties (PROPERTIES is None): only Examples get split names.
+    # (examples_dir is tmp_path, so it lists the schema folder too)
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "schema.pbtxt").write_text("")
+    (artifact,) = run_executor(
+        _Lister(0), {"examples": examples_dir, "schema": str(tmp_path / "schema")}
+    )["out"]
+    with fileio.open(artifact.uri + "/listing.json") as f:
+        assert sorted(json.loads(f.read())) == ["Split-train", "schema", "schema.pbtxt"]
 
 
 def test_the_metadata_fixture_is_a_real_store(mlmd_store):

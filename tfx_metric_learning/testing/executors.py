@@ -151,7 +151,7 @@ def _artifact(artifact_type: type, value: Any, key: str) -> types.Artifact:
         raise ExecutorRunError(f"input {key!r}: {value} does not exist")
     artifact = artifact_type()
     artifact.uri = value
-    if "split_names" in artifact_type.PROPERTIES:
+    if "split_names" in (artifact_type.PROPERTIES or {}):  # Schema, Model: no properties
         splits = sorted(
             name[len("Split-") :] for name in fileio.listdir(value) if name.startswith("Split-")
         )
