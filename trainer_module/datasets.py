@@ -143,7 +143,7 @@ def read_into_memory(file_pattern: list[str], schema: Any, spec: registry.LossSp
     without a class id are dropped for losses that take class ids. The rows' order does not
     depend on the machine (tfx-bsl's reader interleaves as many files as there are CPUs).
     """
-    files = sorted(f for pattern in file_pattern for f in tf.io.gfile.glob(pattern))
+    files = tfrecords.matching_files(file_pattern)
     feature_spec = schema_utils.schema_as_feature_spec(schema).feature_spec
     dataset = tfrecords.parsed_batches(files, feature_spec, READ_BATCH)
     parts = list(dataset.map(_to_model_inputs(spec), num_parallel_calls=tf.data.AUTOTUNE))
@@ -210,7 +210,7 @@ def shard_across_workers(dataset: tf.data.Dataset, file_patterns: list[str]) -> 
     workers = workers_in(os.environ.get("TF_CONFIG"))
     if workers < 2:
         return dataset
-    files = sum(len(tf.io.gfile.glob(pattern)) for pattern in file_patterns)
+    files = len(tfrecords.matching_files(file_patterns))
     if files >= workers:
         return dataset
     options = tf.data.Options()

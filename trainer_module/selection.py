@@ -44,7 +44,7 @@ def read_rows(
     At most ``max_rows``: every row gets a seeded random key and the ``max_rows`` smallest
     keys are kept, a uniform sample without replacement read in one streaming pass.
     """
-    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    files = tfrecords.matching_files(file_patterns)
     spec = {
         keys.FEATURES: tf.io.VarLenFeature(tf.float32),
         keys.LABEL: tf.io.FixedLenFeature([], tf.string),

@@ -1,4 +1,5 @@
-"""Reading TFRecord files: compression by name, and whole splits parsed in file order."""
+"""Reading TFRecord files: compression by name, the files of patterns, and whole splits parsed
+in file order."""
 
 from __future__ import annotations
 
@@ -46,3 +47,13 @@ def test_parsed_batches_refuse_no_files_and_name_a_corrupt_one(tmp_path):
     bad.write_bytes(b"not gzip at all")
     with pytest.raises(tf.errors.DataLossError):
         list(records.parsed_batches([str(bad)], SPEC, 4))
+
+
+def test_matching_files_are_sorted_and_each_listed_once(tmp_path):
+    for name in ("b-1.gz", "a-2.gz", "a-1.gz", "other.txt"):
+        (tmp_path / name).write_bytes(b"")
+    patterns = [str(tmp_path / "b-*"), str(tmp_path / "*.gz")]  # b-1.gz matches both
+    assert records.matching_files(patterns) == [
+        str(tmp_path / n) for n in ("a-1.gz", "a-2.gz", "b-1.gz")
+    ]
+    assert records.matching_files([str(tmp_path / "none-*")]) == []

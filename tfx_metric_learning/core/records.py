@@ -43,6 +43,11 @@ def iter_batches(path: str, size: int) -> Iterator[list[bytes]]:
         yield batch
 
 
+def matching_files(patterns: list[str]) -> list[str]:
+    """The files matching any of ``patterns`` (``tf.io.gfile.glob``: any filesystem), sorted."""
+    return sorted({f for pattern in patterns for f in tf.io.gfile.glob(pattern)})
+
+
 def parsed_batches(files: list[str], feature_spec: dict, size: int) -> tf.data.Dataset:
     """The records of ``files``, file after file, parsed ``size`` at a time.
 
