@@ -107,7 +107,7 @@ def statistics(root: str, out: str, workers: str = "1") -> float:
     return time.perf_counter() - started
 
 
-def transform(root: str, out: str, workers: str = "1") -> float:
+def transform(root: str, out: str, workers: str = "1", reads: str = "tfx") -> float:
     """Bare TFT with the pipeline's preprocessing_fn, writing what TFX's Transform writes.
 
     Analyses train, transforms every split, encodes the transformed rows as tf.Examples with
@@ -115,7 +115,15 @@ def transform(root: str, out: str, workers: str = "1") -> float:
     (as TFX's ``TransformProcessor._EncodeAndWrite``), and writes the transform graph. No
     statistics (the pipeline's Transform runs with ``disable_statistics``), no analyzer
     cache, no artifact bookkeeping. Seconds.
+
+    ``reads``: ``tfx`` reads the train split twice, once for the analysis and once for the
+    transform, as TFX's executor does (``TransformProcessor._RunBeamImpl``: "we pay the cost
+    to read the same dataset (analyze_data_list) again here to prevent certain beam runner
+    from doing large temp materialization"); ``once`` analyses and transforms train from one
+    read (``AnalyzeAndTransformDataset``), the least a bare TFT pipeline needs.
     """
+    if reads not in ("tfx", "once"):
+        raise ValueError(f"reads: tfx or once, got {reads!r}")
     import apache_beam as beam
     import tensorflow_transform.beam as tft_beam
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -158,12 +166,21 @@ def transform(root: str, out: str, workers: str = "1") -> float:
             split: (p | f"Read[{split}]" >> source.BeamSource(), source.TensorAdapterConfig())
             for split, source in sources.items()
         }
-        (train, metadata), transform_fn = data["train"] | tft_beam.AnalyzeAndTransformDataset(
-            fn, output_record_batches=True
-        )
-        transformed = {"train": train}
+        if reads == "once":
+            (train, metadata), transform_fn = data["train"] | tft_beam.AnalyzeAndTransformDataset(
+                fn, output_record_batches=True
+            )
+            transformed = {"train": train}
+        else:
+            transform_fn = data["train"] | tft_beam.AnalyzeDataset(fn)
+            metadata = transform_fn[1]
+            data["train"] = (
+                p | "Read[train, again]" >> sources["train"].BeamSource(),
+                sources["train"].TensorAdapterConfig(),
+            )
+            transformed = {}
         for split in sources:
-            if split != "train":
+            if split not in transformed:
                 transformed[split], _ = (
                     data[split],
                     transform_fn,
