@@ -4,11 +4,11 @@ Reads its properties; with a catalogue (``settings.gallery``) reads and checks i
 (``catalogue_rows``: refused before anything is embedded) and embeds it in-process with the
 model's ``serving_default``. The model embeds the eval split (the calibration's queries) and,
 without a catalogue, every gallery split (``retrieval_evaluator.embeddings.embed_splits``,
-the evaluator's Beam steps, into the artifact's ``embeddings/`` folder). ``gallery``
-builds the index and the threshold and writes them; a gallery of at most
-``signature_max_rows`` rows also gets the model re-saved with the ``lookup`` signature
-(``signature``), verified on eval rows, in ``spec.SERVING_MODEL_DIR``: what the Pusher
-pushes. The artifact gets the index's kind, rows, recall and the match threshold as custom
+the evaluator's Beam steps, into the artifact's ``embeddings/`` folder: scratch, removed once
+the gallery is written, since the index holds the vectors). ``gallery`` builds the index and
+the threshold and writes them; a gallery of at most ``signature_max_rows`` rows also gets the
+model re-saved with the ``lookup`` signature (``signature``), verified on eval rows, in
+``spec.SERVING_MODEL_DIR``: what the Pusher pushes. The artifact gets the index's kind, rows, recall and the match threshold as custom
 properties (the threshold as -1 when no threshold reaches the target precision). Given a
 blessing that is not blessed, it builds nothing (the Pusher will push nothing): the info
 file says so and ``built`` is 0.
@@ -152,6 +152,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
         source[spec.LOOKUP_SIGNATURE] = bool(verified)
         gallery.write_gallery(built, out.uri, source)
+        fileio.rmtree(emb_dir)  # scratch: the index holds the vectors (268 MB at 1M rows x 64)
         info, match = built.info, built.calibration
         out.set_int_custom_property(BUILT_PROPERTY, 1)
         out.set_string_custom_property(KIND_PROPERTY, info.kind)

@@ -28,7 +28,7 @@ INDEX_FILE = "gallery.faiss"  # faiss's serialised index (``index.write``)
 ROWS_FILE = "gallery_rows.parquet"  # per indexed row, in index order: id, label, split
 INFO_FILE = "gallery_index.json"  # the index's parameters, recall and the calibration
 CURVE_FILE = "match_threshold.png"  # precision/recall over thresholds, the chosen one marked
-EMBEDDINGS_DIR = "embeddings"  # the gallery's embedding shards
+EMBEDDINGS_DIR = "embeddings"  # the gallery's embedding shards: scratch, removed after
 REPORT_DIR = "report"  # report.html: the index, the threshold's rates and the curve
 
 # in a pushed version folder (the Pusher's): TF Serving ignores assets.extra

@@ -51,6 +51,7 @@ def test_the_labelled_rows_are_indexed_with_ids_labels_and_a_threshold(tmp_path)
     labels = np.array(rows.column("label").to_pylist())
     assert (labels[ids[0]] == "a").all() and (labels[ids[1]] == "d").all()
     assert os.path.getsize(os.path.join(out.uri, spec.CURVE_FILE)) > 1000
+    assert not os.path.exists(os.path.join(out.uri, spec.EMBEDDINGS_DIR))  # scratch removed
 
 
 def test_an_approximate_index_reports_its_measured_recall(tmp_path):
