@@ -23,7 +23,9 @@ written (class centres plus noise, not timed), then, each in a fresh process:
   component in-process vs worker processes and the speed-up.
 
 The printed table gives per component seconds, its share of the pipeline's component time
-(the next bottleneck at a glance), rows/s, peak MB, the ceiling's seconds and the ratio
+(the next bottleneck at a glance), cores (CPU seconds of the process tree, user + system,
+over the component's seconds: below the machine's CPU count means idle capacity), rows/s,
+peak MB, the ceiling's seconds and the ratio
 ceiling / component (1 = as fast as the bare library; ExampleGen's target is >= 0.7, the
 evaluator's >= 0.5). The evaluator's own split of its time (embedding, each scoring) is
 printed under it.
@@ -91,8 +93,32 @@ def tree_rss_mb(process: psutil.Process) -> float:
     return total / 2**20
 
 
-def run_measured(command: list[str], env: dict) -> tuple[list[str], dict[str, float], float]:
-    """Runs ``command``; its output lines, peak tree RSS per component (MB), wall seconds."""
+def tree_cpu(process: psutil.Process, seen: dict[int, float]) -> float:
+    """CPU seconds (user + system) the tree of ``process`` used since the last call.
+
+    ``seen`` holds each live process's total at the last call (updated here); a process
+    that ended between two calls loses at most its last interval's CPU time.
+    """
+    used = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total = times.user + times.system
+        used += total - seen.get(p.pid, 0.0)
+        seen[p.pid] = total
+    return used
+
+
+def run_measured(
+    command: list[str], env: dict
+) -> tuple[list[str], dict[str, float], dict[str, float], float]:
+    """Runs ``command``; its output lines, per-component peaks and CPU, wall seconds.
+
+    Per component (from its "started" line to its progress line): the peak RSS of the
+    process tree (MB) and the CPU seconds the tree used (``tree_cpu``).
+    """
     started = time.time()
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT
@@ -101,6 +127,8 @@ def run_measured(command: list[str], env: dict) -> tuple[list[str], dict[str, fl
     lines: list[str] = []
     current = ["(start)"]
     peaks: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    seen: dict[int, float] = {}
 
     def read():
         for line in proc.stdout:
@@ -108,18 +136,22 @@ def run_measured(command: list[str], env: dict) -> tuple[list[str], dict[str, fl
             found = STARTED.match(lines[-1])
             if found:
                 current[0] = found.group(1)
+            elif PROGRESS.match(lines[-1]):
+                current[0] = "(between)"
 
     reader = threading.Thread(target=read)
     reader.start()
     while proc.poll() is None:
+        name = current[0]
         rss = tree_rss_mb(handle)
-        peaks[current[0]] = max(peaks.get(current[0], 0.0), rss)
+        peaks[name] = max(peaks.get(name, 0.0), rss)
         peaks["(all)"] = max(peaks.get("(all)", 0.0), rss)
+        cpu[name] = cpu.get(name, 0.0) + tree_cpu(handle, seen)
         time.sleep(0.2)
     reader.join()
     if proc.returncode != 0:
         sys.exit("\n".join(lines[-40:]) + f"\nfailed: {' '.join(command)}")
-    return lines, peaks, time.time() - started
+    return lines, peaks, cpu, time.time() - started
 
 
 def env_for_children() -> dict:
@@ -138,7 +170,7 @@ def pipeline_run(csv: str, root: str, epochs: int, beam_workers: int) -> dict:
         "--data", csv, "--pipeline-root", root, "--epochs", str(epochs),
         "--beam-workers", str(beam_workers),
     ]  # fmt: skip
-    lines, peaks, wall = run_measured(command, env_for_children())
+    lines, peaks, cpu, wall = run_measured(command, env_for_children())
     seconds, states, workers = {}, {}, 1
     for line in lines:
         found = PROGRESS.match(line)
@@ -152,6 +184,7 @@ def pipeline_run(csv: str, root: str, epochs: int, beam_workers: int) -> dict:
         "seconds": seconds,
         "states": states,
         "peaks": peaks,
+        "cpu": cpu,
         "wall": wall,
         "workers": workers,
     }
@@ -168,7 +201,7 @@ def ceiling_main(name: str, *args: str) -> None:
 def child(*args: str) -> tuple[Any, float]:
     """Runs this file with ``args`` in a fresh process: (the FIGURES it printed, peak tree MB)."""
     command = [sys.executable, "-u", os.path.abspath(__file__), *args]
-    lines, peaks, _ = run_measured(command, env_for_children())
+    lines, peaks, _, _ = run_measured(command, env_for_children())
     figures = [json.loads(line[len("FIGURES ") :]) for line in lines if line.startswith("FIGURES ")]
     return figures[-1], peaks["(all)"]
 
@@ -256,7 +289,7 @@ def main() -> None:
         )
         total = sum(run["seconds"].values())
         print(
-            f"  {'component':<30}{'seconds':>8}{'share':>7}{'rows/s':>11}{'peak MB':>9}"
+            f"  {'component':<30}{'seconds':>8}{'share':>7}{'cores':>6}{'rows/s':>11}{'peak MB':>9}"
             f"{'ceiling s':>11}{'ratio':>7}  ceiling"
         )
         for name, took in run["seconds"].items():
@@ -264,13 +297,15 @@ def main() -> None:
             peak = run["peaks"].get(name)  # None: ended before the first 0.2 s poll
             peak_text = f"{peak:.0f}" if peak else "-"
             share = f"{100 * took / total:.0f}%"
-            line = f"  {name:<30}{took:>8.1f}{share:>7}{rate:>11}{peak_text:>9}"
+            cores = f"{run['cpu'][name] / took:.1f}" if name in run["cpu"] and took >= 1 else "-"
+            line = f"  {name:<30}{took:>8.1f}{share:>7}{cores:>6}{rate:>11}{peak_text:>9}"
             if name in ceilings:
                 seconds, what = ceilings[name]
                 line += f"{seconds:>11.1f}{seconds / took:>7.2f}  {what}"
             print(line)
         print(
-            f"  {'pipeline (components)':<30}{total:>8.1f}{'100%':>7}{rows / total:>11,.0f}"
+            f"  {'pipeline (components)':<30}{total:>8.1f}{'100%':>7}"
+            f"{sum(run['cpu'].values()) / run['wall']:>6.1f}{rows / total:>11,.0f}"
             f"{run['peaks']['(all)']:>9.0f}  process wall {run['wall']:.1f} s, "
             f"{1e6 * run['wall'] / rows:.0f} us/row"
         )
