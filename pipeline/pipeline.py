@@ -475,6 +475,7 @@ def _bless_and_push(
             examples=head.examples,
             model=model,
             model_blessing=evaluator.outputs[evaluator_spec.BLESSING_KEY],
+            evaluation=evaluator.outputs[evaluator_spec.EVALUATION_KEY],
             label_column=config.ingest.label_feature,
             settings=config.gallery,
         )

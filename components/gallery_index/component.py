@@ -22,6 +22,9 @@ class GalleryIndexSpec(ComponentSpec):
         spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         spec.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         spec.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+        spec.EVALUATION_KEY: ChannelParameter(
+            type=standard_artifacts.ModelEvaluation, optional=True
+        ),
     }
     OUTPUTS = {spec.GALLERY_INDEX_KEY: ChannelParameter(type=spec.GalleryIndex)}
 
@@ -39,14 +42,19 @@ class GalleryIndex(base_beam_component.BaseBeamComponent):
         label_column: str,
         settings: GallerySettings,
         model_blessing: types.BaseChannel | None = None,
+        evaluation: types.BaseChannel | None = None,
     ):
-        """Indexes ``model``'s gallery; with ``model_blessing``, only a blessed model's."""
+        """Indexes ``model``'s gallery; with ``model_blessing``, only a blessed model's.
+
+        ``evaluation``: the model's evaluation, whose eval-split work is read when it fits.
+        """
         settings.validate()
         super().__init__(
             spec=GalleryIndexSpec(
                 examples=examples,
                 model=model,
                 model_blessing=model_blessing,
+                evaluation=evaluation,
                 label_column=label_column,
                 settings=settings.to_json(),
                 gallery_index=types.Channel(type=spec.GalleryIndex),

@@ -5,13 +5,16 @@ Reads its properties; with a catalogue (``settings.gallery``) reads and checks i
 model's ``serving_default``. The model embeds the eval split (the calibration's queries) and,
 without a catalogue, every gallery split (``retrieval_evaluator.embeddings.embed_splits``,
 the evaluator's Beam steps, into the artifact's ``embeddings/`` folder: scratch, removed once
-the gallery is written, since the index holds the vectors). ``gallery`` builds the index and
+the gallery is written, since the index holds the vectors). Given the model's evaluation
+(``spec.EVALUATION_KEY``) scored on the same rows and query sample, the eval split's
+embeddings and its queries' nearest neighbours are read from it instead (``evaluated``); the
+info file names the evaluation read, or why it was not. ``gallery`` builds the index and
 the threshold and writes them; a gallery of at most ``signature_max_rows`` rows also gets the
 model re-saved with the ``lookup`` signature (``signature``), verified on eval rows, in
-``spec.SERVING_MODEL_DIR``: what the Pusher pushes. The artifact gets the index's kind, rows, recall and the match threshold as custom
-properties (the threshold as -1 when no threshold reaches the target precision). Given a
-blessing that is not blessed, it builds nothing (the Pusher will push nothing): the info
-file says so and ``built`` is 0.
+``spec.SERVING_MODEL_DIR``: what the Pusher pushes. The artifact gets the index's kind, rows,
+recall and the match threshold as custom properties (the threshold as -1 when no threshold
+reaches the target precision). Given a blessing that is not blessed, it builds nothing (the
+Pusher will push nothing): the info file says so and ``built`` is 0.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tfx.utils import path_utils
 
 from tfx_metric_learning.components.gallery_index import (
     catalogue,
+    evaluated,
     gallery,
     lookup,
     signature,
@@ -129,19 +133,37 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         patterns = {
             s: os.path.join(artifact_utils.get_split_uri([examples], s), "*") for s in splits
         }
+        evaluation, not_read = evaluated.from_evaluation(
+            input_dict.get(spec.EVALUATION_KEY) or [], model.uri, examples.uri, settings
+        )
+        if evaluation is None:
+            logging.info("the eval split is embedded here: %s", not_read)
         for folder in (spec.EMBEDDINGS_DIR, spec.SERVING_MODEL_DIR):  # a retry starts afresh
             if fileio.exists(os.path.join(out.uri, folder)):
                 fileio.rmtree(os.path.join(out.uri, folder))
         emb_dir = os.path.join(out.uri, spec.EMBEDDINGS_DIR)
-        with self._make_beam_pipeline() as p:
-            embeddings.embed_splits(
-                p, patterns, {"model": model_dir}, label_column, emb_dir, seed=settings.seed
-            )
-        shards = {s: embeddings.EmbeddingShards(emb_dir, "model", s) for s in splits}
+        embedded = {
+            s: p for s, p in patterns.items() if evaluation is None or s != spec.CALIBRATION_SPLIT
+        }
+        if embedded:
+            with self._make_beam_pipeline() as p:
+                embeddings.embed_splits(
+                    p, embedded, {"model": model_dir}, label_column, emb_dir, seed=settings.seed
+                )
+        shards = {
+            s: evaluation.shards
+            if s not in embedded
+            else embeddings.EmbeddingShards(emb_dir, "model", s)
+            for s in splits
+        }
         if table is None:
             rows = gallery.rows_of_splits(shards)
-        built = gallery.build_gallery(rows, shards[spec.CALIBRATION_SPLIT], settings)
-        source = {"gallery": settings.gallery or "data"}
+        built = gallery.build_gallery(rows, shards[spec.CALIBRATION_SPLIT], settings, evaluation)
+        source = {
+            "gallery": settings.gallery or "data",
+            "eval_split_read_from": evaluation.uri if evaluation else None,
+            "eval_split_not_read_because": not_read or None,
+        }
         if table is not None:
             source |= {"ignored_columns": table.ignored, "skipped_rows": table.skipped}
         verified = 0
@@ -152,7 +174,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
         source[spec.LOOKUP_SIGNATURE] = bool(verified)
         gallery.write_gallery(built, out.uri, source)
-        fileio.rmtree(emb_dir)  # scratch: the index holds the vectors (268 MB at 1M rows x 64)
+        if fileio.exists(emb_dir):
+            fileio.rmtree(emb_dir)  # scratch: the index holds the vectors (268 MB at 1M rows x 64)
         info, match = built.info, built.calibration
         out.set_int_custom_property(BUILT_PROPERTY, 1)
         out.set_string_custom_property(KIND_PROPERTY, info.kind)

@@ -10,8 +10,10 @@ unique ids, its labels when it has them, split ``spec.CATALOGUE_SPLIT``).
 ``build_gallery`` builds the index over every row (``index.build``) and calibrates the match
 threshold on the eval split's rows searched leave-one-out against that split
 (``calibration``; a seeded sample of at most ``max_calibration_queries`` queries, drawn by
-``embeddings.sample_rows`` as the evaluator draws its queries): whatever the gallery, the
-threshold answers "is the nearest item of the same class" on data with known classes.
+``embeddings.sample_rows`` as the evaluator draws its queries, whose nearest neighbours are
+read from the evaluation when it searched the same ones: ``evaluated``): whatever the
+gallery, the threshold answers "is the nearest item of the same class" on data with known
+classes.
 ``write_gallery`` writes the artifact's files through TensorFlow's filesystems. Memory: the
 gallery's embeddings (rows x d float32, kept normalised for the ``lookup`` signature) and
 the index, which holds them once more.
@@ -36,6 +38,7 @@ from tfx.dsl.io import fileio
 from tfx_metric_learning.components.gallery_index import calibration, spec
 from tfx_metric_learning.components.gallery_index import index as index_lib
 from tfx_metric_learning.components.gallery_index.catalogue import Table
+from tfx_metric_learning.components.gallery_index.evaluated import Evaluated, nearest_for
 from tfx_metric_learning.components.gallery_index.settings import GallerySettings
 from tfx_metric_learning.components.retrieval_evaluator.embeddings import (
     EmbeddingShards,
@@ -55,6 +58,8 @@ class Gallery:
     info: index_lib.IndexInfo
     calibration: calibration.Calibration
     vectors: np.ndarray  # the rows' L2-normalised embeddings, in index order
+    # the evaluation the calibration queries' nearest neighbours were read from (None: searched)
+    nearest_from: str | None = None
 
     def describe(self) -> dict:
         """The artifact's ``INFO_FILE``: the index, the calibration, the rows per split."""
@@ -65,6 +70,7 @@ class Gallery:
             "duplicate_ids": len(self.ids) - len(set(self.ids)),
             "index": self.info.to_dict(),
             "match": self.calibration.to_dict(),
+            "nearest_from": self.nearest_from,
             "rows_per_split": per_split,
         }
 
@@ -103,9 +109,16 @@ def rows_of_catalogue(table: Table, vectors: np.ndarray) -> Rows:
 
 
 def build_gallery(
-    rows: Rows, calibration_shards: EmbeddingShards, settings: GallerySettings
+    rows: Rows,
+    calibration_shards: EmbeddingShards,
+    settings: GallerySettings,
+    evaluated: Evaluated | None = None,
 ) -> Gallery:
-    """``rows`` indexed, and the match threshold calibrated on ``calibration_shards``."""
+    """``rows`` indexed, and the match threshold calibrated on ``calibration_shards``.
+
+    The queries' nearest neighbours are read from ``evaluated`` when it holds those of the
+    same queries (``evaluated.nearest_for``), else searched here.
+    """
     gallery = normalise(rows.vectors)
     built, info = index_lib.build(
         gallery,
@@ -126,9 +139,15 @@ def build_gallery(
         if settings.max_calibration_queries
         else None
     )
-    sims, correct = calibration.nearest_neighbours(emb, split_labels, queries)
+    found = nearest_for(evaluated, keys, np.arange(len(keys)) if queries is None else queries)
+    nearest_from = None if found is None else evaluated.uri
+    if found is None:
+        found = calibration.nearest_neighbours(emb, split_labels, queries)
+    sims, correct = found
     calibrated = calibration.calibrate(sims, correct, settings.match_precision)
-    return Gallery(built, rows.ids, rows.labels, rows.splits, info, calibrated, gallery)
+    return Gallery(
+        built, rows.ids, rows.labels, rows.splits, info, calibrated, gallery, nearest_from
+    )
 
 
 def write_gallery(gallery: Gallery, out_dir: str, extra: dict | None = None) -> None:

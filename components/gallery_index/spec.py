@@ -16,6 +16,9 @@ SETTINGS_KEY = "settings"  # GallerySettings as JSON (every setting)
 EXAMPLES_KEY = "examples"  # the run's raw examples: their labelled rows are the gallery
 MODEL_KEY = "model"  # the model whose embeddings are indexed
 BLESSING_KEY = "model_blessing"  # optional: a model not blessed gets no index (none is pushed)
+# optional: the model's evaluation, whose eval-split embeddings and nearest neighbours are
+# read instead of computed when they were scored on the same rows (``evaluated.py``)
+EVALUATION_KEY = "evaluation"
 GALLERY_INDEX_KEY = "gallery_index"
 
 # the splits of the examples that make the gallery (ExampleGen's ``new_span`` repeats rows)

@@ -32,8 +32,10 @@ works unchanged: the ``ModelBlessing`` has the int ``blessed`` property, ``curre
 ``current_model_id`` (and ``baseline_model`` / ``baseline_model_id``), and a ``BLESSED`` or
 ``NOT_BLESSED`` file, plus ``spec.BLESSING_METRICS_FILE`` (what the Pusher records as the
 metrics production was blessed with). The ``ModelEvaluation`` holds ``metrics.json`` (the
-candidate's metrics), ``evaluation.json`` (the decision and every number behind it) and
-``report/``.
+candidate's metrics), ``evaluation.json`` (the decision and every number behind it),
+``report/``, the embedding shards it scored (``embeddings/``) and ``nearest.npz`` (each of the
+candidate's queries' first neighbour): the GalleryIndex of the same model reads the last two
+instead of embedding and searching the eval split again (``gallery_index/evaluated.py``).
 
 The model ids: locally they are ML Metadata's integer ids. On Kubeflow Pipelines v2 / Vertex
 AI an artifact is known by its resource *name*; TFX's container entrypoint
@@ -47,10 +49,12 @@ serving location.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import time
 
+import numpy as np
 from absl import logging
 from tfx.components.evaluator import constants as tfx_evaluator
 from tfx.components.evaluator import executor as tfx_evaluator_executor
@@ -70,6 +74,7 @@ from tfx_metric_learning.components.retrieval_evaluator.spec import (
     BASELINES_KEY,
     BLESSING_KEY,
     BLESSING_METRICS_FILE,
+    CANDIDATE,
     EMBEDDINGS_DIR,
     EVALUATION_FILE,
     EVALUATION_KEY,
@@ -77,6 +82,7 @@ from tfx_metric_learning.components.retrieval_evaluator.spec import (
     LABEL_COLUMN_KEY,
     METRICS_FILE,
     MODEL_KEY,
+    NEAREST_FILE,
     REPORT_DIR,
     SETTINGS_KEY,
 )
@@ -196,7 +202,7 @@ class Executor(tfx_evaluator_executor.Executor):
             complete=True,
             source="RetrievalEvaluator's settings",
         )
-        models = {"candidate": path_utils.serving_model_path(model.uri)}
+        models = {CANDIDATE: path_utils.serving_model_path(model.uri)}
         same_as_baseline = baseline is not None and baseline.id == model.id
         if baseline is not None and not same_as_baseline:
             models["baseline"] = path_utils.serving_model_path(baseline.uri)
@@ -275,6 +281,7 @@ class Executor(tfx_evaluator_executor.Executor):
             base_scores,
         )
         record["scored_on"] = scoring.scores_key(examples, settings)
+        write_nearest(evaluation.uri, results[CANDIDATE]["nearest"])
         write_outputs(evaluation.uri, blessing, record, model, baseline)
 
     def _embed_and_score(self, examples, models, label_column, settings, emb_dir, reused, key):
@@ -312,6 +319,19 @@ class Executor(tfx_evaluator_executor.Executor):
             results.update(measured)
             seconds.update(baseline_seconds)
         return scoring.Scored(results, queries, seconds), baselines
+
+
+def write_nearest(evaluation_uri: str, nearest: dict) -> None:
+    """``NEAREST_FILE``: the candidate's queries' keys and first neighbours (see the spec)."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        keys=nearest["keys"],
+        similarity=nearest["similarity"],
+        correct=nearest["correct"],
+    )
+    with fileio.open(os.path.join(evaluation_uri, NEAREST_FILE), "wb") as f:
+        f.write(buffer.getvalue())
 
 
 def write_outputs(evaluation_uri: str, blessing, record: dict, model, baseline) -> None:

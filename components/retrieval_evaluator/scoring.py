@@ -32,6 +32,9 @@ def score(
 ) -> dict:
     """Every metric of one model; ``metrics`` holds the flat numbers.
 
+    ``nearest``: each query's first neighbour (``retrieval_metrics``' ``nearest``), in query
+    order, with the queries' row ``keys`` when given (what ``nearest_record`` writes).
+
     Retrieval runs leave-one-out, or against ``gallery`` (embeddings or tiles, and labels),
     leave-one-out on it when ``query_ids`` place the queries in it; ``population`` is the
     number of rows the queries were sampled from (``retrieval_metrics``). NMI and the
@@ -48,7 +51,11 @@ def score(
         details=True,
         query_ids=query_ids,
         population=population,
+        nearest=True,
     )
+    nearest = retrieval.pop("nearest")
+    if keys is not None:
+        nearest["keys"] = np.asarray(keys, np.uint64)
     emb, labels = queries
     if keys is not None:
         order = np.argsort(np.asarray(keys), kind="stable")
@@ -58,7 +65,13 @@ def score(
     flat = {k: v for k, v in retrieval.items() if isinstance(v, (int, float))}
     flat["nmi"] = verification.cluster_nmi(emb, labels, seed=seed)
     flat.update(verify)
-    return {"metrics": flat, "retrieval": retrieval, "verification": verify, "pairs": pairs}
+    return {
+        "metrics": flat,
+        "retrieval": retrieval,
+        "verification": verify,
+        "pairs": pairs,
+        "nearest": nearest,
+    }
 
 
 def score_shards(

@@ -23,7 +23,12 @@ METRICS_FILE = "metrics.json"  # the candidate's metrics
 EVALUATION_FILE = "evaluation.json"  # the decision and every number behind it
 REPORT_DIR = "report"
 REPORT_FILE = "report.html"  # in REPORT_DIR (and the Leaderboard's, the GalleryIndex's)
-EMBEDDINGS_DIR = "embeddings"
+EMBEDDINGS_DIR = "embeddings"  # the embedding shards scored, kept: ``<source>-<split>-*``
+CANDIDATE = "candidate"  # the source name of the candidate model's shards
+# the candidate's queries, in query order: their row ``keys``, the ``similarity`` of each
+# one's first neighbour and whether it is ``correct`` (has its label), as ``.npz``: what the
+# GalleryIndex calibrates its match threshold on when it was scored on the same rows
+NEAREST_FILE = "nearest.npz"
 
 # in the ModelBlessing, beside TFX's BLESSED / NOT_BLESSED file: ``{"blessed",
 # "comparison_metric", "metrics", "scored_on"}``, what the Pusher writes into the production

@@ -60,6 +60,9 @@ def test_a_run_has_every_stage_wired_by_name(tmp_path, csv):
         "transform_graph": "Transform",
     }
     assert baselines.exec_properties["settings"] == evaluator.exec_properties["settings"]
+    # the gallery reads the evaluation of its model (its eval-split embeddings, neighbours)
+    for key in (gallery_spec.BLESSING_KEY, gallery_spec.EVALUATION_KEY):
+        assert gallery.inputs[key].producer_component_id == "RetrievalEvaluator"
     assert pusher.inputs["model_blessing"].producer_component_id == "RetrievalEvaluator"
     assert pusher.inputs[gallery_spec.GALLERY_INDEX_KEY].producer_component_id == "GalleryIndex"
 

@@ -174,3 +174,77 @@ def test_a_bad_catalogue_is_refused_before_anything_is_embedded(tmp_path, text, 
     with pytest.raises(DataError, match=message):
         run(tmp_path, {"train": 40, "eval": 40}, gallery="catalogue.csv")
     assert not os.path.exists(tmp_path / "gallery" / spec.EMBEDDINGS_DIR)
+
+
+def _evaluate(tmp_path, examples, model, **settings):
+    """A real RetrievalEvaluator run of ``model`` on ``examples``: its ModelEvaluation."""
+    from tfx.types import standard_artifacts
+
+    from tfx_metric_learning.components.retrieval_evaluator import executor as evaluator
+    from tfx_metric_learning.components.retrieval_evaluator.settings import EvaluationSettings
+
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = str(tmp_path / "evaluation")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    evaluator.Executor().Do(
+        {"examples": [examples], "model": [model]},
+        {"evaluation": [evaluation], "blessing": [blessing]},
+        {
+            evaluator.LABEL_COLUMN_KEY: "label",
+            evaluator.SETTINGS_KEY: EvaluationSettings(**settings).to_json(),
+        },
+    )
+    return evaluation
+
+
+def _index(tmp_path, name, examples, model, evaluation=None, **settings):
+    out = spec.GalleryIndex()
+    out.uri = str(tmp_path / name)
+    inputs = {spec.EXAMPLES_KEY: [examples], spec.MODEL_KEY: [model]}
+    if evaluation is not None:
+        inputs[spec.EVALUATION_KEY] = [evaluation]
+    executor.Executor().Do(
+        inputs,
+        {spec.GALLERY_INDEX_KEY: [out]},
+        {spec.LABEL_COLUMN_KEY: "label", spec.SETTINGS_KEY: GallerySettings(**settings).to_json()},
+    )
+    return json.load(open(os.path.join(out.uri, spec.INFO_FILE))), gallery.read_rows(out.uri)
+
+
+def test_the_evaluations_eval_split_and_neighbours_are_read_and_change_nothing(
+    tmp_path, monkeypatch
+):
+    examples = _examples(tmp_path, {"train": 120, "eval": 300})
+    model = _save_model(str(tmp_path / "model"), [[1, 0.2], [0.1, 1]], 1)
+    evaluation = _evaluate(tmp_path, examples, model, max_eval_queries=60)
+    settings = {"match_precision": 0.9, "max_calibration_queries": 60}
+    alone, alone_rows = _index(tmp_path, "alone", examples, model, **settings)
+    embedded = []
+    real = executor.embeddings.embed_splits
+    monkeypatch.setattr(
+        executor.embeddings,
+        "embed_splits",
+        lambda p, patterns, *a, **k: (
+            embedded.append(sorted(patterns)) or real(p, patterns, *a, **k)
+        ),
+    )
+    read, read_rows = _index(tmp_path, "read", examples, model, evaluation, **settings)
+    assert embedded == [["train"]]  # the eval split's embeddings are the evaluation's
+    assert read["eval_split_read_from"] == read["nearest_from"] == evaluation.uri
+    assert alone["nearest_from"] is None and alone["eval_split_not_read_because"]
+    assert read["match"] == alone["match"] and read["match"]["queries"] == 60
+    assert read["index"] | {"build_seconds": 0} == alone["index"] | {"build_seconds": 0}
+    assert read_rows.equals(alone_rows)
+
+    # an evaluation of other queries is not read: the gallery embeds and searches itself
+    embedded.clear()
+    other, other_rows = _index(
+        tmp_path, "other", examples, model, evaluation, match_precision=0.9,
+        max_calibration_queries=50,
+    )  # fmt: skip
+    assert embedded == [["eval", "train"]] and other["nearest_from"] is None
+    assert other["eval_split_not_read_because"] == (
+        "the evaluation scored another number of queries"
+    )
+    assert other["match"]["queries"] == 50 and other_rows.equals(alone_rows)

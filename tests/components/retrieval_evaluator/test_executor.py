@@ -393,3 +393,24 @@ def test_production_scores_are_reused_on_the_examples_and_settings_they_were_mea
         again, _, _ = run(tmp_path / "d", candidate, production, examples=examples, thresholds={})
         assert again["baseline_model"]["metrics"] == measured
         assert again["baseline_model"]["scores_reused_from"] is None
+
+
+def test_the_candidates_queries_first_neighbours_are_kept_for_the_gallery(tmp_path):
+    """``NEAREST_FILE`` is what the gallery's calibration would search on the kept shards."""
+    from tfx_metric_learning.components.gallery_index import calibration
+
+    model = _save_model(str(tmp_path / "m"), COLLAPSED, 3)  # ties everywhere, classes mixed
+    run(tmp_path, model, splits={"eval": 300}, max_eval_queries=60)
+    uri = str(tmp_path / "evaluation")
+    with np.load(os.path.join(uri, executor.NEAREST_FILE)) as data:
+        keys, similarity, correct = data["keys"], data["similarity"], data["correct"]
+    shards = embeddings.EmbeddingShards(
+        os.path.join(uri, executor.EMBEDDINGS_DIR), executor.CANDIDATE, "eval"
+    )
+    labels, all_keys, emb = shards.read()
+    queries = embeddings.sample_rows(all_keys, 60)
+    np.testing.assert_array_equal(keys, all_keys[queries])
+    sims, right = calibration.nearest_neighbours(emb, labels, queries)
+    np.testing.assert_array_equal(similarity, sims)
+    np.testing.assert_array_equal(correct, right)
+    assert 0 < correct.mean() < 1

@@ -340,3 +340,24 @@ def test_the_recall_curve_stops_at_the_gallery_size():
         details=True,
     )  # fmt: skip
     assert len(gallery["recall_curve"]) == 3 and gallery["recall_curve"][-1] == 1.0
+
+
+@pytest.mark.parametrize("gallery", [False, True])
+def test_nearest_gives_each_querys_first_neighbour_and_whether_it_matches(gallery):
+    rng = np.random.default_rng(11)
+    emb = tied_vectors(rng, 90)  # ties across labels: the first neighbour is the lower index
+    labels = rng.integers(0, 4, size=90)
+    kwargs = {}
+    g, g_labels = emb, labels
+    if gallery:
+        g, g_labels = tied_vectors(rng, 70), rng.integers(0, 4, size=70)
+        kwargs = {"gallery_embeddings": g, "gallery_labels": g_labels}
+    got = metrics.retrieval_metrics(emb, labels, [1], nearest=True, **kwargs)["nearest"]
+    sims = emb @ g.T  # unit vectors: exact in float32
+    if not gallery:
+        np.fill_diagonal(sims, -np.inf)
+    first = np.argmax(sims, axis=1)  # the lowest index among the most similar
+    np.testing.assert_array_equal(got["similarity"], sims[np.arange(90), first])
+    np.testing.assert_array_equal(got["correct"], g_labels[first] == labels)
+    assert got["correct"].any() and not got["correct"].all()
+    assert "nearest" not in metrics.retrieval_metrics(emb, labels, [1])

@@ -45,6 +45,7 @@ def retrieval_metrics(
     details: bool = False,
     query_ids: np.ndarray | None = None,
     population: int | None = None,
+    nearest: bool = False,
 ) -> dict:
     """Precision@1, Recall@k, R-Precision and MAP@R (see the module doc).
 
@@ -82,9 +83,14 @@ def retrieval_metrics(
     ks = sorted(set(recall_at_k))
     n_gallery = len(g_labels) - (1 if leave_one_out else 0)  # >= 1: 2 classes at least
     k_max = int(min(n_gallery, max(max(ks), CURVE_MAX_K if details else 1, int(r.max()))))
-    neighbours, _ = search.search(
+    neighbours, similarities = search.search(
         embeddings, gallery_embeddings, k_max, query_ids, gallery_block=gallery_block
     )
+    first = neighbours[:, 0]
+    first_found = first >= 0
+    first_similarity = np.where(first_found, similarities[:, 0], -np.inf).astype(np.float64)
+    first_correct = first_found & (g_inverse[np.maximum(first, 0)] == q_class)
+    del similarities
 
     # per-query values, summed once at the end: the result does not depend on block sizes
     hit_at_1 = np.zeros(len(labels))
@@ -151,6 +157,8 @@ def retrieval_metrics(
         }
         lone = [str(label) for label, rr in zip(labels, r, strict=True) if rr == 0]
         result["classes_without_positive"] = sorted(set(lone))
+    if nearest:
+        result["nearest"] = {"similarity": first_similarity, "correct": first_correct}
     return result
 
 
