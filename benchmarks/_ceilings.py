@@ -26,7 +26,8 @@ the run they are compared with.
 - ``knn``: faiss's exhaustive k-NN (inner product of the unit vectors, as the evaluator
   ranks by cosine) of the queries the evaluator scored (every eval row, or its seeded
   sample) against the candidate's eval embeddings, k = the largest class (MAP@R needs R
-  neighbours); the embeddings read from the evaluator's shards.
+  neighbours); the embeddings read from the evaluator's shards;
+- ``machine``: no ceiling but fixed work, timed to tell how fast the machine is that day.
 """
 
 from __future__ import annotations
@@ -284,3 +285,32 @@ def knn(root: str, max_queries: str = "0") -> tuple[float, int, int, int]:
     started = time.perf_counter()
     faiss.knn(queries, x, k, metric=faiss.METRIC_INNER_PRODUCT)
     return time.perf_counter() - started, len(queries), len(labels), k
+
+
+def machine() -> tuple[float, float]:
+    """(BLAS seconds, protobuf seconds): fixed work that says how fast this machine is today.
+
+    The same machine has run the pipeline 1.6x slower one day than another; these two fixed
+    workloads, the kinds of work the pipeline's time goes to, are printed beside its seconds
+    so that runs of different days can be compared: faiss's exhaustive k-NN of 20,000 random
+    unit vectors against 300,000 (d 64, k 10: the evaluator's search, BLAS on every core),
+    and building, serialising and parsing 300,000 tf.Examples of 64 floats (the Beam
+    components' per-row work, one core).
+    """
+    import faiss
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300_000, 64)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    started = time.perf_counter()
+    faiss.knn(x[:20_000], x, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    blas = time.perf_counter() - started
+    rows = x.tolist()
+    started = time.perf_counter()
+    for row in rows:
+        example = tf.train.Example()
+        example.features.feature["x"].float_list.value.extend(row)
+        tf.train.Example.FromString(example.SerializeToString())
+    return blas, time.perf_counter() - started

@@ -22,12 +22,14 @@ written (class centres plus noise, not timed), then, each in a fresh process:
   where the automatic choice was in-process, ``--beam-workers 1`` where it was workers): per
   component in-process vs worker processes and the speed-up.
 
-The printed table gives per component seconds, its share of the pipeline's component time
-(the next bottleneck at a glance), cores (CPU seconds of the process tree, user + system,
-over the component's seconds: below the machine's CPU count means idle capacity), rows/s,
-peak MB, the ceiling's seconds and the ratio
-ceiling / component (1 = as fast as the bare library; ExampleGen's target is >= 0.7, the
-evaluator's >= 0.5). The evaluator's own split of its time (embedding, each scoring) is
+First it times ``_ceilings.machine``'s fixed work (a BLAS-bound search and per-row protobuf
+work): the same machine is faster some days than others, and those two figures tell runs of
+different days apart. The printed table gives per component seconds, its share of the
+pipeline's component time (the next bottleneck at a glance), cores (CPU seconds of the
+process tree, user + system, over the component's seconds: below the machine's CPU count
+means idle capacity), rows/s, peak MB, the ceiling's seconds and the ratio ceiling /
+component (1 = as fast as the bare library; ExampleGen's target is >= 0.7, the evaluator's
+>= 0.5). The evaluator's own split of its time (embedding, each scoring) is
 printed under it.
 
     .venv/bin/python benchmarks/pipeline_scale.py [--sizes 20000,200000,1000000] [--workers]
@@ -271,6 +273,11 @@ def main() -> None:
     print(
         f"pipeline_scale: {args.features} features, {args.classes} classes, --epochs "
         f"{args.epochs}, {os.cpu_count()} CPUs; sizes {', '.join(f'{n:,}' for n in sizes)}"
+    )
+    (blas, proto), _ = child("--child", "ceiling", "machine")
+    print(
+        f"machine today (_ceilings.machine): faiss k-NN 20,000 x 300,000 x 64 {blas:.1f} s, "
+        f"300,000 tf.Examples built, serialised and parsed {proto:.1f} s"
     )
     for rows in sizes:
         folder = os.path.join(work, f"rows-{rows}")

@@ -269,6 +269,11 @@ def test_the_pushed_version_holds_its_gallery_and_answers_held_out_rows(runs):
         pushed = runs[run]["pushed_model"]
         for name in gallery_spec.PUSHED_FILES:
             assert os.path.exists(os.path.join(pushed, gallery_spec.PUSHED_SUBDIR, name)), name
+        with open(os.path.join(pushed, gallery_spec.PUSHED_SUBDIR, gallery_spec.INFO_FILE)) as f:
+            info = json.load(f)
+        # with the default settings the gallery reads the eval split's embeddings and its
+        # queries' neighbours from the run's evaluation instead of computing them again
+        assert info["eval_split_read_from"] == info["nearest_from"] == runs[run]["evaluation_uri"]
     record = production_record.read(runs["serving"]).record  # the second run's push
     lookup = Lookup.load(runs["serving"])  # the production version
     assert lookup.version_dir == record["model_uri"] == pushed
