@@ -86,10 +86,13 @@ def retrieval_metrics(
     neighbours, similarities = search.search(
         embeddings, gallery_embeddings, k_max, query_ids, gallery_block=gallery_block
     )
-    first = neighbours[:, 0]
-    first_found = first >= 0
-    first_similarity = np.where(first_found, similarities[:, 0], -np.inf).astype(np.float64)
-    first_correct = first_found & (g_inverse[np.maximum(first, 0)] == q_class)
+    first = None
+    if nearest:
+        found = neighbours[:, 0] >= 0
+        first = {
+            "similarity": np.where(found, similarities[:, 0], -np.inf).astype(np.float64),
+            "correct": found & (g_inverse[np.maximum(neighbours[:, 0], 0)] == q_class),
+        }
     del similarities
 
     # per-query values, summed once at the end: the result does not depend on block sizes
@@ -157,8 +160,8 @@ def retrieval_metrics(
         }
         lone = [str(label) for label, rr in zip(labels, r, strict=True) if rr == 0]
         result["classes_without_positive"] = sorted(set(lone))
-    if nearest:
-        result["nearest"] = {"similarity": first_similarity, "correct": first_correct}
+    if first is not None:
+        result["nearest"] = first
     return result
 
 
