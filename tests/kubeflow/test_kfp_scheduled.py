@@ -117,6 +117,11 @@ def test_day_1_has_no_production_and_pushes(days):
     assert gallery["rows"] > 0 and gallery["uri"].startswith(production.record["model_uri"])
     for name in gallery_spec.PUSHED_FILES:
         assert os.path.exists(os.path.join(serving, version, gallery_spec.PUSHED_SUBDIR, name))
+    # through the backend too, the GalleryIndex task read the eval split's embeddings and its
+    # queries' neighbours from the RetrievalEvaluator task's evaluation
+    evaluation = _artifact(backend, "day-1", "RetrievalEvaluator", "tfx.ModelEvaluation")
+    info = _json(index, gallery_spec.INFO_FILE)
+    assert info["eval_split_read_from"] == info["nearest_from"] == evaluation.uri
 
 
 def test_day_2_is_judged_against_and_warm_started_from_production(days):
