@@ -2,10 +2,11 @@
 
 No cluster exists here, so this plays the backend's part, and only that part, around the
 real artifacts: every container task runs as its compiled ``command + args`` (the image's
-entrypoint, ``kubeflow/entrypoint.py``) in a fresh process, with the ``ExecutorInput`` the
-backend would write; what happens inside a task is all TFX's and ours. One ``LocalBackend``
-runs one compiled pipeline any number of times against one metadata store and one cache, as
-a backend keeps them between the runs of a schedule.
+entrypoint, ``kubeflow/entrypoint.py``) in a process of its own (``pods.py``: by default
+forked from a server that has imported TFX's runner once, else a new interpreter), with the
+``ExecutorInput`` the backend would write; what happens inside a task is all TFX's and ours.
+One ``LocalBackend`` runs one compiled pipeline any number of times against one metadata
+store and one cache, as a backend keeps them between the runs of a schedule.
 
 Two modes, each modelled on its own backend:
 
@@ -64,13 +65,15 @@ import dataclasses
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
 
 import celpy
 import yaml
+
+from tests.kubeflow import pods
+from tests.kubeflow.pods import TaskFailed
 
 VERTEX_NAME_PREFIX = "projects/local/locations/local/metadataStores/default/artifacts/"
 MODES = ("kfp", "vertex")
@@ -102,10 +105,6 @@ class TaskRecord:
     detail: str = ""
 
 
-class TaskFailed(RuntimeError):
-    """A task's process failed; the message holds the end of its output."""
-
-
 def schema_title(artifact_type: dict) -> str:
     """``tfx.Model`` from a type given as ``schemaTitle`` or as an ``instanceSchema`` YAML."""
     if "schemaTitle" in artifact_type:
@@ -123,9 +122,13 @@ class LocalBackend:
         log=print,
         mode: str = "vertex",
         pods_dir: str = "",
+        processes: str = pods.FORKED,
     ):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: one of {MODES}")
+        if processes not in pods.HOWS:
+            raise ValueError(f"processes {processes!r}: one of {pods.HOWS}")
+        self.processes = processes
         self.spec = spec
         self.mode = mode
         self.env = env or dict(os.environ)
@@ -419,6 +422,4 @@ class LocalBackend:
         payload = json.dumps(executor_input)
         argv = [sys.executable if c == "python" else c for c in command]
         argv += [payload if a == "{{$}}" else a for a in args]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env, timeout=1200)
-        if proc.returncode != 0:
-            raise TaskFailed(f"task {name} exited with {proc.returncode}:\n{proc.stderr[-4000:]}")
+        pods.run(name, argv, self.env, self.processes)

@@ -1,11 +1,13 @@
 """The heavy stand-in scenarios, compiled once and run side by side (``conftest.stand_in_runs``).
 
-Each task of a stand-in run is a process that spends most of its time importing TFX on one
-core, so the scenarios run at once, each on its own folders, store and cache: the four
-scheduled days on each backend (``test_kfp_scheduled.py``) and a comparison
-(``test_kfp_compare.py``). Everything a scenario compiles is compiled first, in the calling
-thread (TFX's compiler keeps its runtime parameters in a module-level context); only the
-backends' runs go to threads.
+Each task of a stand-in run is a process of its own; one that starts as a new interpreter
+spends most of its time importing TFX on one core. So tasks are forked from a server that has
+imported TFX once (``pods.FORKED``), except on the open-source backend's first scheduled day,
+whose every task starts as a new interpreter as in a pod (``pods.FRESH``). The scenarios run at
+once, each on its own folders, store and cache: the four scheduled days on each backend
+(``test_kfp_scheduled.py``) and a comparison (``test_kfp_compare.py``). Everything a scenario
+compiles is compiled first, in the calling thread (TFX's compiler keeps its runtime parameters
+in a module-level context); only the backends' runs go to threads.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import os
 
 import yaml
 
+from tests.kubeflow import pods
 from tests.kubeflow.kfp_local import LocalBackend
 from tests.pipeline import span_data
 from tfx_metric_learning.components.production import record as production_record
 from tfx_metric_learning.pipeline import cli, data
 
 AGAIN = "4-again"  # day 4's run submitted again: the same data, record and parameters
+FRESH_RUN_MODE = "kfp"  # the backend whose day 1 starts every task as a new interpreter
 
 
 def _env() -> dict:
@@ -87,6 +91,9 @@ def four_days(compiled: dict, mode: str, home) -> dict:
     }
     out = {"mode": mode, "backend": backend, "serving": serving, "records": {}, "after": {}}
     for day in (1, 2, 3, 4, AGAIN):
+        # every task of the open-source backend's first day in a new interpreter, as in a pod;
+        # else forked from the server that has imported TFX once (pods.py)
+        backend.processes = pods.FRESH if (mode, day) == (FRESH_RUN_MODE, 1) else pods.FORKED
         if day != AGAIN:
             span_data.write_span(str(data), day, drift=day == 3)
         parameters = {"training": json.dumps(worse)} if day in (4, AGAIN) else None

@@ -3,13 +3,14 @@
 ``compile --compare --tuning-trials 2 --max-parallel-branches 1`` with two candidates (one
 seed) runs on ``kfp_local.LocalBackend`` in each of its modes: open-source Kubeflow (integer
 artifact ids, untyped upstream artifacts, its cache key) and Vertex AI (artifacts named by
-resource name): every task is its compiled command in a fresh process, and the second branch
-waits for the first. The second branch's evaluator and the final one reuse the first
-branch's input baselines (the evaluator's optional ``baselines`` input). Each candidate's
-Tuner (TFX's, with our KerasTuner search) must write its best trial, and its Trainer train
-with those values; the Leaderboard, whose inputs are one channel per branch, must gather both
-branches from the ExecutorInput the backend hands it, output the winner's model, and that
-model must be blessed by the final RetrievalEvaluator and pushed.
+resource name): every task is its compiled command in a process of its own (forked from a
+server that has imported TFX, ``pods.py``), and the second branch waits for the first. The
+second branch's evaluator and the final one reuse the first branch's input baselines (the
+evaluator's optional ``baselines`` input). Each candidate's Tuner (TFX's, with our KerasTuner
+search) must write its best trial, and its Trainer train with those values; the Leaderboard,
+whose inputs are one channel per branch, must gather both branches from the ExecutorInput the
+backend hands it, output the winner's model, and that model must be blessed by the final
+RetrievalEvaluator and pushed.
 """
 
 import json
