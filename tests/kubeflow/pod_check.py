@@ -5,6 +5,7 @@ import atexit
 import json
 import os
 import sys
+import tempfile
 
 
 def _at_exit(out: str) -> None:
@@ -18,6 +19,7 @@ if __name__ == "__main__":
     seen = {
         "argv": sys.argv[1:],
         "env": os.environ.get("POD_CHECK"),
+        "tmp": tempfile.gettempdir(),
         "name": __name__,
         "imported_tfx_runner": any("kubeflow_v2_run_executor" in m for m in sys.modules),
     }

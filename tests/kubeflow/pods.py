@@ -13,7 +13,9 @@ some 50 tasks per backend). Two ways to run the compiled ``command + args``:
   nothing runs in the server beyond importing, so no TensorFlow runtime, Beam pipeline or
   absl flags exist before the fork. Its exit code is the task's (``sys.exit`` in absl's
   ``app.run`` included); the functions registered with ``atexit`` run before it ends, as at
-an interpreter's exit. Any other command runs ``FRESH``.
+an interpreter's exit. What the server's imports read from the environment once (the
+TensorFlow C++ log level) is the calling process's; the temporary folder is the task's. Any
+other command runs ``FRESH``.
 
 Both capture the task's stdout and stderr in one file; a failure reports the end of it.
 """
@@ -57,6 +59,7 @@ def _run_module(module: str, args: list[str], env: dict, log_path: str) -> None:
     os.dup2(log, 2)
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # else the server's: gettempdir() caches the first answer
     sys.argv = [module, *args]
     try:
         runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -13,7 +13,8 @@ MODULE = "tests.kubeflow.pod_check"
 
 def _run(tmp_path, how, code=0, env=None):
     out = str(tmp_path / f"{how}.json")
-    env = dict(os.environ, POD_CHECK=f"set for {how}") if env is None else env
+    if env is None:
+        env = dict(os.environ, POD_CHECK=f"set for {how}", TMPDIR=str(tmp_path))
     pods.run("check", [sys.executable, "-m", MODULE, out, str(code)], env, how)
     with open(out) as f:
         return json.load(f), out
@@ -25,6 +26,7 @@ def test_the_module_runs_as_main_with_its_arguments_environment_and_exit_handler
     assert seen["name"] == "__main__"
     assert seen["argv"] == [out, "0"]
     assert seen["env"] == f"set for {how}"
+    assert seen["tmp"] == str(tmp_path)  # the task's TMPDIR, not the server's temp folder
     # only the forked child starts with TFX's runner imported (the server's preload)
     assert seen["imported_tfx_runner"] is (how == pods.FORKED)
     with open(out + ".atexit") as f:
