@@ -126,9 +126,7 @@ class LocalBackend:
     ):
         if mode not in MODES:
             raise ValueError(f"mode {mode!r}: one of {MODES}")
-        if processes not in pods.HOWS:
-            raise ValueError(f"processes {processes!r}: one of {pods.HOWS}")
-        self.processes = processes
+        self.processes = processes  # pods.FRESH or pods.FORKED, checked by pods.run
         self.spec = spec
         self.mode = mode
         self.env = env or dict(os.environ)
