@@ -10,9 +10,9 @@ cosine similarity the evaluator scores with.
   training points per centroid), trained by faiss's k-means on ``min(rows, 64 nlist)``
   rows drawn with the seed. A query scans ``nprobe`` lists: O((nlist + nprobe rows / nlist)
   x d). ``nprobe`` is chosen by measurement on held-out queries: ``queries`` rows drawn
-  with the seed are left out while every other row is added, searched exactly
-  (``faiss.knn``) and through the index with nprobe = 1, 2, 4, ..., nlist; the first nprobe
-  whose mean recall@k (the fraction of the exact top k the index returns) reaches
+  with the seed are left out while every other row is added, searched exactly (faiss's
+  exact search, ``search.knn``) and through the index with nprobe = 1, 2, 4, ..., nlist; the
+  first nprobe whose mean recall@k (the fraction of the exact top k the index returns) reaches
   ``recall_target`` is kept, with its measured recall, and the held-out rows are then added
   (ids are row positions). The exact search of the held-out queries is the measurement's
   cost, O(queries x rows x d): at 1,000,000 rows, 1000 queries took 9.6 s beside a 26 s
@@ -40,7 +40,7 @@ import faiss
 import numpy as np
 from tfx.dsl.io import fileio
 
-from tfx_metric_learning.core.retrieval.search import normalise
+from tfx_metric_learning.core.retrieval.search import knn, normalise
 
 FLAT, IVF_FLAT = "flat", "ivf_flat"
 MIN_POINTS_PER_LIST = 39  # faiss warns below this many training points per centroid
@@ -114,7 +114,7 @@ def build(
     rest = np.setdiff1d(np.arange(rows), chosen)
     index.add_with_ids(x[rest], rest.astype(np.int64))
     q = x[chosen]
-    _, exact = faiss.knn(q, x[rest], k, metric=faiss.METRIC_INNER_PRODUCT)
+    _, exact = knn(q, x[rest], k)
     exact = np.where(exact >= 0, rest[np.maximum(exact, 0)], -1)
     nprobe, recall = nlist, 1.0
     probe = 1

@@ -75,3 +75,37 @@ def test_collapsed_embeddings_fall_back_to_the_exact_rule_in_bounded_chunks(monk
     emb = np.ones((50, 3), np.float32)  # every similarity tied
     idx = search.search(emb, emb, 4, exclude=np.arange(50), gallery_block=11)[0]
     np.testing.assert_array_equal(idx, reference(emb, emb, 4, np.arange(50)))
+
+
+def _blocks():
+    return faiss.cvar.distance_compute_blas_query_bs, faiss.cvar.distance_compute_blas_database_bs
+
+
+def test_knn_runs_faiss_with_its_blas_blocks_and_restores_faiss_settings(monkeypatch):
+    before, seen = _blocks(), []
+    exact = faiss.knn
+
+    def spy(*args, **kwargs):
+        seen.append(_blocks())
+        return exact(*args, **kwargs)
+
+    monkeypatch.setattr(faiss, "knn", spy)
+    rng = np.random.default_rng(0)
+    q, g = rng.normal(size=(20, 8)).astype("float32"), rng.normal(size=(50, 8)).astype("float32")
+    search.knn(q, g, 3)
+    assert seen == [search.BLAS_BLOCKS] and _blocks() == before
+    monkeypatch.setattr(faiss, "knn", lambda *args, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        search.knn(q, g, 3)
+    assert _blocks() == before
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_blocks_smaller_than_the_arrays_give_the_same_neighbours(monkeypatch, seed):
+    # faiss's blocks cut queries and gallery into many pieces; the rule's answer is the same
+    monkeypatch.setattr(search, "BLAS_BLOCKS", (3, 7))
+    rng = np.random.default_rng(seed)
+    queries, gallery = tied_vectors(rng, 40), tied_vectors(rng, 90)
+    for k in (1, 12, 60):
+        idx, _ = search.search(queries, gallery, k)
+        np.testing.assert_array_equal(idx, reference(queries, gallery, k))

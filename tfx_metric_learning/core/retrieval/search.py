@@ -18,12 +18,23 @@ query. What is written here is only what faiss leaves open:
   it is dropped from the row when faiss returned it, else the row's last entry is dropped.
 
 Similarities are those faiss computes in float32: two items whose similarities differ in the
-last bit are not tied. Memory: the tile being searched, faiss's block buffers, and
+last bit are not tied.
+
+**Block shape.** faiss's CPU search multiplies blocks of ``distance_compute_blas_query_bs``
+queries by ``distance_compute_blas_database_bs`` gallery rows (4,096 x 1,024 by default) and
+keeps each query's best from each block. ``knn`` runs it with 1,024 x 16,384 (``BLAS_BLOCKS``;
+a 64 MB block of similarities instead of 16 MB): the BLAS product of a 64-dimensional search
+is wider and runs faster. On the 2-core machine, medians of 2-3 alternating runs, default vs
+these blocks: 20,000 x 300,000 at k 1,573 21.9 vs 18.9 s, at k 10 16.0 vs 12.3 s; 20,000 x
+20,000 at 32 dimensions, k 140, 1.46 vs 1.14 s. The results are faiss's exact top-k either
+way; a similarity may differ in its last bits (4e-7 at most on those arrays), as the BLAS
+sums the products in another order. Memory: the tile being searched, faiss's block buffers, and
 O(Nq x (k + 2)) for the heaps; the full similarity matrix never exists.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable
 
@@ -35,6 +46,8 @@ RESULT_BYTES = 1 << 29  # ... and more while one call's results (k x 12 bytes a 
 GALLERY_BLOCK = 262144  # rows per tile of an in-memory gallery
 TIED = -2  # marks a row whose k-th neighbour is tied with the first left out
 EXACT_CELLS = 1 << 22  # similarities per chunk of the tie-exact recomputation
+# faiss's BLAS blocks (queries, gallery rows) for the CPU search: see "Block shape" above
+BLAS_BLOCKS = (1024, 16384)
 # a gallery given as tiles: a callable that yields its rows in gallery order, each time called
 Tiles = Callable[[], Iterable[np.ndarray]]
 
@@ -53,12 +66,31 @@ def _gpu_resources():
     return None
 
 
-def _knn(q: np.ndarray, g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Faiss's exact top-k by inner product: ``(similarities, indices)``, -1 where none."""
+@contextlib.contextmanager
+def _blas_blocks():
+    """The CPU search with ``BLAS_BLOCKS``; its process-wide settings restored after."""
+    settings = faiss.cvar
+    saved = settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs
+    settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs = (
+        BLAS_BLOCKS
+    )
+    try:
+        yield
+    finally:
+        settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs = saved
+
+
+def knn(q: np.ndarray, g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Faiss's exact top-k by inner product: ``(similarities, indices)``, -1 where none.
+
+    ``faiss.knn_gpu`` when the build sees a GPU, else ``faiss.knn`` with ``BLAS_BLOCKS``.
+    Ties are in faiss's order (``search`` orders them).
+    """
     resources = _gpu_resources()
     if resources is not None:
         return faiss.knn_gpu(resources, q, g, k, metric=faiss.METRIC_INNER_PRODUCT)
-    return faiss.knn(q, g, k, metric=faiss.METRIC_INNER_PRODUCT)
+    with _blas_blocks():
+        return faiss.knn(q, g, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
 def _as_tiles(gallery: np.ndarray | Tiles, gallery_block: int) -> Tiles:
@@ -140,7 +172,7 @@ def search(
         results = []
         for start in range(0, len(q), query_block):
             stop = min(start + query_block, len(q))
-            sims, idx = _knn(q[start:stop], t, min(wanted, len(t)))
+            sims, idx = knn(q[start:stop], t, min(wanted, len(t)))
             if offset:
                 idx = np.where(idx >= 0, idx + offset, -1)
             results.append((start, stop, sims, idx))
