@@ -20,8 +20,9 @@ bad byte named by its line), except in a file where that parse is plain splittin
 file with a one-line header and no quote, carriage return (but in CRLF endings) or NUL byte,
 checked in a first pass over its bytes. Such a file's labels are counted by pyarrow's CSV
 reader (``_arrow_label_counts``), which reads only the label column, in C++ on every core:
-1,000,000 rows of 65 columns took 11.8 s with ``csv``, 4.0 s so (2.0 s of it the check).
-Both skip empty lines and rows of another width, so the counts are the same (tested).
+1,000,000 rows of 65 columns took 10.5-11.9 s with ``csv``, 4.8-4.9 s so (about 2 s of it
+the check). Both skip empty lines and rows of another width, so the counts are the same
+(tested).
 """
 
 from __future__ import annotations

@@ -28,14 +28,17 @@ is wider and runs faster. On the 2-core machine, medians of 2-3 alternating runs
 these blocks: 20,000 x 300,000 at k 1,573 21.9 vs 18.9 s, at k 10 16.0 vs 12.3 s; 20,000 x
 20,000 at 32 dimensions, k 140, 1.46 vs 1.14 s. The results are faiss's exact top-k either
 way; a similarity may differ in its last bits (4e-7 at most on those arrays), as the BLAS
-sums the products in another order. Memory: the tile being searched, faiss's block buffers, and
-O(Nq x (k + 2)) for the heaps; the full similarity matrix never exists.
+sums the products in another order.
+
+Memory: the tile being searched, faiss's block buffers, and O(Nq x (k + 2)) for the heaps;
+the full similarity matrix never exists.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterable
 
 import faiss
@@ -48,6 +51,7 @@ TIED = -2  # marks a row whose k-th neighbour is tied with the first left out
 EXACT_CELLS = 1 << 22  # similarities per chunk of the tie-exact recomputation
 # faiss's BLAS blocks (queries, gallery rows) for the CPU search: see "Block shape" above
 BLAS_BLOCKS = (1024, 16384)
+_BLOCKS_LOCK = threading.Lock()  # faiss's block settings are process-wide
 # a gallery given as tiles: a callable that yields its rows in gallery order, each time called
 Tiles = Callable[[], Iterable[np.ndarray]]
 
@@ -68,16 +72,21 @@ def _gpu_resources():
 
 @contextlib.contextmanager
 def _blas_blocks():
-    """The CPU search with ``BLAS_BLOCKS``; its process-wide settings restored after."""
+    """The CPU search with ``BLAS_BLOCKS``; its process-wide settings restored after.
+
+    One search at a time holds them (a lock), so a thread's search never restores another's.
+    """
     settings = faiss.cvar
-    saved = settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs
-    settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs = (
-        BLAS_BLOCKS
-    )
-    try:
-        yield
-    finally:
-        settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs = saved
+    with _BLOCKS_LOCK:
+        saved = settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs
+        settings.distance_compute_blas_query_bs, settings.distance_compute_blas_database_bs = (
+            BLAS_BLOCKS
+        )
+        try:
+            yield
+        finally:
+            settings.distance_compute_blas_query_bs = saved[0]
+            settings.distance_compute_blas_database_bs = saved[1]
 
 
 def knn(q: np.ndarray, g: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
