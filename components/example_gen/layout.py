@@ -136,34 +136,40 @@ def read_layout(paths: list[str], settings: IngestSettings) -> InputLayout:
 def count_labels(layout: InputLayout, settings: IngestSettings) -> dict[str, int]:
     """Rows per label over every file (rows without a label are left out)."""
     counts: collections.Counter[str] = collections.Counter()
-    label_column = layout.columns[layout.label_index]
     for path in layout.paths:
-        if layout.tfrecord:
-            for record in files.iter_tfrecords(path):
-                example = files.parse_example(record, path)
-                feature = example.features.feature.get(label_column)
-                kind = feature.WhichOneof("kind") if feature is not None else None
-                values = list(getattr(feature, kind).value) if kind else []
-                label = rows.normalise_label(values[0] if len(values) == 1 else None)
-                if label is not None:
-                    counts[label] += 1
-        else:
-            header = layout.header_of(path)
-            width = len(header.columns)
-            _, label_index = layout.file_names(path)
-            fast = _arrow_label_counts(path, settings.encoding, header, label_index)
-            if fast is not None:
-                for value, count in fast.items():
-                    label = rows.normalise_label(value)
-                    if label is not None:
-                        counts[label] += count
-                continue
-            for fields in files.iter_csv_rows(path, settings.encoding, header):
-                if len(fields) == width:
-                    label = rows.normalise_label(fields[label_index])
-                    if label is not None:
-                        counts[label] += 1
+        for value, rows_with_it in _raw_labels(layout, settings, path):
+            label = rows.normalise_label(value)
+            if label is not None:
+                counts[label] += rows_with_it
     return dict(counts)
+
+
+def _raw_labels(layout: InputLayout, settings: IngestSettings, path: str):
+    """``(raw label value, rows holding it)`` pairs of one file, before normalising.
+
+    One pair per row (None for a TFRecord row without exactly one label value), or, for a
+    plain CSV file, one per distinct value (``_arrow_label_counts``). CSV rows of another
+    width than the header are left out.
+    """
+    if layout.tfrecord:
+        label_column = layout.columns[layout.label_index]
+        for record in files.iter_tfrecords(path):
+            example = files.parse_example(record, path)
+            feature = example.features.feature.get(label_column)
+            kind = feature.WhichOneof("kind") if feature is not None else None
+            values = list(getattr(feature, kind).value) if kind else []
+            yield values[0] if len(values) == 1 else None, 1
+        return
+    header = layout.header_of(path)
+    _, label_index = layout.file_names(path)
+    fast = _arrow_label_counts(path, settings.encoding, header, label_index)
+    if fast is not None:
+        yield from fast.items()
+        return
+    width = len(header.columns)
+    for fields in files.iter_csv_rows(path, settings.encoding, header):
+        if len(fields) == width:
+            yield fields[label_index], 1
 
 
 CHECK_BYTES = 1 << 24  # bytes read at a time by ``_plain_utf8``

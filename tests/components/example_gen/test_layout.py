@@ -100,3 +100,19 @@ def test_a_bad_byte_is_still_named_by_its_line(tmp_path):
     assert not layout_lib._plain_utf8(str(path), "utf-8", _header(path))
     with pytest.raises(DataError, match="line 3"):
         _counts(path)
+
+
+def test_tfrecord_labels_are_counted_one_value_each(tmp_path):
+    import tensorflow as tf
+
+    def example(labels):
+        feature = {"a": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))}
+        if labels is not None:
+            feature["label"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=labels))
+        return tf.train.Example(features=tf.train.Features(feature=feature))
+
+    path = tmp_path / "d.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as out:
+        for labels in ([b"x"], [b"x"], [b" y "], [b"nan"], [b"x", b"y"], None):
+            out.write(example(labels).SerializeToString())
+    assert _counts(path) == {"x": 2, "y": 1}
