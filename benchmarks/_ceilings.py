@@ -111,9 +111,10 @@ def statistics(root: str, out: str, workers: str = "1") -> float:
 def transform(root: str, out: str, workers: str = "1", reads: str = "tfx") -> float:
     """Bare TFT with the pipeline's preprocessing_fn, writing what TFX's Transform writes.
 
-    Analyses train, transforms every split, encodes the transformed rows as tf.Examples with
-    tfx-bsl's ``RecordBatchToExamplesEncoder`` and writes them as GZIP TFRecords per split
-    (as TFX's ``TransformProcessor._EncodeAndWrite``), and writes the transform graph. No
+    Analyses train, transforms the splits the pipeline's Transform wrote, encodes the
+    transformed rows as tf.Examples with tfx-bsl's ``RecordBatchToExamplesEncoder`` and writes
+    them as GZIP TFRecords per split (as TFX's ``TransformProcessor._EncodeAndWrite``), and
+    writes the transform graph. No
     statistics (the pipeline's Transform runs with ``disable_statistics``), no analyzer
     cache, no artifact bookkeeping. Seconds.
 
@@ -157,7 +158,7 @@ def transform(root: str, out: str, workers: str = "1", reads: str = "tfx") -> fl
         split: tfxio.TFExampleRecord(
             file_pattern=os.path.join(examples, f"Split-{split}", "*"), schema=schema
         )
-        for split in splits_of(examples)
+        for split in splits_of(artifact(root, "Transform", "transformed_examples"))
     }
     with (
         beam.Pipeline(argv=beam_args(workers)) as p,

@@ -411,8 +411,24 @@ def schema_component(config: PipelineConfig, statistics_gen) -> object:
     return SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
 
 
+def _trainer_eval_splits(config: PipelineConfig) -> list[str]:
+    """The split TFX's Trainer is given as its eval split: valid, when there is one.
+
+    ``run_fn`` selects its epoch on valid; without one it reads no eval data at all, but TFX's
+    Trainer still needs a split of its examples to name (``fn_args_utils.get_common_fn_args``
+    refuses one they lack), so the eval split is named.
+    """
+    return _valid(config) or [EVAL]
+
+
 def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
-    """Transform: analysed on train, applied to every split the Trainer and PairGen read."""
+    """Transform: analysed on train, applied to the splits PairGen and the Trainer read.
+
+    Train and the Trainer's eval split (``_trainer_eval_splits``). The eval split is the
+    evaluator's test data, which the RetrievalEvaluator, InputBaselines and the GalleryIndex
+    read raw (through the model's or the graph's signatures): it is transformed only when the
+    Trainer must name it (no valid split), not written a second time for nobody to read.
+    """
     return Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -420,7 +436,7 @@ def _transform(config: PipelineConfig, example_gen, schema_gen) -> object:
         custom_config={"label_column": config.ingest.label_feature, **config.transform.to_dict()},
         disable_statistics=True,
         splits_config=transform_pb2.SplitsConfig(
-            analyze=[TRAIN], transform=[TRAIN, EVAL, *_valid(config)]
+            analyze=[TRAIN], transform=[TRAIN, *_trainer_eval_splits(config)]
         ),
     )
 
@@ -439,7 +455,7 @@ def _trainer(config: PipelineConfig, training, pair_gen, transform, inputs: dict
         train_args=trainer_pb2.TrainArgs(num_steps=max(config.training.train_steps, 1)),
         # run_fn selects its epoch on the valid split (trainer_module/selection.py); without
         # one it reads no eval data at all (the eval split is the evaluator's)
-        eval_args=trainer_pb2.EvalArgs(splits=_valid(config) or [EVAL], num_steps=1),
+        eval_args=trainer_pb2.EvalArgs(splits=_trainer_eval_splits(config), num_steps=1),
         custom_config=training,
         **inputs,
     )

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tfx_metric_learning.components.example_gen.settings import IngestSettings
 from tfx_metric_learning.components.gallery_index import spec as gallery_spec
 from tfx_metric_learning.components.retrieval_evaluator import spec as evaluator_spec
 from tfx_metric_learning.pipeline import pipeline as pipeline_lib
@@ -65,6 +66,26 @@ def test_a_run_has_every_stage_wired_by_name(tmp_path, csv):
         assert gallery.inputs[key].producer_component_id == "RetrievalEvaluator"
     assert pusher.inputs["model_blessing"].producer_component_id == "RetrievalEvaluator"
     assert pusher.inputs[gallery_spec.GALLERY_INDEX_KEY].producer_component_id == "GalleryIndex"
+
+
+@pytest.mark.parametrize(
+    ("validation_fraction", "trainer_eval"), [(0.2, ["valid"]), (0.0, ["eval"])]
+)
+def test_transform_writes_only_the_splits_pair_gen_and_the_trainer_read(
+    tmp_path, csv, validation_fraction, trainer_eval
+):
+    """The eval split is read raw by the evaluator: transformed only when the Trainer names it."""
+    config = PipelineConfig(
+        pipeline_root=str(tmp_path),
+        ingest=IngestSettings(validation_fraction=validation_fraction),
+    )
+    by_id = _by_id(pipeline_lib.create_pipeline(config, csv))
+    splits = json.loads(by_id["Transform"].exec_properties["splits_config"])
+    assert splits == {"analyze": ["train"], "transform": ["train", *trainer_eval]}
+    assert json.loads(by_id["Trainer"].exec_properties["eval_args"])["splits"] == trainer_eval
+    # what reads the eval split reads ExampleGen's examples, not Transform's
+    for name in ("InputBaselines", "RetrievalEvaluator", "GalleryIndex"):
+        assert by_id[name].inputs["examples"].producer_component_id == "FileBasedExampleGen"
 
 
 def test_without_the_gallery_index_the_pusher_pushes_the_model_alone(tmp_path, csv):
