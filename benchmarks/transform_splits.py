@@ -120,7 +120,7 @@ def child(root: str, out: str, variant: str, workers: str) -> list[float]:
 
 
 def main() -> None:
-    """Alternates the two variants; prints their seconds, the ratio and the record check."""
+    """Alternates the two variants; prints their seconds, the ratios and the splits' summaries."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="a pipeline_scale.py run's pipeline root")
     parser.add_argument("--workers", default="2")
