@@ -114,9 +114,8 @@ def transform(root: str, out: str, workers: str = "1", reads: str = "tfx") -> fl
     Analyses train, transforms the splits the pipeline's Transform wrote, encodes the
     transformed rows as tf.Examples with tfx-bsl's ``RecordBatchToExamplesEncoder`` and writes
     them as GZIP TFRecords per split (as TFX's ``TransformProcessor._EncodeAndWrite``), and
-    writes the transform graph. No
-    statistics (the pipeline's Transform runs with ``disable_statistics``), no analyzer
-    cache, no artifact bookkeeping. Seconds.
+    writes the transform graph. No statistics (the pipeline's Transform runs with
+    ``disable_statistics``), no analyzer cache, no artifact bookkeeping. Seconds.
 
     ``reads``: ``tfx`` reads the train split twice, once for the analysis and once for the
     transform, as TFX's executor does (``TransformProcessor._RunBeamImpl``: "we pay the cost
