@@ -107,15 +107,19 @@ def split_summary(folder: str, label_column: str) -> tuple[int, dict[str, int], 
             values = np.asarray(feature[keys.FEATURES].float_list.value, np.float64)
             total = values if total is None else total + values
             rows += 1
-    return rows, labels, total / max(rows, 1)
+    if total is None:
+        raise ValueError(f"no transformed records in {folder}")
+    return rows, labels, total / rows
 
 
 def child(root: str, out: str, variant: str, workers: str) -> list[float]:
-    """``run_variant`` in a fresh process; its FIGURES."""
+    """``run_variant`` in a fresh process; its FIGURES (a failed child's last stderr lines)."""
     command = [sys.executable, "-u", os.path.abspath(__file__), "--child", root, out, variant]
-    lines = subprocess.run(
-        [*command, workers], check=True, capture_output=True, text=True
-    ).stdout.splitlines()
+    done = subprocess.run([*command, workers], capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.splitlines()[-20:])
+        raise RuntimeError(f"the {variant} run failed (exit {done.returncode}):\n{tail}")
+    lines = done.stdout.splitlines()
     return json.loads([line for line in lines if line.startswith("FIGURES ")][-1][8:])
 
 
@@ -132,6 +136,9 @@ def main() -> None:
         return
     if not args.root:
         parser.error("--root is required")
+    _ceilings.artifact(args.root, "FileBasedExampleGen", "examples")  # names a wrong root
+    if not glob.glob(os.path.join(os.path.dirname(args.root), "data", "*.csv")):
+        parser.error(f"no data/*.csv beside {args.root}: give a pipeline_scale.py run's root")
     from tfx_metric_learning.pipeline.config import PipelineConfig
 
     work = tempfile.mkdtemp(prefix="transform-splits-")
